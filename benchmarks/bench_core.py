@@ -1,0 +1,270 @@
+"""Wall-time benchmark of gradstat's core kernels, printed as a Markdown table.
+
+For the one-layer networks ``(8, N, 1)`` with ``N = 12, 14, ..., 22`` and the two-layer
+network ``(8, 10, 10, 1)`` (``N = 20``), on one example with the mse loss, it measures
+
+* the wall time of ``exact_gradient`` (enumeration of all ``2^N`` hidden states);
+* the wall time of ``estimator_moments`` for every estimator (``reinforce`` with
+  ``baseline="none"`` and ``baseline="optimal"``); skipped for ``N > 20`` unless ``--full``;
+* the Monte Carlo rate of ``sample_gradients``, in single-example draws per second, for
+  the same estimators. Each measurement draws enough to take about 0.5 s, in calls of at
+  most 12 MB of output so that memory stays bounded; the draws are discarded.
+
+Every timing warms up once (the first call compiles the numba kernels, or loads them from
+the on-disk cache) and reports the best of ``--repeat`` runs timed with
+``time.perf_counter``. The header gives the core count and numba's thread count, and the
+project's target (one-layer ``N = 20`` ``exact_gradient`` under 0.2 s on 2 cores) is
+checked against the measurement.
+
+Run from the repository root::
+
+    python benchmarks/bench_core.py            # all sizes (a few minutes on 2 cores)
+    python benchmarks/bench_core.py --quick    # N <= 16, one repeat: a smoke test
+    python benchmarks/bench_core.py --full --out bench.md
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import platform
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numba
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # benchmark this checkout
+
+import gradstat as gs  # noqa: E402
+
+ONE_LAYER_N = (12, 14, 16, 18, 20, 22)
+"""Widths ``N`` of the one-layer networks ``(8, N, 1)``."""
+TWO_LAYER = (8, 10, 10, 1)
+N_IN = 8
+QUICK_MAX_N = 16
+MOMENTS_MAX_N = 20
+"""Above this ``N`` the moments are skipped unless ``--full``."""
+VARIANTS: tuple[tuple[str, str, dict[str, Any]], ...] = (
+    ("st", "st", {}),
+    ("st_sigmoid", "st_sigmoid", {}),
+    ("sts", "sts", {}),
+    ("reinforce", "reinforce", {"baseline": "none"}),
+    ("reinforce(opt)", "reinforce", {"baseline": "optimal"}),
+)
+"""Column label, estimator name and options of every estimator measured."""
+MC_SECONDS = 0.5
+"""Target duration of one Monte Carlo measurement."""
+PROBE_DRAWS = 20_000
+"""Draws of the untimed calibration run that sizes a Monte Carlo measurement."""
+CALL_BYTES = 12 * 2**20
+"""Output bytes per ``sample_gradients`` call. At its peak a call holds about three times
+its output (compressed block, expanded block, concatenation), so under ~50 MB in all."""
+TARGET_N = 20
+TARGET_SECONDS = 0.2
+TARGET = f"one-layer N = {TARGET_N} exact_gradient < {TARGET_SECONDS} s on 2 cores"
+
+
+@dataclass
+class Row:
+    """The measurements of one network (``None``: skipped)."""
+
+    sizes: tuple[int, ...]
+    n_params: int
+    gradient_s: float
+    moments_s: dict[str, float | None] = field(default_factory=dict)
+    draws_per_s: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def n_hidden(self) -> int:
+        return sum(self.sizes[1:-1])
+
+
+def best_of(fn: Callable[[], object], repeat: int) -> float:
+    """Best wall time of ``repeat`` calls of ``fn`` (no warm-up)."""
+    best = math.inf
+    for _ in range(repeat):
+        start = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - start)
+    return best
+
+
+def warm_best_of(fn: Callable[[], object], repeat: int) -> float:
+    """One untimed warm-up call (numba compilation or cache load), then :func:`best_of`."""
+    fn()
+    return best_of(fn, repeat)
+
+
+def plan(n_params: int, n_draws: int) -> tuple[int, int]:
+    """``(calls, size)``: equal ``sample_gradients`` calls covering at least ``n_draws``."""
+    per_call = max(2, CALL_BYTES // (8 * n_params))
+    calls = -(-n_draws // per_call)
+    return calls, max(2, -(-n_draws // calls))
+
+
+def draw(
+    net: gs.BinaryNetwork,
+    x: np.ndarray,
+    t: np.ndarray,
+    estimator: str,
+    options: dict[str, Any],
+    calls: int,
+    size: int,
+) -> None:
+    """Draw ``calls * size`` estimates, ``size`` per call, and discard them."""
+    for seed in range(calls):
+        gs.sample_gradients(net, x, t, estimator, size, seed=seed, **options)
+
+
+def draw_rate(
+    net: gs.BinaryNetwork,
+    x: np.ndarray,
+    t: np.ndarray,
+    estimator: str,
+    options: dict[str, Any],
+    repeat: int,
+) -> float:
+    """Single-example draws per second of ``sample_gradients``, over about ``MC_SECONDS``.
+
+    A warm-up call, then an untimed probe of at most ``PROBE_DRAWS`` that sizes the run.
+    """
+    probe = plan(net.n_params, PROBE_DRAWS)[1]  # one call
+    draw(net, x, t, estimator, options, 1, probe)
+    probe_s = best_of(lambda: draw(net, x, t, estimator, options, 1, probe), 1)
+    calls, size = plan(net.n_params, max(probe, math.ceil(MC_SECONDS * probe / probe_s)))
+    return calls * size / best_of(lambda: draw(net, x, t, estimator, options, calls, size), repeat)
+
+
+def measure(sizes: tuple[int, ...], *, repeat: int, full: bool) -> Row:
+    """All the timings of the network ``sizes`` on one fixed random example."""
+    net = gs.BinaryNetwork.random(sizes, loss="mse", seed=0)
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal(sizes[0])
+    t = rng.standard_normal(sizes[-1])
+    row = Row(sizes, net.n_params, warm_best_of(lambda: gs.exact_gradient(net, x, t), repeat))
+    for label, name, options in VARIANTS:
+        if row.n_hidden > MOMENTS_MAX_N and not full:
+            row.moments_s[label] = None
+        else:
+            row.moments_s[label] = warm_best_of(
+                lambda name=name, options=options: gs.estimator_moments(net, x, t, name, **options),
+                repeat,
+            )
+        row.draws_per_s[label] = draw_rate(net, x, t, name, options, repeat)
+        print(f"  {sizes} {label} done", file=sys.stderr, flush=True)
+    return row
+
+
+def fmt_seconds(seconds: float | None) -> str:
+    if seconds is None:
+        return "skipped"
+    if seconds < 1.0:
+        return f"{seconds * 1e3:.3g} ms"
+    return f"{seconds:.3g} s"
+
+
+def fmt_rate(rate: float) -> str:
+    if rate >= 1e6:
+        return f"{rate / 1e6:.3g} M/s"
+    if rate >= 1e3:
+        return f"{rate / 1e3:.3g} k/s"
+    return f"{rate:.3g} /s"
+
+
+def table(rows: list[Row]) -> list[str]:
+    """The Markdown table, one row per network."""
+    labels = [label for label, _, _ in VARIANTS]
+    head = (
+        ["net", "N", "params", "exact_gradient"]
+        + [f"moments {label}" for label in labels]
+        + [f"MC {label}" for label in labels]
+    )
+    lines = ["| " + " | ".join(head) + " |", "|" + "|".join(["---"] * 3 + ["--:"] * 11) + "|"]
+    for row in rows:
+        cells = (
+            [str(row.sizes), str(row.n_hidden), str(row.n_params), fmt_seconds(row.gradient_s)]
+            + [fmt_seconds(row.moments_s[label]) for label in labels]
+            + [fmt_rate(row.draws_per_s[label]) for label in labels]
+        )
+        lines.append("| " + " | ".join(cells) + " |")
+    return lines
+
+
+def target_line(rows: list[Row]) -> str:
+    """PASS/FAIL of the project's target, or why it was not measured."""
+    sizes = (N_IN, TARGET_N, 1)
+    measured = [row.gradient_s for row in rows if row.sizes == sizes]
+    if not measured:
+        return f"Target: {TARGET}: not measured (N = {TARGET_N} excluded by --quick/--max-n)"
+    verdict = "PASS" if measured[0] < TARGET_SECONDS else "FAIL"
+    threads = numba.get_num_threads()
+    return f"Target: {TARGET}: {verdict} ({fmt_seconds(measured[0])} with {threads} threads)"
+
+
+def load_average() -> str:
+    """The 1, 5 and 15 minute load averages."""
+    return "/".join(f"{v:.2f}" for v in os.getloadavg())
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="N <= 16 and one repeat")
+    parser.add_argument("--max-n", type=int, help="skip networks with more hidden units")
+    parser.add_argument("--repeat", type=int, default=3, help="timed runs per measurement")
+    parser.add_argument(
+        "--full", action="store_true", help=f"also time the moments for N > {MOMENTS_MAX_N}"
+    )
+    parser.add_argument("--out", type=Path, help="also write the report to this file")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.repeat = 1
+        args.max_n = QUICK_MAX_N if args.max_n is None else min(args.max_n, QUICK_MAX_N)
+    if args.repeat < 1:
+        parser.error("--repeat must be >= 1")
+    return args
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    networks = [(N_IN, n, 1) for n in ONE_LAYER_N] + [TWO_LAYER]
+    if args.max_n is not None:
+        networks = [s for s in networks if sum(s[1:-1]) <= args.max_n]
+    load_start = load_average()
+    rows = []
+    for sizes in networks:
+        print(f"measuring {sizes} ...", file=sys.stderr, flush=True)
+        rows.append(measure(sizes, repeat=args.repeat, full=args.full))
+    header = [
+        f"# gradstat {gs.__version__} core benchmark",
+        "",
+        f"Machine: os.cpu_count() = {os.cpu_count()}, numba threads = "
+        f"{numba.get_num_threads()} ({numba.threading_layer()} threading layer); load average "
+        f"{load_start} at start, {load_average()} at end (other processes skew the timings).",
+        f"Python {platform.python_version()}, numpy {np.__version__}, numba {numba.__version__}; "
+        f"one example, mse loss; best of {args.repeat} after one warm-up.",
+        "",
+    ]
+    skipped = any(s is None for row in rows for s in row.moments_s.values())
+    notes = [
+        "",
+        "moments: wall time of `estimator_moments`; MC: single-example draws per second of "
+        f"`sample_gradients`, in calls of at most {CALL_BYTES // 2**20} MB of output each.",
+        "MC reinforce(opt) includes the exact O(2^N) optimal-baseline oracle that every "
+        "`sample_gradients` call recomputes.",
+    ]
+    if skipped:
+        notes.append(f"Moments for N > {MOMENTS_MAX_N} skipped (pass --full to time them).")
+    report = header + table(rows) + notes + ["", target_line(rows)]
+    print("\n".join(report))
+    if args.out is not None:
+        args.out.write_text("\n".join(report) + "\n")
+
+
+if __name__ == "__main__":
+    main()

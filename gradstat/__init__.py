@@ -1,0 +1,40 @@
+"""gradstat: exact and Monte Carlo analysis of gradient estimators for stochastic binary neurons.
+
+Quick tour::
+
+    import numpy as np, gradstat as gs
+    net = gs.BinaryNetwork.random((4, 3, 3, 2), loss="mse", seed=0)
+    x, t = np.ones(4), np.zeros(2)
+    g = gs.exact_gradient(net, x, t)
+    r = gs.analyze(net, x, t, "st_sigmoid")
+    draws = gs.sample_gradients(net, x, t, "sts", n_samples=10_000, seed=1)
+"""
+
+from gradstat.analysis import AnalysisResult, analyze
+from gradstat.estimators import Estimator, available_estimators, get_estimator, register
+from gradstat.exact import EstimatorMoments, estimator_moments, exact_gradient, expected_loss
+from gradstat.layout import DEFAULT_MAX_STATES
+from gradstat.metrics import METRICS, ScopeMetrics
+from gradstat.network import BinaryNetwork
+from gradstat.sampling import estimate_from_noise, sample_gradients
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "DEFAULT_MAX_STATES",
+    "METRICS",
+    "AnalysisResult",
+    "BinaryNetwork",
+    "Estimator",
+    "EstimatorMoments",
+    "ScopeMetrics",
+    "analyze",
+    "available_estimators",
+    "estimate_from_noise",
+    "estimator_moments",
+    "exact_gradient",
+    "expected_loss",
+    "get_estimator",
+    "register",
+    "sample_gradients",
+]

@@ -1,0 +1,396 @@
+"""``analyze``: every metric of SPEC section 3 for one estimator on one problem.
+
+``method="exact"`` sums over all noise states (no sampling error). ``method="mc"`` draws
+``n_samples`` batch estimates and reports each scalar with a standard error from a
+grouped (delete-a-group) jackknife over 20 contiguous groups of draws; the exact gradient,
+still enumerated, is the reference. ``method="auto"`` is exact when the estimator's noise
+is discrete and ``2^N <= max_states``, Monte Carlo otherwise.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from gradstat.estimators import Estimator, get_estimator
+from gradstat.exact import descent_labels, gradient_pass, moments_pass
+from gradstat.layout import (
+    DEFAULT_MAX_STATES,
+    Problem,
+    check_states,
+    expand_mean,
+    expand_sign,
+    expand_square,
+    make_problem,
+)
+from gradstat.metrics import METRICS, ScopeMetrics, scope_metrics, snr
+from gradstat.network import BinaryNetwork
+from gradstat.sampling import check_n_samples, check_seed, draw_blocks
+
+JACKKNIFE_GROUPS = 20
+"""Number of contiguous groups of draws for Monte Carlo standard errors."""
+
+DEFAULT_MC_SAMPLES = 10_000
+"""Draws used by ``analyze(method="mc")`` when ``n_samples`` is not given."""
+
+METHODS = ("auto", "exact", "mc")
+
+
+@dataclass(frozen=True, eq=False)
+class AnalysisResult:
+    """Bias, variance and agreement metrics of one estimator on one problem.
+
+    Attributes
+    ----------
+    estimator : str
+    options : dict
+        The estimator's resolved options.
+    method : {"exact", "mc"}
+    engine : str
+        ``"joint"`` (enumeration of all ``2^N`` states) or ``"monte-carlo"``.
+    n_examples : int
+    n_samples : int or None
+        Monte Carlo draws (None when exact).
+    seed : int or None
+        The entropy that reproduces the draws (None when exact).
+    gradient, mean, var : ndarray (n_params,)
+        Exact gradient, estimator mean and per-coordinate variance of the batch estimate
+        (Monte Carlo estimates of the last two when ``method="mc"``).
+    sign_probability : ndarray (n_params,)
+        ``P(sign g_hat_j = sign g_j)`` averaged over examples.
+    overall, stochastic : ScopeMetrics
+        Metrics over all parameters and over the stochastic layers' parameters.
+    layers : dict[str, ScopeMetrics]
+        Per layer: ``layer1..layerL`` and ``output``.
+    standard_errors : dict[str, ScopeMetrics] or None
+        Monte Carlo standard errors of every scalar, keyed ``all``, ``stochastic`` and
+        the layer names (None when exact).
+    """
+
+    estimator: str
+    options: dict[str, Any]
+    method: str
+    engine: str
+    n_examples: int
+    n_samples: int | None
+    seed: int | None
+    gradient: np.ndarray = field(repr=False)
+    mean: np.ndarray = field(repr=False)
+    var: np.ndarray = field(repr=False)
+    sign_probability: np.ndarray = field(repr=False)
+    overall: ScopeMetrics = field(repr=False)
+    stochastic: ScopeMetrics = field(repr=False)
+    layers: dict[str, ScopeMetrics] = field(repr=False)
+    standard_errors: dict[str, ScopeMetrics] | None = field(repr=False)
+
+    @property
+    def bias(self) -> np.ndarray:
+        """``E[g_hat] - g`` (vector)."""
+        return self.mean - self.gradient
+
+    @property
+    def snr(self) -> np.ndarray:
+        """Per-coordinate ``|E g_hat_j| / sqrt(Var g_hat_j)``."""
+        return snr(self.mean, self.var)
+
+    @property
+    def bias_norm(self) -> float:
+        return self.overall.bias_norm
+
+    @property
+    def relative_bias(self) -> float:
+        return self.overall.relative_bias
+
+    @property
+    def total_variance(self) -> float:
+        return self.overall.total_variance
+
+    @property
+    def mse(self) -> float:
+        return self.overall.mse
+
+    @property
+    def cosine(self) -> float:
+        return self.overall.cosine
+
+    @property
+    def sign_agreement(self) -> float:
+        return self.overall.sign_agreement
+
+    @property
+    def descent_probability(self) -> float:
+        return self.overall.descent_probability
+
+    @property
+    def median_snr(self) -> float:
+        return self.overall.median_snr
+
+    def scopes(self) -> dict[str, ScopeMetrics]:
+        """All scopes: ``all``, ``stochastic``, then each layer."""
+        return {"all": self.overall, "stochastic": self.stochastic, **self.layers}
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict.
+
+        Top-level metric keys are SPEC's names over all parameters; ``"stochastic"`` and
+        ``"layers"`` hold the restrictions; ``"standard_errors"`` (Monte Carlo only) mirrors
+        ``{"all": ..., "stochastic": ..., "<layer>": ...}``.
+        """
+        out: dict[str, Any] = {
+            "estimator": self.estimator,
+            "options": dict(self.options),
+            "method": self.method,
+            "engine": self.engine,
+            "n_examples": self.n_examples,
+            "n_samples": self.n_samples,
+            "seed": self.seed,
+        }
+        out.update(self.overall.to_dict())
+        out["stochastic"] = self.stochastic.to_dict()
+        out["layers"] = {k: v.to_dict() for k, v in self.layers.items()}
+        out["standard_errors"] = (
+            None
+            if self.standard_errors is None
+            else {k: v.to_dict() for k, v in self.standard_errors.items()}
+        )
+        return out
+
+    def __repr__(self) -> str:
+        opts = ", ".join(f"{k}={v!r}" for k, v in self.options.items())
+        head = f"AnalysisResult(estimator={self.estimator!r}{', ' + opts if opts else ''}, "
+        head += f"method={self.method!r}, engine={self.engine!r}, examples={self.n_examples}"
+        if self.n_samples is not None:
+            head += f", n_samples={self.n_samples}, seed={self.seed}"
+        lines = [head + ")", f"  {'metric':<22}{'all params':>24}{'stochastic layers':>24}"]
+        se = self.standard_errors
+        for name in METRICS:
+            cells = []
+            for scope, metrics in (("all", self.overall), ("stochastic", self.stochastic)):
+                value = getattr(metrics, name)
+                if se is None:
+                    cells.append(f"{value:>24.6g}")
+                else:
+                    cells.append(f"{value:>13.6g} ± {getattr(se[scope], name):<8.2g}")
+            lines.append(f"  {name:<22}" + "".join(cells))
+        return "\n".join(lines)
+
+
+def _scopes(
+    problem: Problem,
+    ex_grad: np.ndarray,
+    ex_mean: np.ndarray,
+    ex_var: np.ndarray,
+    sign: np.ndarray,
+    descent: np.ndarray,
+    tol: float,
+    n_samples: int | None,
+) -> dict[str, ScopeMetrics]:
+    labels = descent_labels(problem.net)
+    groups = {"all": slice(None), **problem.net.parameter_groups()}
+    out = {}
+    for name in ("all", "stochastic", *labels[:-2]):
+        idx = groups[name]
+        out[name] = scope_metrics(
+            ex_grad[:, idx],
+            ex_mean[:, idx],
+            ex_var[:, idx],
+            sign[:, idx],
+            descent[:, labels.index(name)],
+            tol=tol,
+            n_samples=n_samples,
+        )
+    return out
+
+
+def _exact(
+    problem: Problem, spec: Estimator, options: dict[str, Any], max_states: int, tol: float
+) -> AnalysisResult:
+    mom = moments_pass(problem, spec, options, full_cov=False, max_states=max_states)
+    scopes = _scopes(
+        problem,
+        mom.example_gradient,
+        mom.example_mean,
+        mom.example_var,
+        mom.sign_probability,
+        mom.descent_probability,
+        tol,
+        None,
+    )
+    return _result(spec.name, options, "exact", "joint", problem, None, None, mom.gradient,
+                   mom.mean, mom.var, mom.sign_probability.mean(axis=0), scopes, None)  # fmt: skip
+
+
+def _result(
+    name: str,
+    options: dict[str, Any],
+    method: str,
+    engine: str,
+    problem: Problem,
+    n_samples: int | None,
+    seed: int | None,
+    gradient: np.ndarray,
+    mean: np.ndarray,
+    var: np.ndarray,
+    sign: np.ndarray,
+    scopes: dict[str, ScopeMetrics],
+    errors: dict[str, ScopeMetrics] | None,
+) -> AnalysisResult:
+    return AnalysisResult(
+        estimator=name,
+        options=options,
+        method=method,
+        engine=engine,
+        n_examples=problem.n_examples,
+        n_samples=n_samples,
+        seed=seed,
+        gradient=gradient,
+        mean=mean,
+        var=var,
+        sign_probability=sign,
+        overall=scopes["all"],
+        stochastic=scopes["stochastic"],
+        layers={k: v for k, v in scopes.items() if k not in ("all", "stochastic")},
+        standard_errors=errors,
+    )
+
+
+def _monte_carlo(
+    problem: Problem,
+    spec: Estimator,
+    options: dict[str, Any],
+    n_samples: int,
+    seed: np.random.SeedSequence,
+    max_states: int,
+    tol: float,
+) -> AnalysisResult:
+    check_states(
+        problem.net,
+        max_states,
+        "the exact gradient (the reference of a Monte Carlo analysis)",
+    )
+    _, grads_c, _, _ = gradient_pass(problem)
+    seg = problem.segment_starts()
+    dw = problem.descent_weights(grads_c)
+    n_groups = min(JACKKNIFE_GROUPS, n_samples)
+    B, Pc, n_seg = problem.n_examples, problem.n_compressed, seg.shape[0] - 1
+    s1 = np.zeros((n_groups, B, Pc))
+    s2 = np.zeros((n_groups, B, Pc))
+    agree = np.zeros((n_groups, B, Pc))
+    desc = np.zeros((n_groups, B, n_seg + 2))
+    counts = np.zeros(n_groups)
+    sign_g = np.sign(grads_c)
+    start = 0
+    for block in draw_blocks(problem, spec, options, n_samples, seed, max_states):
+        m = block.shape[0]
+        group = (np.arange(start, start + m) * n_groups) // n_samples
+        d = block - grads_c
+        dots = np.add.reduceat(block * dw, seg[:-1], axis=2)
+        total = dots.sum(axis=2)
+        for k in np.unique(group):
+            sel = group == k
+            counts[k] += sel.sum()
+            s1[k] += d[sel].sum(axis=0)
+            s2[k] += (d[sel] ** 2).sum(axis=0)
+            agree[k] += (np.sign(block[sel]) == sign_g).sum(axis=0)
+            desc[k, :, :n_seg] += (dots[sel] > 0).sum(axis=0)
+            desc[k, :, n_seg] += (total[sel] > 0).sum(axis=0)
+            desc[k, :, n_seg + 1] += (total[sel] - dots[sel][:, :, -1] > 0).sum(axis=0)
+        start += m
+
+    ex_grad = expand_mean(problem, grads_c)
+
+    def scopes_of(keep: np.ndarray) -> tuple[dict[str, ScopeMetrics], np.ndarray, np.ndarray]:
+        n = counts[keep].sum()
+        m1 = s1[keep].sum(axis=0) / n
+        var_c = np.maximum((s2[keep].sum(axis=0) - n * m1**2) / (n - 1), 0.0)
+        ex_mean = ex_grad + expand_mean(problem, m1)
+        ex_var = expand_square(problem, var_c)
+        sign = expand_sign(problem, agree[keep].sum(axis=0) / n)
+        descent = desc[keep].sum(axis=0) / n
+        scopes = _scopes(problem, ex_grad, ex_mean, ex_var, sign, descent, tol, int(n))
+        return scopes, ex_mean, np.stack([ex_var.sum(axis=0) / B**2, sign.mean(axis=0)])
+
+    everything = np.ones(n_groups, dtype=bool)
+    scopes, ex_mean, (var, sign) = scopes_of(everything)
+    replicates = []
+    for k in range(n_groups):
+        keep = everything.copy()
+        keep[k] = False
+        replicates.append(scopes_of(keep)[0])
+    errors = {}
+    for scope in scopes:
+        values = np.array([[getattr(r[scope], m) for m in METRICS] for r in replicates])
+        with np.errstate(invalid="ignore"):
+            centred = values - values.mean(axis=0)
+            se = np.sqrt((n_groups - 1) / n_groups * (centred**2).sum(axis=0))
+        errors[scope] = ScopeMetrics(*(float(v) for v in se))
+    return _result(spec.name, options, "mc", "monte-carlo", problem, n_samples,
+                   int(seed.entropy), ex_grad.mean(axis=0), ex_mean.mean(axis=0), var, sign,
+                   scopes, errors)  # fmt: skip
+
+
+def analyze(
+    net: BinaryNetwork,
+    x: Any,
+    t: Any,
+    estimator: str,
+    *,
+    method: str = "auto",
+    n_samples: int | None = None,
+    seed: int | np.random.SeedSequence | None = None,
+    max_states: int = DEFAULT_MAX_STATES,
+    tol: float = 1e-12,
+    **options: Any,
+) -> AnalysisResult:
+    """Bias, variance, MSE, cosine, sign agreement and descent probability of an estimator.
+
+    Every metric of SPEC section 3, over all parameters, over the stochastic layers'
+    parameters and per layer. For a batch, ``mean``, ``bias`` and ``cosine`` are those of
+    the batch estimate, ``var = (1/B^2) sum_x var_x``, and ``sign_agreement`` and
+    ``descent_probability`` average the per-example values (each against that example's
+    exact gradient).
+
+    Parameters
+    ----------
+    net, x, t
+        Network, one example ``(n_in,)`` or a batch ``(B, n_in)``, and targets.
+    estimator : str
+        A registered name.
+    method : {"auto", "exact", "mc"}
+        ``"exact"`` enumerates the noise states; ``"mc"`` samples ``n_samples`` draws and
+        reports a jackknife standard error on every scalar; ``"auto"`` is exact when the
+        noise is discrete and ``2^N <= max_states``.
+    n_samples : int, optional
+        Monte Carlo draws (default 10,000); with ``method="auto"`` used only when it falls
+        back to Monte Carlo.
+    seed : int, SeedSequence or None
+        Seed of the Monte Carlo draws; ``None`` draws fresh entropy, recorded in
+        ``result.seed`` so the run can be repeated.
+    max_states : int
+        Cap on ``2^N`` for enumeration (also needed for the Monte Carlo reference).
+    tol : float
+        Coordinates with ``|g_j| <= tol`` are left out of ``sign_agreement``.
+    **options
+        Estimator options (``baseline=...`` for ``reinforce``).
+    """
+    spec = get_estimator(estimator)
+    opts = spec.resolve_options(options)
+    if method not in METHODS:
+        raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+    tol = float(tol)
+    if not np.isfinite(tol) or tol < 0:
+        raise ValueError(f"tol must be a finite number >= 0, got {tol}")
+    problem = make_problem(net, x, t)
+    if method == "auto":
+        affordable = net.n_stochastic <= 62 and 2**net.n_stochastic <= max_states
+        method = "exact" if spec.noise == "discrete" and affordable else "mc"
+        if method == "exact":
+            n_samples = None
+    if method == "exact":
+        if n_samples is not None:
+            raise ValueError("n_samples is only used with method='mc'; drop it for 'exact'")
+        return _exact(problem, spec, opts, max_states, tol)
+    n = check_n_samples(DEFAULT_MC_SAMPLES if n_samples is None else n_samples)
+    return _monte_carlo(problem, spec, opts, n, check_seed(seed), max_states, tol)

@@ -1,0 +1,26 @@
+"""Stochastic times smooth (STS) unit of Bengio, Léonard & Courville (2013).
+
+Forward: ``q = sqrt(p)``, ``b ~ Bernoulli(q)``, ``h = b * q``, so ``E[h] = p``; the next
+layer and the output receive the real value ``h``. Backward: ``b`` is treated as a
+constant and the gradient flows through the smooth factor only,
+``dh/da = b * dq/da = b * sqrt(p) (1 - p) / 2``. The probability of a noise state is that
+of the bits ``b``; bias is measured against the exact gradient of the binary network.
+"""
+
+from __future__ import annotations
+
+from math import exp
+
+from numba import njit
+
+from gradstat.forward import log_sigmoid
+
+STS = 2
+
+
+@njit(cache=True)
+def sts_jacobian(a: float, bit: float) -> float:
+    """``dh/da = b * sqrt(p) * (1 - p) / 2`` in log-sigmoid form."""
+    if bit == 0.0:
+        return 0.0
+    return 0.5 * exp(0.5 * log_sigmoid(a) + log_sigmoid(-a))

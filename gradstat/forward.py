@@ -1,0 +1,278 @@
+"""Jitted forward and backward pass of one hidden state.
+
+These kernels take plain arrays only. They are shared by joint enumeration
+(:mod:`gradstat.exact`) and Monte Carlo sampling (:mod:`gradstat.sampling`), so an
+estimate is computed by the same code whether its moments are enumerated or sampled.
+
+Layout conventions used by every kernel:
+
+* ``sizes`` is the int64 array ``(n_in, n_1, ..., n_L, n_out)``.
+* ``woff[l]``, ``boff[l]`` are the offsets of ``W_{l+1}`` and ``b_{l+1}`` in ``theta``
+  (``l = L`` is the output layer); ``uoff[l]`` is the offset of layer ``l+1``'s units in
+  the flat unit arrays ``a, p, bit, h`` of length ``N`` (``uoff[L] = N``).
+* Estimates are written in the *compressed* layout: ``theta``'s layout without the
+  ``W_1`` block. For one example the input ``x`` is fixed, so every estimate of ``W_1``
+  is ``outer(estimate of b_1, x)`` and is recovered outside the kernels
+  (:func:`gradstat.layout.expand_mean`). This saves a factor ``n_in`` on layer 1.
+"""
+
+from __future__ import annotations
+
+from math import exp, expm1, log, log1p
+
+import numpy as np
+from numba import njit
+
+MSE, BCE, XENT, LINEAR = 0, 1, 2, 3
+
+
+@njit(cache=True)
+def log_sigmoid(a: float) -> float:
+    """``log sigmoid(a)``, finite for every finite ``a``."""
+    if a >= 0.0:
+        return -log1p(exp(-a))
+    return a - log1p(exp(a))
+
+
+@njit(cache=True)
+def log1mexp(x: float) -> float:
+    """``log(1 - exp(x))`` for ``x < 0``, accurate at both ends."""
+    if x > -0.6931471805599453:
+        return log(-expm1(x))
+    return log1p(-exp(x))
+
+
+@njit(cache=True)
+def offsets(sizes: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Parameter offsets ``woff, boff`` (per layer) and unit offsets ``uoff``."""
+    n_layers = sizes.shape[0] - 1
+    woff = np.zeros(n_layers, dtype=np.int64)
+    boff = np.zeros(n_layers, dtype=np.int64)
+    uoff = np.zeros(n_layers, dtype=np.int64)
+    off = 0
+    for l in range(n_layers):
+        woff[l] = off
+        off += sizes[l] * sizes[l + 1]
+        boff[l] = off
+        off += sizes[l + 1]
+    u = 0
+    for l in range(n_layers - 1):
+        uoff[l] = u
+        u += sizes[l + 1]
+    uoff[n_layers - 1] = u
+    return woff, boff, uoff
+
+
+@njit(cache=True)
+def forward_state(
+    theta: np.ndarray,
+    sizes: np.ndarray,
+    woff: np.ndarray,
+    boff: np.ndarray,
+    uoff: np.ndarray,
+    a1: np.ndarray,
+    state: int,
+    u: np.ndarray,
+    smooth: bool,
+    a: np.ndarray,
+    p: np.ndarray,
+    bit: np.ndarray,
+    h: np.ndarray,
+    y: np.ndarray,
+) -> float:
+    """Run one hidden state forward and return the log-probability of its bits.
+
+    The bit of unit ``k`` is ``(state >> k) & 1`` when ``u`` is empty (enumeration), else
+    ``u[k] < P(bit = 1)`` (sampling). With ``smooth`` (STS), a unit fires with probability
+    ``q = sqrt(p)`` and passes on ``h = bit * q``; otherwise it fires with probability
+    ``p`` and passes on ``h = bit``. ``a1`` holds layer 1's pre-activations. Fills ``a``,
+    ``p``, ``bit``, ``h`` (length ``N``) and ``y`` (length ``n_out``).
+    """
+    L = sizes.shape[0] - 2
+    sampling = u.shape[0] > 0
+    logp = 0.0
+    for l in range(L):
+        n_prev = sizes[l]
+        base = uoff[l]
+        for i in range(sizes[l + 1]):
+            k = base + i
+            if l == 0:
+                ai = a1[i]
+            else:
+                ai = theta[boff[l] + i]
+                row = woff[l] + i * n_prev
+                prev = uoff[l - 1]
+                for j in range(n_prev):
+                    ai += theta[row + j] * h[prev + j]
+            a[k] = ai
+            ls_pos = log_sigmoid(ai)
+            p[k] = exp(ls_pos)
+            if smooth:
+                l1 = 0.5 * ls_pos
+                l0 = log1mexp(l1) if l1 < 0.0 else -np.inf
+            else:
+                l1 = ls_pos
+                l0 = log_sigmoid(-ai)
+            if sampling:
+                fire = u[k] < exp(l1)
+            else:
+                fire = ((state >> k) & 1) == 1
+            if fire:
+                logp += l1
+                bit[k] = 1.0
+                h[k] = exp(l1) if smooth else 1.0
+            else:
+                logp += l0
+                bit[k] = 0.0
+                h[k] = 0.0
+    n_last = sizes[L]
+    last = uoff[L - 1]
+    for o in range(sizes[L + 1]):
+        v = theta[boff[L] + o]
+        row = woff[L] + o * n_last
+        for j in range(n_last):
+            v += theta[row + j] * h[last + j]
+        y[o] = v
+    return logp
+
+
+@njit(cache=True)
+def loss_and_grad(loss: int, y: np.ndarray, t: np.ndarray, dy: np.ndarray) -> float:
+    """Loss ``C(y, t)`` of SPEC section 1; writes ``dC/dy`` into ``dy``."""
+    n = y.shape[0]
+    c = 0.0
+    if loss == MSE:
+        for k in range(n):
+            r = y[k] - t[k]
+            c += 0.5 * r * r
+            dy[k] = r
+    elif loss == BCE:
+        for k in range(n):
+            c += -log_sigmoid(-y[k]) - t[k] * y[k]
+            dy[k] = exp(log_sigmoid(y[k])) - t[k]
+    elif loss == XENT:
+        m = y[0]
+        for k in range(1, n):
+            if y[k] > m:
+                m = y[k]
+        s = 0.0
+        for k in range(n):
+            s += exp(y[k] - m)
+        lse = m + log(s)
+        cls = int(t[0])
+        c = lse - y[cls]
+        for k in range(n):
+            dy[k] = exp(y[k] - lse)
+        dy[cls] -= 1.0
+    else:
+        for k in range(n):
+            c += t[k] * y[k]
+            dy[k] = t[k]
+    return c
+
+
+@njit(cache=True)
+def output_gradient(
+    sizes: np.ndarray,
+    woff: np.ndarray,
+    boff: np.ndarray,
+    uoff: np.ndarray,
+    h: np.ndarray,
+    dy: np.ndarray,
+    e: np.ndarray,
+) -> None:
+    """Write ``dC/dW_o = outer(dC/dy, h_L)`` and ``dC/db_o = dC/dy`` into ``e`` (compressed)."""
+    L = sizes.shape[0] - 2
+    s0 = sizes[0] * sizes[1]
+    n_last = sizes[L]
+    last = uoff[L - 1]
+    for o in range(sizes[L + 1]):
+        e[boff[L] - s0 + o] = dy[o]
+        row = woff[L] - s0 + o * n_last
+        for j in range(n_last):
+            e[row + j] = dy[o] * h[last + j]
+
+
+@njit(cache=True)
+def backprop_surrogate(
+    theta: np.ndarray,
+    sizes: np.ndarray,
+    woff: np.ndarray,
+    boff: np.ndarray,
+    uoff: np.ndarray,
+    h: np.ndarray,
+    dy: np.ndarray,
+    jac: np.ndarray,
+    work: np.ndarray,
+    e: np.ndarray,
+) -> None:
+    """Backpropagate ``dC/dy`` replacing each ``dh/da`` by the surrogate ``jac`` (per unit).
+
+    ``delta_l = (dC/dh_l) * jac_l``, ``dW_l = outer(delta_l, h_{l-1})``, ``db_l = delta_l``,
+    ``dC/dh_{l-1} = W_l^T delta_l``, with every derivative at the sampled values.
+    ``work`` is scratch of shape ``(2, max width)``. Writes the compressed estimate ``e``.
+    """
+    L = sizes.shape[0] - 2
+    s0 = sizes[0] * sizes[1]
+    output_gradient(sizes, woff, boff, uoff, h, dy, e)
+    n_last = sizes[L]
+    cur = 0
+    for j in range(n_last):
+        v = 0.0
+        for o in range(sizes[L + 1]):
+            v += theta[woff[L] + o * n_last + j] * dy[o]
+        work[cur, j] = v
+    for l in range(L - 1, -1, -1):
+        n = sizes[l + 1]
+        n_prev = sizes[l]
+        base = uoff[l]
+        for i in range(n):
+            delta = work[cur, i] * jac[base + i]
+            work[cur, i] = delta
+            e[boff[l] - s0 + i] = delta
+        if l > 0:
+            prev = uoff[l - 1]
+            for i in range(n):
+                row = woff[l] - s0 + i * n_prev
+                delta = work[cur, i]
+                for j in range(n_prev):
+                    e[row + j] = delta * h[prev + j]
+            nxt = 1 - cur
+            for j in range(n_prev):
+                v = 0.0
+                for i in range(n):
+                    v += theta[woff[l] + i * n_prev + j] * work[cur, i]
+                work[nxt, j] = v
+            cur = nxt
+
+
+@njit(cache=True)
+def score_vector(
+    sizes: np.ndarray,
+    woff: np.ndarray,
+    boff: np.ndarray,
+    uoff: np.ndarray,
+    bit: np.ndarray,
+    p: np.ndarray,
+    h: np.ndarray,
+    s: np.ndarray,
+) -> None:
+    """Score ``d log P(h | x) / d theta`` in the compressed layout (zero on the output layer).
+
+    ``d/db_l = h_l - p_l`` and ``d/dW_l = outer(h_l - p_l, h_{l-1})``.
+    """
+    L = sizes.shape[0] - 2
+    s0 = sizes[0] * sizes[1]
+    for l in range(L):
+        n_prev = sizes[l]
+        base = uoff[l]
+        for i in range(sizes[l + 1]):
+            r = bit[base + i] - p[base + i]
+            s[boff[l] - s0 + i] = r
+            if l > 0:
+                row = woff[l] - s0 + i * n_prev
+                prev = uoff[l - 1]
+                for j in range(n_prev):
+                    s[row + j] = r * h[prev + j]
+    for k in range(woff[L] - s0, s.shape[0]):
+        s[k] = 0.0

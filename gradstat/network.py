@@ -1,0 +1,295 @@
+"""The layered stochastic binary network and its flat parameter layout.
+
+Model (SPEC section 1), for one input ``x`` with ``h_0 = x``::
+
+    a_l = W_l h_{l-1} + b_l,   p_l = sigmoid(a_l),   h_l ~ Bernoulli(p_l)   (l = 1..L)
+    y   = W_o h_L + b_o,       C = loss(y, t)
+
+All parameters live in one flat float64 vector ``theta`` ordered
+``W_1, b_1, ..., W_L, b_L, W_o, b_o`` (weights row-major, shape ``(fan_out, fan_in)``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+LOSSES: dict[str, int] = {"mse": 0, "bce": 1, "xent": 2, "linear": 3}
+"""Loss names and the integer codes the kernels use."""
+
+LOSS_TARGETS: dict[str, str] = {
+    "mse": "a real vector of length n_out",
+    "bce": "a vector of length n_out with entries in [0, 1]",
+    "xent": "an integer class index in [0, n_out)",
+    "linear": "a real vector of length n_out",
+}
+
+
+def _validate_sizes(sizes: Any) -> tuple[int, ...]:
+    try:
+        out = tuple(int(s) for s in sizes)
+    except TypeError:
+        raise TypeError(
+            f"sizes must be a sequence of integers (n_in, n_1, ..., n_L, n_out), got {sizes!r}"
+        ) from None
+    if any(float(s) != int(s) for s in sizes):
+        raise TypeError(f"sizes must hold integers, got {sizes!r}")
+    if len(out) < 3:
+        raise ValueError(
+            f"sizes must be (n_in, n_1, ..., n_L, n_out) with at least one stochastic layer, "
+            f"got {out!r}"
+        )
+    if out[0] < 0:
+        raise ValueError(f"sizes[0] (n_in) must be >= 0, got {out[0]}")
+    for k, s in enumerate(out[1:-1], start=1):
+        if s < 1:
+            raise ValueError(
+                f"sizes[{k}] is a stochastic layer of width {s}: every stochastic layer needs "
+                f"at least one unit (remove the layer instead)"
+            )
+    if out[-1] < 1:
+        raise ValueError(f"sizes[-1] (n_out) must be >= 1, got {out[-1]}")
+    return out
+
+
+def count_params(sizes: tuple[int, ...]) -> int:
+    """Number of parameters: ``sum over consecutive (a, b) of a*b + b``."""
+    return int(sum(a * b + b for a, b in zip(sizes[:-1], sizes[1:])))
+
+
+@dataclass(frozen=True, eq=False)
+class BinaryNetwork:
+    """A layered stochastic binary network (SPEC section 1).
+
+    Parameters
+    ----------
+    sizes : sequence of int
+        ``(n_in, n_1, ..., n_L, n_out)``; ``n_in`` may be 0 (the first layer then sees only
+        its bias), every stochastic width ``n_l >= 1``.
+    params : array_like, shape (n_params,), optional
+        Flat parameter vector in SPEC order ``W_1, b_1, ..., W_L, b_L, W_o, b_o``.
+        Defaults to all zeros (every unit fires with probability 1/2).
+    loss : {"mse", "bce", "xent", "linear"}
+        The loss ``C(y, t)`` of SPEC section 1.
+
+    Attributes
+    ----------
+    sizes, params (read-only float64 copy), loss, n_params, n_stochastic (``N``).
+
+    Raises
+    ------
+    ValueError, TypeError
+        For malformed sizes, a parameter vector of the wrong length or with NaN/inf
+        entries, or an unknown loss.
+    """
+
+    sizes: tuple[int, ...]
+    params: np.ndarray = field(repr=False)
+    loss: str = "mse"
+
+    def __init__(self, sizes: Any, params: Any = None, *, loss: str = "mse") -> None:
+        sizes_t = _validate_sizes(sizes)
+        if not isinstance(loss, str) or loss not in LOSSES:
+            raise ValueError(f"loss must be one of {sorted(LOSSES)}, got {loss!r}")
+        if loss == "xent" and sizes_t[-1] < 2:
+            raise ValueError(
+                "loss='xent' (softmax cross-entropy) needs n_out >= 2 classes; "
+                f"sizes[-1] is {sizes_t[-1]}"
+            )
+        n_params = count_params(sizes_t)
+        if params is None:
+            theta = np.zeros(n_params)
+        else:
+            try:
+                theta = np.array(params, dtype=np.float64)
+            except (TypeError, ValueError):
+                raise TypeError("params must be a flat array of floats") from None
+            if theta.shape != (n_params,):
+                raise ValueError(
+                    f"params must have shape ({n_params},) for sizes {sizes_t}, got {theta.shape}"
+                )
+            if not np.all(np.isfinite(theta)):
+                raise ValueError("params contains NaN or infinite entries; all must be finite")
+        theta.setflags(write=False)
+        object.__setattr__(self, "sizes", sizes_t)
+        object.__setattr__(self, "params", theta)
+        object.__setattr__(self, "loss", loss)
+
+    @classmethod
+    def random(
+        cls,
+        sizes: Any,
+        *,
+        loss: str = "mse",
+        scale: float = 1.0,
+        seed: int | np.random.SeedSequence | None = None,
+    ) -> BinaryNetwork:
+        """A network with Gaussian parameters.
+
+        Weights of a layer with fan-in ``m`` are ``N(0, scale^2 / m)`` and biases
+        ``N(0, scale^2)``, drawn in SPEC order from ``numpy.random.default_rng(seed)``.
+        """
+        sizes_t = _validate_sizes(sizes)
+        scale = float(scale)
+        if not np.isfinite(scale) or scale < 0:
+            raise ValueError(f"scale must be a finite number >= 0, got {scale}")
+        rng = np.random.default_rng(seed)
+        parts = []
+        for fan_in, fan_out in zip(sizes_t[:-1], sizes_t[1:]):
+            w_std = scale / np.sqrt(max(fan_in, 1))
+            parts.append(rng.normal(0.0, w_std, size=fan_in * fan_out))
+            parts.append(rng.normal(0.0, scale, size=fan_out))
+        return cls(sizes_t, np.concatenate(parts), loss=loss)
+
+    @property
+    def n_params(self) -> int:
+        """Length of the flat parameter vector."""
+        return self.params.shape[0]
+
+    @property
+    def n_in(self) -> int:
+        return self.sizes[0]
+
+    @property
+    def n_out(self) -> int:
+        return self.sizes[-1]
+
+    @property
+    def hidden_sizes(self) -> tuple[int, ...]:
+        """Widths ``(n_1, ..., n_L)`` of the stochastic layers."""
+        return self.sizes[1:-1]
+
+    @property
+    def n_layers(self) -> int:
+        """Number ``L`` of stochastic layers."""
+        return len(self.sizes) - 2
+
+    @property
+    def n_stochastic(self) -> int:
+        """Number ``N = n_1 + ... + n_L`` of stochastic units."""
+        return int(sum(self.hidden_sizes))
+
+    @property
+    def n_states(self) -> int:
+        """Number ``2^N`` of joint hidden states."""
+        return 2**self.n_stochastic
+
+    def layer_slices(self) -> list[tuple[slice, slice]]:
+        """``(W slice, b slice)`` into ``params`` for layers ``1..L`` and the output layer."""
+        out = []
+        off = 0
+        for fan_in, fan_out in zip(self.sizes[:-1], self.sizes[1:]):
+            w = slice(off, off + fan_in * fan_out)
+            off += fan_in * fan_out
+            b = slice(off, off + fan_out)
+            off += fan_out
+            out.append((w, b))
+        return out
+
+    def parameter_groups(self) -> dict[str, slice]:
+        """Contiguous parameter ranges by layer: ``layer1..layerL``, ``output``, ``stochastic``."""
+        groups: dict[str, slice] = {}
+        slices = self.layer_slices()
+        for k, (w, b) in enumerate(slices[:-1], start=1):
+            groups[f"layer{k}"] = slice(w.start, b.stop)
+        w, b = slices[-1]
+        groups["output"] = slice(w.start, b.stop)
+        groups["stochastic"] = slice(0, w.start)
+        return groups
+
+    def layers(self) -> list[tuple[np.ndarray, np.ndarray]]:
+        """``(W, b)`` read-only views for layers ``1..L`` and then the output layer."""
+        out = []
+        for (w, b), fan_in, fan_out in zip(self.layer_slices(), self.sizes[:-1], self.sizes[1:]):
+            out.append((self.params[w].reshape(fan_out, fan_in), self.params[b]))
+        return out
+
+    def with_params(self, theta: Any) -> BinaryNetwork:
+        """The same architecture and loss with parameters ``theta``."""
+        return BinaryNetwork(self.sizes, theta, loss=self.loss)
+
+    def __repr__(self) -> str:
+        return (
+            f"BinaryNetwork(sizes={self.sizes}, loss={self.loss!r}, n_params={self.n_params}, "
+            f"n_stochastic={self.n_stochastic})"
+        )
+
+
+def as_batch(net: BinaryNetwork, x: Any, t: Any) -> tuple[np.ndarray, np.ndarray]:
+    """Validate one example or a batch and return ``X (B, n_in)`` and ``T (B, n_t)``.
+
+    ``x`` is ``(n_in,)`` or ``(B, n_in)``. ``t`` matches the loss: a length-``n_out`` vector
+    (or ``(B, n_out)``) for ``mse``, ``bce`` and ``linear``; an integer class (or ``(B,)``
+    integers) for ``xent``. Targets are returned as float64 with ``n_t = n_out`` (one column
+    holding the class index for ``xent``).
+    """
+    if isinstance(x, BinaryNetwork) or isinstance(t, BinaryNetwork):
+        raise TypeError("pass the network first: f(net, x, t, ...)")
+    try:
+        X = np.asarray(x, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise TypeError(f"x must be an array of floats, got {type(x).__name__}") from None
+    n_in = net.n_in
+    single = X.ndim == 1
+    if single:
+        if X.shape[0] != n_in:
+            raise ValueError(
+                f"x must have shape ({n_in},) or (B, {n_in}) for this network, got {X.shape}"
+            )
+        X = X[None, :]
+    elif X.ndim != 2 or X.shape[1] != n_in:
+        raise ValueError(
+            f"x must have shape ({n_in},) or (B, {n_in}) for this network, got {X.shape}"
+        )
+    if X.shape[0] < 1:
+        raise ValueError("x holds no examples: a batch needs B >= 1 rows")
+    if not np.all(np.isfinite(X)):
+        raise ValueError("x contains NaN or infinite entries; inputs must be finite")
+    B = X.shape[0]
+    if net.loss == "xent":
+        T = _xent_targets(t, B, single, net.n_out)
+    else:
+        T = _vector_targets(t, B, single, net.n_out, net.loss)
+    return np.ascontiguousarray(X), np.ascontiguousarray(T)
+
+
+def _xent_targets(t: Any, B: int, single: bool, n_out: int) -> np.ndarray:
+    expect = "an integer class index" if single else f"an integer array of shape ({B},)"
+    arr = np.asarray(t)
+    if arr.dtype == np.bool_ or not (
+        np.issubdtype(arr.dtype, np.integer) or np.issubdtype(arr.dtype, np.floating)
+    ):
+        raise TypeError(f"loss 'xent' needs t to be {expect}, got dtype {arr.dtype}")
+    if single and arr.ndim == 1 and arr.shape == (1,):
+        arr = arr.reshape(())
+    want_shape = () if single else (B,)
+    if arr.shape != want_shape:
+        raise ValueError(f"loss 'xent' needs t to be {expect}, got shape {arr.shape}")
+    flat = arr.reshape(-1).astype(np.float64)
+    if not np.all(np.isfinite(flat)) or np.any(flat != np.round(flat)):
+        raise TypeError(f"loss 'xent' needs t to be {expect} (whole numbers), got {t!r}")
+    if np.any(flat < 0) or np.any(flat >= n_out):
+        raise ValueError(f"loss 'xent' needs class indices in [0, {n_out}), got {t!r}")
+    return flat.reshape(B, 1)
+
+
+def _vector_targets(t: Any, B: int, single: bool, n_out: int, loss: str) -> np.ndarray:
+    try:
+        T = np.asarray(t, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise TypeError(f"loss {loss!r} needs t to be {LOSS_TARGETS[loss]}") from None
+    want = (n_out,) if single else (B, n_out)
+    if single and T.ndim == 0 and n_out == 1:
+        T = T.reshape(1)
+    if T.shape != want:
+        raise ValueError(
+            f"loss {loss!r} needs t of shape {want} ({LOSS_TARGETS[loss]} per example), "
+            f"got {T.shape}"
+        )
+    if not np.all(np.isfinite(T)):
+        raise ValueError("t contains NaN or infinite entries; targets must be finite")
+    if loss == "bce" and (np.any(T < 0) or np.any(T > 1)):
+        raise ValueError("loss 'bce' needs targets in [0, 1]")
+    return T.reshape(B, n_out)

@@ -1,0 +1,139 @@
+"""Hypothesis strategies for networks and problems.
+
+Like ``hypothesis.extra.numpy``, the factories are keyword-only and check their arguments
+at once, raising ``hypothesis.errors.InvalidArgument`` with the argument's name.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from hypothesis import strategies as st
+from hypothesis.errors import InvalidArgument
+
+from gradstat.network import LOSSES, BinaryNetwork
+
+
+def _check_int_range(name: str, lo: Any, hi: Any, least: int) -> None:
+    for label, v in ((f"min_{name}", lo), (f"max_{name}", hi)):
+        if isinstance(v, bool) or not isinstance(v, (int, np.integer)):
+            raise InvalidArgument(f"{label} must be an int, got {v!r}")
+        if v < least:
+            raise InvalidArgument(f"{label} must be >= {least}, got {v}")
+    if lo > hi:
+        raise InvalidArgument(f"min_{name}={lo} is larger than max_{name}={hi}")
+
+
+def networks(
+    *,
+    min_depth: int = 1,
+    max_depth: int = 3,
+    min_width: int = 1,
+    max_width: int = 3,
+    max_inputs: int = 3,
+    max_outputs: int = 3,
+    losses: tuple[str, ...] = tuple(LOSSES),
+    max_weight: float = 2.0,
+    max_stochastic: int = 8,
+) -> st.SearchStrategy[BinaryNetwork]:
+    """Strategy for :class:`BinaryNetwork` with small, enumerable hidden layers.
+
+    Parameters
+    ----------
+    min_depth, max_depth : int
+        Number ``L`` of stochastic layers.
+    min_width, max_width : int
+        Width of each stochastic layer.
+    max_inputs, max_outputs : int
+        ``n_in`` is drawn from ``[0, max_inputs]``, ``n_out`` from ``[1, max_outputs]``
+        (``[2, max(2, max_outputs)]`` for ``xent``).
+    losses : tuple of str
+        Losses to draw from.
+    max_weight : float
+        Every parameter is drawn uniformly from ``[-max_weight, max_weight]``.
+    max_stochastic : int
+        Cap on ``N = n_1 + ... + n_L`` (so ``2^N`` states stay cheap to enumerate).
+    """
+    _check_int_range("depth", min_depth, max_depth, 1)
+    _check_int_range("width", min_width, max_width, 1)
+    _check_int_range("inputs", 0, max_inputs, 0)
+    _check_int_range("outputs", 1, max_outputs, 1)
+    if isinstance(max_stochastic, bool) or not isinstance(max_stochastic, int):
+        raise InvalidArgument(f"max_stochastic must be an int, got {max_stochastic!r}")
+    if max_stochastic < min_depth * min_width:
+        raise InvalidArgument(
+            f"max_stochastic={max_stochastic} is below min_depth * min_width = "
+            f"{min_depth * min_width}: no network qualifies"
+        )
+    losses = tuple(losses)
+    if not losses or any(loss not in LOSSES for loss in losses):
+        raise InvalidArgument(
+            f"losses must be a non-empty subset of {sorted(LOSSES)}, got {losses!r}"
+        )
+    if not (np.isfinite(max_weight) and max_weight >= 0):
+        raise InvalidArgument(f"max_weight must be a finite number >= 0, got {max_weight!r}")
+
+    @st.composite
+    def build(draw: st.DrawFn) -> BinaryNetwork:
+        loss = draw(st.sampled_from(losses))
+        depth = draw(st.integers(min_depth, max_depth))
+        widths = []
+        for k in range(depth):
+            room = max_stochastic - sum(widths) - (depth - k - 1) * min_width
+            if room < min_width:
+                break
+            widths.append(draw(st.integers(min_width, min(max_width, room))))
+        n_in = draw(st.integers(0, max_inputs))
+        lo_out = 2 if loss == "xent" else 1
+        n_out = draw(st.integers(lo_out, max(lo_out, max_outputs)))
+        sizes = (n_in, *widths, n_out)
+        n_params = sum(a * b + b for a, b in zip(sizes[:-1], sizes[1:]))
+        theta = draw(
+            st.lists(
+                st.floats(-max_weight, max_weight, allow_nan=False, allow_infinity=False),
+                min_size=n_params,
+                max_size=n_params,
+            )
+        )
+        return BinaryNetwork(sizes, np.array(theta), loss=loss)
+
+    return build()
+
+
+def targets(net: BinaryNetwork, batch: int) -> st.SearchStrategy[np.ndarray]:
+    """Strategy for targets of ``batch`` examples matching the network's loss."""
+    if net.loss == "xent":
+        return st.lists(st.integers(0, net.n_out - 1), min_size=batch, max_size=batch).map(np.array)
+    lo, hi = (0.0, 1.0) if net.loss == "bce" else (-2.0, 2.0)
+    elems = st.floats(lo, hi, allow_nan=False, allow_infinity=False)
+    return st.lists(elems, min_size=batch * net.n_out, max_size=batch * net.n_out).map(
+        lambda v: np.array(v).reshape(batch, net.n_out)
+    )
+
+
+def problems(
+    *,
+    max_batch: int = 2,
+    max_input: float = 2.0,
+    **network_kwargs: Any,
+) -> st.SearchStrategy[tuple[BinaryNetwork, np.ndarray, np.ndarray]]:
+    """Strategy for ``(net, X, T)``: a network, a batch ``(B, n_in)`` and matching targets.
+
+    ``network_kwargs`` go to :func:`networks`; inputs are uniform in
+    ``[-max_input, max_input]`` and ``B`` is drawn from ``[1, max_batch]``.
+    """
+    _check_int_range("batch", 1, max_batch, 1)
+    if not (np.isfinite(max_input) and max_input >= 0):
+        raise InvalidArgument(f"max_input must be a finite number >= 0, got {max_input!r}")
+    nets = networks(**network_kwargs)
+
+    @st.composite
+    def build(draw: st.DrawFn) -> tuple[BinaryNetwork, np.ndarray, np.ndarray]:
+        net = draw(nets)
+        B = draw(st.integers(1, max_batch))
+        elems = st.floats(-max_input, max_input, allow_nan=False, allow_infinity=False)
+        x = draw(st.lists(elems, min_size=B * net.n_in, max_size=B * net.n_in))
+        return net, np.array(x).reshape(B, net.n_in), draw(targets(net, B))
+
+    return build()
