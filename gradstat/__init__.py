@@ -12,6 +12,12 @@ Quick tour::
 
 from gradstat.analysis import AnalysisResult, analyze
 from gradstat.estimators import Estimator, available_estimators, get_estimator, register
+from gradstat.estimators.user import (
+    PerStateEstimator,
+    PythonEstimator,
+    per_state_estimator,
+    python_estimator,
+)
 from gradstat.exact import EstimatorMoments, estimator_moments, exact_gradient, expected_loss
 from gradstat.layout import DEFAULT_MAX_STATES
 from gradstat.metrics import METRICS, ScopeMetrics
@@ -27,6 +33,8 @@ __all__ = [
     "BinaryNetwork",
     "Estimator",
     "EstimatorMoments",
+    "PerStateEstimator",
+    "PythonEstimator",
     "ScopeMetrics",
     "analyze",
     "available_estimators",
@@ -35,6 +43,8 @@ __all__ = [
     "exact_gradient",
     "expected_loss",
     "get_estimator",
+    "per_state_estimator",
+    "python_estimator",
     "register",
     "sample_gradients",
 ]

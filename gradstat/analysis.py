@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from gradstat.estimators import Estimator, get_estimator
+from gradstat.estimators.user import AnyEstimator, full_layout, resolve_estimator
 from gradstat.exact import descent_labels, gradient_pass, moments_pass
 from gradstat.layout import (
     DEFAULT_MAX_STATES,
@@ -205,7 +205,7 @@ def _scopes(
 
 
 def _exact(
-    problem: Problem, spec: Estimator, options: dict[str, Any], max_states: int, tol: float
+    problem: Problem, spec: AnyEstimator, options: dict[str, Any], max_states: int, tol: float
 ) -> AnalysisResult:
     mom = moments_pass(problem, spec, options, full_cov=False, max_states=max_states)
     scopes = _scopes(
@@ -258,7 +258,7 @@ def _result(
 
 def _monte_carlo(
     problem: Problem,
-    spec: Estimator,
+    spec: AnyEstimator,
     options: dict[str, Any],
     n_samples: int,
     seed: np.random.SeedSequence,
@@ -271,21 +271,23 @@ def _monte_carlo(
         "the exact gradient (the reference of a Monte Carlo analysis)",
     )
     _, grads_c, _, _ = gradient_pass(problem)
-    seg = problem.segment_starts()
-    dw = problem.descent_weights(grads_c)
+    full = full_layout(spec)
+    G = expand_mean(problem, grads_c) if full else grads_c
+    seg = problem.segment_starts(full)
+    dw = problem.descent_weights(G, full)
     n_groups = min(JACKKNIFE_GROUPS, n_samples)
-    B, Pc, n_seg = problem.n_examples, problem.n_compressed, seg.shape[0] - 1
+    B, Pc, n_seg = problem.n_examples, G.shape[1], seg.shape[0] - 1
     s1 = np.zeros((n_groups, B, Pc))
     s2 = np.zeros((n_groups, B, Pc))
     agree = np.zeros((n_groups, B, Pc))
     desc = np.zeros((n_groups, B, n_seg + 2))
     counts = np.zeros(n_groups)
-    sign_g = np.sign(grads_c)
+    sign_g = np.sign(G)
     start = 0
     for block in draw_blocks(problem, spec, options, n_samples, seed, max_states):
         m = block.shape[0]
         group = (np.arange(start, start + m) * n_groups) // n_samples
-        d = block - grads_c
+        d = block - G
         dots = np.add.reduceat(block * dw, seg[:-1], axis=2)
         total = dots.sum(axis=2)
         for k in np.unique(group):
@@ -305,9 +307,9 @@ def _monte_carlo(
         n = counts[keep].sum()
         m1 = s1[keep].sum(axis=0) / n
         var_c = np.maximum((s2[keep].sum(axis=0) - n * m1**2) / (n - 1), 0.0)
-        ex_mean = ex_grad + expand_mean(problem, m1)
-        ex_var = expand_square(problem, var_c)
-        sign = expand_sign(problem, agree[keep].sum(axis=0) / n)
+        ex_mean = ex_grad + expand_mean(problem, m1, full)
+        ex_var = expand_square(problem, var_c, full)
+        sign = expand_sign(problem, agree[keep].sum(axis=0) / n, full)
         descent = desc[keep].sum(axis=0) / n
         scopes = _scopes(problem, ex_grad, ex_mean, ex_var, sign, descent, tol, int(n))
         return scopes, ex_mean, np.stack([ex_var.sum(axis=0) / B**2, sign.mean(axis=0)])
@@ -356,8 +358,9 @@ def analyze(
     ----------
     net, x, t
         Network, one example ``(n_in,)`` or a batch ``(B, n_in)``, and targets.
-    estimator : str
-        A registered name.
+    estimator : str or user estimator
+        A registered name, a callable ``f(net, x, t, rng, **options)`` (Monte Carlo) or a
+        :func:`gradstat.per_state_estimator` (see :mod:`gradstat.estimators.user`).
     method : {"auto", "exact", "mc"}
         ``"exact"`` enumerates the noise states; ``"mc"`` samples ``n_samples`` draws and
         reports a jackknife standard error on every scalar; ``"auto"`` is exact when the
@@ -375,8 +378,7 @@ def analyze(
     **options
         Estimator options (``baseline=...`` for ``reinforce``).
     """
-    spec = get_estimator(estimator)
-    opts = spec.resolve_options(options)
+    spec, opts = resolve_estimator(estimator, options)
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}, got {method!r}")
     tol = float(tol)

@@ -12,15 +12,24 @@ threads.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cache
 from math import exp
 from typing import Any
 
 import numpy as np
 from numba import njit, prange
 
-from gradstat.estimators import Estimator, get_estimator
+from gradstat.estimators import Estimator
 from gradstat.estimators.per_state import estimate_state
-from gradstat.forward import forward_state, loss_and_grad, offsets, output_gradient, score_vector
+from gradstat.estimators.user import AnyEstimator, PythonEstimator, resolve_estimator
+from gradstat.forward import (
+    forward_state,
+    layer1_table,
+    loss_and_grad,
+    offsets,
+    output_gradient,
+    score_vector,
+)
 from gradstat.layout import (
     DEFAULT_MAX_STATES,
     Problem,
@@ -56,7 +65,7 @@ def _sign(v: float) -> int:
 def _gradient_kernel(
     theta: np.ndarray,
     sizes: np.ndarray,
-    A1: np.ndarray,
+    L1: np.ndarray,
     T: np.ndarray,
     loss: int,
     want_stats: bool,
@@ -70,7 +79,7 @@ def _gradient_kernel(
     """
     woff, boff, uoff = offsets(sizes)
     n_units = uoff[uoff.shape[0] - 1]
-    B = A1.shape[0]
+    B = L1.shape[0]
     n_out = sizes[sizes.shape[0] - 1]
     Pc = theta.shape[0] - sizes[0] * sizes[1]
     n_hidden_c = woff[woff.shape[0] - 1] - sizes[0] * sizes[1]
@@ -90,7 +99,7 @@ def _gradient_kernel(
         gh = np.empty(n_units)
         gy = np.empty(n_out)
         gdy = np.empty(n_out)
-        forward_state(theta, sizes, woff, boff, uoff, A1[b], 0, half, False, ga, gp, gbit, gh, gy)
+        forward_state(theta, sizes, woff, boff, uoff, L1[b], 0, half, False, ga, gp, gbit, gh, gy)
         ref = loss_and_grad(loss, gy, T[b], gdy)
         for c in prange(nc):
             a = np.empty(n_units)
@@ -102,7 +111,7 @@ def _gradient_kernel(
             s = np.empty(Pc)
             for state in range(c * S // nc, (c + 1) * S // nc):
                 logp = forward_state(
-                    theta, sizes, woff, boff, uoff, A1[b], state, no_u, False, a, p, bit, h, y
+                    theta, sizes, woff, boff, uoff, L1[b], state, no_u, False, a, p, bit, h, y
                 )
                 w = exp(logp)
                 C = loss_and_grad(loss, y, T[b], dy)
@@ -132,101 +141,85 @@ def _gradient_kernel(
     return losses, grads, s2c, s2
 
 
-@njit(parallel=True, cache=True)
-def _moments_kernel(
-    theta: np.ndarray,
-    sizes: np.ndarray,
-    A1: np.ndarray,
-    T: np.ndarray,
-    loss: int,
-    code: int,
-    smooth: bool,
-    opts: np.ndarray,
-    baselines: np.ndarray,
-    G: np.ndarray,
-    DW: np.ndarray,
+@njit(cache=True)
+def _accumulate(
+    w: float,
+    e: np.ndarray,
+    g: np.ndarray,
+    dw: np.ndarray,
     seg: np.ndarray,
-    want_cov: bool,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Exact moments of estimator ``code``, per example, in the compressed layout.
+    m: np.ndarray,
+    m2: np.ndarray,
+    sign: np.ndarray,
+    desc: np.ndarray,
+    d: np.ndarray,
+    dots: np.ndarray,
+    cov: np.ndarray,
+) -> None:
+    """Add the estimate ``e`` of one state with probability ``w`` to the accumulators.
 
-    Returns ``E[d]``, ``E[d^2]`` with ``d = g_hat - g`` (shifting by the exact gradient
-    ``G`` keeps the variance free of cancellation), ``P(sign g_hat_j = sign g_j)``,
-    descent probabilities ``P(<g_hat, g> > 0)`` per segment (layers, output), over all
-    parameters and over the stochastic layers, and (``want_cov``) ``sum_x E[d d^T]``.
+    ``d = e - g`` (shifting by the exact gradient keeps the variance free of
+    cancellation); ``sign`` counts ``sign e_j = sign g_j``; ``desc`` counts
+    ``<e, dw> > 0`` per segment (layers, output), then over all parameters and over the
+    stochastic layers; ``cov`` (empty unless wanted) accumulates ``d d^T``.
     """
-    woff, boff, uoff = offsets(sizes)
-    n_units = uoff[uoff.shape[0] - 1]
-    B = A1.shape[0]
-    n_out = sizes[sizes.shape[0] - 1]
-    Pc = theta.shape[0] - sizes[0] * sizes[1]
+    n = e.shape[0]
+    for k in range(n):
+        dk = e[k] - g[k]
+        d[k] = dk
+        m[k] += w * dk
+        m2[k] += w * dk * dk
+        if _sign(e[k]) == _sign(g[k]):
+            sign[k] += w
     n_seg = seg.shape[0] - 1
-    width = 1
-    for l in range(1, sizes.shape[0] - 1):
-        if sizes[l] > width:
-            width = sizes[l]
-    S = np.int64(1) << n_units
-    nc = _n_chunks(S, CHUNKS // 4 if want_cov else CHUNKS)
-    n_cov = Pc if want_cov else 0
-    acc_m = np.zeros((B, nc, Pc))
-    acc_m2 = np.zeros((B, nc, Pc))
-    acc_sign = np.zeros((B, nc, Pc))
-    acc_desc = np.zeros((B, nc, n_seg + 2))
-    acc_cov = np.zeros((nc, n_cov, n_cov))
-    no_u = np.empty(0)
-    for b in range(B):
-        for c in prange(nc):
-            a = np.empty(n_units)
-            p = np.empty(n_units)
-            bit = np.empty(n_units)
-            h = np.empty(n_units)
-            jac = np.empty(n_units)
-            y = np.empty(n_out)
-            dy = np.empty(n_out)
-            work = np.empty((2, width))
-            e = np.empty(Pc)
-            d = np.empty(Pc)
-            dots = np.empty(n_seg)
-            for state in range(c * S // nc, (c + 1) * S // nc):
-                logp = forward_state(
-                    theta, sizes, woff, boff, uoff, A1[b], state, no_u, smooth, a, p, bit, h, y
-                )
-                w = exp(logp)
-                C = loss_and_grad(loss, y, T[b], dy)
-                estimate_state(
-                    code, opts, theta, sizes, woff, boff, uoff, a, p, bit, h, dy, C,
-                    baselines[b], jac, work, e,
-                )  # fmt: skip
-                for k in range(Pc):
-                    dk = e[k] - G[b, k]
-                    d[k] = dk
-                    acc_m[b, c, k] += w * dk
-                    acc_m2[b, c, k] += w * dk * dk
-                    if _sign(e[k]) == _sign(G[b, k]):
-                        acc_sign[b, c, k] += w
-                total = 0.0
-                for q in range(n_seg):
-                    v = 0.0
-                    for k in range(seg[q], seg[q + 1]):
-                        v += e[k] * DW[b, k]
-                    dots[q] = v
-                    total += v
-                    if v > 0.0:
-                        acc_desc[b, c, q] += w
-                if total > 0.0:
-                    acc_desc[b, c, n_seg] += w
-                if total - dots[n_seg - 1] > 0.0:
-                    acc_desc[b, c, n_seg + 1] += w
-                if want_cov:
-                    for i in range(Pc):
-                        wd = w * d[i]
-                        for j in range(Pc):
-                            acc_cov[c, i, j] += wd * d[j]
-    m = np.zeros((B, Pc))
-    m2 = np.zeros((B, Pc))
-    sign = np.zeros((B, Pc))
-    desc = np.zeros((B, n_seg + 2))
-    cov = np.zeros((n_cov, n_cov))
+    total = 0.0
+    for q in range(n_seg):
+        v = 0.0
+        for k in range(seg[q], seg[q + 1]):
+            v += e[k] * dw[k]
+        dots[q] = v
+        total += v
+        if v > 0.0:
+            desc[q] += w
+    if total > 0.0:
+        desc[n_seg] += w
+    if total - dots[n_seg - 1] > 0.0:
+        desc[n_seg + 1] += w
+    for i in range(cov.shape[0]):
+        wd = w * d[i]
+        for j in range(n):
+            cov[i, j] += wd * d[j]
+
+
+@njit(cache=True)
+def _new_accumulators(
+    B: int, nc: int, n: int, n_seg: int, want_cov: bool
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    n_cov = n if want_cov else 0
+    return (
+        np.zeros((B, nc, n)),
+        np.zeros((B, nc, n)),
+        np.zeros((B, nc, n)),
+        np.zeros((B, nc, n_seg + 2)),
+        np.zeros((nc, n_cov, n_cov)),
+    )
+
+
+@njit(cache=True)
+def _reduce(
+    acc_m: np.ndarray,
+    acc_m2: np.ndarray,
+    acc_sign: np.ndarray,
+    acc_desc: np.ndarray,
+    acc_cov: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Sum the per-chunk accumulators in chunk order (bit-identical for any thread count)."""
+    B, nc, n = acc_m.shape
+    m = np.zeros((B, n))
+    m2 = np.zeros((B, n))
+    sign = np.zeros((B, n))
+    desc = np.zeros((B, acc_desc.shape[2]))
+    cov = np.zeros((acc_cov.shape[1], acc_cov.shape[2]))
     for b in range(B):
         for c in range(nc):
             m[b] += acc_m[b, c]
@@ -238,13 +231,135 @@ def _moments_kernel(
     return m, m2, sign, desc, cov
 
 
+@njit(cache=True)
+def _max_width(sizes: np.ndarray) -> int:
+    width = 1
+    for l in range(1, sizes.shape[0] - 1):
+        if sizes[l] > width:
+            width = sizes[l]
+    return width
+
+
+@njit(parallel=True, cache=True)
+def _moments_kernel(
+    theta: np.ndarray,
+    sizes: np.ndarray,
+    L1: np.ndarray,
+    T: np.ndarray,
+    loss: int,
+    code: int,
+    smooth: bool,
+    opts: np.ndarray,
+    baselines: np.ndarray,
+    G: np.ndarray,
+    DW: np.ndarray,
+    seg: np.ndarray,
+    want_cov: bool,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Exact moments of built-in estimator ``code``, per example, in the compressed layout.
+
+    Returns ``E[d]``, ``E[d^2]`` with ``d = g_hat - g``, ``P(sign g_hat_j = sign g_j)``,
+    descent probabilities (see :func:`_accumulate`) and (``want_cov``) ``sum_x E[d d^T]``.
+    """
+    woff, boff, uoff = offsets(sizes)
+    n_units = uoff[uoff.shape[0] - 1]
+    B, n = G.shape
+    n_out = sizes[sizes.shape[0] - 1]
+    n_seg = seg.shape[0] - 1
+    width = _max_width(sizes)
+    S = np.int64(1) << n_units
+    nc = _n_chunks(S, CHUNKS // 4 if want_cov else CHUNKS)
+    acc_m, acc_m2, acc_sign, acc_desc, acc_cov = _new_accumulators(B, nc, n, n_seg, want_cov)
+    no_u = np.empty(0)
+    for b in range(B):
+        for c in prange(nc):
+            a = np.empty(n_units)
+            p = np.empty(n_units)
+            bit = np.empty(n_units)
+            h = np.empty(n_units)
+            jac = np.empty(n_units)
+            y = np.empty(n_out)
+            dy = np.empty(n_out)
+            work = np.empty((2, width))
+            e = np.empty(n)
+            d = np.empty(n)
+            dots = np.empty(n_seg)
+            for state in range(c * S // nc, (c + 1) * S // nc):
+                logp = forward_state(
+                    theta, sizes, woff, boff, uoff, L1[b], state, no_u, smooth, a, p, bit, h, y
+                )
+                C = loss_and_grad(loss, y, T[b], dy)
+                estimate_state(
+                    code, opts, theta, sizes, woff, boff, uoff, a, p, bit, h, dy, C,
+                    baselines[b], jac, work, e,
+                )  # fmt: skip
+                _accumulate(
+                    exp(logp), e, G[b], DW[b], seg, acc_m[b, c], acc_m2[b, c],
+                    acc_sign[b, c], acc_desc[b, c], d, dots, acc_cov[c],
+                )  # fmt: skip
+    return _reduce(acc_m, acc_m2, acc_sign, acc_desc, acc_cov)
+
+
+@cache
+def user_moments_kernel(fn: Any) -> Any:
+    """The enumeration kernel for a user's jitted per-state function (full layout).
+
+    Compiled once per function and process (a kernel that calls a user function cannot be
+    cached on disk); it shares the forward pass and :func:`_accumulate` with the built-in
+    kernel, so only the estimate differs.
+    """
+
+    @njit(parallel=True)
+    def kernel(theta, sizes, X, L1, T, loss, G, DW, seg, want_cov):  # noqa: ANN001, ANN202
+        woff, boff, uoff = offsets(sizes)
+        n_units = uoff[uoff.shape[0] - 1]
+        B, n = G.shape
+        n_out = sizes[sizes.shape[0] - 1]
+        n_seg = seg.shape[0] - 1
+        S = np.int64(1) << n_units
+        nc = _n_chunks(S, CHUNKS // 4 if want_cov else CHUNKS)
+        acc_m, acc_m2, acc_sign, acc_desc, acc_cov = _new_accumulators(B, nc, n, n_seg, want_cov)
+        no_u = np.empty(0)
+        for b in range(B):
+            for c in prange(nc):
+                a = np.empty(n_units)
+                p = np.empty(n_units)
+                bit = np.empty(n_units)
+                h = np.empty(n_units)
+                y = np.empty(n_out)
+                dy = np.empty(n_out)
+                e = np.empty(n)
+                d = np.empty(n)
+                dots = np.empty(n_seg)
+                for state in range(c * S // nc, (c + 1) * S // nc):
+                    logp = forward_state(
+                        theta, sizes, woff, boff, uoff, L1[b], state, no_u, False, a, p, bit,
+                        h, y,
+                    )  # fmt: skip
+                    C = loss_and_grad(loss, y, T[b], dy)
+                    e[:] = 0.0
+                    fn(theta, sizes, X[b], T[b], no_u, a, p, h, y, dy, C, e)
+                    _accumulate(
+                        exp(logp), e, G[b], DW[b], seg, acc_m[b, c], acc_m2[b, c],
+                        acc_sign[b, c], acc_desc[b, c], d, dots, acc_cov[c],
+                    )  # fmt: skip
+        return _reduce(acc_m, acc_m2, acc_sign, acc_desc, acc_cov)
+
+    return kernel
+
+
 def gradient_pass(
     problem: Problem, want_stats: bool = False
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Per-example ``E[C]``, compressed exact gradient, and optimal-baseline sums."""
     with threads_for(problem.work()):
         return _gradient_kernel(
-            problem.theta, problem.sizes, problem.A1, problem.T, problem.loss_code, want_stats
+            problem.theta,
+            problem.sizes,
+            layer1_table(problem.A1, False),
+            problem.T,
+            problem.loss_code,
+            want_stats,
         )
 
 
@@ -343,13 +458,13 @@ def descent_labels(net: BinaryNetwork) -> tuple[str, ...]:
 
 
 def kernel_options(
-    spec: Estimator, options: dict[str, Any], problem: Problem, max_states: int
+    spec: AnyEstimator, options: dict[str, Any], problem: Problem, max_states: int
 ) -> tuple[np.ndarray, np.ndarray]:
     """The estimator's option array and per-example baseline rows for the kernels."""
     B, Pc = problem.n_examples, problem.n_compressed
     opts = np.zeros(0)
     baseline = options.get("baseline", "none")
-    if spec.name != "reinforce" or baseline == "none":
+    if not isinstance(spec, Estimator) or spec.name != "reinforce" or baseline == "none":
         return opts, np.zeros((B, Pc))
     if isinstance(baseline, float):
         return opts, np.full((B, Pc), baseline)
@@ -362,48 +477,78 @@ def kernel_options(
     return opts, np.ascontiguousarray(np.pad(c, ((0, 0), (0, Pc - c.shape[1]))))
 
 
+def _run_moments(
+    problem: Problem,
+    spec: AnyEstimator,
+    opts: np.ndarray,
+    baselines: np.ndarray,
+    G: np.ndarray,
+    dw: np.ndarray,
+    seg: np.ndarray,
+    rows: slice,
+    want_cov: bool,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """One enumeration over the examples ``rows`` with the kernel that fits ``spec``."""
+    smooth = isinstance(spec, Estimator) and spec.smooth
+    L1, T = layer1_table(problem.A1[rows], smooth), problem.T[rows]
+    work = L1.shape[0] * 2**problem.net.n_stochastic * G.shape[1] * (G.shape[1] if want_cov else 1)
+    with threads_for(work):
+        if isinstance(spec, Estimator):
+            return _moments_kernel(
+                problem.theta, problem.sizes, L1, T, problem.loss_code, spec.code, spec.smooth,
+                opts, baselines[rows], G[rows], dw[rows], seg, want_cov,
+            )  # fmt: skip
+        kernel = user_moments_kernel(spec.function)
+        return kernel(
+            problem.theta, problem.sizes, problem.X[rows], L1, T, problem.loss_code,
+            G[rows], dw[rows], seg, want_cov,
+        )  # fmt: skip
+
+
 def moments_pass(
     problem: Problem,
-    spec: Estimator,
+    spec: AnyEstimator,
     options: dict[str, Any],
     *,
     full_cov: bool,
     max_states: int,
 ) -> EstimatorMoments:
-    """Exact moments of a registered estimator on a validated problem."""
-    if spec.noise != "discrete":
+    """Exact moments of a registered or per-state user estimator on a validated problem.
+
+    Built-in estimators work in the compressed layout, per-state user functions in the
+    full one (``full``); both are expanded to the full layout here.
+    """
+    if spec.noise != "discrete" or isinstance(spec, PythonEstimator):
         raise ValueError(
-            f"estimator {spec.name!r} has continuous noise: its moments cannot be enumerated; "
-            f"use gradstat.analyze(..., method='mc') or gradstat.sample_gradients"
+            f"estimator {spec.name!r} has continuous or undeclared noise: its moments cannot "
+            f"be enumerated; use gradstat.analyze(..., method='mc') or "
+            f"gradstat.sample_gradients (or declare a discrete one with "
+            f"gradstat.per_state_estimator)"
         )
     check_states(problem.net, max_states, f"exact moments of {spec.name!r}")
+    full = not isinstance(spec, Estimator)
     opts, baselines = kernel_options(spec, options, problem, max_states)
     _, grads_c, _, _ = gradient_pass(problem)
-    seg = problem.segment_starts()
-    dw = problem.descent_weights(grads_c)
-    args = (problem.theta, problem.sizes)
-    kernel_tail = (problem.loss_code, spec.code, spec.smooth, opts)
-    with threads_for(problem.work()):
-        m, m2, sign, desc, _ = _moments_kernel(
-            *args, problem.A1, problem.T, *kernel_tail, baselines, grads_c, dw, seg, False
-        )
-    var_c = np.maximum(m2 - m**2, 0.0)
-    ex_grad = expand_mean(problem, grads_c)
-    ex_mean = ex_grad + expand_mean(problem, m)
-    ex_var = expand_square(problem, var_c)
+    G = expand_mean(problem, grads_c) if full else grads_c
+    seg = problem.segment_starts(full)
+    dw = problem.descent_weights(G, full)
     B = problem.n_examples
+    everything = slice(0, B)
+    m, m2, sign, desc, _ = _run_moments(
+        problem, spec, opts, baselines, G, dw, seg, everything, False
+    )
+    var = np.maximum(m2 - m**2, 0.0)
+    ex_grad = expand_mean(problem, grads_c)
+    ex_mean = ex_grad + expand_mean(problem, m, full)
+    ex_var = expand_square(problem, var, full)
     cov = None
     if full_cov:
         cov = np.zeros((problem.net.n_params, problem.net.n_params))
         for b in range(B):
             one = slice(b, b + 1)
-            with threads_for(problem.work() * problem.n_compressed // B):
-                _, _, _, _, cov_b = _moments_kernel(
-                    *args, problem.A1[one], problem.T[one], *kernel_tail,
-                    baselines[one], grads_c[one], dw[one], seg, True,
-                )  # fmt: skip
+            cov_b = _run_moments(problem, spec, opts, baselines, G, dw, seg, one, True)[4]
             cov_b -= np.outer(m[b], m[b])
-            M = expansion_matrix(problem, b)
+            M = expansion_matrix(problem, b, full)
             cov += M @ cov_b @ M.T
         cov /= B**2
     return EstimatorMoments(
@@ -416,7 +561,7 @@ def moments_pass(
         example_gradient=ex_grad,
         example_mean=ex_mean,
         example_var=ex_var,
-        sign_probability=expand_sign(problem, sign),
+        sign_probability=expand_sign(problem, sign, full),
         descent_probability=desc,
         descent_labels=descent_labels(problem.net),
     )
@@ -444,8 +589,9 @@ def estimator_moments(
     ----------
     net, x, t
         Network, one example ``(n_in,)`` or a batch ``(B, n_in)``, and targets.
-    estimator : str
-        A registered name (:func:`gradstat.available_estimators`).
+    estimator : str or PerStateEstimator
+        A registered name (:func:`gradstat.available_estimators`) or a user's jitted
+        per-state function wrapped by :func:`gradstat.per_state_estimator`.
     full_cov : bool
         Also return the full covariance matrix (costs ``O(n_params^2)`` per state).
     max_states : int
@@ -460,7 +606,6 @@ def estimator_moments(
     TypeError
         Unknown option names.
     """
-    spec = get_estimator(estimator)
-    opts = spec.resolve_options(options)
+    spec, opts = resolve_estimator(estimator, options)
     problem = make_problem(net, x, t)
     return moments_pass(problem, spec, opts, full_cov=bool(full_cov), max_states=max_states)

@@ -63,6 +63,29 @@ def offsets(sizes: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return woff, boff, uoff
 
 
+def layer1_table(A1: np.ndarray, smooth: bool) -> np.ndarray:
+    """Per-example quantities of layer 1, fixed for a given input: shape ``(B, 6, n_1)``.
+
+    Rows: ``a``, ``p = sigmoid(a)``, ``log P(fire)``, ``log P(not fire)``, the value
+    passed on when the unit fires, and ``P(fire)``. A unit fires with probability ``p``
+    (value 1), or with ``smooth`` (STS) with probability ``q = sqrt(p)`` (value ``q``).
+    Layer 1 is about half of all the work in a one-layer network, so these logarithms
+    are computed once per example instead of once per state.
+    """
+    ls_pos = -np.logaddexp(0.0, -A1)
+    if smooth:
+        l1 = 0.5 * ls_pos
+        with np.errstate(divide="ignore"):
+            l0 = np.where(l1 > -0.6931471805599453, np.log(-np.expm1(l1)), np.log1p(-np.exp(l1)))
+        value = np.exp(l1)
+    else:
+        l1 = ls_pos
+        l0 = -np.logaddexp(0.0, A1)
+        value = np.ones_like(A1)
+    table = np.stack([A1, np.exp(ls_pos), l1, l0, value, np.exp(l1)], axis=1)
+    return np.ascontiguousarray(table)
+
+
 @njit(cache=True)
 def forward_state(
     theta: np.ndarray,
@@ -70,7 +93,7 @@ def forward_state(
     woff: np.ndarray,
     boff: np.ndarray,
     uoff: np.ndarray,
-    a1: np.ndarray,
+    tab1: np.ndarray,
     state: int,
     u: np.ndarray,
     smooth: bool,
@@ -85,8 +108,8 @@ def forward_state(
     The bit of unit ``k`` is ``(state >> k) & 1`` when ``u`` is empty (enumeration), else
     ``u[k] < P(bit = 1)`` (sampling). With ``smooth`` (STS), a unit fires with probability
     ``q = sqrt(p)`` and passes on ``h = bit * q``; otherwise it fires with probability
-    ``p`` and passes on ``h = bit``. ``a1`` holds layer 1's pre-activations. Fills ``a``,
-    ``p``, ``bit``, ``h`` (length ``N``) and ``y`` (length ``n_out``).
+    ``p`` and passes on ``h = bit``. ``tab1`` is layer 1's :func:`layer1_table` for this
+    example. Fills ``a``, ``p``, ``bit``, ``h`` (length ``N``) and ``y`` (``n_out``).
     """
     L = sizes.shape[0] - 2
     sampling = u.shape[0] > 0
@@ -97,30 +120,39 @@ def forward_state(
         for i in range(sizes[l + 1]):
             k = base + i
             if l == 0:
-                ai = a1[i]
+                a[k] = tab1[0, i]
+                p[k] = tab1[1, i]
+                l1 = tab1[2, i]
+                l0 = tab1[3, i]
+                value = tab1[4, i]
+                fire_p = tab1[5, i]
             else:
                 ai = theta[boff[l] + i]
                 row = woff[l] + i * n_prev
                 prev = uoff[l - 1]
                 for j in range(n_prev):
                     ai += theta[row + j] * h[prev + j]
-            a[k] = ai
-            ls_pos = log_sigmoid(ai)
-            p[k] = exp(ls_pos)
-            if smooth:
-                l1 = 0.5 * ls_pos
-                l0 = log1mexp(l1) if l1 < 0.0 else -np.inf
-            else:
-                l1 = ls_pos
-                l0 = log_sigmoid(-ai)
+                a[k] = ai
+                ls_pos = log_sigmoid(ai)
+                p[k] = exp(ls_pos)
+                if smooth:
+                    l1 = 0.5 * ls_pos
+                    l0 = log1mexp(l1) if l1 < 0.0 else -np.inf
+                    fire_p = exp(l1)
+                    value = fire_p
+                else:
+                    l1 = ls_pos
+                    l0 = log_sigmoid(-ai)
+                    fire_p = p[k]
+                    value = 1.0
             if sampling:
-                fire = u[k] < exp(l1)
+                fire = u[k] < fire_p
             else:
                 fire = ((state >> k) & 1) == 1
             if fire:
                 logp += l1
                 bit[k] = 1.0
-                h[k] = exp(l1) if smooth else 1.0
+                h[k] = value
             else:
                 logp += l0
                 bit[k] = 0.0

@@ -46,24 +46,25 @@ class Problem:
         """State-coordinate updates of one enumeration: ``B * 2^N * n_compressed``."""
         return self.n_examples * 2**self.net.n_stochastic * self.n_compressed
 
-    def segment_starts(self) -> np.ndarray:
-        """Compressed start of layers ``1..L`` and the output layer, then the end."""
-        s0 = self.net.sizes[0] * self.net.sizes[1]
+    def segment_starts(self, full: bool = False) -> np.ndarray:
+        """Start of layers ``1..L`` and the output layer, then the end, in the layout."""
+        s0 = 0 if full else self.net.sizes[0] * self.net.sizes[1]
         starts = [0]
         for w, _ in self.net.layer_slices()[1:]:
             starts.append(w.start - s0)
-        starts.append(self.n_compressed)
+        starts.append(self.net.n_params - s0)
         return np.asarray(starts, dtype=np.int64)
 
-    def descent_weights(self, gradient_c: np.ndarray) -> np.ndarray:
-        """Weights ``w`` with ``<g_hat, g> = <e, w>`` for compressed estimates ``e``.
+    def descent_weights(self, gradient: np.ndarray, full: bool = False) -> np.ndarray:
+        """Weights ``w`` with ``<g_hat, g> = <e, w>`` for estimates ``e`` in the layout.
 
-        On ``b_1`` the weight is ``G_i (1 + ||x||^2)`` because ``W_1``'s estimate and
-        gradient are ``outer(., x)`` of those of ``b_1``.
+        In the compressed layout the weight on ``b_1`` is ``G_i (1 + ||x||^2)`` because
+        ``W_1``'s estimate and gradient are ``outer(., x)`` of those of ``b_1``.
         """
-        w = gradient_c.copy()
-        n1 = self.net.sizes[1]
-        w[:, :n1] *= 1.0 + np.sum(self.X**2, axis=1)[:, None]
+        w = gradient.copy()
+        if not full:
+            n1 = self.net.sizes[1]
+            w[:, :n1] *= 1.0 + np.sum(self.X**2, axis=1)[:, None]
         return w
 
 
@@ -99,38 +100,49 @@ def check_states(net: BinaryNetwork, max_states: int, what: str) -> None:
         )
 
 
-def expand_mean(problem: Problem, c: np.ndarray) -> np.ndarray:
-    """Full-layout per-example vectors from compressed ones: ``W_1 = outer(b_1 part, x)``."""
+def expand_mean(problem: Problem, c: np.ndarray, full: bool = False) -> np.ndarray:
+    """Full-layout per-example vectors from compressed ones: ``W_1 = outer(b_1 part, x)``.
+
+    With ``full`` the vectors are already in the full layout and are returned as they are.
+    """
+    if full:
+        return c
     n_in, n1 = problem.net.sizes[0], problem.net.sizes[1]
     B = c.shape[0]
     w1 = c[:, :n1, None] * problem.X[:, None, :]
     return np.concatenate([w1.reshape(B, n1 * n_in), c], axis=1)
 
 
-def expand_square(problem: Problem, c: np.ndarray) -> np.ndarray:
-    """As :func:`expand_mean` for second moments and variances: ``W_1 = outer(b_1 part, x^2)``."""
+def expand_square(problem: Problem, c: np.ndarray, full: bool = False) -> np.ndarray:
+    """As :func:`expand_mean` for second moments and variances: ``W_1 = outer(b_1, x^2)``."""
+    if full:
+        return c
     n_in, n1 = problem.net.sizes[0], problem.net.sizes[1]
     B = c.shape[0]
     w1 = c[:, :n1, None] * problem.X[:, None, :] ** 2
     return np.concatenate([w1.reshape(B, n1 * n_in), c], axis=1)
 
 
-def expand_sign(problem: Problem, c: np.ndarray) -> np.ndarray:
+def expand_sign(problem: Problem, c: np.ndarray, full: bool = False) -> np.ndarray:
     """As :func:`expand_mean` for sign-agreement probabilities.
 
     ``sign(u x_j) = sign(G x_j)`` iff ``sign(u) = sign(G)`` when ``x_j != 0``; when
     ``x_j = 0`` both sides are 0 and agree with probability 1.
     """
+    if full:
+        return c
     n_in, n1 = problem.net.sizes[0], problem.net.sizes[1]
     B = c.shape[0]
     w1 = np.where(problem.X[:, None, :] != 0.0, c[:, :n1, None], 1.0)
     return np.concatenate([w1.reshape(B, n1 * n_in), c], axis=1)
 
 
-def expansion_matrix(problem: Problem, example: int) -> np.ndarray:
+def expansion_matrix(problem: Problem, example: int, full: bool = False) -> np.ndarray:
     """The matrix ``M`` with ``g_hat = M e`` for one example (used for full covariances)."""
     n_in, n1 = problem.net.sizes[0], problem.net.sizes[1]
     P, Pc = problem.net.n_params, problem.n_compressed
+    if full:
+        return np.eye(P)
     M = np.zeros((P, Pc))
     M[n1 * n_in :, :] = np.eye(Pc)
     x = problem.X[example]

@@ -9,15 +9,22 @@ not on the number of threads or the block size.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from functools import cache
 from typing import Any
 
 import numpy as np
 from numba import njit, prange
 
-from gradstat.estimators import Estimator, get_estimator
+from gradstat.estimators import Estimator
 from gradstat.estimators.per_state import estimate_state
+from gradstat.estimators.user import (
+    AnyEstimator,
+    PythonEstimator,
+    full_layout,
+    resolve_estimator,
+)
 from gradstat.exact import kernel_options
-from gradstat.forward import forward_state, loss_and_grad, offsets
+from gradstat.forward import forward_state, layer1_table, loss_and_grad, offsets
 from gradstat.layout import DEFAULT_MAX_STATES, Problem, make_problem, threads_for
 from gradstat.network import BinaryNetwork
 
@@ -29,7 +36,7 @@ BLOCK_VALUES = 2**22
 def _sample_kernel(
     theta: np.ndarray,
     sizes: np.ndarray,
-    A1: np.ndarray,
+    L1: np.ndarray,
     T: np.ndarray,
     loss: int,
     code: int,
@@ -62,7 +69,7 @@ def _sample_kernel(
         for i in range(c * m // nc, (c + 1) * m // nc):
             for b in range(B):
                 forward_state(
-                    theta, sizes, woff, boff, uoff, A1[b], 0, U[i, b], smooth, a, p, bit, h, y
+                    theta, sizes, woff, boff, uoff, L1[b], 0, U[i, b], smooth, a, p, bit, h, y
                 )
                 C = loss_and_grad(loss, y, T[b], dy)
                 estimate_state(
@@ -91,37 +98,121 @@ def check_seed(seed: Any) -> np.random.SeedSequence:
     return np.random.SeedSequence(int(seed))
 
 
+@cache
+def user_sample_kernel(fn: Any) -> Any:
+    """The sampling kernel for a user's jitted per-state function (full layout)."""
+
+    @njit(parallel=True)
+    def kernel(theta, sizes, X, L1, T, loss, U, out):  # noqa: ANN001, ANN202
+        woff, boff, uoff = offsets(sizes)
+        n_units = uoff[uoff.shape[0] - 1]
+        n_out = sizes[sizes.shape[0] - 1]
+        m = U.shape[0]
+        B = U.shape[1]
+        nc = m if m < 64 else 64
+        for c in prange(nc):
+            a = np.empty(n_units)
+            p = np.empty(n_units)
+            bit = np.empty(n_units)
+            h = np.empty(n_units)
+            y = np.empty(n_out)
+            dy = np.empty(n_out)
+            for i in range(c * m // nc, (c + 1) * m // nc):
+                for b in range(B):
+                    forward_state(
+                        theta, sizes, woff, boff, uoff, L1[b], 0, U[i, b], False, a, p, bit,
+                        h, y,
+                    )  # fmt: skip
+                    C = loss_and_grad(loss, y, T[b], dy)
+                    out[i, b, :] = 0.0
+                    fn(theta, sizes, X[b], T[b], U[i, b], a, p, h, y, dy, C, out[i, b])
+
+    return kernel
+
+
+def _python_block(
+    problem: Problem,
+    spec: PythonEstimator,
+    options: dict[str, Any],
+    m: int,
+    rng: np.random.Generator,
+) -> np.ndarray:
+    """Draws of a plain Python estimator: ``f(net, x, t, rng, **options)`` per example."""
+    net, B = problem.net, problem.n_examples
+    targets = [int(t[0]) if net.loss == "xent" else t.copy() for t in problem.T]
+    out = np.empty((m, B, net.n_params))
+    for i in range(m):
+        for b in range(B):
+            value = np.asarray(spec.function(net, problem.X[b].copy(), targets[b], rng, **options))
+            if value.shape != (net.n_params,):
+                raise ValueError(
+                    f"estimator {spec.name!r} returned shape {value.shape}; it must return one "
+                    f"estimate of shape ({net.n_params},) per call"
+                )
+            out[i, b] = value
+    if not np.all(np.isfinite(out)):
+        raise ValueError(f"estimator {spec.name!r} returned NaN or infinite values")
+    return out
+
+
+def _kernel_block(
+    problem: Problem,
+    spec: AnyEstimator,
+    opts: np.ndarray,
+    baselines: np.ndarray,
+    U: np.ndarray,
+) -> np.ndarray:
+    """Per-example estimates ``(m, B, n)`` for the noise ``U (m, B, N)``."""
+    m, B, _ = U.shape
+    n = problem.net.n_params if full_layout(spec) else problem.n_compressed
+    out = np.empty((m, B, n))
+    args = (problem.theta, problem.sizes)
+    L1 = layer1_table(problem.A1, isinstance(spec, Estimator) and spec.smooth)
+    with threads_for(m * B * n):
+        if isinstance(spec, Estimator):
+            _sample_kernel(
+                *args, L1, problem.T, problem.loss_code, spec.code, spec.smooth,
+                opts, baselines, U, out,
+            )  # fmt: skip
+        else:
+            kernel = user_sample_kernel(spec.function)
+            kernel(*args, problem.X, L1, problem.T, problem.loss_code, U, out)
+    return out
+
+
 def draw_blocks(
     problem: Problem,
-    spec: Estimator,
+    spec: AnyEstimator,
     options: dict[str, Any],
     n_samples: int,
     seed: np.random.SeedSequence,
     max_states: int = DEFAULT_MAX_STATES,
 ) -> Iterator[np.ndarray]:
-    """Yield blocks ``(m, B, n_compressed)`` of per-example estimates, ``n_samples`` in all."""
+    """Yield blocks ``(m, B, n)`` of per-example estimates, ``n_samples`` draws in all.
+
+    ``n`` is the compressed length for built-in estimators and ``n_params`` (the full
+    layout) for user estimators (:func:`gradstat.estimators.user.full_layout`).
+    """
     opts, baselines = kernel_options(spec, options, problem, max_states)
     rng = np.random.default_rng(seed)
-    B, N, Pc = problem.n_examples, problem.net.n_stochastic, problem.n_compressed
-    per_block = max(1, BLOCK_VALUES // max(1, B * max(N, Pc)))
+    B, N, P = problem.n_examples, problem.net.n_stochastic, problem.net.n_params
+    per_block = max(1, BLOCK_VALUES // max(1, B * max(N, P)))
     done = 0
     while done < n_samples:
         m = min(per_block, n_samples - done)
-        U = rng.random((m, B, N))
-        out = np.empty((m, B, Pc))
-        with threads_for(m * B * Pc):
-            _sample_kernel(
-                problem.theta, problem.sizes, problem.A1, problem.T, problem.loss_code,
-                spec.code, spec.smooth, opts, baselines, U, out,
-            )  # fmt: skip
         done += m
-        yield out
+        if isinstance(spec, PythonEstimator):
+            yield _python_block(problem, spec, options, m, rng)
+        else:
+            yield _kernel_block(problem, spec, opts, baselines, rng.random((m, B, N)))
 
 
-def batch_estimates(problem: Problem, block: np.ndarray) -> np.ndarray:
+def batch_estimates(problem: Problem, block: np.ndarray, full: bool = False) -> np.ndarray:
     """Full-layout batch estimates ``(m, n_params)`` from a block of per-example estimates."""
-    n_in, n1 = problem.net.sizes[0], problem.net.sizes[1]
     m, B, _ = block.shape
+    if full:
+        return block.sum(axis=1) / B
+    n_in, n1 = problem.net.sizes[0], problem.net.sizes[1]
     w1 = np.einsum("mbi,bj->mij", block[:, :, :n1], problem.X).reshape(m, n1 * n_in)
     return np.concatenate([w1, block.sum(axis=1)], axis=1) / B
 
@@ -163,13 +254,14 @@ def sample_gradients(
     -------
     ndarray, shape (n_samples, n_params)
     """
-    spec = get_estimator(estimator)
-    opts = spec.resolve_options(options)
+    spec, opts = resolve_estimator(estimator, options)
     n = check_n_samples(n_samples)
     ss = check_seed(seed)
     problem = make_problem(net, x, t)
+    full = full_layout(spec)
     blocks = [
-        batch_estimates(problem, blk) for blk in draw_blocks(problem, spec, opts, n, ss, max_states)
+        batch_estimates(problem, blk, full)
+        for blk in draw_blocks(problem, spec, opts, n, ss, max_states)
     ]
     return np.concatenate(blocks, axis=0)
 
@@ -200,8 +292,12 @@ def estimate_from_noise(
     ndarray, shape (n_params,)
         The batch estimate (mean over examples).
     """
-    spec = get_estimator(estimator)
-    opts = spec.resolve_options(options)
+    spec, opts = resolve_estimator(estimator, options)
+    if isinstance(spec, PythonEstimator):
+        raise TypeError(
+            "estimate_from_noise needs a registered estimator or a per_state_estimator; a "
+            "plain Python estimator draws its own noise from rng"
+        )
     problem = make_problem(net, x, t)
     B, N = problem.n_examples, net.n_stochastic
     U = np.asarray(u, dtype=np.float64)
@@ -212,10 +308,5 @@ def estimate_from_noise(
     if not np.all((U >= 0.0) & (U <= 1.0)):
         raise ValueError("u must hold uniforms in [0, 1]")
     opts_arr, baselines = kernel_options(spec, opts, problem, max_states)
-    out = np.empty((1, B, problem.n_compressed))
-    with threads_for(0):
-        _sample_kernel(
-        problem.theta, problem.sizes, problem.A1, problem.T, problem.loss_code,
-            spec.code, spec.smooth, opts_arr, baselines, np.ascontiguousarray(U[None]), out,
-        )  # fmt: skip
-    return batch_estimates(problem, out)[0]
+    block = _kernel_block(problem, spec, opts_arr, baselines, np.ascontiguousarray(U[None]))
+    return batch_estimates(problem, block, full_layout(spec))[0]

@@ -137,3 +137,37 @@ def problems(
         return net, np.array(x).reshape(B, net.n_in), draw(targets(net, B))
 
     return build()
+
+
+def extreme_logit_networks(
+    *, min_magnitude: float = 20.0, max_magnitude: float = 60.0, **network_kwargs: Any
+) -> st.SearchStrategy[BinaryNetwork]:
+    """Networks whose stochastic units all have pre-activations of large magnitude.
+
+    Every hidden bias is set to ``+-m`` with ``m`` in ``[min_magnitude, max_magnitude]``
+    and a sign drawn per unit, so (with ``max_weight`` small against ``m``) every unit
+    fires with probability within ``exp(-m)`` of 0 or 1: the regime where naive
+    ``log(sigmoid)`` and ``log(1 - sigmoid)`` overflow.
+    """
+    for label, v in (("min_magnitude", min_magnitude), ("max_magnitude", max_magnitude)):
+        if not (isinstance(v, (int, float)) and np.isfinite(v) and v >= 0):
+            raise InvalidArgument(f"{label} must be a finite number >= 0, got {v!r}")
+    if min_magnitude > max_magnitude:
+        raise InvalidArgument(
+            f"min_magnitude={min_magnitude} is larger than max_magnitude={max_magnitude}"
+        )
+    network_kwargs.setdefault("max_weight", 1.0)
+    nets = networks(**network_kwargs)
+
+    @st.composite
+    def build(draw: st.DrawFn) -> BinaryNetwork:
+        net = draw(nets)
+        theta = net.params.copy()
+        for _, b in net.layer_slices()[:-1]:
+            n = b.stop - b.start
+            m = draw(st.floats(min_magnitude, max_magnitude))
+            signs = draw(st.lists(st.sampled_from([-1.0, 1.0]), min_size=n, max_size=n))
+            theta[b] = m * np.array(signs)
+        return net.with_params(theta)
+
+    return build()

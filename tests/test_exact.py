@@ -155,7 +155,7 @@ def test_continuous_noise_rejected_for_exact_moments():
         noise="continuous",
     )  # fmt: skip
     problem = gs.layout.make_problem(_one_unit(0.0, 0.5), np.zeros(0), np.array([0.5]))
-    with pytest.raises(ValueError, match="continuous noise"):
+    with pytest.raises(ValueError, match="continuous or undeclared noise"):
         gs.exact.moments_pass(problem, spec, {}, full_cov=False, max_states=2**10)
 
 
