@@ -22,7 +22,7 @@ from gradstat.exact import EstimatorMoments, estimator_moments, exact_gradient, 
 from gradstat.layout import DEFAULT_MAX_STATES
 from gradstat.metrics import METRICS, ScopeMetrics
 from gradstat.network import BinaryNetwork
-from gradstat.sampling import estimate_from_noise, sample_gradients
+from gradstat.sampling import ForwardPass, estimate_from_noise, forward_pass, sample_gradients
 
 __version__ = "0.1.0"
 
@@ -33,6 +33,7 @@ __all__ = [
     "BinaryNetwork",
     "Estimator",
     "EstimatorMoments",
+    "ForwardPass",
     "PerStateEstimator",
     "PythonEstimator",
     "ScopeMetrics",
@@ -42,6 +43,7 @@ __all__ = [
     "estimator_moments",
     "exact_gradient",
     "expected_loss",
+    "forward_pass",
     "get_estimator",
     "per_state_estimator",
     "python_estimator",

@@ -9,6 +9,7 @@ not on the number of threads or the block size.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
@@ -310,3 +311,54 @@ def estimate_from_noise(
     opts_arr, baselines = kernel_options(spec, opts, problem, max_states)
     block = _kernel_block(problem, spec, opts_arr, baselines, np.ascontiguousarray(U[None]))
     return batch_estimates(problem, block, full_layout(spec))[0]
+
+
+@dataclass(frozen=True, eq=False)
+class ForwardPass:
+    """One sampled state of a network on one example (see :func:`forward_pass`).
+
+    Attributes
+    ----------
+    a, p, h : ndarray (N,)
+        Pre-activations, ``p = sigmoid(a)`` and unit values, layer 1 first.
+    y : ndarray (n_out,)
+        Output.
+    loss : float
+        ``C(y, t)``.
+    dloss_dy : ndarray (n_out,)
+        ``dC/dy``.
+    log_prob : float
+        ``log P(h | x)``.
+    """
+
+    a: np.ndarray
+    p: np.ndarray
+    h: np.ndarray
+    y: np.ndarray
+    loss: float
+    dloss_dy: np.ndarray
+    log_prob: float
+
+
+def forward_pass(net: BinaryNetwork, x: Any, t: Any, u: Any) -> ForwardPass:
+    """Sample the state drawn by uniforms ``u`` (unit ``k`` fires when ``u[k] < p[k]``).
+
+    A building block for Python estimators: the same jitted forward pass the engine
+    uses, for one example ``x`` of shape ``(n_in,)``.
+    """
+    problem = make_problem(net, x, t)
+    if problem.n_examples != 1:
+        raise ValueError("forward_pass takes one example: x of shape (n_in,)")
+    N = net.n_stochastic
+    U = np.asarray(u, dtype=np.float64)
+    if U.shape != (N,) or not np.all((U >= 0.0) & (U <= 1.0)):
+        raise ValueError(f"u must hold {N} uniforms in [0, 1], got shape {U.shape}")
+    woff, boff, uoff = offsets(problem.sizes)
+    a, p, bit, h = (np.empty(N) for _ in range(4))
+    y, dy = np.empty(net.n_out), np.empty(net.n_out)
+    tab = layer1_table(problem.A1, False)[0]
+    log_prob = forward_state(
+        problem.theta, problem.sizes, woff, boff, uoff, tab, 0, U, False, a, p, bit, h, y
+    )
+    loss = loss_and_grad(problem.loss_code, y, problem.T[0], dy)
+    return ForwardPass(a, p, h, y, float(loss), dy, float(log_prob))
