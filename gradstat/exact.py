@@ -29,6 +29,7 @@ from gradstat.forward import (
     offsets,
     output_gradient,
     score_vector,
+    state_buffers,
 )
 from gradstat.layout import (
     DEFAULT_MAX_STATES,
@@ -93,21 +94,11 @@ def _gradient_kernel(
     no_u = np.empty(0)
     half = np.full(n_units, 0.5)
     for b in range(B):
-        ga = np.empty(n_units)
-        gp = np.empty(n_units)
-        gbit = np.empty(n_units)
-        gh = np.empty(n_units)
-        gy = np.empty(n_out)
-        gdy = np.empty(n_out)
+        ga, gp, gbit, gh, gy, gdy = state_buffers(n_units, n_out)
         forward_state(theta, sizes, woff, boff, uoff, L1[b], 0, half, False, ga, gp, gbit, gh, gy)
         ref = loss_and_grad(loss, gy, T[b], gdy)
         for c in prange(nc):
-            a = np.empty(n_units)
-            p = np.empty(n_units)
-            bit = np.empty(n_units)
-            h = np.empty(n_units)
-            y = np.empty(n_out)
-            dy = np.empty(n_out)
+            a, p, bit, h, y, dy = state_buffers(n_units, n_out)
             s = np.empty(Pc)
             for state in range(c * S // nc, (c + 1) * S // nc):
                 logp = forward_state(
@@ -273,13 +264,8 @@ def _moments_kernel(
     no_u = np.empty(0)
     for b in range(B):
         for c in prange(nc):
-            a = np.empty(n_units)
-            p = np.empty(n_units)
-            bit = np.empty(n_units)
-            h = np.empty(n_units)
+            a, p, bit, h, y, dy = state_buffers(n_units, n_out)
             jac = np.empty(n_units)
-            y = np.empty(n_out)
-            dy = np.empty(n_out)
             work = np.empty((2, width))
             e = np.empty(n)
             d = np.empty(n)
@@ -322,12 +308,7 @@ def user_moments_kernel(fn: Any) -> Any:
         no_u = np.empty(0)
         for b in range(B):
             for c in prange(nc):
-                a = np.empty(n_units)
-                p = np.empty(n_units)
-                bit = np.empty(n_units)
-                h = np.empty(n_units)
-                y = np.empty(n_out)
-                dy = np.empty(n_out)
+                a, p, bit, h, y, dy = state_buffers(n_units, n_out)
                 e = np.empty(n)
                 d = np.empty(n)
                 dots = np.empty(n_seg)

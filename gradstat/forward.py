@@ -63,6 +63,21 @@ def offsets(sizes: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return woff, boff, uoff
 
 
+@njit(cache=True)
+def state_buffers(
+    n_units: int, n_out: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Scratch for one state: ``a, p, bit, h`` (length ``N``) and ``y, dy`` (``n_out``)."""
+    return (
+        np.empty(n_units),
+        np.empty(n_units),
+        np.empty(n_units),
+        np.empty(n_units),
+        np.empty(n_out),
+        np.empty(n_out),
+    )
+
+
 def layer1_table(A1: np.ndarray, smooth: bool) -> np.ndarray:
     """Per-example quantities of layer 1, fixed for a given input: shape ``(B, 6, n_1)``.
 

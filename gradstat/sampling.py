@@ -25,7 +25,7 @@ from gradstat.estimators.user import (
     resolve_estimator,
 )
 from gradstat.exact import kernel_options
-from gradstat.forward import forward_state, layer1_table, loss_and_grad, offsets
+from gradstat.forward import forward_state, layer1_table, loss_and_grad, offsets, state_buffers
 from gradstat.layout import DEFAULT_MAX_STATES, Problem, make_problem, threads_for
 from gradstat.network import BinaryNetwork
 
@@ -59,13 +59,8 @@ def _sample_kernel(
     B = U.shape[1]
     nc = m if m < 64 else 64
     for c in prange(nc):
-        a = np.empty(n_units)
-        p = np.empty(n_units)
-        bit = np.empty(n_units)
-        h = np.empty(n_units)
+        a, p, bit, h, y, dy = state_buffers(n_units, n_out)
         jac = np.empty(n_units)
-        y = np.empty(n_out)
-        dy = np.empty(n_out)
         work = np.empty((2, width))
         for i in range(c * m // nc, (c + 1) * m // nc):
             for b in range(B):
@@ -112,12 +107,7 @@ def user_sample_kernel(fn: Any) -> Any:
         B = U.shape[1]
         nc = m if m < 64 else 64
         for c in prange(nc):
-            a = np.empty(n_units)
-            p = np.empty(n_units)
-            bit = np.empty(n_units)
-            h = np.empty(n_units)
-            y = np.empty(n_out)
-            dy = np.empty(n_out)
+            a, p, bit, h, y, dy = state_buffers(n_units, n_out)
             for i in range(c * m // nc, (c + 1) * m // nc):
                 for b in range(B):
                     forward_state(
