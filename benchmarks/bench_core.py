@@ -82,6 +82,7 @@ class Row:
 
     @property
     def n_hidden(self) -> int:
+        """``N``, the number of stochastic units."""
         return sum(self.sizes[1:-1])
 
 
@@ -132,7 +133,8 @@ def draw_rate(
 ) -> float:
     """Single-example draws per second of ``sample_gradients``, over about ``MC_SECONDS``.
 
-    A warm-up call, then an untimed probe of at most ``PROBE_DRAWS`` that sizes the run.
+    A warm-up call, then a probe call of at most ``PROBE_DRAWS`` draws whose time sizes the
+    measured run.
     """
     probe = plan(net.n_params, PROBE_DRAWS)[1]  # one call
     draw(net, x, t, estimator, options, 1, probe)
@@ -162,6 +164,7 @@ def measure(sizes: tuple[int, ...], *, repeat: int, full: bool) -> Row:
 
 
 def fmt_seconds(seconds: float | None) -> str:
+    """A duration in ms or s, or ``skipped``."""
     if seconds is None:
         return "skipped"
     if seconds < 1.0:
@@ -170,6 +173,7 @@ def fmt_seconds(seconds: float | None) -> str:
 
 
 def fmt_rate(rate: float) -> str:
+    """A rate in draws per second."""
     if rate >= 1e6:
         return f"{rate / 1e6:.3g} M/s"
     if rate >= 1e3:
@@ -213,6 +217,7 @@ def load_average() -> str:
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    """The command-line options (``--quick`` caps ``--max-n`` and sets one repeat)."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="N <= 16 and one repeat")
     parser.add_argument("--max-n", type=int, help="skip networks with more hidden units")
@@ -231,6 +236,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> None:
+    """Measure every network, print the report and optionally write it to ``--out``."""
     args = parse_args(argv)
     networks = [(N_IN, n, 1) for n in ONE_LAYER_N] + [TWO_LAYER]
     if args.max_n is not None:

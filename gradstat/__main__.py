@@ -94,6 +94,36 @@ def _summary(args: argparse.Namespace) -> int:
     return 0
 
 
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
+    return value
+
+
+def _claims(args: argparse.Namespace) -> int:
+    # Imported here: the registry runs Hypothesis, which ``gradstat summary`` does not need.
+    from gradstat.claims import (
+        DEFAULT_MAX_EXAMPLES,
+        check_claims,
+        claims_table,
+        counterexample_list,
+    )
+
+    n = DEFAULT_MAX_EXAMPLES if args.max_examples is None else args.max_examples
+    results = check_claims(args.claim, max_examples=n)
+    print(f"# gradstat claims: exact checks, up to {n} Hypothesis examples per search\n")
+    print(claims_table(results))
+    listed = counterexample_list(results)
+    if listed:
+        print("\n## Counterexamples\n")
+        print(listed)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="gradstat",
@@ -116,6 +146,20 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--n-samples", type=int, default=None, help="Monte Carlo draws")
     s.add_argument("--mc-seed", type=int, default=0, help="seed of the Monte Carlo draws")
     s.set_defaults(run=_summary)
+    c = sub.add_parser("claims", help="check the claims registry and print its verdicts")
+    c.add_argument(
+        "--max-examples",
+        type=_positive_int,
+        default=None,
+        help="Hypothesis examples per search (default: gradstat.claims.DEFAULT_MAX_EXAMPLES)",
+    )
+    c.add_argument(
+        "--claim",
+        action="append",
+        metavar="KEY",
+        help="check only this claim (repeatable; default: every registered claim)",
+    )
+    c.set_defaults(run=_claims)
     return parser
 
 
