@@ -329,8 +329,13 @@ def _monte_carlo(
             se = np.sqrt((n_groups - 1) / n_groups * (centred**2).sum(axis=0))
         errors[scope] = ScopeMetrics(*(float(v) for v in se))
     return _result(spec.name, options, "mc", "monte-carlo", problem, n_samples,
-                   int(seed.entropy), ex_grad.mean(axis=0), ex_mean.mean(axis=0), var, sign,
+                   _recorded_seed(seed), ex_grad.mean(axis=0), ex_mean.mean(axis=0), var, sign,
                    scopes, errors)  # fmt: skip
+
+
+def _recorded_seed(seed: np.random.SeedSequence) -> int | None:
+    """The int that reproduces ``seed``'s draws (None for a spawned child sequence)."""
+    return None if seed.spawn_key else int(seed.entropy)
 
 
 def analyze(
