@@ -54,7 +54,7 @@ class AnalysisResult:
     n_samples : int or None
         Monte Carlo draws (None when exact).
     seed : int or None
-        The entropy that reproduces the draws (None when exact).
+        The int that reproduces the draws (None when exact, or for a spawned SeedSequence).
     gradient, mean, var : ndarray (n_params,)
         Exact gradient, estimator mean and per-coordinate variance of the batch estimate
         (Monte Carlo estimates of the last two when ``method="mc"``).
