@@ -15,11 +15,10 @@ from typing import Any
 import numpy as np
 
 from gradstat.estimators.user import AnyEstimator, full_layout, resolve_estimator
-from gradstat.exact import descent_labels, gradient_pass, moments_pass
+from gradstat.exact import descent_labels, moments_pass, reference_gradient
 from gradstat.layout import (
     DEFAULT_MAX_STATES,
     Problem,
-    check_states,
     expand_mean,
     expand_sign,
     expand_square,
@@ -265,14 +264,12 @@ def _monte_carlo(
     max_states: int,
     tol: float,
 ) -> AnalysisResult:
-    check_states(
-        problem.net,
-        max_states,
-        "the exact gradient (the reference of a Monte Carlo analysis)",
+    _, ex_grad = reference_gradient(
+        problem, max_states, "the exact gradient (the reference of a Monte Carlo analysis)"
     )
-    _, grads_c, _, _ = gradient_pass(problem)
     full = full_layout(spec)
-    G = expand_mean(problem, grads_c) if full else grads_c
+    s0 = problem.net.n_params - problem.n_compressed
+    G = ex_grad if full else np.ascontiguousarray(ex_grad[:, s0:])
     seg = problem.segment_starts(full)
     dw = problem.descent_weights(G, full)
     n_groups = min(JACKKNIFE_GROUPS, n_samples)
@@ -300,8 +297,6 @@ def _monte_carlo(
             desc[k, :, n_seg] += (total[sel] > 0).sum(axis=0)
             desc[k, :, n_seg + 1] += (total[sel] - dots[sel][:, :, -1] > 0).sum(axis=0)
         start += m
-
-    ex_grad = expand_mean(problem, grads_c)
 
     def scopes_of(keep: np.ndarray) -> tuple[dict[str, ScopeMetrics], np.ndarray, np.ndarray]:
         n = counts[keep].sum()

@@ -31,6 +31,7 @@ from gradstat.forward import (
     score_vector,
     state_buffers,
 )
+from gradstat.layerwise import layerwise_cost, layerwise_gradient
 from gradstat.layout import (
     DEFAULT_MAX_STATES,
     Problem,
@@ -344,6 +345,47 @@ def gradient_pass(
         )
 
 
+def gradient_engine(net: BinaryNetwork) -> str:
+    """The cheaper exact engine for the loss and gradient: ``"joint"`` or ``"layerwise"``.
+
+    Joint enumeration costs about ``2^N n_params``; messages over adjacent layers cost
+    about ``sum_l 2^{n_{l-1} + n_l} n_l`` (:mod:`gradstat.layerwise`). One stochastic
+    layer always uses joint enumeration (the two coincide and it is the tuned path).
+    """
+    if net.n_layers == 1:
+        return "joint"
+    return "joint" if net.n_states * net.n_params <= layerwise_cost(net.sizes) else "layerwise"
+
+
+def reference_gradient(
+    problem: Problem, max_states: int, what: str
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per-example ``E[C]`` ``(B,)`` and exact gradients ``(B, n_params)``, cheaper engine.
+
+    ``max_states`` caps the states one engine enumerates at once: ``2^N`` joint states, or
+    ``2^{n_{l-1} + n_l}`` pairs of adjacent layer states for the layer-wise engine.
+    """
+    net = problem.net
+    if gradient_engine(net) == "joint":
+        check_states(net, max_states, what)
+        losses, grads_c, _, _ = gradient_pass(problem)
+        return losses, expand_mean(problem, grads_c)
+    hidden = net.hidden_sizes
+    widest = max(a + b for a, b in zip(hidden[:-1], hidden[1:]))
+    if 2**widest > max_states:
+        raise ValueError(
+            f"{what} by layer-wise messages enumerates 2^{widest} = {2**widest:,} pairs of "
+            f"adjacent layer states, more than max_states = {max_states:,}; the network is "
+            f"too wide to compute exactly: use Monte Carlo draws (gradstat.sample_gradients, "
+            f"gradstat.stats.compare_estimators)"
+        )
+    tab = layer1_table(problem.A1, False)
+    with threads_for(problem.n_examples * layerwise_cost(net.sizes)):
+        return layerwise_gradient(
+            problem.theta, problem.sizes, tab, problem.X, problem.T, problem.loss_code
+        )
+
+
 def expected_loss(
     net: BinaryNetwork, x: Any, t: Any, *, max_states: int = DEFAULT_MAX_STATES
 ) -> float:
@@ -356,7 +398,8 @@ def expected_loss(
     t : array_like
         Targets matching the loss (see :class:`BinaryNetwork`).
     max_states : int
-        Refuse to enumerate more than this many joint states ``2^N`` per example.
+        Refuse to enumerate more than this many states at once per example (``2^N``
+        joint states, or ``2^{n_{l-1} + n_l}`` for the layer-wise engine).
 
     Raises
     ------
@@ -364,8 +407,7 @@ def expected_loss(
         For malformed input, or when ``2^N > max_states`` (the message says what to use).
     """
     problem = make_problem(net, x, t)
-    check_states(net, max_states, "expected_loss")
-    losses, _, _, _ = gradient_pass(problem)
+    losses, _ = reference_gradient(problem, max_states, "expected_loss")
     return float(np.mean(losses))
 
 
@@ -375,13 +417,14 @@ def exact_gradient(
     """Exact gradient ``g = grad_theta J`` by enumerating the ``2^N`` hidden states.
 
     Uses the score-function identity ``g = E[C(h) grad log P(h | x) + grad C(y(h), t)]``,
-    summed exactly over all states (no sampling). Returns shape ``(n_params,)`` in SPEC
-    order; for a batch, the mean over examples.
+    summed exactly over all joint states, or, for deep networks where that is cheaper,
+    the same sums by messages over adjacent layers (:mod:`gradstat.layerwise`; see
+    :func:`gradient_engine`). No sampling either way. Returns shape ``(n_params,)`` in
+    SPEC order; for a batch, the mean over examples.
     """
     problem = make_problem(net, x, t)
-    check_states(net, max_states, "exact_gradient")
-    _, grads, _, _ = gradient_pass(problem)
-    return expand_mean(problem, grads).mean(axis=0)
+    _, grads = reference_gradient(problem, max_states, "exact_gradient")
+    return grads.mean(axis=0)
 
 
 @dataclass(frozen=True, eq=False)
@@ -509,8 +552,9 @@ def moments_pass(
     check_states(problem.net, max_states, f"exact moments of {spec.name!r}")
     full = not isinstance(spec, Estimator)
     opts, baselines = kernel_options(spec, options, problem, max_states)
-    _, grads_c, _, _ = gradient_pass(problem)
-    G = expand_mean(problem, grads_c) if full else grads_c
+    _, ex_grad = reference_gradient(problem, max_states, f"exact moments of {spec.name!r}")
+    s0 = problem.net.n_params - problem.n_compressed
+    G = ex_grad if full else np.ascontiguousarray(ex_grad[:, s0:])
     seg = problem.segment_starts(full)
     dw = problem.descent_weights(G, full)
     B = problem.n_examples
@@ -519,7 +563,6 @@ def moments_pass(
         problem, spec, opts, baselines, G, dw, seg, everything, False
     )
     var = np.maximum(m2 - m**2, 0.0)
-    ex_grad = expand_mean(problem, grads_c)
     ex_mean = ex_grad + expand_mean(problem, m, full)
     ex_var = expand_square(problem, var, full)
     cov = None
