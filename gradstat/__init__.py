@@ -8,6 +8,7 @@ Quick tour::
     g = gs.exact_gradient(net, x, t)
     r = gs.analyze(net, x, t, "st_sigmoid")
     draws = gs.sample_gradients(net, x, t, "sts", n_samples=10_000, seed=1)
+    gs.run_report(gs.ReportConfig(), "report")   # all estimators on the built-in suite
 """
 
 from gradstat.analysis import AnalysisResult, analyze
@@ -22,7 +23,9 @@ from gradstat.exact import EstimatorMoments, estimator_moments, exact_gradient, 
 from gradstat.layout import DEFAULT_MAX_STATES
 from gradstat.metrics import METRICS, ScopeMetrics
 from gradstat.network import BinaryNetwork
+from gradstat.report import ReportConfig, ReportResult, run_report
 from gradstat.sampling import ForwardPass, estimate_from_noise, forward_pass, sample_gradients
+from gradstat.storage import load_network, save_network
 
 __version__ = "0.1.0"
 
@@ -36,6 +39,8 @@ __all__ = [
     "ForwardPass",
     "PerStateEstimator",
     "PythonEstimator",
+    "ReportConfig",
+    "ReportResult",
     "ScopeMetrics",
     "analyze",
     "available_estimators",
@@ -45,8 +50,11 @@ __all__ = [
     "expected_loss",
     "forward_pass",
     "get_estimator",
+    "load_network",
     "per_state_estimator",
     "python_estimator",
     "register",
+    "run_report",
     "sample_gradients",
+    "save_network",
 ]

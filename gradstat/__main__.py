@@ -2,7 +2,10 @@
 
 ``gradstat summary`` (the default) prints the exact bias/variance table of every
 registered estimator on one network (by default the built-in ``(4, 3, 3, 2)`` mse network
-with seed 0, input ``x = 1`` and target ``t = 0``).
+with seed 0, input ``x = 1`` and the target of :func:`gradstat.report.default_target`).
+``gradstat report`` compares every estimator on a suite of networks and writes tables,
+CSV/JSON results and plots into a folder (:mod:`gradstat.report`). ``gradstat claims``
+checks the claims registry.
 """
 
 from __future__ import annotations
@@ -13,17 +16,21 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from gradstat.analysis import AnalysisResult, analyze
+from gradstat.analysis import METHODS, AnalysisResult, analyze
 from gradstat.estimators import available_estimators
 from gradstat.metrics import METRICS
 from gradstat.network import LOSSES, BinaryNetwork
+from gradstat.report import (
+    ESTIMATOR_VARIANTS,
+    EstimatorSpec,
+    ReportConfig,
+    ReportInterrupted,
+    default_target,
+    format_table,
+    run_report,
+)
 
 DEFAULT_SIZES = (4, 3, 3, 2)
-
-ESTIMATOR_VARIANTS: dict[str, list[dict[str, object]]] = {
-    "reinforce": [{"baseline": "none"}, {"baseline": "mean"}, {"baseline": "optimal"}],
-}
-"""Option sets shown per estimator in the summary (one row each)."""
 
 
 def _sizes(text: str) -> tuple[int, ...]:
@@ -33,10 +40,6 @@ def _sizes(text: str) -> tuple[int, ...]:
         raise argparse.ArgumentTypeError(
             f"--sizes takes comma-separated integers like 4,3,3,2, got {text!r}"
         ) from None
-
-
-def _default_target(net: BinaryNetwork) -> np.ndarray | int:
-    return 0 if net.loss == "xent" else np.zeros(net.n_out)
 
 
 def summary_rows(
@@ -51,33 +54,24 @@ def summary_rows(
 ) -> list[tuple[str, AnalysisResult]]:
     """``analyze`` every estimator (and the listed option variants) on one problem."""
     rows = []
+    kw = {"n_samples": n_samples, "seed": seed} if method != "exact" else {}
     for name in estimators:
         for options in ESTIMATOR_VARIANTS.get(name, [{}]):
-            label = name + "".join(f" {k}={v}" for k, v in options.items())
-            kw = {"n_samples": n_samples, "seed": seed} if method != "exact" else {}
-            rows.append((label, analyze(net, x, t, name, method=method, **kw, **options)))
+            spec = EstimatorSpec(name, options)
+            rows.append((spec.label, analyze(net, x, t, name, method=method, **kw, **options)))
     return rows
 
 
-def format_table(rows: list[tuple[str, AnalysisResult]], scope: str) -> str:
-    """A Markdown table of the metrics of ``scope`` (``all`` or ``stochastic``) per row."""
-    head = "| estimator | " + " | ".join(METRICS) + " |"
-    lines = [head, "|" + "---|" * (len(METRICS) + 1)]
-    for label, r in rows:
-        m = r.scopes()[scope]
-        se = r.standard_errors[scope] if r.standard_errors else None
-        cells = []
-        for name in METRICS:
-            v = getattr(m, name)
-            cells.append(f"{v:.4g}" if se is None else f"{v:.4g} ± {getattr(se, name):.2g}")
-        lines.append(f"| {label} | " + " | ".join(cells) + " |")
-    return "\n".join(lines)
+def _target_text(t: np.ndarray | int) -> str:
+    if isinstance(t, int):
+        return f"class {t}"
+    return f"{t[0]:g}" if np.all(t == t[0]) else str(t.tolist())
 
 
 def _summary(args: argparse.Namespace) -> int:
     net = BinaryNetwork.random(args.sizes, loss=args.loss, scale=args.scale, seed=args.seed)
     x = np.ones(net.n_in)
-    t = _default_target(net)
+    t = default_target(net)
     estimators = args.estimators or available_estimators()
     rows = summary_rows(
         net, x, t, estimators, method=args.method, n_samples=args.n_samples, seed=args.mc_seed
@@ -85,12 +79,12 @@ def _summary(args: argparse.Namespace) -> int:
     method = rows[0][1].method if rows else args.method
     print(
         f"# gradstat summary: {net!r}, seed {args.seed}, x = 1, "
-        f"t = {t if np.isscalar(t) else 0}, method {method}\n"
+        f"t = {_target_text(t)}, method {method}\n"
     )
     print("## All parameters\n")
-    print(format_table(rows, "all"))
+    print(format_table(rows, ("all",)))
     print("\n## Stochastic-layer parameters\n")
-    print(format_table(rows, "stochastic"))
+    print(format_table(rows, ("stochastic",)))
     return 0
 
 
@@ -121,6 +115,43 @@ def _claims(args: argparse.Namespace) -> int:
     if listed:
         print("\n## Counterexamples\n")
         print(listed)
+    return 0
+
+
+def _report(args: argparse.Namespace) -> int:
+    base = ReportConfig.from_toml(args.config) if args.config else None
+    config = ReportConfig.from_args(
+        base=base,
+        sizes=args.sizes,
+        loss=args.loss,
+        scale=args.scale,
+        seeds=args.seeds,
+        network_files=args.network,
+        estimators=args.estimators,
+        metrics=args.metrics,
+        method=args.method,
+        n_samples=args.n_samples,
+        mc_seed=args.mc_seed,
+        plots=False if args.no_plots else None,
+        out=args.out,
+    )
+    try:
+        result = run_report(config)
+    except ReportInterrupted as stop:
+        print(f"gradstat report: {stop}", file=sys.stderr)
+        return 130
+    methods = ", ".join(sorted({r.result.method for r in result.records}))
+    n_plots = sum(path.suffix == ".png" for path in result.files)
+    print(
+        f"gradstat report: {len(result.records)} analyses ({len(result.cases)} networks x "
+        f"{len(config.estimators)} estimators, method {methods}) in {result.wall_time:.1f} s"
+    )
+    print(
+        f"wrote {result.out_dir}: report.md, results.csv, results.json, {n_plots} plots, "
+        f"networks/ ({len(result.cases)} .npz files)"
+    )
+    if result.plots_note is not None:
+        print(f"plots {result.plots_note}")
     return 0
 
 
@@ -160,6 +191,51 @@ def build_parser() -> argparse.ArgumentParser:
         help="check only this claim (repeatable; default: every registered claim)",
     )
     c.set_defaults(run=_claims)
+    r = sub.add_parser(
+        "report",
+        help="compare every estimator on a suite of networks; write tables, CSV/JSON, plots",
+        description="Analyse every network of a suite (default: the built-in suite of "
+        "gradstat.report) with every estimator and write report.md, results.csv, "
+        "results.json, the networks and PNG plots into the output folder. Options given "
+        "here replace those of --config.",
+    )
+    r.add_argument("--config", metavar="FILE", help="a TOML config (see the README)")
+    r.add_argument("--out", metavar="DIR", help="output folder (default: gradstat-report)")
+    r.add_argument(
+        "--sizes",
+        type=_sizes,
+        action="append",
+        metavar="N_IN,N_1,...,N_OUT",
+        help="a random network's architecture (repeatable); replaces the default suite",
+    )
+    r.add_argument(
+        "--network",
+        action="append",
+        metavar="FILE",
+        help="a network saved as .npz (repeatable; e.g. DIR/networks/*.npz of a report)",
+    )
+    r.add_argument("--loss", choices=sorted(LOSSES), help="loss of every random network")
+    r.add_argument("--scale", type=float, help="weight scale of every random network")
+    r.add_argument("--seeds", type=int, nargs="+", help="seeds of every random network")
+    r.add_argument(
+        "--estimators",
+        nargs="+",
+        metavar="NAME[:KEY=VALUE,...]",
+        help="estimators with options, e.g. st reinforce:baseline=optimal "
+        f"(default: all registered: {', '.join(available_estimators())})",
+    )
+    r.add_argument(
+        "--metrics",
+        nargs="+",
+        choices=METRICS,
+        metavar="METRIC",
+        help=f"metrics to report (default: all): {', '.join(METRICS)}",
+    )
+    r.add_argument("--method", choices=METHODS, help="auto (default), exact or mc")
+    r.add_argument("--n-samples", type=int, help="Monte Carlo draws per analysis")
+    r.add_argument("--mc-seed", type=int, help="seed of the Monte Carlo draws (default 0)")
+    r.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
+    r.set_defaults(run=_report)
     return parser
 
 
@@ -172,7 +248,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return args.run(args)
-    except (ValueError, TypeError) as err:
+    except (ValueError, TypeError, OSError) as err:
         parser.error(str(err))
     return 2
 

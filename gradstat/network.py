@@ -11,7 +11,9 @@ All parameters live in one flat float64 vector ``theta`` ordered
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -209,6 +211,23 @@ class BinaryNetwork:
     def with_params(self, theta: Any) -> BinaryNetwork:
         """The same architecture and loss with parameters ``theta``."""
         return BinaryNetwork(self.sizes, theta, loss=self.loss)
+
+    def save(self, path: str | os.PathLike[str]) -> Path:
+        """Write sizes, loss and parameters to an ``.npz`` file (see :mod:`gradstat.storage`)."""
+        from gradstat.storage import save_network  # deferred: storage imports this module
+
+        return save_network(self, path)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str]) -> BinaryNetwork:
+        """Read a network written by :meth:`save`; never unpickles (see :mod:`gradstat.storage`).
+
+        Raises ``ValueError`` or ``TypeError`` naming the file and the problem for a
+        truncated, malformed or inconsistent file.
+        """
+        from gradstat.storage import load_network  # deferred: storage imports this module
+
+        return load_network(path)
 
     def __repr__(self) -> str:
         return (
