@@ -133,6 +133,132 @@ def _gradient_kernel(
     return losses, grads, s2c, s2
 
 
+RESYNC = 4096
+"""Gray-code steps between exact recomputations of ``log P`` and ``y`` (bounds drift)."""
+
+
+@njit(cache=True)
+def _one_layer_start(
+    theta: np.ndarray, tab: np.ndarray, s: int, n1: int, n_out: int, woff: int, boff: int,
+    y: np.ndarray,
+) -> float:  # fmt: skip
+    """``log P(s)`` and ``y(s)`` (into ``y``) of state ``s`` of a one-layer network."""
+    logp = 0.0
+    for i in range(n1):
+        logp += tab[2, i] if (s >> i) & 1 else tab[3, i]
+    for o in range(n_out):
+        v = theta[boff + o]
+        for i in range(n1):
+            if (s >> i) & 1:
+                v += theta[woff + o * n1 + i]
+        y[o] = v
+    return logp
+
+
+@njit(parallel=True, cache=True)
+def _one_layer_kernel(
+    theta: np.ndarray,
+    sizes: np.ndarray,
+    L1: np.ndarray,
+    T: np.ndarray,
+    loss: int,
+    want_stats: bool,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`_gradient_kernel` for one stochastic layer, visiting states in Gray-code order.
+
+    Consecutive states differ in one unit ``k``, so ``log P`` changes by
+    ``+-(log p_k - log(1 - p_k))`` and ``y`` by ``+-W_o[:, k]``: ``O(n_out)`` per state
+    instead of a forward pass (both are recomputed exactly every :data:`RESYNC` states).
+    Because ``p`` does not depend on the state, ``sum_h r (h_i - p_i)`` is accumulated as
+    the sum of ``r`` over states with ``h_i = 1`` minus ``p_i sum_h r``.
+    """
+    n1, n_out = sizes[1], sizes[2]
+    B = L1.shape[0]
+    S = np.int64(1) << n1
+    nc = _n_chunks(S, CHUNKS)
+    Pc = n1 + n_out * n1 + n_out
+    woff = sizes[0] * n1 + n1
+    boff = woff + n_out * n1
+    n_stat = n1 if want_stats else 0
+    acc = np.zeros((B, nc, Pc + 3))
+    acc_stats = np.zeros((B, nc, 2, n_stat))
+    for b in range(B):
+        tab = L1[b]
+        greedy = 0
+        for i in range(n1):
+            if tab[1, i] > 0.5:
+                greedy |= 1 << i
+        gy = np.empty(n_out)
+        _one_layer_start(theta, tab, greedy, n1, n_out, woff, boff, gy)
+        ref = loss_and_grad(loss, gy, T[b], np.empty(n_out))
+        for c in prange(nc):
+            y = np.empty(n_out)
+            dy = np.empty(n_out)
+            logp = 0.0
+            a = acc[b, c]
+            st = acc_stats[b, c]
+            start = c * S // nc
+            stop = (c + 1) * S // nc
+            for g in range(start, stop):
+                s = g ^ (g >> 1)
+                if (g - start) % RESYNC == 0:
+                    logp = _one_layer_start(theta, tab, s, n1, n_out, woff, boff, y)
+                w = exp(logp)
+                C = loss_and_grad(loss, y, T[b], dy)
+                r = w * (C - ref)
+                a[Pc] += r
+                a[Pc + 1] += w * C
+                a[Pc + 2] += w
+                for i in range(n1):
+                    if (s >> i) & 1:
+                        a[i] += r
+                        if want_stats:
+                            st[0, i] += w * C
+                            st[1, i] += w
+                for o in range(n_out):
+                    wd = w * dy[o]
+                    a[boff - sizes[0] * n1 + o] += wd
+                    row = n1 + o * n1
+                    for i in range(n1):
+                        if (s >> i) & 1:
+                            a[row + i] += wd
+                # The next Gray-code state flips the lowest set bit of g + 1.
+                k = 0
+                m = g + 1
+                while (m & 1) == 0:
+                    m >>= 1
+                    k += 1
+                if k < n1:
+                    sign = -1.0 if (s >> k) & 1 else 1.0
+                    logp += sign * (tab[2, k] - tab[3, k])
+                    for o in range(n_out):
+                        y[o] += sign * theta[woff + o * n1 + k]
+    losses = np.zeros(B)
+    grads = np.zeros((B, Pc))
+    s2c = np.zeros((B, n_stat))
+    s2 = np.zeros((B, n_stat))
+    for b in range(B):
+        R = 0.0
+        W = 0.0
+        for c in range(nc):
+            losses[b] += acc[b, c, Pc + 1]
+            R += acc[b, c, Pc]
+            W += acc[b, c, Pc + 2]
+            for k in range(Pc):
+                grads[b, k] += acc[b, c, k]
+            for i in range(n_stat):
+                s2c[b, i] += acc_stats[b, c, 0, i]
+                s2[b, i] += acc_stats[b, c, 1, i]
+        for i in range(n1):
+            p1 = L1[b, 1, i]
+            grads[b, i] -= p1 * R
+            if want_stats:
+                # (h - p)^2 = h (1 - 2p) + p^2 for h in {0, 1}.
+                s2c[b, i] = (1.0 - 2.0 * p1) * s2c[b, i] + p1 * p1 * losses[b]
+                s2[b, i] = (1.0 - 2.0 * p1) * s2[b, i] + p1 * p1 * W
+    return losses, grads, s2c, s2
+
+
 @njit(cache=True)
 def _accumulate(
     w: float,
@@ -335,7 +461,8 @@ def gradient_pass(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Per-example ``E[C]``, compressed exact gradient, and optimal-baseline sums."""
     with threads_for(problem.work()):
-        return _gradient_kernel(
+        kernel = _one_layer_kernel if problem.net.n_layers == 1 else _gradient_kernel
+        return kernel(
             problem.theta,
             problem.sizes,
             layer1_table(problem.A1, False),
