@@ -15,6 +15,14 @@ Model (SPEC section 1), for one input ``x`` with ``h_0 = x``::
 ``theta`` is one flat float64 vector ordered ``W_1`` (row-major), ``b_1``, ...,
 ``W_L``, ``b_L``, ``W_o`` (row-major), ``b_o``.
 
+Unit values (keyword ``values``): with ``"01"`` (the default) a unit passes on its bit
+``b ~ Bernoulli(p)``; with ``"pm1"`` it passes on ``2b - 1``.  Probabilities and scores
+are always those of the bits: ``d log P / d b_l = b_l - p_l`` and
+``d log P / d W_l = outer(b_l - p_l, h_{l-1})`` with ``h_{l-1}`` the values of the layer
+below.  Under ``"pm1"`` the smooth proxy of ``E[h | a]`` is ``2 sigmoid(a) - 1``, so the
+``st_sigmoid`` surrogate doubles to ``2 p (1 - p)``; ``st`` keeps ``1``; ``sts`` is not
+defined for ``"pm1"``.
+
 Estimators (SPEC section 2): ``"st"``, ``"st_sigmoid"``, ``"sts"`` and ``"reinforce"``.
 Only numpy, itertools and math are used.
 """
@@ -30,10 +38,12 @@ import numpy as np
 
 ESTIMATORS = ("st", "st_sigmoid", "sts", "reinforce")
 LOSSES = ("mse", "bce", "xent", "linear")
+VALUES = ("01", "pm1")
 
 __all__ = [
     "ESTIMATORS",
     "LOSSES",
+    "VALUES",
     "batch_moments",
     "estimate",
     "exact_gradient",
@@ -151,12 +161,21 @@ def _check_estimator(estimator: str) -> None:
         raise ValueError(f"unknown estimator {estimator!r}; expected one of {ESTIMATORS}")
 
 
+def _check_values(values: str, estimator: str = "st") -> None:
+    if values not in VALUES:
+        raise ValueError(f"unknown values {values!r}; expected one of {VALUES}")
+    if values == "pm1" and estimator == "sts":
+        raise ValueError("'sts' is not defined for values='pm1'")
+
+
 def forward(
     sizes: Sequence[int],
     theta: np.ndarray,
     x: np.ndarray,
     noise_bits: Sequence[int],
     estimator: str = "st",
+    *,
+    values: str = "01",
 ) -> dict[str, Any]:
     """Deterministic forward pass for one fixed noise state.
 
@@ -170,22 +189,28 @@ def forward(
         One input (may be empty when ``n_in == 0``).
     noise_bits : sequence of {0, 1}, length N
         The bits of all stochastic units, layer 1 first, unit order within a layer.
-        For binary estimators these are the unit values ``h``; for ``"sts"`` they are
-        the ``b`` bits, ``b ~ Bernoulli(sqrt(p))``.
+        For binary estimators these are the bits ``b ~ Bernoulli(p)`` (the unit values
+        ``h`` under ``values="01"``); for ``"sts"`` they are the ``b`` bits,
+        ``b ~ Bernoulli(sqrt(p))``.
     estimator : {"st", "st_sigmoid", "sts", "reinforce"}
         Only ``"sts"`` changes the forward pass.
+    values : {"01", "pm1"}, keyword-only
+        Unit values: the bit ``b`` (``"01"``) or ``2b - 1`` (``"pm1"``; not with
+        ``"sts"``).
 
     Returns
     -------
     dict
         ``"x"`` (the input, ``h_0``), and lists over hidden layers ``l = 1..L`` of
         ``"a"`` (pre-activations), ``"p"`` (``sigmoid(a)``), ``"bits"`` (the given bits)
-        and ``"h"`` (values passed on: the bits for binary estimators, ``bits*sqrt(p)``
-        for ``"sts"``); ``"y"`` (output), ``"log_prob"`` (log-probability of the bits:
-        ``Bernoulli(p)`` for binary estimators, ``Bernoulli(sqrt(p))`` for ``"sts"``),
-        ``"prob"`` (its exponential) and ``"estimator"``.
+        and ``"h"`` (values passed on: the bits, or ``2 bits - 1`` under ``"pm1"``, for
+        binary estimators, ``bits*sqrt(p)`` for ``"sts"``); ``"y"`` (output),
+        ``"log_prob"`` (log-probability of the bits: ``Bernoulli(p)`` for binary
+        estimators, ``Bernoulli(sqrt(p))`` for ``"sts"``), ``"prob"`` (its exponential),
+        ``"estimator"`` and ``"values"``.
     """
     _check_estimator(estimator)
+    _check_values(values, estimator)
     sizes = _check_sizes(sizes)
     params = unpack(sizes, theta)
     x = np.asarray(x, dtype=np.float64).reshape(sizes[0])
@@ -210,7 +235,7 @@ def forward(
             h = bits * np.exp(log_on)  # b * q
         else:
             log_on = log_p
-            h = bits.copy()
+            h = bits.copy() if values == "01" else 2.0 * bits - 1.0
         log_off = _log1m_exp(log_on)  # log(1 - p) or log(1 - q)
         # sum of log Bernoulli terms; a zero-probability factor is never multiplied by 0
         for bit, lon, loff in zip(bits, log_on, log_off):
@@ -224,6 +249,7 @@ def forward(
     y = W_o @ h_prev + b_o
     return {
         "estimator": estimator,
+        "values": values,
         "x": x,
         "a": a_list,
         "p": p_list,
@@ -313,9 +339,14 @@ def loss_grad(loss: str, y: np.ndarray, t: Any) -> np.ndarray:
 
 
 def noise_states(
-    sizes: Sequence[int], theta: np.ndarray, x: np.ndarray, estimator: str = "st"
+    sizes: Sequence[int],
+    theta: np.ndarray,
+    x: np.ndarray,
+    estimator: str = "st",
+    *,
+    values: str = "01",
 ) -> tuple[np.ndarray, list[dict[str, Any]]]:
-    """Enumerate all ``2^N`` noise states of one example.
+    """Enumerate all ``2^N`` noise states of one example (``values`` as in :func:`forward`).
 
     Returns
     -------
@@ -328,7 +359,7 @@ def noise_states(
     sizes = _check_sizes(sizes)
     n_stochastic = sum(sizes[1:-1])
     forwards = [
-        forward(sizes, theta, x, bits, estimator)
+        forward(sizes, theta, x, bits, estimator, values=values)
         for bits in itertools.product((0, 1), repeat=n_stochastic)
     ]
     probs = np.array([f["prob"] for f in forwards])
@@ -349,7 +380,13 @@ def _batch(sizes: Sequence[int], X: np.ndarray, T: Sequence[Any]) -> tuple[np.nd
 
 
 def expected_loss(
-    sizes: Sequence[int], theta: np.ndarray, loss: str, X: np.ndarray, T: Sequence[Any]
+    sizes: Sequence[int],
+    theta: np.ndarray,
+    loss: str,
+    X: np.ndarray,
+    T: Sequence[Any],
+    *,
+    values: str = "01",
 ) -> float:
     """Exact objective ``J = (1/B) sum_x sum_h P(h | x) C(y(h), t)``.
 
@@ -358,22 +395,24 @@ def expected_loss(
     X : ndarray, shape (B, n_in)
     T : sequence of length B
         Per-example targets (vectors, or integer classes for ``xent``).
+    values : {"01", "pm1"}, keyword-only
+        Unit values (see :func:`forward`).
     """
     X, T = _batch(sizes, X, T)
     total = 0.0
     for x, t in zip(X, T):
-        probs, fwds = noise_states(sizes, theta, x, "st")
+        probs, fwds = noise_states(sizes, theta, x, "st", values=values)
         total += sum(p * loss_value(loss, f["y"], t) for p, f in zip(probs, fwds))
     return total / X.shape[0]
 
 
 def _score(sizes: Sequence[int], fwd: dict[str, Any]) -> np.ndarray:
-    """``d log P(h | x) / d theta`` of a binary state: ``outer(h_l - p_l, h_{l-1})``,
-    ``h_l - p_l``; zero for the output layer."""
+    """``d log P(h | x) / d theta`` of a binary state: ``outer(b_l - p_l, h_{l-1})``,
+    ``b_l - p_l`` (bits ``b``, values ``h``); zero for the output layer."""
     grads = []
     h_prev = fwd["x"]
-    for h, p in zip(fwd["h"], fwd["p"]):
-        d = h - p
+    for h, bits, p in zip(fwd["h"], fwd["bits"], fwd["p"]):
+        d = bits - p
         grads.append((np.outer(d, h_prev), d))
         h_prev = h
     n_out = sizes[-1]
@@ -396,14 +435,21 @@ def _pairs(fwd: dict[str, Any]) -> list[tuple[np.ndarray, np.ndarray]]:
 
 
 def example_gradient(
-    sizes: Sequence[int], theta: np.ndarray, loss: str, x: np.ndarray, t: Any
+    sizes: Sequence[int],
+    theta: np.ndarray,
+    loss: str,
+    x: np.ndarray,
+    t: Any,
+    *,
+    values: str = "01",
 ) -> np.ndarray:
     """Exact gradient of ``E_h[C]`` for one example, by the score-function identity.
 
     ``g_x = sum_h P(h) [C(h) * d log P(h)/d theta + d C/d theta (direct)]`` with
-    ``d log P / d W_l = outer(h_l - p_l, h_{l-1})`` and ``d log P / d b_l = h_l - p_l``.
+    ``d log P / d W_l = outer(b_l - p_l, h_{l-1})`` and ``d log P / d b_l = b_l - p_l``
+    (bits ``b``; ``h = b`` for ``values="01"``, ``h = 2b - 1`` for ``values="pm1"``).
     """
-    probs, fwds = noise_states(sizes, theta, x, "st")
+    probs, fwds = noise_states(sizes, theta, x, "st", values=values)
     g = np.zeros(n_params(sizes))
     for p, f in zip(probs, fwds):
         c = loss_value(loss, f["y"], t)
@@ -412,7 +458,13 @@ def example_gradient(
 
 
 def exact_gradient(
-    sizes: Sequence[int], theta: np.ndarray, loss: str, X: np.ndarray, T: Sequence[Any]
+    sizes: Sequence[int],
+    theta: np.ndarray,
+    loss: str,
+    X: np.ndarray,
+    T: Sequence[Any],
+    *,
+    values: str = "01",
 ) -> np.ndarray:
     """Exact ``grad_theta J``: the batch mean of :func:`example_gradient`.
 
@@ -423,7 +475,7 @@ def exact_gradient(
     X, T = _batch(sizes, X, T)
     g = np.zeros(n_params(sizes))
     for x, t in zip(X, T):
-        g += example_gradient(sizes, theta, loss, x, t)
+        g += example_gradient(sizes, theta, loss, x, t, values=values)
     return g / X.shape[0]
 
 
@@ -434,6 +486,8 @@ def finite_difference_gradient(
     X: np.ndarray,
     T: Sequence[Any],
     eps: float = 1e-6,
+    *,
+    values: str = "01",
 ) -> np.ndarray:
     """Central finite differences ``(J(theta + eps e_j) - J(theta - eps e_j)) / (2 eps)``."""
     theta = np.asarray(theta, dtype=np.float64)
@@ -443,9 +497,9 @@ def finite_difference_gradient(
         up[j] += eps
         down = theta.copy()
         down[j] -= eps
-        g[j] = (expected_loss(sizes, up, loss, X, T) - expected_loss(sizes, down, loss, X, T)) / (
-            2.0 * eps
-        )
+        j_up = expected_loss(sizes, up, loss, X, T, values=values)
+        j_down = expected_loss(sizes, down, loss, X, T, values=values)
+        g[j] = (j_up - j_down) / (2.0 * eps)
     return g
 
 
@@ -455,12 +509,16 @@ def finite_difference_gradient(
 
 
 def _surrogate(estimator: str, fwd: dict[str, Any], layer: int) -> np.ndarray:
-    """Surrogate ``dh/da`` of hidden layer ``layer`` (0-based) for one state."""
+    """Surrogate ``dh/da`` of hidden layer ``layer`` (0-based) for one state.
+
+    Under ``values="pm1"`` the sigmoid surrogate doubles (``d(2 sigmoid(a) - 1)/da``).
+    """
     p = fwd["p"][layer]
     if estimator == "st":
         return np.ones_like(p)
     if estimator == "st_sigmoid":
-        return p * (1.0 - p)
+        kappa = 2.0 if fwd.get("values", "01") == "pm1" else 1.0
+        return kappa * p * (1.0 - p)
     if estimator == "sts":
         return fwd["bits"][layer] * np.sqrt(p) * (1.0 - p) / 2.0
     raise ValueError(f"{estimator!r} is not a surrogate-gradient estimator")
@@ -475,6 +533,8 @@ def estimate(
     fwd: dict[str, Any],
     estimator: str,
     baseline_vector: np.ndarray | None = None,
+    *,
+    values: str | None = None,
 ) -> np.ndarray:
     """The estimate ``g_hat`` of one example for one noise state.
 
@@ -482,7 +542,7 @@ def estimate(
     ----------
     fwd : dict
         A :func:`forward` dict of this example (for ``"sts"`` it must have been built
-        with ``estimator="sts"``).
+        with ``estimator="sts"``).  Its ``"values"`` entry fixes the unit values.
     estimator : {"st", "st_sigmoid", "sts", "reinforce"}
         Surrogate estimators backpropagate: ``dC/dh_L = W_o^T dC/dy``;
         ``delta_l = dC/dh_l * surrogate_l``; ``grad W_l = outer(delta_l, h_{l-1})``,
@@ -493,12 +553,18 @@ def estimate(
     baseline_vector : ndarray, shape (n_params,), optional
         The per-parameter baseline ``c`` of ``"reinforce"`` (default 0); ignored by the
         other estimators.
+    values : {"01", "pm1"} or None, keyword-only
+        If given, it must match ``fwd["values"]`` (a guard against mixing up passes).
 
     Returns
     -------
     ndarray, shape (n_params,)
     """
     _check_estimator(estimator)
+    fwd_values = fwd.get("values", "01")
+    _check_values(fwd_values, estimator)
+    if values is not None and values != fwd_values:
+        raise ValueError(f"forward dict was built with values={fwd_values!r}, not {values!r}")
     if fwd["estimator"] != estimator and "sts" in (fwd["estimator"], estimator):
         raise ValueError("forward dict was built for a different estimator")
     sizes = _check_sizes(sizes)
@@ -529,8 +595,11 @@ def reinforce_baseline(
     x: np.ndarray,
     t: Any,
     baseline: str | float,
+    *,
+    values: str = "01",
 ) -> np.ndarray:
-    """Per-parameter REINFORCE baseline vector ``c`` of one example.
+    """Per-parameter REINFORCE baseline vector ``c`` of one example (``values`` as in
+    :func:`forward`).
 
     Parameters
     ----------
@@ -547,7 +616,7 @@ def reinforce_baseline(
     if isinstance(baseline, str):
         if baseline == "none":
             return np.zeros(size)
-        probs, fwds = noise_states(sizes, theta, x, "reinforce")
+        probs, fwds = noise_states(sizes, theta, x, "reinforce", values=values)
         costs = np.array([loss_value(loss, f["y"], t) for f in fwds])
         if baseline == "mean":
             return np.full(size, float(np.sum(probs * costs)))
@@ -581,6 +650,8 @@ def example_moments(
     t: Any,
     estimator: str,
     baseline: str | float = "none",
+    *,
+    values: str = "01",
 ) -> dict[str, Any]:
     """Exact moments of an estimator for one example, by enumerating its noise states.
 
@@ -588,6 +659,8 @@ def example_moments(
     ----------
     baseline : {"none", "mean", "optimal"} or float
         Used by ``"reinforce"`` only.
+    values : {"01", "pm1"}, keyword-only
+        Unit values (see :func:`forward`); ``"sts"`` rejects ``"pm1"``.
 
     Returns
     -------
@@ -601,11 +674,12 @@ def example_moments(
         ``"probs"``: state probabilities ``(S,)``; ``"estimates"``: ``(S, n_params)``.
     """
     _check_estimator(estimator)
-    g = example_gradient(sizes, theta, loss, x, t)
-    probs, fwds = noise_states(sizes, theta, x, estimator)
+    _check_values(values, estimator)
+    g = example_gradient(sizes, theta, loss, x, t, values=values)
+    probs, fwds = noise_states(sizes, theta, x, estimator, values=values)
     c = None
     if estimator == "reinforce":
-        c = reinforce_baseline(sizes, theta, loss, x, t, baseline)
+        c = reinforce_baseline(sizes, theta, loss, x, t, baseline, values=values)
     estimates = np.array([estimate(sizes, theta, loss, x, t, f, estimator, c) for f in fwds])
     mean = probs @ estimates
     centred = estimates - mean
@@ -634,6 +708,8 @@ def batch_moments(
     T: Sequence[Any],
     estimator: str,
     baseline: str | float = "none",
+    *,
+    values: str = "01",
 ) -> dict[str, Any]:
     """Exact moments of the batch estimate ``(1/B) sum_x g_hat_x`` (independent noise).
 
@@ -648,7 +724,10 @@ def batch_moments(
     """
     X, T = _batch(sizes, X, T)
     B = X.shape[0]
-    per = [example_moments(sizes, theta, loss, x, t, estimator, baseline) for x, t in zip(X, T)]
+    per = [
+        example_moments(sizes, theta, loss, x, t, estimator, baseline, values=values)
+        for x, t in zip(X, T)
+    ]
     return {
         "gradient": sum(m["gradient"] for m in per) / B,
         "mean": sum(m["mean"] for m in per) / B,
