@@ -16,7 +16,8 @@ best constant predictor has loss 1.0. Everything is seeded from ``--seed``.
 
 * Training. From the same random initialisation (one per seed), Adam (beta 0.9/0.999) on
   the binary network with the exact gradient, with one draw per step of every registered
-  estimator (``gradstat.estimate_from_noise`` with fresh uniforms), with REINFORCE also
+  estimator (``gradstat.estimate_from_noise`` with fresh noise from
+  ``gradstat.sample_noise``), with REINFORCE also
   given a constant baseline (the exact objective at the latest evaluation: it does not
   depend on the sampled state, so the estimate stays unbiased), and with the exact mean
   ``E[g_hat]`` of ``st_sigmoid`` (its bias without its noise). The exact objective
@@ -232,7 +233,6 @@ def train_binary(
 ) -> tuple[np.ndarray, np.ndarray, list[np.ndarray]]:
     """Train the binary network; return evaluated steps, exact objectives, parameters."""
     rng = np.random.default_rng(noise_seed)
-    n_units = sum(SIZES[1:-1])
     steps_seen: list[int] = []
     losses: list[float] = []
     params: list[np.ndarray] = []
@@ -248,9 +248,10 @@ def train_binary(
             return gs.exact_gradient(net, X, T)
         if method == MEAN_ST_SIGMOID:
             return gs.estimator_moments(net, X, T, "st_sigmoid").mean
-        u = rng.random((X.shape[0], n_units))
         if method == REINFORCE_J:
+            u = gs.sample_noise(net, "reinforce", rng, n_examples=X.shape[0])
             return gs.estimate_from_noise(net, X, T, "reinforce", u, baseline=float(losses[-1]))
+        u = gs.sample_noise(net, method, rng, n_examples=X.shape[0])
         return gs.estimate_from_noise(net, X, T, method, u)
 
     adam(grad, theta0, lr, steps, record, every)
@@ -372,8 +373,12 @@ def unit_probabilities(theta: np.ndarray, X: np.ndarray) -> float:
 
 
 def variants() -> list[tuple[str, str, dict[str, Any]]]:
+    """Every registered estimator whose covariance is exact on this network (plus REINFORCE
+    with each baseline)."""
     out: list[tuple[str, str, dict[str, Any]]] = []
     for name in gs.available_estimators():
+        if gs.get_estimator(name).exact_engine(len(SIZES) - 2) is None:
+            continue
         if name == "reinforce":
             for baseline in ("none", "mean", "optimal"):
                 out.append((f"reinforce[{baseline}]", name, {"baseline": baseline}))

@@ -164,17 +164,12 @@ def sweep(logits: np.ndarray, t: float) -> list[dict[str, Any]]:
     return rows
 
 
-def one_draw(name: str, options: dict[str, Any], a: float, t: float, u: np.ndarray) -> float:
+def one_draw(name: str, options: dict[str, Any], a: float, t: float, u: np.ndarray | None) -> float:
     """One estimate on ``b_1`` from the uniform ``u`` (shape (1, 1))."""
     net = toy_network(a)
     x, target = np.zeros(0), np.array([t])
     if name == "exact":
         return float(gs.exact_gradient(net, x, target)[0])
-    if gs.get_estimator(name).noise != "discrete":
-        # Estimators with continuous noise may need more than one uniform per unit: draw
-        # one estimate with a seed derived from u instead.
-        seed = int(u.ravel()[0] * 2**31)
-        return float(gs.sample_gradients(net, x, target, name, 2, seed=seed, **options)[0, 0])
     return float(gs.estimate_from_noise(net, x, target, name, u, **options)[0])
 
 
@@ -190,7 +185,7 @@ def train(
             trace.append((step, a))
         if step == n_steps:
             break
-        u = rng.random((1, 1))
+        u = None if name == "exact" else gs.sample_noise(toy_network(a), name, rng, **options)
         a -= LEARNING_RATE * one_draw(name, options, a, t, u)
     return trace
 

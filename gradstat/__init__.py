@@ -24,7 +24,13 @@ from gradstat.layout import DEFAULT_MAX_STATES
 from gradstat.metrics import METRICS, ScopeMetrics
 from gradstat.network import BinaryNetwork
 from gradstat.report import ReportConfig, ReportResult, run_report
-from gradstat.sampling import ForwardPass, estimate_from_noise, forward_pass, sample_gradients
+from gradstat.sampling import (
+    ForwardPass,
+    estimate_from_noise,
+    forward_pass,
+    sample_gradients,
+    sample_noise,
+)
 from gradstat.storage import load_network, save_network
 
 __version__ = "0.1.0"
@@ -56,5 +62,6 @@ __all__ = [
     "register",
     "run_report",
     "sample_gradients",
+    "sample_noise",
     "save_network",
 ]

@@ -14,8 +14,16 @@ from typing import Any
 
 import numpy as np
 
+from gradstat.estimators import Estimator
+from gradstat.estimators.noisy_rectifier import has_exact_reference, rectifier_gradient
 from gradstat.estimators.user import AnyEstimator, full_layout, resolve_estimator
-from gradstat.exact import descent_labels, moments_pass, reference_gradient
+from gradstat.exact import (
+    descent_labels,
+    exact_count,
+    exact_engine,
+    moments_pass,
+    reference_gradient,
+)
 from gradstat.layout import (
     DEFAULT_MAX_STATES,
     Problem,
@@ -48,7 +56,8 @@ class AnalysisResult:
         The estimator's resolved options.
     method : {"exact", "mc"}
     engine : str
-        ``"joint"`` (enumeration of all ``2^N`` states) or ``"monte-carlo"``.
+        ``"joint"`` (enumeration of all noise states), ``"cells"`` (ARM/DisARM's ``3^N``
+        cells of ``u``) or ``"monte-carlo"``.
     n_examples : int
     n_samples : int or None
         Monte Carlo draws (None when exact).
@@ -66,6 +75,10 @@ class AnalysisResult:
     standard_errors : dict[str, ScopeMetrics] or None
         Monte Carlo standard errors of every scalar, keyed ``all``, ``stochastic`` and
         the layer names (None when exact).
+    reference : str
+        What ``gradient`` is: ``"exact"`` (the binary network's exact gradient), or for
+        the noisy rectifier, a different model, ``"rectifier-exact"`` (its closed form) or
+        ``"own-mean"`` (the Monte Carlo mean of its own draws: bias zero by construction).
     """
 
     estimator: str
@@ -83,6 +96,7 @@ class AnalysisResult:
     stochastic: ScopeMetrics = field(repr=False)
     layers: dict[str, ScopeMetrics] = field(repr=False)
     standard_errors: dict[str, ScopeMetrics] | None = field(repr=False)
+    reference: str = "exact"
 
     @property
     def bias(self) -> np.ndarray:
@@ -145,6 +159,7 @@ class AnalysisResult:
             "n_examples": self.n_examples,
             "n_samples": self.n_samples,
             "seed": self.seed,
+            "reference": self.reference,
         }
         out.update(self.overall.to_dict())
         out["stochastic"] = self.stochastic.to_dict()
@@ -162,6 +177,8 @@ class AnalysisResult:
         head += f"method={self.method!r}, engine={self.engine!r}, examples={self.n_examples}"
         if self.n_samples is not None:
             head += f", n_samples={self.n_samples}, seed={self.seed}"
+        if self.reference != "exact":
+            head += f", reference={self.reference!r}"
         lines = [head + ")", f"  {'metric':<22}{'all params':>24}{'stochastic layers':>24}"]
         se = self.standard_errors
         for name in METRICS:
@@ -217,7 +234,8 @@ def _exact(
         tol,
         None,
     )
-    return _result(spec.name, options, "exact", "joint", problem, None, None, mom.gradient,
+    engine = exact_engine(spec, problem.net) or "joint"
+    return _result(spec.name, options, "exact", engine, problem, None, None, mom.gradient,
                    mom.mean, mom.var, mom.sign_probability.mean(axis=0), scopes, None)  # fmt: skip
 
 
@@ -235,6 +253,7 @@ def _result(
     sign: np.ndarray,
     scopes: dict[str, ScopeMetrics],
     errors: dict[str, ScopeMetrics] | None,
+    reference: str = "exact",
 ) -> AnalysisResult:
     return AnalysisResult(
         estimator=name,
@@ -252,6 +271,7 @@ def _result(
         stochastic=scopes["stochastic"],
         layers={k: v for k, v in scopes.items() if k not in ("all", "stochastic")},
         standard_errors=errors,
+        reference=reference,
     )
 
 
@@ -264,9 +284,7 @@ def _monte_carlo(
     max_states: int,
     tol: float,
 ) -> AnalysisResult:
-    _, ex_grad = reference_gradient(
-        problem, max_states, "the exact gradient (the reference of a Monte Carlo analysis)"
-    )
+    ex_grad, reference = _mc_reference(problem, spec, options, n_samples, seed, max_states)
     full = full_layout(spec)
     s0 = problem.net.n_params - problem.n_compressed
     G = ex_grad if full else np.ascontiguousarray(ex_grad[:, s0:])
@@ -325,7 +343,38 @@ def _monte_carlo(
         errors[scope] = ScopeMetrics(*(float(v) for v in se))
     return _result(spec.name, options, "mc", "monte-carlo", problem, n_samples,
                    _recorded_seed(seed), ex_grad.mean(axis=0), ex_mean.mean(axis=0), var, sign,
-                   scopes, errors)  # fmt: skip
+                   scopes, errors, reference)  # fmt: skip
+
+
+def _mc_reference(
+    problem: Problem,
+    spec: AnyEstimator,
+    options: dict[str, Any],
+    n_samples: int,
+    seed: np.random.SeedSequence,
+    max_states: int,
+) -> tuple[np.ndarray, str]:
+    """Per-example reference gradients ``(B, n_params)`` of a Monte Carlo analysis.
+
+    The binary network's exact gradient, except for the noisy rectifier, a different
+    model: its closed-form gradient where one exists, else the mean of its own draws.
+    """
+    net = problem.net
+    if not (isinstance(spec, Estimator) and spec.name == "noisy_rectifier"):
+        _, ex_grad = reference_gradient(
+            problem, max_states, "the exact gradient (the reference of a Monte Carlo analysis)"
+        )
+        return ex_grad, "exact"
+    if has_exact_reference(net.sizes, net.loss):
+        T = problem.T
+        _, ex_grad = rectifier_gradient(
+            net.sizes, problem.theta, problem.X, T, net.loss, options["sigma"]
+        )
+        return ex_grad, "rectifier-exact"
+    total = np.zeros((problem.n_examples, problem.n_compressed))
+    for block in draw_blocks(problem, spec, options, n_samples, seed, max_states):
+        total += block.sum(axis=0)
+    return expand_mean(problem, total / n_samples), "own-mean"
 
 
 def _recorded_seed(seed: np.random.SeedSequence) -> int | None:
@@ -364,7 +413,8 @@ def analyze(
     method : {"auto", "exact", "mc"}
         ``"exact"`` enumerates the noise states; ``"mc"`` samples ``n_samples`` draws and
         reports a jackknife standard error on every scalar; ``"auto"`` is exact when the
-        noise is discrete and ``2^N <= max_states``.
+        estimator's moments can be enumerated (discrete noise, or ARM/DisARM's cells on one
+        stochastic layer) within ``max_states``.
     n_samples : int, optional
         Monte Carlo draws (default 10,000); with ``method="auto"`` used only when it falls
         back to Monte Carlo.
@@ -386,8 +436,12 @@ def analyze(
         raise ValueError(f"tol must be a finite number >= 0, got {tol}")
     problem = make_problem(net, x, t)
     if method == "auto":
-        affordable = net.n_stochastic <= 62 and 2**net.n_stochastic <= max_states
-        method = "exact" if spec.noise == "discrete" and affordable else "mc"
+        affordable = (
+            net.n_stochastic <= 62
+            and 2**net.n_stochastic <= max_states
+            and exact_count(spec, net, opts) <= max_states
+        )
+        method = "exact" if exact_engine(spec, net) is not None and affordable else "mc"
         if method == "exact":
             n_samples = None
     if method == "exact":

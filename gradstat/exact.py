@@ -19,10 +19,14 @@ from typing import Any
 import numpy as np
 from numba import njit, prange
 
+from gradstat.accumulate import accumulate, new_accumulators, reduce_chunks
 from gradstat.estimators import Estimator
-from gradstat.estimators.per_state import estimate_state
+from gradstat.estimators.arm import cells_kernel
+from gradstat.estimators.per_state import WS_ROWS, draw_estimate, workspace_columns
 from gradstat.estimators.user import AnyEstimator, PythonEstimator, resolve_estimator
 from gradstat.forward import (
+    PM1,
+    SMOOTH,
     forward_state,
     layer1_table,
     loss_and_grad,
@@ -54,15 +58,6 @@ def _n_chunks(n_states: int, cap: int) -> int:
     return n_states if n_states < cap else cap
 
 
-@njit(cache=True)
-def _sign(v: float) -> int:
-    if v > 0.0:
-        return 1
-    if v < 0.0:
-        return -1
-    return 0
-
-
 @njit(parallel=True, cache=True)
 def _gradient_kernel(
     theta: np.ndarray,
@@ -70,6 +65,7 @@ def _gradient_kernel(
     L1: np.ndarray,
     T: np.ndarray,
     loss: int,
+    mode: int,
     want_stats: bool,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Per example: ``E[C]``, the exact gradient, and (``want_stats``) ``E[s^2 C]``, ``E[s^2]``.
@@ -96,14 +92,14 @@ def _gradient_kernel(
     half = np.full(n_units, 0.5)
     for b in range(B):
         ga, gp, gbit, gh, gy, gdy = state_buffers(n_units, n_out)
-        forward_state(theta, sizes, woff, boff, uoff, L1[b], 0, half, False, ga, gp, gbit, gh, gy)
+        forward_state(theta, sizes, woff, boff, uoff, L1[b], 0, half, mode, ga, gp, gbit, gh, gy)
         ref = loss_and_grad(loss, gy, T[b], gdy)
         for c in prange(nc):
             a, p, bit, h, y, dy = state_buffers(n_units, n_out)
             s = np.empty(Pc)
             for state in range(c * S // nc, (c + 1) * S // nc):
                 logp = forward_state(
-                    theta, sizes, woff, boff, uoff, L1[b], state, no_u, False, a, p, bit, h, y
+                    theta, sizes, woff, boff, uoff, L1[b], state, no_u, mode, a, p, bit, h, y
                 )
                 w = exp(logp)
                 C = loss_and_grad(loss, y, T[b], dy)
@@ -140,7 +136,7 @@ RESYNC = 4096
 @njit(cache=True)
 def _one_layer_start(
     theta: np.ndarray, tab: np.ndarray, s: int, n1: int, n_out: int, woff: int, boff: int,
-    y: np.ndarray,
+    low: float, y: np.ndarray,
 ) -> float:  # fmt: skip
     """``log P(s)`` and ``y(s)`` (into ``y``) of state ``s`` of a one-layer network."""
     logp = 0.0
@@ -149,8 +145,7 @@ def _one_layer_start(
     for o in range(n_out):
         v = theta[boff + o]
         for i in range(n1):
-            if (s >> i) & 1:
-                v += theta[woff + o * n1 + i]
+            v += theta[woff + o * n1 + i] * (1.0 if (s >> i) & 1 else low)
         y[o] = v
     return logp
 
@@ -162,16 +157,21 @@ def _one_layer_kernel(
     L1: np.ndarray,
     T: np.ndarray,
     loss: int,
+    mode: int,
     want_stats: bool,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """:func:`_gradient_kernel` for one stochastic layer, visiting states in Gray-code order.
 
     Consecutive states differ in one unit ``k``, so ``log P`` changes by
-    ``+-(log p_k - log(1 - p_k))`` and ``y`` by ``+-W_o[:, k]``: ``O(n_out)`` per state
-    instead of a forward pass (both are recomputed exactly every :data:`RESYNC` states).
-    Because ``p`` does not depend on the state, ``sum_h r (h_i - p_i)`` is accumulated as
-    the sum of ``r`` over states with ``h_i = 1`` minus ``p_i sum_h r``.
+    ``+-(log p_k - log(1 - p_k))`` and ``y`` by ``+-(1 - low) W_o[:, k]`` (``low`` the value
+    of a unit that does not fire): ``O(n_out)`` per state instead of a forward pass (both
+    are recomputed exactly every :data:`RESYNC` states). Because ``p`` does not depend on
+    the state, ``sum_h r (b_i - p_i)`` is accumulated as the sum of ``r`` over states with
+    ``b_i = 1`` minus ``p_i sum_h r``; likewise ``dC/dW_o`` sums ``w dC/dy`` over states
+    where the unit fires and adds ``low`` times the rest.
     """
+    low = -1.0 if mode == PM1 else 0.0
+    step = 1.0 - low
     n1, n_out = sizes[1], sizes[2]
     B = L1.shape[0]
     S = np.int64(1) << n1
@@ -189,7 +189,7 @@ def _one_layer_kernel(
             if tab[1, i] > 0.5:
                 greedy |= 1 << i
         gy = np.empty(n_out)
-        _one_layer_start(theta, tab, greedy, n1, n_out, woff, boff, gy)
+        _one_layer_start(theta, tab, greedy, n1, n_out, woff, boff, low, gy)
         ref = loss_and_grad(loss, gy, T[b], np.empty(n_out))
         for c in prange(nc):
             y = np.empty(n_out)
@@ -202,7 +202,7 @@ def _one_layer_kernel(
             for g in range(start, stop):
                 s = g ^ (g >> 1)
                 if (g - start) % RESYNC == 0:
-                    logp = _one_layer_start(theta, tab, s, n1, n_out, woff, boff, y)
+                    logp = _one_layer_start(theta, tab, s, n1, n_out, woff, boff, low, y)
                 w = exp(logp)
                 C = loss_and_grad(loss, y, T[b], dy)
                 r = w * (C - ref)
@@ -232,7 +232,7 @@ def _one_layer_kernel(
                     sign = -1.0 if (s >> k) & 1 else 1.0
                     logp += sign * (tab[2, k] - tab[3, k])
                     for o in range(n_out):
-                        y[o] += sign * theta[woff + o * n1 + k]
+                        y[o] += sign * step * theta[woff + o * n1 + k]
     losses = np.zeros(B)
     grads = np.zeros((B, Pc))
     s2c = np.zeros((B, n_stat))
@@ -240,15 +240,21 @@ def _one_layer_kernel(
     for b in range(B):
         R = 0.0
         W = 0.0
-        for c in range(nc):
-            losses[b] += acc[b, c, Pc + 1]
-            R += acc[b, c, Pc]
-            W += acc[b, c, Pc + 2]
+        for cc in range(nc):
+            losses[b] += acc[b, cc, Pc + 1]
+            R += acc[b, cc, Pc]
+            W += acc[b, cc, Pc + 2]
             for k in range(Pc):
-                grads[b, k] += acc[b, c, k]
+                grads[b, k] += acc[b, cc, k]
             for i in range(n_stat):
-                s2c[b, i] += acc_stats[b, c, 0, i]
-                s2[b, i] += acc_stats[b, c, 1, i]
+                s2c[b, i] += acc_stats[b, cc, 0, i]
+                s2[b, i] += acc_stats[b, cc, 1, i]
+        if low != 0.0:
+            for o in range(n_out):
+                total = grads[b, boff - sizes[0] * n1 + o]
+                for i in range(n1):
+                    on = grads[b, n1 + o * n1 + i]
+                    grads[b, n1 + o * n1 + i] = on + low * (total - on)
         for i in range(n1):
             p1 = L1[b, 1, i]
             grads[b, i] -= p1 * R
@@ -259,105 +265,6 @@ def _one_layer_kernel(
     return losses, grads, s2c, s2
 
 
-@njit(cache=True)
-def _accumulate(
-    w: float,
-    e: np.ndarray,
-    g: np.ndarray,
-    dw: np.ndarray,
-    seg: np.ndarray,
-    m: np.ndarray,
-    m2: np.ndarray,
-    sign: np.ndarray,
-    desc: np.ndarray,
-    d: np.ndarray,
-    dots: np.ndarray,
-    cov: np.ndarray,
-) -> None:
-    """Add the estimate ``e`` of one state with probability ``w`` to the accumulators.
-
-    ``d = e - g`` (shifting by the exact gradient keeps the variance free of
-    cancellation); ``sign`` counts ``sign e_j = sign g_j``; ``desc`` counts
-    ``<e, dw> > 0`` per segment (layers, output), then over all parameters and over the
-    stochastic layers; ``cov`` (empty unless wanted) accumulates ``d d^T``.
-    """
-    n = e.shape[0]
-    for k in range(n):
-        dk = e[k] - g[k]
-        d[k] = dk
-        m[k] += w * dk
-        m2[k] += w * dk * dk
-        if _sign(e[k]) == _sign(g[k]):
-            sign[k] += w
-    n_seg = seg.shape[0] - 1
-    total = 0.0
-    for q in range(n_seg):
-        v = 0.0
-        for k in range(seg[q], seg[q + 1]):
-            v += e[k] * dw[k]
-        dots[q] = v
-        total += v
-        if v > 0.0:
-            desc[q] += w
-    if total > 0.0:
-        desc[n_seg] += w
-    if total - dots[n_seg - 1] > 0.0:
-        desc[n_seg + 1] += w
-    for i in range(cov.shape[0]):
-        wd = w * d[i]
-        for j in range(n):
-            cov[i, j] += wd * d[j]
-
-
-@njit(cache=True)
-def _new_accumulators(
-    B: int, nc: int, n: int, n_seg: int, want_cov: bool
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    n_cov = n if want_cov else 0
-    return (
-        np.zeros((B, nc, n)),
-        np.zeros((B, nc, n)),
-        np.zeros((B, nc, n)),
-        np.zeros((B, nc, n_seg + 2)),
-        np.zeros((nc, n_cov, n_cov)),
-    )
-
-
-@njit(cache=True)
-def _reduce(
-    acc_m: np.ndarray,
-    acc_m2: np.ndarray,
-    acc_sign: np.ndarray,
-    acc_desc: np.ndarray,
-    acc_cov: np.ndarray,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Sum the per-chunk accumulators in chunk order (bit-identical for any thread count)."""
-    B, nc, n = acc_m.shape
-    m = np.zeros((B, n))
-    m2 = np.zeros((B, n))
-    sign = np.zeros((B, n))
-    desc = np.zeros((B, acc_desc.shape[2]))
-    cov = np.zeros((acc_cov.shape[1], acc_cov.shape[2]))
-    for b in range(B):
-        for c in range(nc):
-            m[b] += acc_m[b, c]
-            m2[b] += acc_m2[b, c]
-            sign[b] += acc_sign[b, c]
-            desc[b] += acc_desc[b, c]
-    for c in range(nc):
-        cov += acc_cov[c]
-    return m, m2, sign, desc, cov
-
-
-@njit(cache=True)
-def _max_width(sizes: np.ndarray) -> int:
-    width = 1
-    for l in range(1, sizes.shape[0] - 1):
-        if sizes[l] > width:
-            width = sizes[l]
-    return width
-
-
 @njit(parallel=True, cache=True)
 def _moments_kernel(
     theta: np.ndarray,
@@ -366,51 +273,46 @@ def _moments_kernel(
     T: np.ndarray,
     loss: int,
     code: int,
-    smooth: bool,
+    mode: int,
+    n_bits: int,
     opts: np.ndarray,
     baselines: np.ndarray,
     G: np.ndarray,
     DW: np.ndarray,
     seg: np.ndarray,
     want_cov: bool,
+    cols: int,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Exact moments of built-in estimator ``code``, per example, in the compressed layout.
 
+    Sums over the ``2^n_bits`` noise states (``n_bits = N``, or ``N k`` for ``k`` draws).
     Returns ``E[d]``, ``E[d^2]`` with ``d = g_hat - g``, ``P(sign g_hat_j = sign g_j)``,
-    descent probabilities (see :func:`_accumulate`) and (``want_cov``) ``sum_x E[d d^T]``.
+    descent probabilities (see :func:`gradstat.accumulate.accumulate`) and (``want_cov``)
+    ``sum_x E[d d^T]``.
     """
     woff, boff, uoff = offsets(sizes)
-    n_units = uoff[uoff.shape[0] - 1]
     B, n = G.shape
-    n_out = sizes[sizes.shape[0] - 1]
     n_seg = seg.shape[0] - 1
-    width = _max_width(sizes)
-    S = np.int64(1) << n_units
+    S = np.int64(1) << n_bits
     nc = _n_chunks(S, CHUNKS // 4 if want_cov else CHUNKS)
-    acc_m, acc_m2, acc_sign, acc_desc, acc_cov = _new_accumulators(B, nc, n, n_seg, want_cov)
+    acc_m, acc_m2, acc_sign, acc_desc, acc_cov = new_accumulators(B, nc, n, n_seg, want_cov)
     no_u = np.empty(0)
     for b in range(B):
         for c in prange(nc):
-            a, p, bit, h, y, dy = state_buffers(n_units, n_out)
-            jac = np.empty(n_units)
-            work = np.empty((2, width))
+            ws = np.empty((WS_ROWS, cols))
             e = np.empty(n)
             d = np.empty(n)
             dots = np.empty(n_seg)
             for state in range(c * S // nc, (c + 1) * S // nc):
-                logp = forward_state(
-                    theta, sizes, woff, boff, uoff, L1[b], state, no_u, smooth, a, p, bit, h, y
-                )
-                C = loss_and_grad(loss, y, T[b], dy)
-                estimate_state(
-                    code, opts, theta, sizes, woff, boff, uoff, a, p, bit, h, dy, C,
-                    baselines[b], jac, work, e,
+                logp = draw_estimate(
+                    code, opts, theta, sizes, woff, boff, uoff, L1[b], T[b], loss, mode, state,
+                    no_u, baselines[b], ws, e,
                 )  # fmt: skip
-                _accumulate(
+                accumulate(
                     exp(logp), e, G[b], DW[b], seg, acc_m[b, c], acc_m2[b, c],
                     acc_sign[b, c], acc_desc[b, c], d, dots, acc_cov[c],
                 )  # fmt: skip
-    return _reduce(acc_m, acc_m2, acc_sign, acc_desc, acc_cov)
+    return reduce_chunks(acc_m, acc_m2, acc_sign, acc_desc, acc_cov)
 
 
 @cache
@@ -418,12 +320,12 @@ def user_moments_kernel(fn: Any) -> Any:
     """The enumeration kernel for a user's jitted per-state function (full layout).
 
     Compiled once per function and process (a kernel that calls a user function cannot be
-    cached on disk); it shares the forward pass and :func:`_accumulate` with the built-in
-    kernel, so only the estimate differs.
+    cached on disk); it shares the forward pass and :func:`gradstat.accumulate.accumulate`
+    with the built-in kernel, so only the estimate differs.
     """
 
     @njit(parallel=True)
-    def kernel(theta, sizes, X, L1, T, loss, G, DW, seg, want_cov):  # noqa: ANN001, ANN202
+    def kernel(theta, sizes, X, L1, T, loss, mode, G, DW, seg, want_cov):  # noqa: ANN001, ANN202
         woff, boff, uoff = offsets(sizes)
         n_units = uoff[uoff.shape[0] - 1]
         B, n = G.shape
@@ -431,7 +333,7 @@ def user_moments_kernel(fn: Any) -> Any:
         n_seg = seg.shape[0] - 1
         S = np.int64(1) << n_units
         nc = _n_chunks(S, CHUNKS // 4 if want_cov else CHUNKS)
-        acc_m, acc_m2, acc_sign, acc_desc, acc_cov = _new_accumulators(B, nc, n, n_seg, want_cov)
+        acc_m, acc_m2, acc_sign, acc_desc, acc_cov = new_accumulators(B, nc, n, n_seg, want_cov)
         no_u = np.empty(0)
         for b in range(B):
             for c in prange(nc):
@@ -441,17 +343,17 @@ def user_moments_kernel(fn: Any) -> Any:
                 dots = np.empty(n_seg)
                 for state in range(c * S // nc, (c + 1) * S // nc):
                     logp = forward_state(
-                        theta, sizes, woff, boff, uoff, L1[b], state, no_u, False, a, p, bit,
+                        theta, sizes, woff, boff, uoff, L1[b], state, no_u, mode, a, p, bit,
                         h, y,
                     )  # fmt: skip
                     C = loss_and_grad(loss, y, T[b], dy)
                     e[:] = 0.0
                     fn(theta, sizes, X[b], T[b], no_u, a, p, h, y, dy, C, e)
-                    _accumulate(
+                    accumulate(
                         exp(logp), e, G[b], DW[b], seg, acc_m[b, c], acc_m2[b, c],
                         acc_sign[b, c], acc_desc[b, c], d, dots, acc_cov[c],
                     )  # fmt: skip
-        return _reduce(acc_m, acc_m2, acc_sign, acc_desc, acc_cov)
+        return reduce_chunks(acc_m, acc_m2, acc_sign, acc_desc, acc_cov)
 
     return kernel
 
@@ -465,9 +367,10 @@ def gradient_pass(
         return kernel(
             problem.theta,
             problem.sizes,
-            layer1_table(problem.A1, False),
+            layer1_table(problem.A1, problem.mode),
             problem.T,
             problem.loss_code,
+            problem.mode,
             want_stats,
         )
 
@@ -506,10 +409,10 @@ def reference_gradient(
             f"too wide to compute exactly: use Monte Carlo draws (gradstat.sample_gradients, "
             f"gradstat.stats.compare_estimators)"
         )
-    tab = layer1_table(problem.A1, False)
+    tab = layer1_table(problem.A1, problem.mode)
     with threads_for(problem.n_examples * layerwise_cost(net.sizes)):
         return layerwise_gradient(
-            problem.theta, problem.sizes, tab, problem.X, problem.T, problem.loss_code
+            problem.theta, problem.sizes, tab, problem.X, problem.T, problem.loss_code, problem.low
         )
 
 
@@ -608,14 +511,26 @@ def descent_labels(net: BinaryNetwork) -> tuple[str, ...]:
     )
 
 
+def check_values(spec: AnyEstimator, net: BinaryNetwork) -> None:
+    """Refuse an estimator on unit values it is not defined for (``sts``, rectifier: 0/1)."""
+    if isinstance(spec, Estimator) and net.values not in spec.values:
+        raise ValueError(
+            f"estimator {spec.name!r} is not defined for units with values={net.values!r}; "
+            f"it takes networks with values in {spec.values} (build the network with "
+            f"values='01')"
+        )
+
+
 def kernel_options(
     spec: AnyEstimator, options: dict[str, Any], problem: Problem, max_states: int
 ) -> tuple[np.ndarray, np.ndarray]:
     """The estimator's option array and per-example baseline rows for the kernels."""
     B, Pc = problem.n_examples, problem.n_compressed
-    opts = np.zeros(0)
+    if not isinstance(spec, Estimator):
+        return np.zeros(1), np.zeros((B, Pc))
+    opts = np.ascontiguousarray(spec.encode(options), dtype=np.float64)
     baseline = options.get("baseline", "none")
-    if not isinstance(spec, Estimator) or spec.name != "reinforce" or baseline == "none":
+    if spec.name != "reinforce" or baseline == "none":
         return opts, np.zeros((B, Pc))
     if isinstance(baseline, float):
         return opts, np.full((B, Pc), baseline)
@@ -628,9 +543,68 @@ def kernel_options(
     return opts, np.ascontiguousarray(np.pad(c, ((0, 0), (0, Pc - c.shape[1]))))
 
 
+def workspace_for(problem: Problem, spec: AnyEstimator, options: dict[str, Any]) -> int:
+    """Columns of the kernels' scratch array for ``spec`` on ``problem``."""
+    net = problem.net
+    k = int(options.get("k", 1)) if isinstance(spec, Estimator) else 1
+    return workspace_columns(
+        net.n_stochastic, net.n_out, problem.n_compressed, max(net.hidden_sizes), k
+    )
+
+
+def unit_mode(problem: Problem, spec: AnyEstimator) -> int:
+    """The forward pass's unit mode for ``spec``: STS's smooth units, else the network's."""
+    return SMOOTH if isinstance(spec, Estimator) and spec.smooth else problem.mode
+
+
+def exact_engine(spec: AnyEstimator, net: BinaryNetwork) -> str | None:
+    """``"joint"`` (noise states), ``"cells"`` (ARM/DisARM, one layer) or None (Monte Carlo)."""
+    if isinstance(spec, Estimator):
+        return spec.exact_engine(net.n_layers)
+    if isinstance(spec, PythonEstimator) or spec.noise != "discrete":
+        return None
+    return "joint"
+
+
+def exact_count(spec: AnyEstimator, net: BinaryNetwork, options: dict[str, Any]) -> int:
+    """Noise states (or cells) an exact computation of ``spec``'s moments sums over."""
+    if isinstance(spec, Estimator):
+        return spec.exact_count(net.hidden_sizes, options)
+    return net.n_states
+
+
+def check_exact(
+    spec: AnyEstimator, net: BinaryNetwork, options: dict[str, Any], max_states: int
+) -> str:
+    """The exact engine for ``spec``'s moments, or a ValueError saying what to use instead."""
+    engine = exact_engine(spec, net)
+    if engine is None:
+        why = (
+            "its ARM cells are enumerated for one stochastic layer only"
+            if isinstance(spec, Estimator) and spec.cells
+            else "it has continuous or undeclared noise"
+        )
+        raise ValueError(
+            f"the moments of estimator {spec.name!r} cannot be enumerated ({why}); use "
+            f"gradstat.analyze(..., method='mc') or gradstat.sample_gradients (or declare a "
+            f"discrete one with gradstat.per_state_estimator)"
+        )
+    check_states(net, max_states, f"exact moments of {spec.name!r}")
+    count = exact_count(spec, net, options)
+    if count > max_states:
+        what = "cells of u" if engine == "cells" else "noise states"
+        raise ValueError(
+            f"exact moments of {spec.name!r} sum over {count:,} {what} per example, more than "
+            f"max_states = {max_states:,}. Use method='mc' (gradstat.analyze(..., method='mc', "
+            f"n_samples=..., seed=...)) or raise max_states if you can afford it."
+        )
+    return engine
+
+
 def _run_moments(
     problem: Problem,
     spec: AnyEstimator,
+    options: dict[str, Any],
     opts: np.ndarray,
     baselines: np.ndarray,
     G: np.ndarray,
@@ -640,18 +614,26 @@ def _run_moments(
     want_cov: bool,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """One enumeration over the examples ``rows`` with the kernel that fits ``spec``."""
-    smooth = isinstance(spec, Estimator) and spec.smooth
-    L1, T = layer1_table(problem.A1[rows], smooth), problem.T[rows]
-    work = L1.shape[0] * 2**problem.net.n_stochastic * G.shape[1] * (G.shape[1] if want_cov else 1)
+    mode = unit_mode(problem, spec)
+    L1, T = layer1_table(problem.A1[rows], mode), problem.T[rows]
+    net = problem.net
+    count = exact_count(spec, net, options)
+    work = L1.shape[0] * count * G.shape[1] * (G.shape[1] if want_cov else 1)
     with threads_for(work):
+        if isinstance(spec, Estimator) and exact_engine(spec, net) == "cells":
+            return cells_kernel(
+                spec.name == "disarm", problem.theta, problem.sizes, L1, T, problem.loss_code,
+                G[rows], dw[rows], seg, want_cov, CHUNKS // 4 if want_cov else CHUNKS,
+            )  # fmt: skip
         if isinstance(spec, Estimator):
             return _moments_kernel(
-                problem.theta, problem.sizes, L1, T, problem.loss_code, spec.code, spec.smooth,
-                opts, baselines[rows], G[rows], dw[rows], seg, want_cov,
+                problem.theta, problem.sizes, L1, T, problem.loss_code, spec.code, mode,
+                spec.noise_size(net.hidden_sizes, options), opts, baselines[rows], G[rows],
+                dw[rows], seg, want_cov, workspace_for(problem, spec, options),
             )  # fmt: skip
         kernel = user_moments_kernel(spec.function)
         return kernel(
-            problem.theta, problem.sizes, problem.X[rows], L1, T, problem.loss_code,
+            problem.theta, problem.sizes, problem.X[rows], L1, T, problem.loss_code, mode,
             G[rows], dw[rows], seg, want_cov,
         )  # fmt: skip
 
@@ -669,14 +651,8 @@ def moments_pass(
     Built-in estimators work in the compressed layout, per-state user functions in the
     full one (``full``); both are expanded to the full layout here.
     """
-    if spec.noise != "discrete" or isinstance(spec, PythonEstimator):
-        raise ValueError(
-            f"estimator {spec.name!r} has continuous or undeclared noise: its moments cannot "
-            f"be enumerated; use gradstat.analyze(..., method='mc') or "
-            f"gradstat.sample_gradients (or declare a discrete one with "
-            f"gradstat.per_state_estimator)"
-        )
-    check_states(problem.net, max_states, f"exact moments of {spec.name!r}")
+    check_values(spec, problem.net)
+    check_exact(spec, problem.net, options, max_states)
     full = not isinstance(spec, Estimator)
     opts, baselines = kernel_options(spec, options, problem, max_states)
     _, ex_grad = reference_gradient(problem, max_states, f"exact moments of {spec.name!r}")
@@ -686,9 +662,8 @@ def moments_pass(
     dw = problem.descent_weights(G, full)
     B = problem.n_examples
     everything = slice(0, B)
-    m, m2, sign, desc, _ = _run_moments(
-        problem, spec, opts, baselines, G, dw, seg, everything, False
-    )
+    args = (problem, spec, options, opts, baselines, G, dw, seg)
+    m, m2, sign, desc, _ = _run_moments(*args, everything, False)
     var = np.maximum(m2 - m**2, 0.0)
     ex_mean = ex_grad + expand_mean(problem, m, full)
     ex_var = expand_square(problem, var, full)
@@ -696,8 +671,7 @@ def moments_pass(
     if full_cov:
         cov = np.zeros((problem.net.n_params, problem.net.n_params))
         for b in range(B):
-            one = slice(b, b + 1)
-            cov_b = _run_moments(problem, spec, opts, baselines, G, dw, seg, one, True)[4]
+            cov_b = _run_moments(*args, slice(b, b + 1), True)[4]
             cov_b -= np.outer(m[b], m[b])
             M = expansion_matrix(problem, b, full)
             cov += M @ cov_b @ M.T

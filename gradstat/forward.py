@@ -25,6 +25,12 @@ from numba import njit
 
 MSE, BCE, XENT, LINEAR = 0, 1, 2, 3
 
+BITS, SMOOTH, PM1 = 0, 1, 2
+"""Unit modes of the forward pass: a unit fires with probability ``p`` and passes on
+``h = b`` (``BITS``, SPEC's default ``values="01"``) or ``h = 2b - 1`` (``PM1``,
+``values="pm1"``); with ``SMOOTH`` (STS) it fires with probability ``q = sqrt(p)`` and
+passes on ``h = b q``."""
+
 
 @njit(cache=True)
 def log_sigmoid(a: float) -> float:
@@ -78,17 +84,18 @@ def state_buffers(
     )
 
 
-def layer1_table(A1: np.ndarray, smooth: bool) -> np.ndarray:
-    """Per-example quantities of layer 1, fixed for a given input: shape ``(B, 6, n_1)``.
+def layer1_table(A1: np.ndarray, mode: int) -> np.ndarray:
+    """Per-example quantities of layer 1, fixed for a given input: shape ``(B, 7, n_1)``.
 
     Rows: ``a``, ``p = sigmoid(a)``, ``log P(fire)``, ``log P(not fire)``, the value
-    passed on when the unit fires, and ``P(fire)``. A unit fires with probability ``p``
-    (value 1), or with ``smooth`` (STS) with probability ``q = sqrt(p)`` (value ``q``).
-    Layer 1 is about half of all the work in a one-layer network, so these logarithms
-    are computed once per example instead of once per state.
+    passed on when the unit fires, ``P(fire)``, and the value passed on when it does not.
+    A unit fires with probability ``p`` (values 1 and 0, or 1 and -1 for ``PM1``), or for
+    ``SMOOTH`` (STS) with probability ``q = sqrt(p)`` (values ``q`` and 0). Layer 1 is
+    about half of all the work in a one-layer network, so these logarithms are computed
+    once per example instead of once per state.
     """
     ls_pos = -np.logaddexp(0.0, -A1)
-    if smooth:
+    if mode == SMOOTH:
         l1 = 0.5 * ls_pos
         with np.errstate(divide="ignore"):
             l0 = np.where(l1 > -0.6931471805599453, np.log(-np.expm1(l1)), np.log1p(-np.exp(l1)))
@@ -97,7 +104,8 @@ def layer1_table(A1: np.ndarray, smooth: bool) -> np.ndarray:
         l1 = ls_pos
         l0 = -np.logaddexp(0.0, A1)
         value = np.ones_like(A1)
-    table = np.stack([A1, np.exp(ls_pos), l1, l0, value, np.exp(l1)], axis=1)
+    off = np.full_like(A1, -1.0 if mode == PM1 else 0.0)
+    table = np.stack([A1, np.exp(ls_pos), l1, l0, value, np.exp(l1), off], axis=1)
     return np.ascontiguousarray(table)
 
 
@@ -111,7 +119,7 @@ def forward_state(
     tab1: np.ndarray,
     state: int,
     u: np.ndarray,
-    smooth: bool,
+    mode: int,
     a: np.ndarray,
     p: np.ndarray,
     bit: np.ndarray,
@@ -121,13 +129,16 @@ def forward_state(
     """Run one hidden state forward and return the log-probability of its bits.
 
     The bit of unit ``k`` is ``(state >> k) & 1`` when ``u`` is empty (enumeration), else
-    ``u[k] < P(bit = 1)`` (sampling). With ``smooth`` (STS), a unit fires with probability
-    ``q = sqrt(p)`` and passes on ``h = bit * q``; otherwise it fires with probability
-    ``p`` and passes on ``h = bit``. ``tab1`` is layer 1's :func:`layer1_table` for this
-    example. Fills ``a``, ``p``, ``bit``, ``h`` (length ``N``) and ``y`` (``n_out``).
+    ``u[k] < P(bit = 1)`` (sampling). With ``mode == SMOOTH`` (STS), a unit fires with
+    probability ``q = sqrt(p)`` and passes on ``h = bit * q``; otherwise it fires with
+    probability ``p`` and passes on ``h = bit`` (``BITS``) or ``2 bit - 1`` (``PM1``).
+    ``tab1`` is layer 1's :func:`layer1_table` for this example. Fills ``a``, ``p``,
+    ``bit``, ``h`` (length ``N``) and ``y`` (``n_out``).
     """
     L = sizes.shape[0] - 2
     sampling = u.shape[0] > 0
+    smooth = mode == SMOOTH
+    low = -1.0 if mode == PM1 else 0.0
     logp = 0.0
     for l in range(L):
         n_prev = sizes[l]
@@ -141,6 +152,7 @@ def forward_state(
                 l0 = tab1[3, i]
                 value = tab1[4, i]
                 fire_p = tab1[5, i]
+                off = tab1[6, i]
             else:
                 ai = theta[boff[l] + i]
                 row = woff[l] + i * n_prev
@@ -155,11 +167,13 @@ def forward_state(
                     l0 = log1mexp(l1) if l1 < 0.0 else -np.inf
                     fire_p = exp(l1)
                     value = fire_p
+                    off = 0.0
                 else:
                     l1 = ls_pos
                     l0 = log_sigmoid(-ai)
                     fire_p = p[k]
                     value = 1.0
+                    off = low
             if sampling:
                 fire = u[k] < fire_p
             else:
@@ -171,7 +185,7 @@ def forward_state(
             else:
                 logp += l0
                 bit[k] = 0.0
-                h[k] = 0.0
+                h[k] = off
     n_last = sizes[L]
     last = uoff[L - 1]
     for o in range(sizes[L + 1]):

@@ -34,14 +34,15 @@ CHUNKS = 64
 
 
 @njit(cache=True)
-def _bits(s: int, n: int, out: np.ndarray) -> None:
+def _bits(s: int, n: int, low: float, out: np.ndarray) -> None:
+    """The values of layer state ``s``: 1 where a unit fires, ``low`` (0 or -1) elsewhere."""
     for i in range(n):
-        out[i] = float((s >> i) & 1)
+        out[i] = 1.0 if (s >> i) & 1 else low
 
 
 @njit(parallel=True, cache=True)
 def _transition_logs(
-    theta: np.ndarray, woff: int, boff: int, n_prev: int, n: int
+    theta: np.ndarray, woff: int, boff: int, n_prev: int, n: int, low: float
 ) -> tuple[np.ndarray, np.ndarray]:
     """``log p_i(s)`` and ``log(1 - p_i(s))`` for every state ``s`` of the layer below."""
     S = 1 << n_prev
@@ -51,8 +52,7 @@ def _transition_logs(
         for i in range(n):
             a = theta[boff + i]
             for j in range(n_prev):
-                if (s >> j) & 1:
-                    a += theta[woff + i * n_prev + j]
+                a += theta[woff + i * n_prev + j] * (1.0 if (s >> j) & 1 else low)
             lp[s, i] = log_sigmoid(a)
             ln[s, i] = log_sigmoid(-a)
     return lp, ln
@@ -71,7 +71,7 @@ def _log_t(lp: np.ndarray, ln: np.ndarray, s: int, s2: int, n: int) -> float:
 
 @njit(parallel=True, cache=True)
 def _example(
-    theta: np.ndarray, sizes: np.ndarray, tab1: np.ndarray, t: np.ndarray, loss: int
+    theta: np.ndarray, sizes: np.ndarray, tab1: np.ndarray, t: np.ndarray, loss: int, low: float
 ) -> tuple[float, np.ndarray]:
     """Expected loss and gradient (full SPEC layout) of one example."""
     woff, boff, _ = offsets(sizes)
@@ -92,7 +92,7 @@ def _example(
         alpha[s] = exp(v)
     for l in range(1, L):
         n_prev, n = sizes[l], sizes[l + 1]
-        lp, ln = _transition_logs(theta, woff[l], boff[l], n_prev, n)
+        lp, ln = _transition_logs(theta, woff[l], boff[l], n_prev, n, low)
         for s2 in prange(1 << n):
             acc = 0.0
             for s in range(1 << n_prev):
@@ -108,7 +108,7 @@ def _example(
         y = np.empty(n_out)
         dy = np.empty(n_out)
         for s in range(c * SL // nc, (c + 1) * SL // nc):
-            _bits(s, nL, h)
+            _bits(s, nL, low, h)
             for o in range(n_out):
                 v = theta[boff[L] + o]
                 for j in range(nL):
@@ -126,7 +126,7 @@ def _example(
     # Backward messages and the gradients of layers L..2.
     for l in range(L - 1, 0, -1):
         n_prev, n = sizes[l], sizes[l + 1]
-        lp, ln = _transition_logs(theta, woff[l], boff[l], n_prev, n)
+        lp, ln = _transition_logs(theta, woff[l], boff[l], n_prev, n, low)
         pp = np.exp(lp)
         S = 1 << n_prev
         nc = S if S < CHUNKS else CHUNKS
@@ -150,7 +150,7 @@ def _example(
                         s0[i] += r
                 beta[aoff[l - 1] + s] = m
                 w = alpha[aoff[l - 1] + s]
-                _bits(s, n_prev, hp)
+                _bits(s, n_prev, low, hp)
                 for i in range(n):
                     vi = w * (s1[i] - m * s0[i])
                     for j in range(n_prev):
@@ -186,14 +186,23 @@ def _first_layer_weights(grad: np.ndarray, x: np.ndarray, n1: int) -> None:
 
 
 def layerwise_gradient(
-    theta: np.ndarray, sizes: np.ndarray, tab1: np.ndarray, X: np.ndarray, T: np.ndarray, loss: int
+    theta: np.ndarray,
+    sizes: np.ndarray,
+    tab1: np.ndarray,
+    X: np.ndarray,
+    T: np.ndarray,
+    loss: int,
+    low: float = 0.0,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Per-example expected losses ``(B,)`` and exact gradients ``(B, n_params)``."""
+    """Per-example expected losses ``(B,)`` and exact gradients ``(B, n_params)``.
+
+    ``low`` is the value of a unit that does not fire: 0, or -1 for ``values="pm1"``.
+    """
     B = X.shape[0]
     losses = np.empty(B)
     grads = np.empty((B, theta.shape[0]))
     for b in range(B):
-        losses[b], grads[b] = _example(theta, sizes, tab1[b], T[b], loss)
+        losses[b], grads[b] = _example(theta, sizes, tab1[b], T[b], loss, low)
         _first_layer_weights(grads[b], X[b], int(sizes[1]))
     return losses, grads
 

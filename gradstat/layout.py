@@ -15,6 +15,7 @@ from typing import Any
 import numba
 import numpy as np
 
+from gradstat.forward import BITS, PM1
 from gradstat.network import LOSSES, BinaryNetwork, as_batch
 
 DEFAULT_MAX_STATES = 2**24
@@ -36,6 +37,16 @@ class Problem:
     @property
     def n_examples(self) -> int:
         return self.X.shape[0]
+
+    @property
+    def mode(self) -> int:
+        """The forward pass's unit mode: ``PM1`` for ``values="pm1"``, else ``BITS``."""
+        return PM1 if self.net.values == "pm1" else BITS
+
+    @property
+    def low(self) -> float:
+        """The value a unit passes on when it does not fire: 0, or -1 for ``"pm1"``."""
+        return -1.0 if self.net.values == "pm1" else 0.0
 
     @property
     def n_compressed(self) -> int:

@@ -28,6 +28,9 @@ LOSS_TARGETS: dict[str, str] = {
     "linear": "a real vector of length n_out",
 }
 
+VALUES = ("01", "pm1")
+"""Unit values: ``"01"`` (``h = b``, SPEC's default) or ``"pm1"`` (``h = 2b - 1``)."""
+
 
 def _validate_sizes(sizes: Any) -> tuple[int, ...]:
     try:
@@ -75,10 +78,15 @@ class BinaryNetwork:
         Defaults to all zeros (every unit fires with probability 1/2).
     loss : {"mse", "bce", "xent", "linear"}
         The loss ``C(y, t)`` of SPEC section 1.
+    values : {"01", "pm1"}
+        What a unit passes on for its bit ``b ~ Bernoulli(p)``: ``h = b`` (default) or
+        ``h = 2b - 1`` (units in ``{-1, +1}``, SPEC section 2b). With ``"pm1"`` the smooth
+        proxy of ``E[h | a]`` is ``2 sigmoid(a) - 1``, so sigmoid-type surrogates double;
+        identity straight-through stays 1.
 
     Attributes
     ----------
-    sizes, params (read-only float64 copy), loss, n_params, n_stochastic (``N``).
+    sizes, params (read-only float64 copy), loss, values, n_params, n_stochastic (``N``).
 
     Raises
     ------
@@ -90,11 +98,18 @@ class BinaryNetwork:
     sizes: tuple[int, ...]
     params: np.ndarray = field(repr=False)
     loss: str = "mse"
+    values: str = "01"
 
-    def __init__(self, sizes: Any, params: Any = None, *, loss: str = "mse") -> None:
+    def __init__(
+        self, sizes: Any, params: Any = None, *, loss: str = "mse", values: str = "01"
+    ) -> None:
         sizes_t = _validate_sizes(sizes)
         if not isinstance(loss, str) or loss not in LOSSES:
             raise ValueError(f"loss must be one of {sorted(LOSSES)}, got {loss!r}")
+        if not isinstance(values, str) or values not in VALUES:
+            raise ValueError(
+                f"values must be one of {VALUES} (units in {{0, 1}} or {{-1, +1}}), got {values!r}"
+            )
         if loss == "xent" and sizes_t[-1] < 2:
             raise ValueError(
                 "loss='xent' (softmax cross-entropy) needs n_out >= 2 classes; "
@@ -118,6 +133,7 @@ class BinaryNetwork:
         object.__setattr__(self, "sizes", sizes_t)
         object.__setattr__(self, "params", theta)
         object.__setattr__(self, "loss", loss)
+        object.__setattr__(self, "values", values)
 
     @classmethod
     def random(
@@ -127,6 +143,7 @@ class BinaryNetwork:
         loss: str = "mse",
         scale: float = 1.0,
         seed: int | np.random.SeedSequence | None = None,
+        values: str = "01",
     ) -> BinaryNetwork:
         """A network with Gaussian parameters.
 
@@ -143,7 +160,7 @@ class BinaryNetwork:
             w_std = scale / np.sqrt(max(fan_in, 1))
             parts.append(rng.normal(0.0, w_std, size=fan_in * fan_out))
             parts.append(rng.normal(0.0, scale, size=fan_out))
-        return cls(sizes_t, np.concatenate(parts), loss=loss)
+        return cls(sizes_t, np.concatenate(parts), loss=loss, values=values)
 
     @property
     def n_params(self) -> int:
@@ -209,8 +226,8 @@ class BinaryNetwork:
         return out
 
     def with_params(self, theta: Any) -> BinaryNetwork:
-        """The same architecture and loss with parameters ``theta``."""
-        return BinaryNetwork(self.sizes, theta, loss=self.loss)
+        """The same architecture, loss and unit values with parameters ``theta``."""
+        return BinaryNetwork(self.sizes, theta, loss=self.loss, values=self.values)
 
     def save(self, path: str | os.PathLike[str]) -> Path:
         """Write sizes, loss and parameters to an ``.npz`` file (see :mod:`gradstat.storage`)."""
@@ -231,8 +248,9 @@ class BinaryNetwork:
 
     def __repr__(self) -> str:
         return (
-            f"BinaryNetwork(sizes={self.sizes}, loss={self.loss!r}, n_params={self.n_params}, "
-            f"n_stochastic={self.n_stochastic})"
+            f"BinaryNetwork(sizes={self.sizes}, loss={self.loss!r}, "
+            + (f"values={self.values!r}, " if self.values != "01" else "")
+            + f"n_params={self.n_params}, n_stochastic={self.n_stochastic})"
         )
 
 

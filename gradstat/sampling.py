@@ -17,14 +17,14 @@ import numpy as np
 from numba import njit, prange
 
 from gradstat.estimators import Estimator
-from gradstat.estimators.per_state import estimate_state
+from gradstat.estimators.per_state import WS_ROWS, draw_estimate
 from gradstat.estimators.user import (
     AnyEstimator,
     PythonEstimator,
     full_layout,
     resolve_estimator,
 )
-from gradstat.exact import kernel_options
+from gradstat.exact import check_values, kernel_options, unit_mode, workspace_for
 from gradstat.forward import forward_state, layer1_table, loss_and_grad, offsets, state_buffers
 from gradstat.layout import DEFAULT_MAX_STATES, Problem, make_problem, threads_for
 from gradstat.network import BinaryNetwork
@@ -41,36 +41,25 @@ def _sample_kernel(
     T: np.ndarray,
     loss: int,
     code: int,
-    smooth: bool,
+    mode: int,
     opts: np.ndarray,
     baselines: np.ndarray,
     U: np.ndarray,
+    cols: int,
     out: np.ndarray,
 ) -> None:
     """Fill ``out[i, b]`` (compressed) with the estimate for noise ``U[i, b]`` on example ``b``."""
     woff, boff, uoff = offsets(sizes)
-    n_units = uoff[uoff.shape[0] - 1]
-    n_out = sizes[sizes.shape[0] - 1]
-    width = 1
-    for l in range(1, sizes.shape[0] - 1):
-        if sizes[l] > width:
-            width = sizes[l]
     m = U.shape[0]
     B = U.shape[1]
     nc = m if m < 64 else 64
     for c in prange(nc):
-        a, p, bit, h, y, dy = state_buffers(n_units, n_out)
-        jac = np.empty(n_units)
-        work = np.empty((2, width))
+        ws = np.empty((WS_ROWS, cols))
         for i in range(c * m // nc, (c + 1) * m // nc):
             for b in range(B):
-                forward_state(
-                    theta, sizes, woff, boff, uoff, L1[b], 0, U[i, b], smooth, a, p, bit, h, y
-                )
-                C = loss_and_grad(loss, y, T[b], dy)
-                estimate_state(
-                    code, opts, theta, sizes, woff, boff, uoff, a, p, bit, h, dy, C,
-                    baselines[b], jac, work, out[i, b],
+                draw_estimate(
+                    code, opts, theta, sizes, woff, boff, uoff, L1[b], T[b], loss, mode, 0,
+                    U[i, b], baselines[b], ws, out[i, b],
                 )  # fmt: skip
 
 
@@ -99,7 +88,7 @@ def user_sample_kernel(fn: Any) -> Any:
     """The sampling kernel for a user's jitted per-state function (full layout)."""
 
     @njit(parallel=True)
-    def kernel(theta, sizes, X, L1, T, loss, U, out):  # noqa: ANN001, ANN202
+    def kernel(theta, sizes, X, L1, T, loss, mode, U, out):  # noqa: ANN001, ANN202
         woff, boff, uoff = offsets(sizes)
         n_units = uoff[uoff.shape[0] - 1]
         n_out = sizes[sizes.shape[0] - 1]
@@ -111,7 +100,7 @@ def user_sample_kernel(fn: Any) -> Any:
             for i in range(c * m // nc, (c + 1) * m // nc):
                 for b in range(B):
                     forward_state(
-                        theta, sizes, woff, boff, uoff, L1[b], 0, U[i, b], False, a, p, bit,
+                        theta, sizes, woff, boff, uoff, L1[b], 0, U[i, b], mode, a, p, bit,
                         h, y,
                     )  # fmt: skip
                     C = loss_and_grad(loss, y, T[b], dy)
@@ -149,26 +138,51 @@ def _python_block(
 def _kernel_block(
     problem: Problem,
     spec: AnyEstimator,
+    options: dict[str, Any],
     opts: np.ndarray,
     baselines: np.ndarray,
     U: np.ndarray,
 ) -> np.ndarray:
-    """Per-example estimates ``(m, B, n)`` for the noise ``U (m, B, N)``."""
+    """Per-example estimates ``(m, B, n)`` for the noise ``U (m, B, noise size)``."""
     m, B, _ = U.shape
     n = problem.net.n_params if full_layout(spec) else problem.n_compressed
     out = np.empty((m, B, n))
     args = (problem.theta, problem.sizes)
-    L1 = layer1_table(problem.A1, isinstance(spec, Estimator) and spec.smooth)
+    mode = unit_mode(problem, spec)
+    L1 = layer1_table(problem.A1, mode)
     with threads_for(m * B * n):
         if isinstance(spec, Estimator):
+            cols = workspace_for(problem, spec, options)
             _sample_kernel(
-                *args, L1, problem.T, problem.loss_code, spec.code, spec.smooth,
-                opts, baselines, U, out,
+                *args, L1, problem.T, problem.loss_code, spec.code, mode, opts, baselines, U,
+                cols, out,
             )  # fmt: skip
         else:
             kernel = user_sample_kernel(spec.function)
-            kernel(*args, problem.X, L1, problem.T, problem.loss_code, U, out)
+            kernel(*args, problem.X, L1, problem.T, problem.loss_code, mode, U, out)
     return out
+
+
+def noise_size(spec: AnyEstimator, problem: Problem, options: dict[str, Any]) -> int:
+    """Numbers drawn per example and draw: uniforms (or normals for the noisy rectifier)."""
+    if isinstance(spec, Estimator):
+        return spec.noise_size(problem.net.hidden_sizes, options)
+    return problem.net.n_stochastic
+
+
+def draw_noise(
+    spec: AnyEstimator, rng: np.random.Generator, shape: tuple[int, int, int]
+) -> np.ndarray:
+    """Noise of the given shape: standard normals, or uniforms strictly inside ``(0, 1)``.
+
+    ``Generator.random`` returns ``[0, 1)``; an exact 0 (probability ``2^-53`` per draw) is
+    replaced by ``2^-54`` so that logistic noise ``log u - log1p(-u)`` stays finite.
+    """
+    if isinstance(spec, Estimator) and spec.normal_noise:
+        return rng.standard_normal(shape)
+    U = rng.random(shape)
+    U[U == 0.0] = 2.0**-54
+    return U
 
 
 def draw_blocks(
@@ -184,9 +198,11 @@ def draw_blocks(
     ``n`` is the compressed length for built-in estimators and ``n_params`` (the full
     layout) for user estimators (:func:`gradstat.estimators.user.full_layout`).
     """
+    check_values(spec, problem.net)
     opts, baselines = kernel_options(spec, options, problem, max_states)
     rng = np.random.default_rng(seed)
-    B, N, P = problem.n_examples, problem.net.n_stochastic, problem.net.n_params
+    B, P = problem.n_examples, problem.net.n_params
+    N = noise_size(spec, problem, options)
     per_block = max(1, BLOCK_VALUES // max(1, B * max(N, P)))
     done = 0
     while done < n_samples:
@@ -195,7 +211,8 @@ def draw_blocks(
         if isinstance(spec, PythonEstimator):
             yield _python_block(problem, spec, options, m, rng)
         else:
-            yield _kernel_block(problem, spec, opts, baselines, rng.random((m, B, N)))
+            U = draw_noise(spec, rng, (m, B, N))
+            yield _kernel_block(problem, spec, options, opts, baselines, U)
 
 
 def batch_estimates(problem: Problem, block: np.ndarray, full: bool = False) -> np.ndarray:
@@ -271,12 +288,18 @@ def estimate_from_noise(
 
     Unit ``k`` (layer 1 first) fires when ``u[k] < P(fire)`` (``p``, or ``sqrt(p)`` for
     ``sts``), so ``u`` pins down the sampled state. Useful to check an estimator sample by
-    sample against a hand-derived value.
+    sample against a hand-derived value. Estimators that draw more than one number per
+    unit read them in the order their docstrings give: ``reinforce_loo`` takes ``k N``
+    uniforms (draw ``j`` is ``u[j N:(j+1) N]``), ``arm``/``disarm`` take ``N`` plus, for each
+    layer ``t < L``, one per unit above it, ``rebar`` takes ``2N`` (``u`` then ``v``),
+    ``gumbel_st``/``concrete`` read ``u`` as logistic noise ``log u - log1p(-u)`` (so ``u``
+    must lie strictly inside ``(0, 1)``), and ``noisy_rectifier`` takes ``N`` standard
+    normals.
 
     Parameters
     ----------
-    u : array_like, shape (N,) for one example or (B, N) for a batch
-        Uniforms in ``[0, 1]``.
+    u : array_like, shape (M,) for one example or (B, M) for a batch
+        The draw's noise, ``M`` numbers per example (``M = N`` for most estimators).
 
     Returns
     -------
@@ -290,17 +313,60 @@ def estimate_from_noise(
             "plain Python estimator draws its own noise from rng"
         )
     problem = make_problem(net, x, t)
-    B, N = problem.n_examples, net.n_stochastic
+    check_values(spec, net)
+    B, N = problem.n_examples, noise_size(spec, problem, opts)
     U = np.asarray(u, dtype=np.float64)
     if U.shape == (N,) and B == 1:
         U = U[None, :]
     if U.shape != (B, N):
         raise ValueError(f"u must have shape ({N},) for one example or ({B}, {N}), got {U.shape}")
-    if not np.all((U >= 0.0) & (U <= 1.0)):
+    if isinstance(spec, Estimator) and spec.normal_noise:
+        if not np.all(np.isfinite(U)):
+            raise ValueError("u must hold finite standard-normal draws")
+    elif isinstance(spec, Estimator) and spec.noise == "continuous":
+        if not np.all((U > 0.0) & (U < 1.0)):
+            raise ValueError(
+                f"u must hold uniforms strictly inside (0, 1) for {spec.name!r} (its logistic "
+                "noise log u - log1p(-u) is infinite at 0 and 1)"
+            )
+    elif not np.all((U >= 0.0) & (U <= 1.0)):
         raise ValueError("u must hold uniforms in [0, 1]")
     opts_arr, baselines = kernel_options(spec, opts, problem, max_states)
-    block = _kernel_block(problem, spec, opts_arr, baselines, np.ascontiguousarray(U[None]))
+    U = np.ascontiguousarray(U[None])
+    block = _kernel_block(problem, spec, opts, opts_arr, baselines, U)
     return batch_estimates(problem, block, full_layout(spec))[0]
+
+
+def sample_noise(
+    net: BinaryNetwork,
+    estimator: str,
+    rng: np.random.Generator,
+    *,
+    n_examples: int = 1,
+    **options: Any,
+) -> np.ndarray:
+    """Fresh noise for :func:`estimate_from_noise`: shape ``(n_examples, M)``.
+
+    ``M`` numbers per example, of the kind ``estimator`` reads (uniforms strictly inside
+    ``(0, 1)``, or standard normals for ``noisy_rectifier``); see
+    :func:`estimate_from_noise` for the layout.
+    """
+    spec, opts = resolve_estimator(estimator, options)
+    if isinstance(spec, PythonEstimator):
+        raise TypeError("a plain Python estimator draws its own noise from rng")
+    if not isinstance(rng, np.random.Generator):
+        raise TypeError(f"rng must be a numpy.random.Generator, got {type(rng).__name__}")
+    if (
+        isinstance(n_examples, bool)
+        or not isinstance(n_examples, (int, np.integer))
+        or n_examples < 1
+    ):
+        raise ValueError(f"n_examples must be an int >= 1, got {n_examples!r}")
+    if isinstance(spec, Estimator):
+        size = spec.noise_size(net.hidden_sizes, opts)
+    else:
+        size = net.n_stochastic
+    return draw_noise(spec, rng, (1, int(n_examples), size))[0]
 
 
 @dataclass(frozen=True, eq=False)
@@ -346,9 +412,9 @@ def forward_pass(net: BinaryNetwork, x: Any, t: Any, u: Any) -> ForwardPass:
     woff, boff, uoff = offsets(problem.sizes)
     a, p, bit, h = (np.empty(N) for _ in range(4))
     y, dy = np.empty(net.n_out), np.empty(net.n_out)
-    tab = layer1_table(problem.A1, False)[0]
+    tab = layer1_table(problem.A1, problem.mode)[0]
     log_prob = forward_state(
-        problem.theta, problem.sizes, woff, boff, uoff, tab, 0, U, False, a, p, bit, h, y
+        problem.theta, problem.sizes, woff, boff, uoff, tab, 0, U, problem.mode, a, p, bit, h, y
     )
     loss = loss_and_grad(problem.loss_code, y, problem.T[0], dy)
     return ForwardPass(a, p, h, y, float(loss), dy, float(log_prob))

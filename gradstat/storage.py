@@ -6,7 +6,8 @@ A network file is an uncompressed NumPy ``.npz`` archive holding exactly these a
 * ``version``: 0-d integer ``1``, the layout version of this list;
 * ``sizes``: 1-d integers ``(n_in, n_1, ..., n_L, n_out)``;
 * ``loss``: 0-d string, ``"mse"``, ``"bce"``, ``"xent"`` or ``"linear"``;
-* ``params``: 1-d float64 of shape ``(n_params,)``, the flat parameters in SPEC order.
+* ``params``: 1-d float64 of shape ``(n_params,)``, the flat parameters in SPEC order;
+* ``values`` (optional; absent means ``"01"``): 0-d string, ``"01"`` or ``"pm1"``.
 
 Loading never unpickles (``numpy.load(..., allow_pickle=False)``) and checks every key,
 dtype and shape, so a truncated, malformed or inconsistent file is refused with a
@@ -33,7 +34,10 @@ VERSION = 1
 """The layout version written by :func:`save_network`."""
 
 KEYS = ("format", "version", "sizes", "loss", "params")
-"""The arrays a network file holds, no more and no fewer."""
+"""The arrays every network file holds."""
+
+OPTIONAL_KEYS = ("values",)
+"""Arrays a network file may hold besides :data:`KEYS` (older files lack them)."""
 
 
 def save_network(net: BinaryNetwork, path: str | os.PathLike[str]) -> Path:
@@ -66,6 +70,7 @@ def save_network(net: BinaryNetwork, path: str | os.PathLike[str]) -> Path:
             sizes=np.array(net.sizes, dtype=np.int64),
             loss=np.array(net.loss),
             params=np.asarray(net.params, dtype=np.float64),
+            values=np.array(net.values),
         )
     return path
 
@@ -111,6 +116,9 @@ def load_network(path: str | os.PathLike[str]) -> BinaryNetwork:
             f"{where}: layout version {version} is not supported (this gradstat reads {VERSION})"
         )
     loss = _scalar(arrays["loss"], "U", "a string", "loss", where)
+    values = "01"
+    if "values" in arrays:
+        values = _scalar(arrays["values"], "U", "a string", "values", where)
     sizes = arrays["sizes"]
     if sizes.dtype.kind not in "iu":
         raise TypeError(f"{where}: 'sizes' must hold integers, got dtype {sizes.dtype}")
@@ -120,7 +128,7 @@ def load_network(path: str | os.PathLike[str]) -> BinaryNetwork:
     if params.dtype != np.float64:
         raise TypeError(f"{where}: 'params' must be float64, got dtype {params.dtype}")
     try:
-        return BinaryNetwork(tuple(int(s) for s in sizes), params, loss=loss)
+        return BinaryNetwork(tuple(int(s) for s in sizes), params, loss=loss, values=values)
     except (ValueError, TypeError) as err:
         raise type(err)(f"{where} is inconsistent: {err}") from None
 
@@ -136,7 +144,7 @@ def _read_arrays(fh: BinaryIO, where: str) -> dict[str, np.ndarray]:
     with archive:
         present = set(archive.files)
         missing = [k for k in KEYS if k not in present]
-        unknown = sorted(present - set(KEYS))
+        unknown = sorted(present - set(KEYS) - set(OPTIONAL_KEYS))
         if missing or unknown:
             problems = []
             if missing:
@@ -145,9 +153,10 @@ def _read_arrays(fh: BinaryIO, where: str) -> dict[str, np.ndarray]:
                 problems.append(f"unknown key(s) {unknown}")
             raise ValueError(
                 f"{where} is not a gradstat network: {' and '.join(problems)}; "
-                f"a network file holds exactly {list(KEYS)}"
+                f"a network file holds exactly {list(KEYS)} (and optionally "
+                f"{list(OPTIONAL_KEYS)})"
             )
-        return {key: _read(archive, key, where) for key in KEYS}
+        return {key: _read(archive, key, where) for key in KEYS + OPTIONAL_KEYS if key in present}
 
 
 def _read(archive: np.lib.npyio.NpzFile, key: str, where: str) -> np.ndarray:

@@ -32,9 +32,11 @@ from typing import Any
 
 import numpy as np
 
-from gradstat.estimators.user import PythonEstimator, resolve_estimator
-from gradstat.exact import estimator_moments, exact_gradient
-from gradstat.layout import DEFAULT_MAX_STATES
+from gradstat.estimators import Estimator
+from gradstat.estimators.noisy_rectifier import has_exact_reference, rectifier_gradient
+from gradstat.estimators.user import resolve_estimator
+from gradstat.exact import estimator_moments, exact_count, exact_engine, exact_gradient
+from gradstat.layout import DEFAULT_MAX_STATES, make_problem
 from gradstat.network import BinaryNetwork
 from gradstat.sampling import sample_gradients
 from gradstat.stats import UnbiasednessResult, required_samples, unbiasedness_test
@@ -115,6 +117,26 @@ def _unpack(problem: Any) -> tuple[BinaryNetwork, Any, Any]:
     return net, x, t
 
 
+def _reference(
+    net: BinaryNetwork, x: Any, t: Any, spec: Any, options: dict[str, Any], max_states: int
+) -> np.ndarray:
+    """The gradient an unbiased ``spec`` must match: the binary network's exact gradient,
+    or for the noisy rectifier (a different model) its own closed-form gradient."""
+    if not (isinstance(spec, Estimator) and spec.name == "noisy_rectifier"):
+        return exact_gradient(net, x, t, max_states=max_states)
+    if not has_exact_reference(net.sizes, net.loss):
+        raise ValueError(
+            "the noisy rectifier is unbiased for its own model, whose exact gradient is known "
+            "for one stochastic layer with loss 'mse' or 'linear' only; check it on such a "
+            f"network (got sizes {net.sizes}, loss {net.loss!r})"
+        )
+    problem = make_problem(net, x, t)
+    _, grads = rectifier_gradient(
+        net.sizes, problem.theta, problem.X, problem.T, net.loss, options["sigma"]
+    )
+    return grads.mean(axis=0)
+
+
 def check_unbiased(
     estimator: Any,
     problem: Any,
@@ -145,8 +167,10 @@ def check_unbiased(
     spec, opts = resolve_estimator(estimator, options)
     if method not in ("auto", "exact", "mc"):
         raise ValueError(f"method must be 'auto', 'exact' or 'mc', got {method!r}")
-    g = exact_gradient(net, x, t, max_states=max_states)
-    enumerable = spec.noise == "discrete" and not isinstance(spec, PythonEstimator)
+    g = _reference(net, x, t, spec, opts, max_states)
+    enumerable = exact_engine(spec, net) is not None
+    if enumerable and method == "auto":
+        enumerable = exact_count(spec, net, opts) <= max_states
     if method == "exact" or (method == "auto" and enumerable):
         moments = estimator_moments(net, x, t, spec, max_states=max_states, **opts)
         bias = moments.mean - g

@@ -196,22 +196,23 @@ def test_extreme_logits_stay_finite(scale):
     assert np.isfinite(gs.expected_loss(net, x, t))
     assert np.all(np.isfinite(gs.exact_gradient(net, x, t)))
     for name in gs.available_estimators():
-        m = gs.estimator_moments(net, x, t, name)
-        assert np.all(np.isfinite(m.mean)) and np.all(np.isfinite(m.var))
+        if gs.get_estimator(name).exact_engine(net.n_layers) is not None:
+            m = gs.estimator_moments(net, x, t, name)
+            assert np.all(np.isfinite(m.mean)) and np.all(np.isfinite(m.var))
         assert np.all(np.isfinite(gs.sample_gradients(net, x, t, name, 4, seed=0)))
 
 
 def test_gray_code_one_layer_kernel_matches_forward_passes():
     """N = 19: chunks of 8192 states, so the Gray-code walk resynchronises mid-chunk."""
     from gradstat.exact import _gradient_kernel, _one_layer_kernel
-    from gradstat.forward import layer1_table
+    from gradstat.forward import BITS, layer1_table
     from gradstat.layout import make_problem
 
     net = gs.BinaryNetwork.random((2, 19, 2), loss="bce", scale=2.0, seed=6)
     pr = make_problem(net, np.array([[0.5, -1.0], [1.5, 0.2]]), np.array([[1.0, 0.0], [0.3, 0.6]]))
-    tab = layer1_table(pr.A1, False)
-    gray = _one_layer_kernel(pr.theta, pr.sizes, tab, pr.T, pr.loss_code, True)
-    plain = _gradient_kernel(pr.theta, pr.sizes, tab, pr.T, pr.loss_code, True)
+    tab = layer1_table(pr.A1, BITS)
+    gray = _one_layer_kernel(pr.theta, pr.sizes, tab, pr.T, pr.loss_code, BITS, True)
+    plain = _gradient_kernel(pr.theta, pr.sizes, tab, pr.T, pr.loss_code, BITS, True)
     n1 = 19
     np.testing.assert_allclose(gray[0], plain[0], rtol=1e-12)
     np.testing.assert_allclose(gray[1], plain[1], rtol=1e-10, atol=1e-13)
@@ -219,7 +220,7 @@ def test_gray_code_one_layer_kernel_matches_forward_passes():
     np.testing.assert_allclose(gray[3], plain[3][:, :n1], rtol=1e-10, atol=1e-13)
     numba.set_num_threads(1)
     try:
-        one = _one_layer_kernel(pr.theta, pr.sizes, tab, pr.T, pr.loss_code, True)
+        one = _one_layer_kernel(pr.theta, pr.sizes, tab, pr.T, pr.loss_code, BITS, True)
     finally:
         numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
     for x, y in zip(one, gray):

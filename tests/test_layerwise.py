@@ -17,8 +17,8 @@ from gradstat.strategies import problems
 
 def _layerwise(net, X, T):
     pr = make_problem(net, X, T)
-    tab = layer1_table(pr.A1, False)
-    return layerwise_gradient(pr.theta, pr.sizes, tab, pr.X, pr.T, pr.loss_code)
+    tab = layer1_table(pr.A1, pr.mode)
+    return layerwise_gradient(pr.theta, pr.sizes, tab, pr.X, pr.T, pr.loss_code, pr.low)
 
 
 @given(problems(min_depth=1, max_depth=4, max_width=3, max_stochastic=9, max_batch=2))

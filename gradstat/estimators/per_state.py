@@ -1,8 +1,11 @@
-"""The per-state estimate of every built-in estimator, dispatched by integer code.
+"""One estimate of any built-in estimator, dispatched by integer code.
 
-Joint enumeration and Monte Carlo sampling both call :func:`estimate_state` after
-:func:`gradstat.forward.forward_state`, so an estimator's exact moments and its samples
-come from one piece of code.
+Joint enumeration (:mod:`gradstat.exact`) and Monte Carlo sampling
+(:mod:`gradstat.sampling`) both call :func:`draw_estimate`, so an estimator's exact moments
+and its samples come from one piece of code. A draw is described either by an enumerated
+``state`` (its bits; ``noise`` empty) or by its ``noise`` (uniforms, or standard normals
+for the noisy rectifier). Scratch comes in one ``(WS_ROWS, cols)`` array (:func:`workspace`)
+allocated once per chunk, so nothing is allocated per draw.
 """
 
 from __future__ import annotations
@@ -10,31 +13,125 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from gradstat.estimators.score_function import REINFORCE, reinforce_estimate
+from gradstat.estimators.arm import ARM, DISARM, arm_draw
+from gradstat.estimators.local_expectation import LEG, leg_estimate
+from gradstat.estimators.muprop import MUPROP, muprop_estimate
+from gradstat.estimators.noisy_rectifier import NOISY_RECTIFIER, rectifier_draw
+from gradstat.estimators.rebar import REBAR, rebar_draw
+from gradstat.estimators.reinmax import REINMAX, reinmax_jacobian
+from gradstat.estimators.relaxed import CONCRETE, GUMBEL_ST, relaxed_draw
+from gradstat.estimators.score_function import (
+    REINFORCE,
+    REINFORCE_LOO,
+    reinforce_estimate,
+)
 from gradstat.estimators.stochastic_times_smooth import STS, sts_jacobian
 from gradstat.estimators.straight_through import (
     ST,
     ST_SIGMOID,
+    ST_TEMPERED,
     st_jacobian,
     st_sigmoid_jacobian,
+    st_tempered_jacobian,
 )
-from gradstat.forward import backprop_surrogate
+from gradstat.forward import (
+    backprop_surrogate,
+    forward_state,
+    loss_and_grad,
+    output_gradient,
+    score_vector,
+)
+
+WS_ROWS = 21
+"""Rows of the per-chunk scratch array (see :func:`workspace`)."""
+
+
+def workspace_columns(n_units: int, n_out: int, n_compressed: int, width: int, k: int) -> int:
+    """Columns of the scratch array: enough for any per-unit, output or parameter row."""
+    return max(n_units, n_out, n_compressed, width, k, 1)
 
 
 @njit(cache=True)
-def surrogate_jacobian(code: int, a: float, bit: float, opts: np.ndarray) -> float:
-    """The surrogate ``dh/da`` of a straight-through-type estimator for one unit."""
+def surrogate_jacobian(code: int, a: float, bit: float, opts: np.ndarray, kappa: float) -> float:
+    """The surrogate ``dh/da`` of a straight-through-type estimator for one unit.
+
+    ``kappa`` is 1 for units in ``{0, 1}`` and 2 for ``values="pm1"``: sigmoid-type
+    surrogates double, the identity stays 1 (SPEC section 2b).
+    """
     if code == ST:
         return st_jacobian(a, bit)
     if code == ST_SIGMOID:
-        return st_sigmoid_jacobian(a, bit)
+        return kappa * st_sigmoid_jacobian(a, bit)
     if code == STS:
         return sts_jacobian(a, bit)
+    if code == ST_TEMPERED:
+        return kappa * st_tempered_jacobian(a, opts[0])
+    if code == REINMAX:
+        return kappa * reinmax_jacobian(a, bit, opts[0])
     return np.nan
 
 
 @njit(cache=True)
-def estimate_state(
+def _loo_draw(
+    k: int,
+    theta: np.ndarray,
+    sizes: np.ndarray,
+    woff: np.ndarray,
+    boff: np.ndarray,
+    uoff: np.ndarray,
+    tab1: np.ndarray,
+    t: np.ndarray,
+    loss: int,
+    mode: int,
+    state: int,
+    noise: np.ndarray,
+    ws: np.ndarray,
+    e: np.ndarray,
+) -> float:
+    """REINFORCE with leave-one-out baselines over ``k`` independent states.
+
+    Draw ``j`` is bits ``j N .. (j+1) N - 1`` of ``state``, or uniforms
+    ``noise[j N : (j+1) N]``. Each state is run forward twice (once for the losses, once
+    for its score), so no per-draw storage beyond ``k`` losses is needed.
+    """
+    L = sizes.shape[0] - 2
+    N = uoff[L]
+    n = e.shape[0]
+    s0 = sizes[0] * sizes[1]
+    hidden = woff[L] - s0
+    a, p, bit, h = ws[0], ws[1], ws[2], ws[3]
+    y, dy = ws[5, : sizes[L + 1]], ws[6, : sizes[L + 1]]
+    s = ws[14, :n]
+    losses = ws[20, :k]
+    sampling = noise.shape[0] > 0
+    mask = (np.int64(1) << N) - 1
+    logp = 0.0
+    total = 0.0
+    for j in range(k):
+        sub = (state >> (j * N)) & mask
+        u = noise[j * N : (j + 1) * N] if sampling else noise
+        logp += forward_state(theta, sizes, woff, boff, uoff, tab1, sub, u, mode, a, p, bit, h, y)
+        losses[j] = loss_and_grad(loss, y, t, dy)
+        total += losses[j]
+    for q in range(n):
+        e[q] = 0.0
+    for j in range(k):
+        sub = (state >> (j * N)) & mask
+        u = noise[j * N : (j + 1) * N] if sampling else noise
+        forward_state(theta, sizes, woff, boff, uoff, tab1, sub, u, mode, a, p, bit, h, y)
+        loss_and_grad(loss, y, t, dy)
+        coef = (losses[j] - (total - losses[j]) / (k - 1)) / k
+        score_vector(sizes, woff, boff, uoff, bit, p, h, s)
+        for q in range(hidden):
+            e[q] += coef * s[q]
+        output_gradient(sizes, woff, boff, uoff, h, dy, s)
+        for q in range(hidden, n):
+            e[q] += s[q] / k
+    return logp
+
+
+@njit(cache=True)
+def draw_estimate(
     code: int,
     opts: np.ndarray,
     theta: np.ndarray,
@@ -42,21 +139,75 @@ def estimate_state(
     woff: np.ndarray,
     boff: np.ndarray,
     uoff: np.ndarray,
-    a: np.ndarray,
-    p: np.ndarray,
-    bit: np.ndarray,
-    h: np.ndarray,
-    dy: np.ndarray,
-    loss_value: float,
+    tab1: np.ndarray,
+    t: np.ndarray,
+    loss: int,
+    mode: int,
+    state: int,
+    noise: np.ndarray,
     baseline: np.ndarray,
-    jac: np.ndarray,
-    work: np.ndarray,
+    ws: np.ndarray,
     e: np.ndarray,
-) -> None:
-    """Write the estimate of estimator ``code`` for the current state into ``e`` (compressed)."""
+) -> float:
+    """Write the estimate of estimator ``code`` for one draw into ``e`` (compressed layout).
+
+    Returns the log-probability of the draw's discrete state (used by enumeration; 0 for
+    estimators whose noise is continuous).
+    """
+    L = sizes.shape[0] - 2
+    N = uoff[L]
+    n_out = sizes[L + 1]
+    n = e.shape[0]
+    a, p, bit, h, jac = ws[0, :N], ws[1, :N], ws[2, :N], ws[3, :N], ws[4, :N]
+    y, dy = ws[5, :n_out], ws[6, :n_out]
+    y2, dy2 = ws[7, :n_out], ws[8, :n_out]
+    work = ws[12:14]
+    low = tab1[6, 0]
+    if code == REINFORCE_LOO:
+        return _loo_draw(
+            int(opts[0]), theta, sizes, woff, boff, uoff, tab1, t, loss, mode, state, noise,
+            ws, e,
+        )  # fmt: skip
+    if code == ARM or code == DISARM:
+        return arm_draw(
+            code == DISARM, theta, sizes, woff, boff, uoff, tab1, t, loss, mode, noise,
+            a, p, bit, h, y, dy, ws[9, :N], y2, dy2, ws[14, :n], e,
+        )  # fmt: skip
+    if code == GUMBEL_ST or code == CONCRETE:
+        relaxed_draw(
+            code == CONCRETE, opts[0], theta, sizes, woff, boff, uoff, tab1, t, loss, noise,
+            h, jac, y, dy, work, e,
+        )  # fmt: skip
+        return 0.0
+    if code == REBAR:
+        rebar_draw(
+            opts[0], opts[1], theta, sizes, woff, boff, uoff, tab1, t, loss, noise, a, bit, h,
+            ws[10, :N], ws[11, :N], ws[15:18], ws[18:20], y, dy, y2, dy2, work, e,
+        )  # fmt: skip
+        return 0.0
+    if code == NOISY_RECTIFIER:
+        rectifier_draw(
+            opts[0], theta, sizes, woff, boff, uoff, tab1, t, loss, noise, h, jac, y, dy,
+            work, e,
+        )  # fmt: skip
+        return 0.0
+    u = noise[:N]
+    logp = forward_state(theta, sizes, woff, boff, uoff, tab1, state, u, mode, a, p, bit, h, y)
+    C = loss_and_grad(loss, y, t, dy)
     if code == REINFORCE:
-        reinforce_estimate(sizes, woff, boff, uoff, bit, p, h, dy, loss_value, baseline, e)
-        return
-    for k in range(a.shape[0]):
-        jac[k] = surrogate_jacobian(code, a[k], bit[k], opts)
-    backprop_surrogate(theta, sizes, woff, boff, uoff, h, dy, jac, work, e)
+        reinforce_estimate(sizes, woff, boff, uoff, bit, p, h, dy, C, baseline, e)
+    elif code == LEG:
+        leg_estimate(
+            theta, sizes, woff, boff, uoff, t, loss, low, a, p, bit, h, y, dy, C, y2, dy2, e
+        )
+    elif code == MUPROP:
+        muprop_estimate(
+            theta, sizes, woff, boff, uoff, t, loss, low, opts[0], a, p, bit, h, dy, C,
+            ws[10, :N], ws[11, :N], y2, dy2, work, e,
+        )  # fmt: skip
+    else:
+        kappa = 1.0 - low
+        for q in range(N):
+            jac[q] = surrogate_jacobian(code, a[q], bit[q], opts, kappa)
+        backprop_surrogate(theta, sizes, woff, boff, uoff, h, dy, jac, work, e)
+    return logp

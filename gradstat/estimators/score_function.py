@@ -17,6 +17,15 @@ h_{l-1})``. The baseline ``c`` is
   oracle that moving-average baselines approximate).
 
 Any baseline that does not depend on ``h`` leaves the estimator unbiased.
+
+``reinforce_loo`` (option ``k >= 2``; Kool, van Hoof & Welling 2019, "Buy 4 REINFORCE
+samples, get a baseline for free!") draws ``k`` independent states and gives each the mean
+loss of the other ``k - 1`` as its baseline::
+
+    g_hat = (1/k) sum_j [ (C_j - (1/(k-1)) sum_{m != j} C_m) grad log P(h^(j)) + grad C(h^(j)) ]
+
+Unbiased (each baseline is independent of its own draw); its exact moments sum over the
+``2^(N k)`` tuples of states.
 """
 
 from __future__ import annotations
@@ -29,6 +38,7 @@ from numba import njit
 from gradstat.forward import output_gradient, score_vector
 
 REINFORCE = 3
+REINFORCE_LOO = 14
 
 BASELINES = ("none", "mean", "optimal")
 

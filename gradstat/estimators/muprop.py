@@ -1,0 +1,141 @@
+"""MuProp (Gu, Levine, Sutskever & Mnih 2016, ICLR; arXiv:1511.05176).
+
+REINFORCE with a control variate: the first-order Taylor expansion of the *mean-field*
+network around an expansion point, plus that expansion's analytic gradient, one term per
+stochastic layer. For layer ``l``, given the sampled values ``h_{l-1}`` (``x`` for
+``l = 1``): ``mu_l = E[h_l | h_{l-1}]`` (``p_l``, or ``2 p_l - 1`` for ``values="pm1"``);
+the expansion point ``hbar_l`` is ``mu_l`` (``expansion="mean_field"``, the paper's
+choice) or a constant ``c`` in every unit (``expansion=c``). The mean-field network
+passes ``m_l = hbar_l`` up deterministically, ``m_k = E[h_k | a = W_k m_{k-1} + b_k]``
+(``k > l``), to ``ybar = W_o m_L + b_o``, ``fbar_l = C(ybar, t)``, with gradient
+``d_l = d fbar_l / d h_l`` at ``hbar_l``. Then::
+
+    r_l         = C(y(h), t) - fbar_l - d_l . (h_l - hbar_l)
+    g_hat(b_l)_i = r_l (b_i - p_i) + d_{l,i} kappa p_i (1 - p_i)
+    g_hat(W_l)_ij = g_hat(b_l)_i h_{l-1,j}
+
+(``kappa = dE[h]/dp``: 1, or 2 for ``"pm1"``), and the direct path ``dC/dW_o`` at the
+sampled state for the output layer. The control variate is affine in ``h_l`` with
+coefficients that do not depend on ``h_l``, so its expectation's gradient is exactly the
+added term: MuProp is unbiased for any expansion point. Its deterministic part is
+sigmoid straight-through evaluated at the mean-field point.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from numba import njit
+
+from gradstat.forward import log_sigmoid, loss_and_grad, output_gradient
+
+MUPROP = 7
+
+
+def check_expansion(value: Any) -> str | float:
+    """Validate MuProp's ``expansion``: ``"mean_field"`` or a finite float (every unit)."""
+    if isinstance(value, str):
+        if value != "mean_field":
+            raise ValueError(f"expansion must be 'mean_field' or a finite float, got {value!r}")
+        return value
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"expansion must be 'mean_field' or a finite float, got {value!r}")
+    if not np.isfinite(value):
+        raise ValueError(f"expansion must be finite, got {value!r}")
+    return float(value)
+
+
+@njit(cache=True)
+def muprop_estimate(
+    theta: np.ndarray,
+    sizes: np.ndarray,
+    woff: np.ndarray,
+    boff: np.ndarray,
+    uoff: np.ndarray,
+    t: np.ndarray,
+    loss: int,
+    low: float,
+    expansion: float,
+    a: np.ndarray,
+    p: np.ndarray,
+    bit: np.ndarray,
+    h: np.ndarray,
+    dy: np.ndarray,
+    C: float,
+    m: np.ndarray,
+    jm: np.ndarray,
+    ybar: np.ndarray,
+    dybar: np.ndarray,
+    work: np.ndarray,
+    e: np.ndarray,
+) -> None:
+    """Write the MuProp estimate of the current state into ``e`` (compressed layout).
+
+    ``expansion`` is NaN for the mean-field point, else the constant expansion value.
+    ``m`` and ``jm`` (length ``N``) hold the mean-field values and their slopes
+    ``kappa sigmoid'(abar)``; ``work`` is ``(2, max width)`` scratch.
+    """
+    L = sizes.shape[0] - 2
+    s0 = sizes[0] * sizes[1]
+    n_out = sizes[L + 1]
+    kappa = 1.0 - low
+    for l in range(L):
+        base = uoff[l]
+        n = sizes[l + 1]
+        # Expansion point of layer l, then the mean-field pass above it.
+        for i in range(n):
+            if np.isnan(expansion):
+                m[base + i] = kappa * p[base + i] + low
+            else:
+                m[base + i] = expansion
+        for k in range(l + 1, L):
+            nk, nprev = sizes[k + 1], sizes[k]
+            for i in range(nk):
+                ab = theta[boff[k] + i]
+                for j in range(nprev):
+                    ab += theta[woff[k] + i * nprev + j] * m[uoff[k - 1] + j]
+                ls1 = log_sigmoid(ab)
+                ls0 = log_sigmoid(-ab)
+                m[uoff[k] + i] = kappa * np.exp(ls1) + low
+                jm[uoff[k] + i] = kappa * np.exp(ls1 + ls0)
+        nL = sizes[L]
+        last = uoff[L - 1]
+        for o in range(n_out):
+            v = theta[boff[L] + o]
+            for j in range(nL):
+                v += theta[woff[L] + o * nL + j] * m[last + j]
+            ybar[o] = v
+        fbar = loss_and_grad(loss, ybar, t, dybar)
+        # d fbar / d h_L, then down to layer l through the mean-field slopes.
+        cur = 0
+        for j in range(nL):
+            v = 0.0
+            for o in range(n_out):
+                v += theta[woff[L] + o * nL + j] * dybar[o]
+            work[cur, j] = v
+        for k in range(L - 1, l, -1):
+            nk, nprev = sizes[k + 1], sizes[k]
+            nxt = 1 - cur
+            for j in range(nprev):
+                v = 0.0
+                for i in range(nk):
+                    v += theta[woff[k] + i * nprev + j] * work[cur, i] * jm[uoff[k] + i]
+                work[nxt, j] = v
+            cur = nxt
+        r = C - fbar
+        for i in range(n):
+            r -= work[cur, i] * (h[base + i] - m[base + i])
+        n_prev = sizes[l]
+        for i in range(n):
+            pi = p[base + i]
+            ai = a[base + i]
+            slope = kappa * np.exp(log_sigmoid(ai) + log_sigmoid(-ai))
+            g = r * (bit[base + i] - pi) + work[cur, i] * slope
+            e[boff[l] - s0 + i] = g
+            if l > 0:
+                row = woff[l] - s0 + i * n_prev
+                prev = uoff[l - 1]
+                for j in range(n_prev):
+                    e[row + j] = g * h[prev + j]
+    output_gradient(sizes, woff, boff, uoff, h, dy, e)
