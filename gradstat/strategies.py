@@ -12,7 +12,7 @@ import numpy as np
 from hypothesis import strategies as st
 from hypothesis.errors import InvalidArgument
 
-from gradstat.network import LOSSES, BinaryNetwork
+from gradstat.network import LOSSES, VALUES, BinaryNetwork
 
 
 def _check_int_range(name: str, lo: Any, hi: Any, least: int) -> None:
@@ -36,6 +36,7 @@ def networks(
     losses: tuple[str, ...] = tuple(LOSSES),
     max_weight: float = 2.0,
     max_stochastic: int = 8,
+    values: tuple[str, ...] = ("01",),
 ) -> st.SearchStrategy[BinaryNetwork]:
     """Strategy for :class:`BinaryNetwork` with small, enumerable hidden layers.
 
@@ -54,6 +55,8 @@ def networks(
         Every parameter is drawn uniformly from ``[-max_weight, max_weight]``.
     max_stochastic : int
         Cap on ``N = n_1 + ... + n_L`` (so ``2^N`` states stay cheap to enumerate).
+    values : tuple of str
+        Unit values to draw from (``"01"``, ``"pm1"``).
     """
     _check_int_range("depth", min_depth, max_depth, 1)
     _check_int_range("width", min_width, max_width, 1)
@@ -73,10 +76,14 @@ def networks(
         )
     if not (np.isfinite(max_weight) and max_weight >= 0):
         raise InvalidArgument(f"max_weight must be a finite number >= 0, got {max_weight!r}")
+    values = tuple(values)
+    if not values or any(v not in VALUES for v in values):
+        raise InvalidArgument(f"values must be a non-empty subset of {VALUES}, got {values!r}")
 
     @st.composite
     def build(draw: st.DrawFn) -> BinaryNetwork:
         loss = draw(st.sampled_from(losses))
+        unit_values = draw(st.sampled_from(values))
         depth = draw(st.integers(min_depth, max_depth))
         widths = []
         for k in range(depth):
@@ -96,7 +103,7 @@ def networks(
                 max_size=n_params,
             )
         )
-        return BinaryNetwork(sizes, np.array(theta), loss=loss)
+        return BinaryNetwork(sizes, np.array(theta), loss=loss, values=unit_values)
 
     return build()
 
