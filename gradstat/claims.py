@@ -40,18 +40,21 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from math import sqrt
 from typing import Any
 
 import numpy as np
 from hypothesis import Verbosity, find, settings
 from hypothesis import strategies as st
 from hypothesis.errors import NoSuchExample
+from scipy.integrate import quad
 from scipy.special import expit
 
 from gradstat.analysis import analyze
-from gradstat.exact import estimator_moments
+from gradstat.exact import estimator_moments, exact_gradient
 from gradstat.forward import loss_and_grad
-from gradstat.network import LOSSES, BinaryNetwork, as_batch
+from gradstat.network import LOSSES, VALUES, BinaryNetwork, as_batch
+from gradstat.sampling import ForwardPass, estimate_from_noise, forward_pass
 from gradstat.strategies import networks, problems, targets
 
 VERDICTS: tuple[str, ...] = ("proved", "refuted", "holds only under conditions")
@@ -105,6 +108,8 @@ class Counterexample:
     loss : str
     estimator : str
         The estimator the statement is about (``""`` when none).
+    values : {"01", "pm1"}
+        Unit values of the network (units in ``{0, 1}`` or ``{-1, +1}``).
     """
 
     description: str
@@ -114,6 +119,7 @@ class Counterexample:
     t: tuple[float, ...] | int
     loss: str
     estimator: str = ""
+    values: str = "01"
 
     @classmethod
     def from_problem(
@@ -123,12 +129,19 @@ class Counterexample:
         target = np.asarray(t)
         t_plain = int(target.reshape(-1)[0]) if net.loss == "xent" else _floats(target)
         return cls(
-            description, net.sizes, _floats(net.params), _floats(x), t_plain, net.loss, estimator
+            description,
+            net.sizes,
+            _floats(net.params),
+            _floats(x),
+            t_plain,
+            net.loss,
+            estimator,
+            net.values,
         )
 
     def network(self) -> BinaryNetwork:
         """The network, rebuilt."""
-        return BinaryNetwork(self.sizes, self.params, loss=self.loss)
+        return BinaryNetwork(self.sizes, self.params, loss=self.loss, values=self.values)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain lists and numbers, ready for JSON."""
@@ -141,6 +154,7 @@ class Counterexample:
             "t": t,
             "loss": self.loss,
             "estimator": self.estimator,
+            "values": self.values,
         }
 
 
@@ -298,9 +312,10 @@ def counterexample_list(results: Sequence[ClaimResult]) -> str:
     for r in results:
         for c in r.counterexamples:
             d = c.to_dict()
+            values = f", values={c.values!r}" if c.values != "01" else ""
             lines.append(
                 f"- `{r.key}`: {c.description} — sizes={d['sizes']}, params={d['params']}, "
-                f"x={d['x']}, t={d['t']}, loss={c.loss!r}"
+                f"x={d['x']}, t={d['t']}, loss={c.loss!r}{values}"
             )
     return "\n".join(lines)
 
@@ -376,7 +391,7 @@ def _result(key: str, universal: Sequence[_Part], outside: Sequence[_Part] = ())
     beyond = [c for p in outside for c in p.counterexamples]
     unique: dict[tuple[Any, ...], Counterexample] = {}
     for c in failed + beyond:
-        unique.setdefault((c.sizes, c.params, c.x, c.t, c.loss, c.estimator), c)
+        unique.setdefault((c.sizes, c.params, c.x, c.t, c.loss, c.estimator, c.values), c)
     if failed:
         verdict = "refuted"
     elif beyond:
@@ -1263,5 +1278,808 @@ register_claim(
         "st_sigmoid, sts, reinforce (baselines none, mean, optimal, 0.7); all parameters "
         f"and the stochastic layers; agreement to {TOL:g} (1 + mse).",
         check=_check_mse_decomposition,
+    )
+)
+
+
+# --------------------------------------------------------------------------- shared helpers
+
+
+def _backprop(net: BinaryNetwork, x: Any, fp: ForwardPass, jac: np.ndarray) -> np.ndarray:
+    """Backpropagate ``fp.dloss_dy`` with each ``dh/da`` replaced by ``jac`` (per unit).
+
+    Plain numpy, independent of the engine's kernels: ``dC/dW_o = outer(dC/dy, h_L)``,
+    ``dC/db_o = dC/dy``; then from layer ``L`` down, ``delta_l = (dC/dh_l) jac_l``,
+    ``dW_l = outer(delta_l, h_{l-1})``, ``db_l = delta_l``, ``dC/dh_{l-1} = W_l^T delta_l``,
+    every derivative at the sampled values. Returns the estimate in SPEC order.
+    """
+    layers = net.layers()
+    ends = np.cumsum((0, *net.hidden_sizes))
+    below = [np.asarray(x, dtype=np.float64).reshape(-1)]
+    below += [fp.h[ends[l] : ends[l + 1]] for l in range(net.n_layers)]
+    parts = [np.outer(fp.dloss_dy, below[-1]).ravel(), fp.dloss_dy]
+    dh = layers[-1][0].T @ fp.dloss_dy
+    for l in range(net.n_layers - 1, -1, -1):
+        delta = dh * jac[ends[l] : ends[l + 1]]
+        parts = [np.outer(delta, below[l]).ravel(), delta, *parts]
+        dh = layers[l][0].T @ delta
+    return np.concatenate(parts)
+
+
+def _kappa(net: BinaryNetwork) -> float:
+    """``dh/db``: 1 for units in ``{0, 1}``, 2 for ``{-1, +1}``."""
+    return 2.0 if net.values == "pm1" else 1.0
+
+
+def _uniforms(seed: int, size: int) -> np.ndarray:
+    """Uniforms strictly inside ``(0, 1)`` from a Hypothesis-drawn seed."""
+    return np.clip(np.random.default_rng(seed).random(size), 1e-12, 1.0 - 1e-12)
+
+
+def _search_part(
+    strategy: st.SearchStrategy[Any],
+    measure: Callable[[Any], tuple[bool, float] | None],
+    max_examples: int,
+    label: str,
+    describe: Callable[[Any], tuple[Counterexample, str]],
+) -> _Part:
+    """A search outside the conditions: the minimal example found, or none."""
+    found = _search(strategy, measure, max_examples)
+    if found.found is None:
+        return _Part(f"{label}: no counterexample in {found.n_examples} examples.",
+                     found.n_examples)  # fmt: skip
+    cx, numbers = describe(found.found)
+    d = cx.to_dict()
+    values = f", values {cx.values}" if cx.values != "01" else ""
+    return _Part(
+        f"{label}: hypothesis.find shrank to sizes {d['sizes']}, params {d['params']}, "
+        f"x {d['x']}, t {d['t']}, loss {cx.loss}{values}: {numbers}.",
+        found.n_examples,
+        (cx,),
+    )
+
+
+# --------------------------------------------------------------------------- 8. DisARM vs ARM
+
+
+def _check_disarm_le_arm(*, max_examples: int) -> ClaimResult:
+    """DisARM is ARM Rao-Blackwellised over ``u`` given the pair ``(b1, b2)``.
+
+    Closed form (one stochastic layer): ARM's estimate on ``b_1[i]`` is ``(f1 - f2)(u_i -
+    1/2)``, where ``f1 - f2 = C(y(b1)) - C(y(b2))`` depends on ``u`` only through the pair
+    ``(b1, b2)``. The units' uniforms are independent and unit ``i``'s pair is fixed by the
+    cell of ``u_i`` (``[0, m)``, ``[m, 1 - m)``, ``[1 - m, 1]`` with ``m = min(p_i, 1 -
+    p_i)``), so given the pair ``u_i`` is uniform on its cell and ``E[u_i - 1/2 | b1, b2]``
+    is the cell's midpoint minus 1/2: ``-(1 - m)/2`` on the low cell (``b1_i = 0``, ``b2_i =
+    1``), 0 on the middle one (symmetric about 1/2; ``b1_i = b2_i``), ``+(1 - m)/2`` on the
+    high one. As ``1 - m = sigmoid(|a_i|)`` this is DisARM's ``1/2 1[b1_i != b2_i]
+    (-1)^{b2_i} sigmoid(|a_i|)`` factor: DisARM ``= E[ARM | b1, b2]`` coordinate by
+    coordinate (``W_1[i, j]`` multiplies both by ``x_j``; the output layer's ``1/2
+    (dC/dW_o(b1) + dC/dW_o(b2))`` is the same function of the pair in both). By the law of
+    total variance ``Var(ARM_j) = Var(DisARM_j) + E[Var(ARM_j | b1, b2)] >= Var(DisARM_j)``,
+    with equality on the output layer, and the means agree. ARM is unbiased (Yin & Zhou
+    2019, the ARM identity); for one unit the two outer cells, of width ``m`` each, give
+    ``m (1 - m)(f(1) - f(0)) = p (1 - p)(f(1) - f(0))``.
+    """
+    ratios: list[float] = []
+
+    def excess(problem: Any) -> tuple[bool, float]:
+        net, X, T = problem
+        arm = estimator_moments(net, X, T, "arm")
+        dis = estimator_moments(net, X, T, "disarm")
+        stoch = net.parameter_groups()["stochastic"]
+        out = slice(stoch.stop, None)
+        gap = (dis.example_var - arm.example_var) / (1.0 + arm.example_var)
+        worst = max(
+            float(np.max(gap)),
+            _relative(dis.example_var[:, out], arm.example_var[:, out]),
+            _relative(arm.example_mean, arm.example_gradient),
+            _relative(dis.example_mean, dis.example_gradient),
+        )
+        total = float(arm.example_var[:, stoch].sum())
+        if total > 0:
+            ratios.append(float(dis.example_var[:, stoch].sum()) / total)
+        return worst > TOL, worst
+
+    def describe(problem: Any) -> Counterexample:
+        net, X, T = problem
+        return Counterexample.from_problem(
+            "DisARM's variance exceeds ARM's on a coordinate, or one of them is biased",
+            net, X[0], T[0], "disarm",
+        )  # fmt: skip
+
+    strategy = problems(
+        max_batch=2, min_depth=1, max_depth=1, max_width=5, max_stochastic=5, values=VALUES
+    )
+    search = _search(strategy, excess, max_examples)
+    r = np.array(ratios)
+    note = (
+        f"total layer-1 variance DisARM / ARM: median {np.median(r):.3g}, range "
+        f"{r.min():.3g} to {r.max():.3g}"
+        if r.size
+        else ""
+    )
+    return _result(
+        "disarm_le_arm",
+        [
+            _universal(
+                "Var_j(disarm) <= Var_j(arm) on every coordinate (equal on the output layer) "
+                "and E[g_hat] = g for both",
+                search, "largest of (Var_disarm - Var_arm) / (1 + Var_arm) and the relative "
+                "deviations:", describe, note,
+            )
+        ],
+    )  # fmt: skip
+
+
+register_claim(
+    Claim(
+        key="disarm_le_arm",
+        statement="DisARM, ARM averaged over u given the pair (b1, b2) (a Rao-Blackwellisation), "
+        "has per-coordinate variance at most ARM's; both are unbiased.",
+        source="Dong, Mnih & Tucker (2020), NeurIPS, arXiv:2006.10680; ARM: Yin & Zhou "
+        "(2019), ICLR, arXiv:1807.11143",
+        conditions="One stochastic layer, N <= 5, every loss, units in {0, 1} or {-1, +1}, "
+        "batches of 1-2, parameters and inputs in [-2, 2]; exact moments over the 3^N cells "
+        f"of u. Per example and coordinate Var_disarm <= Var_arm + {TOL:g} (1 + Var_arm), "
+        f"equal on the output layer, and |E g_hat - g| <= {TOL:g} (1 + max |g|, |E g_hat|) "
+        "for both.",
+        check=_check_disarm_le_arm,
+    )
+)
+
+
+# --------------------------------------------------------------------------- 9. LEG vs REINFORCE
+
+LEG_DEEP_BASELINES: tuple[str | float, ...] = ("mean", "optimal", -2.0, -0.5, 0.5, 2.0)
+"""REINFORCE baselines LEG is compared with on deeper networks (outside the conditions)."""
+
+LEG_CONSTANT_LOSS = Counterexample(
+    description="two layers, a loss constant in h (xent, W_o = 0, C = log 2), a_1 = 0, "
+    "a_2 = h_1: on b_1, Var(leg) = (log 2)^2 Var(P(h_1 = 1 | h_2)) = 0.006774 while "
+    "REINFORCE with baseline 'mean' is exactly 0",
+    sizes=(0, 1, 1, 2),
+    params=(0.0, 1.0, 0.0, 0.0, 0.0, 0.0, 0.0),
+    x=(),
+    t=0,
+    loss="xent",
+    estimator="leg",
+)
+"""Minimal (``hypothesis.find``): LEG multiplies the loss itself, not ``C - c``, by
+``P(h_1 = 1 | h_2) - p_1``, so a constant loss leaves variance that any baseline removes."""
+
+LEG_TWO_LAYERS_MSE = Counterexample(
+    description="two layers, C = 0.5 (h_2 / 8 - 1)^2, a_1 = 0, a_2 = h_1: on b_1, "
+    "Var(leg) = 0.002918 > 0.000767 = Var(reinforce) with baseline 'mean' or 'optimal'",
+    sizes=(0, 1, 1, 1),
+    params=(0.0, 1.0, 0.0, 0.125, 0.0),
+    x=(),
+    t=(1.0,),
+    loss="mse",
+    estimator="leg",
+)
+"""Minimal (``hypothesis.find``, mse with ``W_o != 0``): a loss that depends on ``h`` but
+sits far from zero."""
+
+KEPT_LEG_COUNTEREXAMPLES: tuple[Counterexample, ...] = (LEG_CONSTANT_LOSS, LEG_TWO_LAYERS_MSE)
+"""Networks on which REINFORCE with some baseline of :data:`LEG_DEEP_BASELINES` has a
+smaller variance than LEG on a stochastic coordinate, confirmed on every check."""
+
+
+def leg_variance_gaps(
+    net: BinaryNetwork, x: Any, t: Any, baselines: Iterable[str | float]
+) -> dict[str | float, tuple[float, int, float, float]]:
+    """Per baseline, ``max_j (Var_leg_j - Var_rf_j) / (1 + Var_rf_j)`` over the stochastic
+    coordinates and examples, with the worst coordinate ``j`` and both variances there
+    (``Var_rf`` is REINFORCE's with that baseline; for a batch, the first worst example)."""
+    stoch = net.parameter_groups()["stochastic"]
+    leg = estimator_moments(net, x, t, "leg").example_var[:, stoch]
+    out: dict[str | float, tuple[float, int, float, float]] = {}
+    for baseline in baselines:
+        ref = estimator_moments(net, x, t, "reinforce", baseline=baseline).example_var[:, stoch]
+        gap = (leg - ref) / (1.0 + ref)
+        b, j = np.unravel_index(int(np.argmax(gap)), gap.shape)
+        out[baseline] = (float(gap[b, j]), int(j), float(leg[b, j]), float(ref[b, j]))
+    return out
+
+
+def _leg_beaten(net: BinaryNetwork, x: Any, t: Any) -> tuple[list[str | float], str]:
+    """Baselines of :data:`LEG_DEEP_BASELINES` that beat LEG, and the numbers of the worst."""
+    gaps = leg_variance_gaps(net, x, t, LEG_DEEP_BASELINES)
+    beaten = [b for b, (gap, *_) in gaps.items() if gap > TOL]
+    worst = max(gaps, key=lambda b: gaps[b][0])
+    _, j, v_leg, v_ref = gaps[worst]
+    names = ", ".join(repr(b) for b in beaten)
+    return beaten, (
+        f"stochastic coordinate {j}: Var(leg) {v_leg:.4g} > Var(reinforce) {v_ref:.4g} "
+        f"with baseline {worst!r} (beaten by {names})"
+    )
+
+
+def _check_leg_le_reinforce(*, max_examples: int) -> ClaimResult:
+    """LEG is REINFORCE conditioned on every unit but the one it differentiates.
+
+    Closed form: REINFORCE on ``b_l[i]`` is ``(C - c)(b_i - p_i)`` (``(b_i - p_i)
+    h_{l-1,j}`` for ``W_l[i, j]``; the same for units in ``{-1, +1}``, whose score is also
+    ``b_i - p_i``). Given every other unit ``h_{-i}``, ``b_i`` is Bernoulli(``w_1``), ``w_v
+    ∝ P(b_i = v | h_{l-1}) prod_children P(b_c | h_l, b_i = v)`` (LEG's weights), so
+    ``E[(C - c)(b_i - p_i) | h_{-i}] = w_1 (1 - p_i)(f_1 - c) - w_0 p_i (f_0 - c)``. One
+    stochastic layer: no children, ``w_1 = p_i``, and the ``c`` terms cancel, giving ``p_i
+    (1 - p_i)(f_1 - f_0)``, LEG's estimate, for every constant ``c``: ``mean`` and
+    ``optimal`` are constants per example (and coordinate), so ``Var(REINFORCE_j(c)) =
+    Var(LEG_j) + E[Var(REINFORCE_j(c) | h_{-i})] >= Var(LEG_j)``. Deeper, for a unit below
+    the last layer ``f_1 = f_0 = C`` (the loss sees ``h_L`` only) and the conditional
+    expectation is ``(C - c)(w_1 - p_i) = LEG_i - c (w_1 - p_i)``: LEG is the conditional
+    expectation of REINFORCE without a baseline only, so ``Var(LEG_j) <= Var(REINFORCE_j)``
+    there; with ``c != 0`` the extra term (mean zero) can cancel part of LEG's variance, and
+    a baseline can beat LEG (with a loss constant in ``h``, REINFORCE with ``c = C`` is 0).
+    """
+    ratios: list[float] = []
+
+    def one_layer(case: Any) -> tuple[bool, float]:
+        (net, X, T), c = case
+        gaps = leg_variance_gaps(net, X, T, (*BASELINE_CASES, c))
+        _, _, v_leg, v_ref = gaps["optimal"]
+        if v_ref > 0:
+            ratios.append(v_leg / v_ref)
+        worst = max(g[0] for g in gaps.values())
+        return worst > TOL, worst
+
+    def describe(case: Any) -> Counterexample:
+        (net, X, T), c = case
+        return Counterexample.from_problem(
+            f"one layer: Var(leg) exceeds Var(reinforce) for a baseline among none, mean, "
+            f"optimal, {c!r}",
+            net, X[0], T[0], "leg",
+        )  # fmt: skip
+
+    def deep_none(problem: Any) -> tuple[bool, float]:
+        net, X, T = problem
+        worst = leg_variance_gaps(net, X, T, ("none",))["none"][0]
+        return worst > TOL, worst
+
+    def describe_deep(problem: Any) -> Counterexample:
+        net, X, T = problem
+        return Counterexample.from_problem(
+            "deeper network: Var(leg) exceeds Var(reinforce) without a baseline",
+            net, X[0], T[0], "leg",
+        )  # fmt: skip
+
+    baselines = st.floats(-5.0, 5.0)
+    shallow = problems(
+        max_batch=2, min_depth=1, max_depth=1, max_width=5, max_stochastic=5, values=VALUES
+    )
+    deep = problems(max_batch=2, min_depth=2, max_depth=3, max_stochastic=6, values=VALUES)
+    first_search = _search(st.tuples(shallow, baselines), one_layer, max_examples)
+    r = np.array(ratios)
+    note = (
+        f"worst-coordinate Var_leg / Var_optimal: median {np.median(r):.3g}, range "
+        f"{r.min():.3g} to {r.max():.3g}"
+        if r.size
+        else ""
+    )
+    first = _universal(
+        "one layer: Var_j(leg) <= Var_j(reinforce) on every stochastic coordinate for "
+        "baselines none, mean, optimal and a constant in [-5, 5]",
+        first_search, "largest (Var_leg - Var_rf) / (1 + Var_rf):", describe, note,
+    )  # fmt: skip
+    second = _universal(
+        "two or three layers: Var_j(leg) <= Var_j(reinforce) without a baseline",
+        _search(deep, deep_none, max_examples),
+        "largest (Var_leg - Var_rf) / (1 + Var_rf):", describe_deep,
+    )  # fmt: skip
+
+    kept = []
+    for cx in KEPT_LEG_COUNTEREXAMPLES:
+        beaten, numbers = _leg_beaten(cx.network(), cx.x, cx.t)
+        if beaten:
+            kept.append((cx, f"{cx.sizes} {cx.loss}, {numbers}"))
+    confirmed = _Part(
+        f"Kept counterexamples confirmed exactly ({len(kept)} of "
+        f"{len(KEPT_LEG_COUNTEREXAMPLES)}): " + "; ".join(text for _, text in kept) + ".",
+        0,
+        tuple(cx for cx, _ in kept),
+    )
+
+    def beaten_measure(problem: Any) -> tuple[bool, float]:
+        net, x, t = _single(problem)
+        gaps = leg_variance_gaps(net, x, t, LEG_DEEP_BASELINES)
+        worst = max(g[0] for g in gaps.values())
+        return worst > TOL, worst
+
+    def describe_beaten(problem: Any) -> tuple[Counterexample, str]:
+        net, x, t = _single(problem)
+        _, numbers = _leg_beaten(net, x, t)
+        cx = Counterexample.from_problem(
+            f"minimal (two or three layers, a baseline) from hypothesis.find, {numbers}",
+            net, x, t, "leg",
+        )  # fmt: skip
+        return cx, numbers
+
+    small_deep = problems(max_batch=1, min_depth=2, max_depth=3, max_stochastic=5, values=VALUES)
+    outside = [
+        confirmed,
+        _search_part(
+            small_deep, beaten_measure, max_examples,
+            "two or three layers, baselines " + ", ".join(map(repr, LEG_DEEP_BASELINES)),
+            describe_beaten,
+        ),
+    ]  # fmt: skip
+    return _result("leg_le_reinforce", [first, second], outside)
+
+
+register_claim(
+    Claim(
+        key="leg_le_reinforce",
+        statement="LEG (local expectation gradients) has variance at most REINFORCE's with any "
+        "baseline that ignores the unit's own value, per stochastic coordinate.",
+        source="Titsias & Lázaro-Gredilla (2015), NeurIPS, arXiv:1503.01494 (LEG as "
+        "REINFORCE Rao-Blackwellised per unit); where it holds is derived here",
+        conditions="One stochastic layer (N <= 5), every loss, units in {0, 1} or {-1, +1}, "
+        "batches of 1-2: baselines none, mean (E[C|x]), optimal and a constant in [-5, 5]. "
+        "Two or three layers (N <= 6): no baseline only. Per example and stochastic "
+        f"coordinate Var_leg <= Var_rf + {TOL:g} (1 + Var_rf). Outside: two or three layers "
+        "(N <= 5, one example) with baselines mean, optimal, -2, -0.5, 0.5, 2.",
+        check=_check_leg_le_reinforce,
+    )
+)
+
+
+# --------------------------------------------------------------------------- 10. ReinMax = ZGR
+
+REINMAX_BIAS_TOL = 1e-6
+"""ReinMax counts as biased when ``|E g_hat - g|`` exceeds this times ``1 +`` the largest
+magnitude compared (far above the ``TOL`` of the exact comparisons)."""
+
+REINMAX_POWER_C = 0.45
+"""The ``c`` of the one-unit loss ``f(h) = |h - c|^1.5``."""
+
+REINMAX_LOGITS: tuple[float, ...] = (-2.0, 0.0, 2.0)
+"""Logits at which the bias of ZGR on ``|h - c|^1.5`` is reported."""
+
+REINMAX_PROBE = Counterexample(
+    description="one unit, C = h (linear loss, W_o = 1, t = 1): dC/dh = 1, so the estimate "
+    "on b_1 is the surrogate J(b) itself; the logit b_1 is replaced by each of "
+    "REINMAX_LOGITS",
+    sizes=(0, 1, 1),
+    params=(0.0, 1.0, 0.0),
+    x=(),
+    t=(1.0,),
+    loss="linear",
+    estimator="reinmax",
+)
+"""The network that reads ReinMax's surrogate off the engine (not a counterexample,
+recorded in the same reproducible form)."""
+
+REINMAX_BCE_MINIMAL = Counterexample(
+    description="minimal one-layer bce counterexample (hypothesis.find): one unit, a = 0, "
+    "C = softplus(h) (t = 0): exact gradient on b_1 sigmoid'(0)(softplus(1) - log 2) = "
+    "0.155029, E[reinmax] sigmoid'(0)(sigmoid(1) + sigmoid(0))/2 = 0.153882",
+    sizes=(0, 1, 1),
+    params=(0.0, 1.0, 0.0),
+    x=(),
+    t=(0.0,),
+    loss="bce",
+    estimator="reinmax",
+)
+"""A loss that is not quadratic in ``h``: the trapezoid rule misses its curvature."""
+
+
+def zgr_estimate(net: BinaryNetwork, x: Any, t: Any, u: Any) -> np.ndarray:
+    """The ZGR (DARN(1/2)) estimate for the state drawn by ``u``, written in numpy.
+
+    ``forward_pass`` samples the state (unit ``k`` fires when ``u[k] < p[k]``); each unit's
+    ``dh/da`` is replaced by ``kappa (b (1 - p) + (1 - b) p) / 2`` (``kappa`` 1, or 2 for
+    ``values="pm1"``; ``b`` the unit's bit) and ``dC/dy`` is backpropagated with derivatives
+    at the sampled values. Returns the estimate in SPEC order.
+    """
+    fp = forward_pass(net, x, t, u)
+    bits = (fp.h + 1.0) / 2.0 if net.values == "pm1" else fp.h
+    jac = _kappa(net) * (bits * (1.0 - fp.p) + (1.0 - bits) * fp.p) / 2.0
+    return _backprop(net, x, fp, jac)
+
+
+def reinmax_power_bias(a: float, c: float = REINMAX_POWER_C) -> tuple[float, float]:
+    """``E[g_hat]`` of ReinMax (``tau = 1``) and the exact gradient for ``f(h) = |h - c|^1.5``.
+
+    One unit with logit ``a``: the surrogate ``J(b)`` is read off :data:`REINMAX_PROBE`
+    (``u = p/2`` draws ``b = 1``, ``u = (1 + p)/2`` draws ``b = 0``), then ``E[g_hat] =
+    p f'(1) J(1) + (1 - p) f'(0) J(0)`` against ``g = sigmoid'(a)(f(1) - f(0))``.
+    """
+    net = REINMAX_PROBE.network().with_params([a, *REINMAX_PROBE.params[1:]])
+    p = float(expit(a))
+
+    def surrogate(u: float) -> float:
+        est = estimate_from_noise(net, REINMAX_PROBE.x, REINMAX_PROBE.t, "reinmax", [u], tau=1.0)
+        return float(est[0])
+
+    def f(h: float) -> float:
+        return abs(h - c) ** 1.5
+
+    def df(h: float) -> float:
+        return 1.5 * float(np.sign(h - c)) * abs(h - c) ** 0.5
+
+    mean = p * df(1.0) * surrogate(p / 2) + (1 - p) * df(0.0) * surrogate((1 + p) / 2)
+    return mean, p * (1 - p) * (f(1.0) - f(0.0))
+
+
+def _check_reinmax_zgr(*, max_examples: int) -> ClaimResult:
+    """ReinMax at ``tau = 1`` is ZGR; unbiased for a loss at most quadratic in each unit.
+
+    Closed form: with ``q = (p + b)/2``, ``2 q (1 - q) - p (1 - p)/2`` is ``(1 - p^2)/2 - p
+    (1 - p)/2 = (1 - p)/2`` for ``b = 1`` and ``p - p^2/2 - p (1 - p)/2 = p/2`` for ``b =
+    0``: ZGR's ``(b (1 - p) + (1 - b) p)/2`` (times ``kappa``), compared sample by sample
+    with a numpy backprop (:func:`zgr_estimate`). One stochastic layer: with the other units
+    fixed (independent of unit ``i``), ``E[g_hat(b_1[i])] = p (1 - p) (f'(v_1) + f'(v_0))
+    kappa / 2`` with ``f(h_i) = C`` and ``v_1, v_0`` the unit's two values, the trapezoid
+    rule for ``f(v_1) - f(v_0) = int f'``, against ``g = p (1 - p)(f(v_1) - f(v_0))``; the
+    rule is exact when ``f'`` is affine, i.e. ``C`` at most quadratic in ``h_i`` (mse,
+    linear). ``W_1`` coordinates are ``x_j`` times these and the output layer is the direct
+    gradient. For ``f(h) = |h - c|^1.5`` the rule is off: ``E[g_hat] = sigmoid'(a) 0.75
+    (sqrt(1 - c) - sqrt(c))`` vs ``sigmoid'(a)((1 - c)^1.5 - c^1.5)``, a ratio 0.501 at
+    ``c = 0.45`` for every ``a``; bce (softplus-shaped in ``h``) is biased too.
+    """
+
+    def same(case: Any) -> tuple[bool, float]:
+        (net, X, T), seed = case
+        worst = 0.0
+        for _ in range(3):
+            u = _uniforms(seed, net.n_stochastic)
+            seed += 1
+            got = estimate_from_noise(net, X[0], T[0], "reinmax", u, tau=1.0)
+            worst = max(worst, _relative(got, zgr_estimate(net, X[0], T[0], u)))
+        return worst > TOL, worst
+
+    def describe_same(case: Any) -> Counterexample:
+        (net, X, T), _ = case
+        return Counterexample.from_problem(
+            "reinmax (tau = 1) differs from ZGR sample by sample", net, X[0], T[0], "reinmax"
+        )
+
+    def unbiased(problem: Any) -> tuple[bool, float]:
+        net, X, T = problem
+        m = estimator_moments(net, X, T, "reinmax", tau=1.0)
+        r = _relative(m.example_mean, m.example_gradient)
+        return r > TOL, r
+
+    def describe_unbiased(problem: Any) -> Counterexample:
+        net, X, T = problem
+        return Counterexample.from_problem(
+            "reinmax (tau = 1) is biased on one layer with a quadratic or linear loss",
+            net, X[0], T[0], "reinmax",
+        )  # fmt: skip
+
+    any_depth = problems(max_batch=1, max_stochastic=6, values=VALUES)
+    seeds = st.integers(0, 2**32 - 1)
+    quadratic = problems(
+        max_batch=2, min_depth=1, max_depth=1, max_width=5, max_stochastic=5,
+        losses=("mse", "linear"), values=VALUES,
+    )  # fmt: skip
+    universal = [
+        _universal(
+            "reinmax (tau = 1) = ZGR sample by sample (3 draws of u per network, any depth, "
+            "N <= 6, every loss, both unit values)",
+            _search(st.tuples(any_depth, seeds), same, max_examples),
+            "largest relative deviation:", describe_same,
+        ),
+        _universal(
+            "one layer, mse or linear loss: E[g_hat] = g",
+            _search(quadratic, unbiased, max_examples),
+            "largest relative deviation:", describe_unbiased,
+        ),
+    ]  # fmt: skip
+
+    def biased(problem: Any) -> tuple[bool, float]:
+        net, x, t = _single(problem)
+        m = estimator_moments(net, x, t, "reinmax", tau=1.0)
+        r = _relative(m.mean, m.gradient)
+        return r > REINMAX_BIAS_TOL, r
+
+    def bias_numbers(net: BinaryNetwork, x: Any, t: Any) -> str:
+        m = estimator_moments(net, x, t, "reinmax", tau=1.0)
+        j = int(np.argmax(np.abs(m.bias)))
+        return f"coordinate {j}: exact gradient {m.gradient[j]:+.6g}, E[reinmax] {m.mean[j]:+.6g}"
+
+    def describe_biased(problem: Any) -> tuple[Counterexample, str]:
+        net, x, t = _single(problem)
+        numbers = bias_numbers(net, x, t)
+        cx = Counterexample.from_problem(
+            f"minimal (one layer, bce) from hypothesis.find, {numbers}", net, x, t, "reinmax"
+        )
+        return cx, numbers
+
+    kept = []
+    for cx in (REINMAX_BCE_MINIMAL,):
+        m = estimator_moments(cx.network(), cx.x, cx.t, "reinmax", tau=1.0)
+        if _relative(m.mean, m.gradient) > REINMAX_BIAS_TOL:
+            kept.append((cx, bias_numbers(cx.network(), cx.x, cx.t)))
+    confirmed = _Part(
+        f"Kept counterexample confirmed exactly ({len(kept)} of 1): "
+        + "; ".join(f"{cx.sizes} {cx.loss}, {text}" for cx, text in kept) + ".",
+        0,
+        tuple(cx for cx, _ in kept),
+    )  # fmt: skip
+    bce = problems(
+        max_batch=1, min_depth=1, max_depth=1, max_width=4, max_stochastic=4, losses=("bce",),
+        values=VALUES,
+    )  # fmt: skip
+    rows = []
+    for a in REINMAX_LOGITS:
+        mean, g = reinmax_power_bias(a)
+        rows.append((a, mean, g, mean - g))
+    listed = "; ".join(
+        f"a = {a:g}: E[g_hat] {mean:.4g}, g {g:.4g}, bias {b:+.4g}" for a, mean, g, b in rows
+    )
+    every = all(abs(b) > REINMAX_BIAS_TOL * (1 + abs(g)) for _, _, g, b in rows)
+    power = _Part(
+        f"One unit, f(h) = |h - {REINMAX_POWER_C:g}|^1.5 with the engine's surrogate J(b): "
+        f"{listed} ({'biased at every a' if every else 'NOT biased at every a'}).",
+        0,
+    )
+    outside = [
+        confirmed,
+        _search_part(bce, biased, max_examples, "one layer, bce", describe_biased),
+        power,
+    ]
+    return _result("reinmax_zgr", universal, outside)
+
+
+register_claim(
+    Claim(
+        key="reinmax_zgr",
+        statement="ReinMax at tau = 1 is the binary ZGR estimator (surrogate (b(1-p) + "
+        "(1-b)p)/2, doubled for units in {-1, +1}) sample by sample; it is unbiased for one "
+        "stochastic layer when the loss is at most quadratic in each unit, and biased for a "
+        "loss like |h - c|^1.5.",
+        source="Liu, Dong, Liu, Yu & Gao (2023), NeurIPS, arXiv:2304.08612 (ReinMax); "
+        "Shekhovtsov (2023), ICML (ZGR, the trapezoid rule)",
+        conditions="Sample by sample: any depth, N <= 6, every loss, both unit values, one "
+        "example, 3 draws of u per network, against a numpy backprop with the ZGR surrogate, "
+        f"to {TOL:g} (1 + largest magnitude). Unbiased: one stochastic layer, N <= 5, mse "
+        f"or linear, both unit values, batches of 1-2, |E g_hat - g| <= {TOL:g} (1 + max). "
+        "Outside: one-layer bce (N <= 4; biased means a relative deviation above "
+        f"{REINMAX_BIAS_TOL:g}), and one unit with f(h) = |h - 0.45|^1.5 at a = -2, 0, 2.",
+        check=_check_reinmax_zgr,
+    )
+)
+
+
+# --------------------------------------------------------------------------- 11. Gumbel-ST limit
+
+GUMBEL_TAUS: tuple[float, ...] = (1.0, 0.3, 0.1, 0.03, 0.01)
+"""Temperatures along which the Gumbel straight-through moments are followed."""
+
+GUMBEL_LOGITS: tuple[float, ...] = (-2.0, 0.0, 2.0)
+"""Logits of the one-unit toy."""
+
+GUMBEL_TOY_TARGET = 0.25
+"""The toy's loss is ``C = (h - 0.25)^2``: ``f'(1) = 1.5``, ``f'(0) = -0.5``."""
+
+GUMBEL_TOY = Counterexample(
+    description="one unit, C = 0.5 (sqrt(2) h - sqrt(2) 0.25)^2 = (h - 0.25)^2; the logit "
+    "b_1 is replaced by each of GUMBEL_LOGITS",
+    sizes=(0, 1, 1),
+    params=(0.0, sqrt(2.0), 0.0),
+    x=(),
+    t=(sqrt(2.0) * GUMBEL_TOY_TARGET,),
+    loss="mse",
+    estimator="gumbel_st",
+)
+"""The network of the ``tau -> 0`` sequence (not a counterexample, recorded in the same
+reproducible form)."""
+
+
+def gumbel_st_toy_moments(a: float, tau: float) -> tuple[float, float, float]:
+    """``E[g_hat]``, ``Var[g_hat]`` of ``gumbel_st`` on ``b_1`` of :data:`GUMBEL_TOY` at logit
+    ``a``, and a bound on their quadrature error.
+
+    One-dimensional integrals over ``u`` in ``(0, 1)`` of ``estimate_from_noise(...)[0]``
+    and its square (``scipy.integrate.quad``), split at the firing threshold ``u = 1 - p``
+    (the unit fires when ``a + log u - log1p(-u) > 0``) with breakpoints at ``1, 3, 10, 30``
+    times ``tau p (1 - p)`` on either side, where the integrand is peaked for small ``tau``.
+    """
+    net = GUMBEL_TOY.network().with_params([a, *GUMBEL_TOY.params[1:]])
+    p = float(expit(a))
+    edge, width = 1.0 - p, tau * p * (1.0 - p)
+
+    def estimate(u: float, power: int) -> float:
+        est = estimate_from_noise(net, GUMBEL_TOY.x, GUMBEL_TOY.t, "gumbel_st", [u], tau=tau)
+        return float(est[0]) ** power
+
+    moments, errors = [], []
+    for power in (1, 2):
+        total = error = 0.0
+        for lo, hi, side in ((0.0, edge, -1.0), (edge, 1.0, 1.0)):
+            points = [edge + side * k * width for k in (1, 3, 10, 30)]
+            inside = [q for q in points if lo < q < hi] or None
+            value, err = quad(
+                estimate, lo, hi, args=(power,), points=inside, limit=200, epsabs=1e-12,
+                epsrel=1e-10,
+            )  # fmt: skip
+            total += value
+            error += err
+        moments.append(total)
+        errors.append(error)
+    mean, second = moments
+    return mean, second - mean**2, errors[1] + 2.0 * abs(mean) * errors[0]
+
+
+def _gumbel_st_numpy(net: BinaryNetwork, x: Any, t: Any, u: np.ndarray, tau: float) -> np.ndarray:
+    """Gumbel straight-through in numpy: the state of ``forward_pass`` at ``1 - u`` (unit
+    ``k`` fires when ``1 - u[k] < p[k]``, i.e. ``a + log u - log1p(-u) > 0``) and the
+    surrogate ``kappa sigmoid'(z) / tau``, ``z = (a + log u - log1p(-u)) / tau``."""
+    fp = forward_pass(net, x, t, 1.0 - u)
+    z = (fp.a + np.log(u) - np.log1p(-u)) / tau
+    return _backprop(net, x, fp, _kappa(net) * expit(z) * expit(-z) / tau)
+
+
+def _check_gumbel_st_limit(*, max_examples: int) -> ClaimResult:
+    """Gumbel straight-through as ``tau -> 0``: the trapezoid mean, a variance ``~ 1/tau``.
+
+    Closed form, one unit with ``C = f(h)``: with ``z = a + L``, ``L`` logistic, ``u =
+    sigmoid(z - a)`` and ``du = sigmoid'(z - a) dz``, so ``E[g_hat] = int f'(1[z > 0])
+    d_tau(z) sigmoid'(z - a) dz`` with ``d_tau(z) = sigmoid'(z / tau) / tau``, a density of
+    mass 1 and width ``tau``. Each half-line carries ``1/2`` of it, so ``E[g_hat] ->
+    sigmoid'(a)(f'(1) + f'(0))/2``, the trapezoid rule, with a first-order error
+    ``-log(2) tau sigmoid''(a)(f'(1) - f'(0))`` (``int_0^inf w sigmoid'(w) dw = log 2``),
+    which vanishes at ``a = 0`` (``sigmoid''(0) = 0``) where the error is ``O(tau^2)``.
+    ``E[g_hat^2] = tau^-1 int f'(.)^2 sigmoid'(w)^2 sigmoid'(tau w - a) dw`` and ``int
+    sigmoid'^2 = 1/6``, so ``tau Var -> sigmoid'(a)(f'(0)^2 + f'(1)^2)/12``. For ``C = (h -
+    t)^2``, ``f'`` is affine and the trapezoid value is the exact gradient ``sigmoid'(a)(1 -
+    2t)``. The moments are integrals of the engine's estimate over ``u``
+    (:func:`gumbel_st_toy_moments`); the integrand itself is checked sample by sample
+    against a numpy backprop on Hypothesis networks.
+    """
+
+    def same(case: Any) -> tuple[bool, float]:
+        (net, X, T), seed, tau = case
+        worst = 0.0
+        for _ in range(3):
+            u = _uniforms(seed, net.n_stochastic)
+            seed += 1
+            got = estimate_from_noise(net, X[0], T[0], "gumbel_st", u, tau=tau)
+            worst = max(worst, _relative(got, _gumbel_st_numpy(net, X[0], T[0], u, tau)))
+        return worst > TOL, worst
+
+    def describe_same(case: Any) -> Counterexample:
+        (net, X, T), _, tau = case
+        return Counterexample.from_problem(
+            f"gumbel_st (tau = {tau:g}) differs from its closed form sample by sample",
+            net, X[0], T[0], "gumbel_st",
+        )  # fmt: skip
+
+    cases = st.tuples(
+        problems(max_batch=1, max_stochastic=6, values=VALUES),
+        st.integers(0, 2**32 - 1),
+        st.floats(0.01, 3.0),
+    )
+    integrand = _universal(
+        "integrand: gumbel_st = kappa f'(h) sigmoid'((a + L)/tau)/tau backpropagated, h = "
+        "1[a + L > 0], sample by sample (3 draws per network, any depth, N <= 6, every "
+        "loss, both unit values, tau in [0.01, 3])",
+        _search(cases, same, max_examples), "largest relative deviation:", describe_same,
+    )  # fmt: skip
+
+    t0 = GUMBEL_TOY_TARGET
+    df1, df0 = 2.0 * (1.0 - t0), -2.0 * t0
+    taus = np.array(GUMBEL_TAUS)
+    texts, failures = [], []
+    for a in GUMBEL_LOGITS:
+        net = GUMBEL_TOY.network().with_params([a, *GUMBEL_TOY.params[1:]])
+        s1 = float(_dsigmoid(np.array(a)))
+        trap = s1 * (df1 + df0) / 2.0
+        g = float(exact_gradient(net, GUMBEL_TOY.x, GUMBEL_TOY.t)[0])
+        rows = np.array([gumbel_st_toy_moments(a, tau) for tau in GUMBEL_TAUS])
+        err, var, quad_err = np.abs(rows[:, 0] - trap), rows[:, 1], rows[:, 2]
+        limit = s1 * (df0**2 + df1**2) / 12.0
+        scaled = taus[-1] * var[-1]
+        slope = np.log(err[-1] / err[-2]) / np.log(taus[-1] / taus[-2])
+        good = (
+            abs(g - trap) <= TOL * (1.0 + abs(g))
+            and bool(np.all(np.diff(err) < 0))
+            and bool(np.all(np.diff(var) > 0))
+            and abs(scaled - limit) <= 0.05 * limit
+            and float(np.max(quad_err)) <= 1e-8
+        )
+        texts.append(
+            f"a = {a:g}: g = trapezoid = {trap:.4g}; |E g_hat - trapezoid| "
+            + ", ".join(f"{e:.3g}" for e in err)
+            + f" (last slope {slope:.2f} in log tau); Var "
+            + ", ".join(f"{v:.3g}" for v in var)
+            + f"; tau Var at tau = {taus[-1]:g}: {scaled:.4g} vs limit {limit:.4g}"
+        )
+        if not good:
+            cx = Counterexample.from_problem(
+                f"a = {a:g}: the moments do not follow the tau -> 0 limit",
+                net, GUMBEL_TOY.x, GUMBEL_TOY.t, "gumbel_st",
+            )  # fmt: skip
+            failures.append(cx)
+    verdict = "VIOLATED" if failures else "holds"
+    trend = _Part(
+        f"One unit, C = (h - {t0:g})^2, tau = " + ", ".join(f"{t:g}" for t in GUMBEL_TAUS)
+        + f" ({verdict}: error decreasing, variance increasing, tau Var within 5% of "
+        "sigmoid'(a)(f'(0)^2 + f'(1)^2)/12, quadrature error <= 1e-8): " + "; ".join(texts)
+        + ".",
+        0,
+        tuple(failures),
+    )  # fmt: skip
+    return _result("gumbel_st_limit", [integrand, trend])
+
+
+register_claim(
+    Claim(
+        key="gumbel_st_limit",
+        statement="As tau -> 0, the mean of Gumbel straight-through tends to the trapezoid "
+        "rule sigmoid'(a)(f'(1) + f'(0))/2 while its variance grows without bound (like "
+        "1/tau).",
+        source="Jang, Gu & Poole (2017), ICLR, arXiv:1611.01144 (the estimator); the limits "
+        "are derived here (its mean is Gumbel-Rao's, whose tau -> 0 limit is ZGR: "
+        "Shekhovtsov (2023), ICML)",
+        conditions="One unit, C = (h - 0.25)^2 (mse, W_o = sqrt(2), t = sqrt(2)/4), a in "
+        "{-2, 0, 2}, tau in {1, 0.3, 0.1, 0.03, 0.01}; moments by adaptive quadrature over "
+        "u (error <= 1e-8). Holds if |E g_hat - trapezoid| strictly decreases and Var "
+        "strictly increases along tau at every a, with tau Var at tau = 0.01 within 5% of "
+        "sigmoid'(a)(f'(0)^2 + f'(1)^2)/12. The integrand is checked sample by sample on "
+        f"networks of any depth (N <= 6), tau in [0.01, 3], to {TOL:g} (1 + largest).",
+        check=_check_gumbel_st_limit,
+    )
+)
+
+
+# --------------------------------------------------------------------------- 12. MuProp
+
+
+def _check_muprop_unbiased(*, max_examples: int) -> ClaimResult:
+    """MuProp is unbiased for any expansion point.
+
+    Closed form: for layer ``l``, given ``h_{l-1}`` the units of layer ``l`` are independent
+    Bernoulli(``p_i``) and the control variate ``c(h_l) = fbar_l + d_l . (h_l - hbar_l)`` is
+    affine in ``h_l`` with ``fbar_l, d_l, hbar_l`` functions of ``h_{l-1}`` only (the
+    mean-field pass starts from ``hbar_l``, the mean ``mu_l`` or the constant). Then
+    ``E[c(h_l)(b_i - p_i) | h_{l-1}] = d_{l,i} Cov(h_i, b_i) = d_{l,i} kappa p_i (1 - p_i)``,
+    exactly the added term, so MuProp's mean is REINFORCE's without a baseline, the
+    gradient, for every expansion point (``W_l[i, j]`` multiplies both by ``h_{l-1,j}``;
+    the output layer is the direct gradient).
+    """
+    count = {"mean_field": 0, "float": 0}
+    expansions = st.one_of(st.just("mean_field"), st.floats(-2.0, 2.0))
+    cases = st.tuples(problems(max_stochastic=6, max_batch=2, values=VALUES), expansions)
+
+    def residual(case: Any) -> tuple[bool, float]:
+        (net, X, T), expansion = case
+        count["mean_field" if expansion == "mean_field" else "float"] += 1
+        m = estimator_moments(net, X, T, "muprop", expansion=expansion)
+        r = _relative(m.example_mean, m.example_gradient)
+        return r > TOL, r
+
+    def describe(case: Any) -> Counterexample:
+        (net, X, T), expansion = case
+        return Counterexample.from_problem(
+            f"muprop with expansion {expansion!r} is biased", net, X[0], T[0], "muprop"
+        )
+
+    search = _search(cases, residual, max_examples)
+    return _result(
+        "muprop_unbiased",
+        [
+            _universal(
+                "E[g_hat] = g for expansion 'mean_field' and constants in [-2, 2]",
+                search, "largest |E g_hat - g| / (1 + max):", describe,
+                f"{count['mean_field']} with 'mean_field', {count['float']} with a constant",
+            )
+        ],
+    )  # fmt: skip
+
+
+register_claim(
+    Claim(
+        key="muprop_unbiased",
+        statement="MuProp (REINFORCE with a first-order Taylor control variate of the "
+        "mean-field network, plus its analytic mean) is unbiased for any expansion point.",
+        source="Gu, Levine, Sutskever & Mnih (2016), ICLR, arXiv:1511.05176",
+        conditions="Any depth, N <= 6, every loss, units in {0, 1} or {-1, +1}, batches of "
+        "1-2, parameters and inputs in [-2, 2]; expansion 'mean_field' or a constant in "
+        f"[-2, 2]. Per example, |E g_hat - g| <= {TOL:g} (1 + max |g|, |E g_hat|).",
+        check=_check_muprop_unbiased,
     )
 )

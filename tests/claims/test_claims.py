@@ -8,11 +8,14 @@ with the active Hypothesis profile's ``max_examples`` (25 under ``CI=true``).
 from __future__ import annotations
 
 import json
-from math import exp, sqrt
+from collections.abc import Callable
+from math import exp, log, sqrt
 
 import numpy as np
 import pytest
 from hypothesis import settings
+from scipy.integrate import quad
+from scipy.special import expit
 
 import gradstat as gs
 import gradstat.claims as gc
@@ -26,6 +29,11 @@ EXPECTED = {
     "st_right_sign": "holds only under conditions",
     "sts": "proved",
     "mse_decomposition": "proved",
+    "disarm_le_arm": "proved",
+    "leg_le_reinforce": "holds only under conditions",
+    "reinmax_zgr": "holds only under conditions",
+    "gumbel_st_limit": "proved",
+    "muprop_unbiased": "proved",
 }
 
 N_EXAMPLES = settings.default.max_examples
@@ -81,8 +89,40 @@ def test_every_reported_counterexample_has_the_wrong_sign(results):
         assert np.any((np.abs(g) > gc.SIGN_TOL) & (np.sign(g) * mean < -gc.SIGN_TOL)), cx
 
 
+def test_every_reported_leg_counterexample_is_beaten_by_a_baseline(results):
+    r = results["leg_le_reinforce"]
+    assert set(gc.KEPT_LEG_COUNTEREXAMPLES) <= set(r.counterexamples)
+    assert len(r.counterexamples) >= len(gc.KEPT_LEG_COUNTEREXAMPLES)
+    for cx in r.counterexamples:
+        net = cx.network()
+        assert net.n_layers >= 2 and cx.estimator == "leg"
+        gaps = gc.leg_variance_gaps(net, cx.x, cx.t, gc.LEG_DEEP_BASELINES)
+        assert max(gap for gap, *_ in gaps.values()) > 1e-6, cx
+        # ... while REINFORCE without a baseline never beats LEG.
+        assert gc.leg_variance_gaps(net, cx.x, cx.t, ["none"])["none"][0] <= gc.TOL
+
+
+def test_every_reported_reinmax_counterexample_is_biased(results):
+    r = results["reinmax_zgr"]
+    assert gc.REINMAX_BCE_MINIMAL in r.counterexamples
+    for cx in r.counterexamples:
+        assert cx.loss == "bce" and cx.network().n_layers == 1
+        m = moments(cx)
+        assert np.max(np.abs(m.bias)) > gc.REINMAX_BIAS_TOL
+
+
+def test_new_claims_evidence_numbers(results):
+    r = results["gumbel_st_limit"]
+    assert "(holds:" in r.evidence and "last slope 1.00" in r.evidence
+    assert "last slope 2.00" in r.evidence  # a = 0: sigmoid''(0) = 0, second order
+    assert "biased at every a" in results["reinmax_zgr"].evidence
+    assert "bias -0.01323" in results["reinmax_zgr"].evidence  # a = 0
+    assert "Kept counterexamples confirmed exactly (2 of 2)" in results["leg_le_reinforce"].evidence
+    assert "DisARM / ARM: median" in results["disarm_le_arm"].evidence
+
+
 def test_checks_are_deterministic(results):
-    keys = ["st_sigmoid_mse_bias", "st_right_sign"]
+    keys = ["st_sigmoid_mse_bias", "st_right_sign", "reinmax_zgr"]
     again = gc.check_claims(keys, max_examples=N_EXAMPLES)
     assert [r.to_dict() for r in again] == [results[k].to_dict() for k in keys]
 
@@ -154,11 +194,33 @@ def test_two_layer_minimal_counterexamples():
 
 
 def test_kept_counterexamples_round_trip():
-    for cx in (*gc.KEPT_SIGN_COUNTEREXAMPLES, gc.STS_RATIO_EXAMPLE):
+    kept = (
+        *gc.KEPT_SIGN_COUNTEREXAMPLES,
+        gc.STS_RATIO_EXAMPLE,
+        *gc.KEPT_LEG_COUNTEREXAMPLES,
+        gc.REINMAX_PROBE,
+        gc.REINMAX_BCE_MINIMAL,
+        gc.GUMBEL_TOY,
+    )
+    for cx in kept:
         d = json.loads(json.dumps(cx.to_dict()))
-        again = gs.BinaryNetwork(d["sizes"], d["params"], loss=d["loss"])
+        again = gs.BinaryNetwork(d["sizes"], d["params"], loss=d["loss"], values=d["values"])
         np.testing.assert_array_equal(again.params, cx.network().params)
         assert d["x"] == list(cx.x) and d["estimator"] == cx.estimator
+        assert d["values"] == cx.values == again.values == "01"
+
+
+def test_counterexample_keeps_unit_values():
+    net = gs.BinaryNetwork.random((1, 2, 1), loss="mse", seed=3, values="pm1")
+    cx = gc.Counterexample.from_problem("pm1 network", net, [0.5], [0.2], "leg")
+    assert cx.values == "pm1" and cx.network().values == "pm1"
+    d = json.loads(json.dumps(cx.to_dict()))
+    assert d["values"] == "pm1"
+    again = gs.BinaryNetwork(d["sizes"], d["params"], loss=d["loss"], values=d["values"])
+    want = gs.estimator_moments(net, [0.5], [0.2], "leg").var
+    np.testing.assert_array_equal(gs.estimator_moments(again, d["x"], d["t"], "leg").var, want)
+    assert "values='pm1'" in gc.counterexample_list([gc.ClaimResult("k", "refuted", "", 1, (cx,))])
+    assert gc.Counterexample("d", (0, 1, 1), (0.0, 1.0, 0.0), (), (0.0,), "mse").values == "01"
 
 
 def test_sts_ratio_sequence():
@@ -179,6 +241,144 @@ def test_sts_ratio_sequence():
     assert np.all(np.diff(ratios) < 0)
     assert ratios[0] == pytest.approx(0.2543, abs=1e-4)
     assert ratios[-1] < 3e-3
+
+
+def test_disarm_and_arm_one_unit_closed_forms():
+    # One unit, C = w h, a = -1 (p < 1/2): Delta = w; ARM's squared estimate integrates
+    # (u - 1/2)^2 over the two outer cells of width p; DisARM is +-w (1 - p)/2 there.
+    w, a = 1.5, -1.0
+    p = sigmoid(a)
+    net = gs.BinaryNetwork((0, 1, 1), [a, w, 0.0], loss="linear")
+    g = p * (1 - p) * w
+    arm, dis = (
+        gs.estimator_moments(net, [], [1.0], "arm"),
+        gs.estimator_moments(net, [], [1.0], "disarm"),
+    )
+    assert arm.mean[0] == pytest.approx(g, rel=1e-12) and dis.mean[0] == pytest.approx(g, rel=1e-12)
+    arm_var = w**2 * 2 * (0.125 - (0.5 - p) ** 3) / 3 - g**2
+    dis_var = p * (1 - p) ** 2 * w**2 * (0.5 - p)
+    assert arm.var[0] == pytest.approx(arm_var, rel=1e-10)
+    assert dis.var[0] == pytest.approx(dis_var, rel=1e-10)
+    assert dis.var[0] < arm.var[0]
+
+
+def test_leg_constant_loss_counterexample():
+    # C = log 2 for every state; h1 ~ B(1/2), h2 ~ B(s(h1)). LEG on b_1 is C (w1(h2) - 1/2)
+    # with w1(h2) = P(h1 = 1 | h2); REINFORCE with the mean baseline is (C - C)(h1 - 1/2) = 0.
+    cx = gc.LEG_CONSTANT_LOSS
+    q1 = 0.5 * (sigmoid(1.0) + sigmoid(0.0))  # P(h2 = 1)
+    w_on = 0.5 * sigmoid(1.0) / q1
+    w_off = 0.5 * sigmoid(-1.0) / (1 - q1)
+    var = log(2) ** 2 * (q1 * (w_on - 0.5) ** 2 + (1 - q1) * (w_off - 0.5) ** 2)
+    leg = moments(cx, "leg")
+    assert leg.var[0] == pytest.approx(var, rel=1e-12)
+    assert leg.var[0] == pytest.approx(0.0067743, abs=1e-7)
+    assert leg.mean[0] == pytest.approx(0.0, abs=1e-15) and leg.gradient[0] == 0.0
+    ref = gs.estimator_moments(cx.network(), cx.x, cx.t, "reinforce", baseline="mean")
+    assert ref.var[0] == pytest.approx(0.0, abs=1e-15)
+
+
+def test_leg_two_layer_mse_counterexample():
+    # h1 ~ B(1/2), h2 ~ B(s(h1)), C = 0.5 (h2 / 8 - 1)^2: enumerate the four states.
+    cx = gc.LEG_TWO_LAYERS_MSE
+
+    def loss(h2: int) -> float:
+        return 0.5 * (h2 / 8 - 1) ** 2
+
+    states = [
+        (h1, h2, 0.5 * (sigmoid(h1) if h2 else sigmoid(-h1))) for h1 in (0, 1) for h2 in (0, 1)
+    ]
+    q1 = sum(w for _, h2, w in states if h2 == 1)
+    post = {1: 0.5 * sigmoid(1.0) / q1, 0: 0.5 * sigmoid(-1.0) / (1 - q1)}
+    mean_c = sum(w * loss(h2) for _, h2, w in states)
+
+    def variance(values: list[float]) -> float:
+        m = sum(w * v for (_, _, w), v in zip(states, values))
+        return sum(w * (v - m) ** 2 for (_, _, w), v in zip(states, values))
+
+    leg_var = variance([loss(h2) * (post[h2] - 0.5) for _, h2, _ in states])
+    ref_var = variance([(loss(h2) - mean_c) * (h1 - 0.5) for h1, h2, _ in states])
+    assert moments(cx, "leg").var[0] == pytest.approx(leg_var, rel=1e-12)
+    assert leg_var == pytest.approx(0.0029183, abs=1e-7)
+    for baseline in ("mean", "optimal"):  # s^2 = 1/4 constant: optimal = mean on b_1
+        ref = gs.estimator_moments(cx.network(), cx.x, cx.t, "reinforce", baseline=baseline)
+        assert ref.var[0] == pytest.approx(ref_var, rel=1e-12)
+    assert ref_var == pytest.approx(0.0007667, abs=1e-7)
+    none = gs.estimator_moments(cx.network(), cx.x, cx.t, "reinforce", baseline="none")
+    assert none.var[0] > leg_var
+
+
+def test_reinmax_is_zgr_on_fixed_networks():
+    # One unit: the surrogate is (1 - p)/2 when the unit fires, p/2 otherwise (doubled for pm1).
+    a = 0.7
+    p = sigmoid(a)
+    for values, kappa in (("01", 1.0), ("pm1", 2.0)):
+        net = gs.BinaryNetwork((0, 1, 1), [a, 1.0, 0.0], loss="linear", values=values)
+        on = gs.estimate_from_noise(net, [], [1.0], "reinmax", [p / 2], tau=1.0)
+        off = gs.estimate_from_noise(net, [], [1.0], "reinmax", [(1 + p) / 2], tau=1.0)
+        assert on[0] == pytest.approx(kappa * (1 - p) / 2, rel=1e-13)
+        assert off[0] == pytest.approx(kappa * p / 2, rel=1e-13)
+        assert gc.zgr_estimate(net, [], [1.0], [p / 2])[0] == pytest.approx(on[0], rel=1e-13)
+    net = gs.BinaryNetwork.random((2, 3, 2, 2), loss="bce", seed=7, values="pm1")
+    x, t = np.array([0.4, -1.2]), np.array([0.3, 0.9])
+    for u in np.random.default_rng(0).random((5, net.n_stochastic)):
+        got = gs.estimate_from_noise(net, x, t, "reinmax", u, tau=1.0)
+        np.testing.assert_allclose(got, gc.zgr_estimate(net, x, t, u), rtol=1e-12, atol=1e-14)
+
+
+def test_reinmax_bce_minimal_counterexample():
+    # C = softplus(h), a = 0: g = s'(0)(softplus(1) - log 2), E = s'(0)(s(1) + s(0))/2.
+    m = moments(gc.REINMAX_BCE_MINIMAL)
+    assert m.gradient[0] == pytest.approx(0.25 * (log(1 + exp(1.0)) - log(2)), rel=1e-12)
+    assert m.mean[0] == pytest.approx(0.25 * (sigmoid(1.0) + 0.5) / 2, rel=1e-12)
+    assert m.gradient[0] == pytest.approx(0.155029, abs=1e-6)
+    assert m.mean[0] == pytest.approx(0.153882, abs=1e-6)
+
+
+@pytest.mark.parametrize("a", [-2.0, 0.0, 2.0])
+def test_reinmax_power_loss_bias(a):
+    # f(h) = |h - 0.45|^1.5: E = s'(a) 0.75 (sqrt(0.55) - sqrt(0.45)), g = s'(a)(f(1) - f(0)).
+    mean, g = gc.reinmax_power_bias(a)
+    assert mean == pytest.approx(dsigmoid(a) * 0.75 * (sqrt(0.55) - sqrt(0.45)), rel=1e-12)
+    assert g == pytest.approx(dsigmoid(a) * (0.55**1.5 - 0.45**1.5), rel=1e-12)
+    assert mean / g == pytest.approx(0.5009, abs=1e-4)
+    assert mean - g == pytest.approx(-0.0132305 if a == 0 else -0.0055565, abs=1e-6)
+
+
+@pytest.mark.parametrize("a, tau", [(2.0, 0.1), (0.0, 0.03), (-2.0, 0.01)])
+def test_gumbel_st_toy_moments_match_the_closed_form_integral(a, tau):
+    # z = a + L, w = z / tau: E[g^k] = int f'(1[w > 0])^k s'(w)^k tau^(1-k) s'(tau w - a) dw,
+    # f'(1) = 1.5, f'(0) = -0.5 for C = (h - 0.25)^2.
+    def ds(w: float) -> float:
+        return float(expit(w) * expit(-w))
+
+    def moment(k: int) -> float:
+        def side(slope: float) -> Callable[[float], float]:
+            return lambda w: slope**k * ds(w) ** k * tau ** (1 - k) * ds(tau * w - a)
+
+        hi = quad(side(1.5), 0, np.inf, epsabs=1e-13, epsrel=1e-12)[0]
+        lo = quad(side(-0.5), -np.inf, 0, epsabs=1e-13, epsrel=1e-12)[0]
+        return hi + lo
+
+    mean, var, err = gc.gumbel_st_toy_moments(a, tau)
+    assert err < 1e-8
+    assert mean == pytest.approx(moment(1), abs=1e-9)
+    assert var == pytest.approx(moment(2) - moment(1) ** 2, rel=1e-8)
+    trap = dsigmoid(a) * (1.5 - 0.5) / 2
+    # First order: E - trapezoid = -log(2) tau s''(a)(f'(1) - f'(0)), s'' = s'(1 - 2p).
+    if a != 0.0:
+        first = -log(2) * tau * dsigmoid(a) * (1 - 2 * sigmoid(a)) * 2.0
+        assert mean - trap == pytest.approx(first, rel=0.1)
+    # tau Var -> s'(a)(f'(0)^2 + f'(1)^2)/12.
+    assert tau * var == pytest.approx(dsigmoid(a) * 2.5 / 12, rel=0.2)
+
+
+def test_muprop_unbiased_on_a_fixed_pm1_network():
+    net = gs.BinaryNetwork.random((2, 2, 3, 2), loss="xent", seed=11, values="pm1")
+    x = np.array([[0.3, -1.0], [1.5, 0.2]])
+    for expansion in ("mean_field", 1.5, -2.0):
+        m = gs.estimator_moments(net, x, [1, 0], "muprop", expansion=expansion)
+        np.testing.assert_allclose(m.example_mean, m.example_gradient, rtol=1e-10, atol=1e-13)
 
 
 def test_sts_expected_loss_needs_mse():
