@@ -32,6 +32,7 @@ from gradstat.sampling import (
     sample_noise,
 )
 from gradstat.storage import load_network, save_network
+from gradstat.sweep import sweep
 
 __version__ = "0.1.0"
 
@@ -64,4 +65,5 @@ __all__ = [
     "sample_gradients",
     "sample_noise",
     "save_network",
+    "sweep",
 ]

@@ -4,15 +4,19 @@
 registered estimator on one network (by default the built-in ``(4, 3, 3, 2)`` mse network
 with seed 0, input ``x = 1`` and the target of :func:`gradstat.report.default_target`).
 ``gradstat report`` compares every estimator on a suite of networks and writes tables,
-CSV/JSON results and plots into a folder (:mod:`gradstat.report`). ``gradstat claims``
-checks the claims registry.
+CSV/JSON results and plots into a folder (:mod:`gradstat.report`). ``gradstat sweep`` runs
+the same grid on a process pool over every core or a Dask cluster and writes the results
+only (:mod:`gradstat.sweep`); ``gradstat report --resume`` on its folder then writes the
+tables and plots without recomputing. ``gradstat claims`` checks the claims registry.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -22,6 +26,7 @@ from gradstat.metrics import METRICS
 from gradstat.network import LOSSES, BinaryNetwork
 from gradstat.report import (
     ESTIMATOR_VARIANTS,
+    SEEDINGS,
     EstimatorSpec,
     ReportConfig,
     ReportInterrupted,
@@ -29,6 +34,7 @@ from gradstat.report import (
     format_table,
     run_report,
 )
+from gradstat.sweep import DEFAULT_RETRIES, SweepInterrupted, dask_client, sweep
 
 DEFAULT_SIZES = (4, 3, 3, 2)
 
@@ -118,9 +124,9 @@ def _claims(args: argparse.Namespace) -> int:
     return 0
 
 
-def _report(args: argparse.Namespace) -> int:
+def _grid(args: argparse.Namespace) -> ReportConfig:
     base = ReportConfig.from_toml(args.config) if args.config else None
-    config = ReportConfig.from_args(
+    return ReportConfig.from_args(
         base=base,
         sizes=args.sizes,
         loss=args.loss,
@@ -132,27 +138,160 @@ def _report(args: argparse.Namespace) -> int:
         method=args.method,
         n_samples=args.n_samples,
         mc_seed=args.mc_seed,
-        plots=False if args.no_plots else None,
+        seeding=args.seeding,
+        plots=False if getattr(args, "no_plots", False) else None,
         out=args.out,
     )
+
+
+@contextlib.contextmanager
+def _executor(args: argparse.Namespace, default: Any) -> Iterator[Any]:
+    """The executor the flags ask for (a Dask client is closed on exit)."""
+    if args.scheduler is not None:
+        with dask_client(args.scheduler) as client:
+            yield client
+    elif args.dask_local is not None:
+        with dask_client(n_workers=args.dask_local) as client:
+            yield client
+    else:
+        yield default if args.workers is None else args.workers
+
+
+def _report(args: argparse.Namespace) -> int:
+    config = _grid(args)
     try:
-        result = run_report(config)
+        with _executor(args, "serial") as executor:
+            result = run_report(config, executor=executor, resume=args.resume, retries=args.retries)
     except ReportInterrupted as stop:
         print(f"gradstat report: {stop}", file=sys.stderr)
         return 130
-    methods = ", ".join(sorted({r.result.method for r in result.records}))
+    methods = ", ".join(sorted({r.result.method for r in result.records})) or config.method
     n_plots = sum(path.suffix == ".png" for path in result.files)
-    print(
-        f"gradstat report: {len(result.records)} analyses ({len(result.cases)} networks x "
-        f"{len(config.estimators)} estimators, method {methods}) in {result.wall_time:.1f} s"
+    extra = "".join(
+        f", {n} {what}"
+        for n, what in ((result.reused, "reused"), (len(result.failures), "failed"))
+        if n
     )
     print(
-        f"wrote {result.out_dir}: report.md, results.csv, results.json, {n_plots} plots, "
-        f"networks/ ({len(result.cases)} .npz files)"
+        f"gradstat report: {len(result.records)} analyses ({len(result.cases)} networks x "
+        f"{len(config.estimators)} estimators, method {methods}{extra}) in "
+        f"{result.wall_time:.1f} s"
+    )
+    print(
+        f"wrote {result.out_dir}: report.md, results.csv, tasks.jsonl, results.json, "
+        f"{n_plots} plots, networks/ ({len(result.cases)} .npz files)"
     )
     if result.plots_note is not None:
         print(f"plots {result.plots_note}")
+    if result.failures:
+        print(f"{len(result.failures)} analyses failed (see report.md); --resume runs them again")
     return 0
+
+
+def _sweep(args: argparse.Namespace) -> int:
+    config = _grid(args)
+    try:
+        with _executor(args, None) as executor:
+            result = sweep(config, executor=executor, resume=args.resume, retries=args.retries)
+    except SweepInterrupted as stop:
+        print(f"gradstat sweep: {stop}", file=sys.stderr)
+        return 130
+    failed = len(result.failed)
+    print(
+        f"gradstat sweep: {len(result.outcomes)} tasks ({len(result.cases)} networks x "
+        f"{len(config.estimators)} estimators; {result.reused} reused, {failed} failed, "
+        f"{result.retried} rerun after a lost worker) on {result.executor} in "
+        f"{result.wall_time:.1f} s"
+    )
+    print(
+        f"wrote {result.out_dir}: results.csv, tasks.jsonl, results.json, networks/; "
+        f"`gradstat report --resume --out {result.out_dir}` (with the same grid) adds the "
+        "tables and plots"
+    )
+    if failed:
+        print(f"{failed} tasks failed (status 'error' in results.csv); --resume runs them again")
+    return 0
+
+
+def _grid_arguments(r: argparse.ArgumentParser, *, plots: bool) -> None:
+    r.add_argument("--config", metavar="FILE", help="a TOML config (see the README)")
+    r.add_argument("--out", metavar="DIR", help="output folder (default: gradstat-report)")
+    r.add_argument(
+        "--sizes",
+        type=_sizes,
+        action="append",
+        metavar="N_IN,N_1,...,N_OUT",
+        help="a random network's architecture (repeatable); replaces the default suite",
+    )
+    r.add_argument(
+        "--network",
+        action="append",
+        metavar="FILE",
+        help="a network saved as .npz (repeatable; e.g. DIR/networks/*.npz of a report)",
+    )
+    r.add_argument("--loss", choices=sorted(LOSSES), help="loss of every random network")
+    r.add_argument("--scale", type=float, help="weight scale of every random network")
+    r.add_argument("--seeds", type=int, nargs="+", help="seeds of every random network")
+    r.add_argument(
+        "--estimators",
+        nargs="+",
+        metavar="NAME[:KEY=VALUE,...]",
+        help="estimators with options, e.g. st reinforce:baseline=optimal "
+        f"(default: all registered: {', '.join(available_estimators())})",
+    )
+    r.add_argument(
+        "--metrics",
+        nargs="+",
+        choices=METRICS,
+        metavar="METRIC",
+        help=f"metrics to report (default: all): {', '.join(METRICS)}",
+    )
+    r.add_argument("--method", choices=METHODS, help="auto (default), exact or mc")
+    r.add_argument("--n-samples", type=int, help="Monte Carlo draws per analysis")
+    r.add_argument("--mc-seed", type=int, help="seed of the Monte Carlo draws (default 0)")
+    r.add_argument(
+        "--seeding",
+        choices=SEEDINGS,
+        help="common (default): every Monte Carlo analysis uses --mc-seed; task: each its "
+        "own seed, derived from --mc-seed and the analysis's identity",
+    )
+    if plots:
+        r.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
+
+
+def _execution_arguments(r: argparse.ArgumentParser, *, default: str) -> None:
+    where = r.add_argument_group(f"where the analyses run (default: {default})")
+    choice = where.add_mutually_exclusive_group()
+    choice.add_argument(
+        "--workers",
+        type=_positive_int,
+        metavar="N",
+        help="a pool of N worker processes on this machine",
+    )
+    choice.add_argument(
+        "--scheduler",
+        metavar="ADDRESS",
+        help='a running Dask scheduler, e.g. tcp://10.0.0.5:8786 (pip install "gradstat[dask]")',
+    )
+    choice.add_argument(
+        "--dask-local",
+        type=_positive_int,
+        metavar="N",
+        help="a Dask LocalCluster of N worker processes on this machine",
+    )
+    where.add_argument(
+        "--resume",
+        action="store_true",
+        help="keep the analyses that succeeded in an earlier run into --out (tasks.jsonl) "
+        "and run the others, failed ones included",
+    )
+    where.add_argument(
+        "--retries",
+        type=int,
+        default=DEFAULT_RETRIES,
+        metavar="N",
+        help=f"reruns of an analysis whose worker process died (default {DEFAULT_RETRIES})",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -199,43 +338,20 @@ def build_parser() -> argparse.ArgumentParser:
         "results.json, the networks and PNG plots into the output folder. Options given "
         "here replace those of --config.",
     )
-    r.add_argument("--config", metavar="FILE", help="a TOML config (see the README)")
-    r.add_argument("--out", metavar="DIR", help="output folder (default: gradstat-report)")
-    r.add_argument(
-        "--sizes",
-        type=_sizes,
-        action="append",
-        metavar="N_IN,N_1,...,N_OUT",
-        help="a random network's architecture (repeatable); replaces the default suite",
-    )
-    r.add_argument(
-        "--network",
-        action="append",
-        metavar="FILE",
-        help="a network saved as .npz (repeatable; e.g. DIR/networks/*.npz of a report)",
-    )
-    r.add_argument("--loss", choices=sorted(LOSSES), help="loss of every random network")
-    r.add_argument("--scale", type=float, help="weight scale of every random network")
-    r.add_argument("--seeds", type=int, nargs="+", help="seeds of every random network")
-    r.add_argument(
-        "--estimators",
-        nargs="+",
-        metavar="NAME[:KEY=VALUE,...]",
-        help="estimators with options, e.g. st reinforce:baseline=optimal "
-        f"(default: all registered: {', '.join(available_estimators())})",
-    )
-    r.add_argument(
-        "--metrics",
-        nargs="+",
-        choices=METRICS,
-        metavar="METRIC",
-        help=f"metrics to report (default: all): {', '.join(METRICS)}",
-    )
-    r.add_argument("--method", choices=METHODS, help="auto (default), exact or mc")
-    r.add_argument("--n-samples", type=int, help="Monte Carlo draws per analysis")
-    r.add_argument("--mc-seed", type=int, help="seed of the Monte Carlo draws (default 0)")
-    r.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
+    _grid_arguments(r, plots=True)
+    _execution_arguments(r, default="one after the other in this process")
     r.set_defaults(run=_report)
+    w = sub.add_parser(
+        "sweep",
+        help="run a report's grid on a process pool or a Dask cluster; write the results only",
+        description="Run every analysis of a grid (the options and TOML config of `gradstat "
+        "report`) on a pool of worker processes over every core, or on a Dask cluster, "
+        "writing results.csv and tasks.jsonl as analyses complete, then results.json. "
+        "`gradstat report --resume` with the same grid and --out adds the tables and plots.",
+    )
+    _grid_arguments(w, plots=False)
+    _execution_arguments(w, default="a pool of worker processes over every core")
+    w.set_defaults(run=_sweep)
     return parser
 
 
@@ -248,7 +364,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return args.run(args)
-    except (ValueError, TypeError, OSError) as err:
+    except (ValueError, TypeError, OSError, ImportError) as err:
         parser.error(str(err))
     return 2
 

@@ -5,6 +5,7 @@ and writes, into one output folder:
 
 * ``results.csv``: one row per network x estimator x scope x metric, written
   incrementally (flushed after each analysis, so an interrupted run keeps what it did);
+* ``tasks.jsonl``: one line per analysis with its whole result, which ``resume`` reads;
 * ``results.json``: the same rows with the configuration and the networks;
 * ``report.md``: Markdown tables of every metric, over all parameters and per layer;
 * ``networks/<label>.npz``: every analysed network (:mod:`gradstat.storage`), so that a
@@ -23,18 +24,18 @@ every metric is exact where the estimator's noise is discrete.
 
 A configuration is a frozen :class:`ReportConfig`, built in Python, from a TOML file
 (:meth:`ReportConfig.from_toml`) or from command-line options
-(:meth:`ReportConfig.from_args`); :func:`run_report` runs it.
+(:meth:`ReportConfig.from_args`); :func:`run_report` runs it on :func:`gradstat.sweep`
+(one task per network and estimator, serially by default, or on a process pool or a Dask
+cluster), then writes the summary files and plots.
 """
 
 from __future__ import annotations
 
-import csv
 import dataclasses
 import json
 import math
 import os
 import re
-import sys
 import time
 import tomllib
 from collections.abc import Mapping, Sequence
@@ -43,14 +44,13 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from tqdm import tqdm
 
 from gradstat import plots
 from gradstat.analysis import DEFAULT_MC_SAMPLES, METHODS, AnalysisResult, analyze
 from gradstat.estimators import available_estimators, get_estimator
 from gradstat.metrics import METRICS
 from gradstat.network import LOSSES, BinaryNetwork
-from gradstat.storage import load_network, save_network
+from gradstat.storage import load_network
 
 ESTIMATOR_VARIANTS: dict[str, list[dict[str, Any]]] = {
     "reinforce": [{"baseline": "none"}, {"baseline": "mean"}, {"baseline": "optimal"}],
@@ -70,8 +70,16 @@ CSV_COLUMNS: tuple[str, ...] = (
     "value",
     "standard_error",
     "n_samples",
+    "task",
+    "status",
+    "error",
 )
-"""Columns of ``results.csv`` (and keys of the rows of ``results.json``)."""
+"""Columns of ``results.csv`` (and keys of the rows of ``results.json``): ``task`` is the
+analysis's identity (``"<network>/<estimator label>"``), ``status`` is ``ok`` or
+``error``, and a failed analysis has one row, with its message in ``error``."""
+
+SEEDINGS = ("common", "task")
+"""Monte Carlo seeding of a report's analyses (:attr:`ReportConfig.seeding`)."""
 
 RELATIVE_METRICS = ("relative_bias", "cosine", "sign_agreement", "descent_probability")
 """Scale-free metrics, summarised over networks in the report's overview."""
@@ -369,9 +377,13 @@ class ReportConfig:
         Monte Carlo draws per analysis (None: ``analyze``'s default); not allowed with
         ``method="exact"``.
     mc_seed : int
-        Seed of every Monte Carlo analysis: all estimators see the same uniforms
-        (common random numbers), so differences between them are not sampling noise of
-        separate streams.
+        Seed of the Monte Carlo analyses (the sweep seed).
+    seeding : {"common", "task"}
+        ``"common"`` (default): every Monte Carlo analysis uses ``mc_seed``, so all
+        estimators see the same uniforms (common random numbers) and differences between
+        them are not sampling noise of separate streams. ``"task"``: each analysis gets
+        its own seed, derived from ``mc_seed`` and its identity
+        (:func:`gradstat.sweep.task_seed`), for independent draws across the grid.
     plots : bool
         Draw the PNG plots (needs matplotlib).
     out : str
@@ -391,6 +403,7 @@ class ReportConfig:
     mc_seed: int = 0
     plots: bool = True
     out: str = "gradstat-report"
+    seeding: str = "common"
 
     def __post_init__(self) -> None:
         networks = _items(self.networks, "networks", "a list of network tables")
@@ -416,6 +429,7 @@ class ReportConfig:
             if self.method == "exact":
                 raise ValueError("'n_samples' is only used with method 'mc' or 'auto'")
         _int(self.mc_seed, "mc_seed", 0)
+        _str(self.seeding, "seeding", SEEDINGS)
         if not isinstance(self.plots, bool):
             raise _type_error("plots", "true or false", self.plots)
         if isinstance(self.out, os.PathLike):
@@ -459,9 +473,9 @@ class ReportConfig:
     def from_toml(cls, path: str | os.PathLike[str]) -> ReportConfig:
         """Read a TOML config; relative paths in it are relative to its folder.
 
-        Top-level keys (all optional): ``method``, ``n_samples``, ``mc_seed``, ``metrics``,
-        ``plots``, ``out``, ``estimators`` (names, ``"name:key=value"`` strings or tables
-        ``{name = ..., options = {...}}``) and ``[[networks]]`` tables with either
+        Top-level keys (all optional): ``method``, ``n_samples``, ``mc_seed``, ``seeding``,
+        ``metrics``, ``plots``, ``out``, ``estimators`` (names, ``"name:key=value"`` strings
+        or tables ``{name = ..., options = {...}}``) and ``[[networks]]`` tables with either
         ``sizes``, ``loss``, ``scale``, ``seeds`` (and optional ``label``) or ``file`` (and
         optional ``label``).
 
@@ -500,6 +514,7 @@ class ReportConfig:
         mc_seed: int | None = None,
         plots: bool | None = None,
         out: str | None = None,
+        seeding: str | None = None,
     ) -> ReportConfig:
         """A config from command-line values: each one given replaces that of ``base``.
 
@@ -526,7 +541,7 @@ class ReportConfig:
         if estimators is not None:
             changes["estimators"] = tuple(EstimatorSpec.parse(e) for e in estimators)
         given = {"metrics": metrics, "method": method, "n_samples": n_samples,
-                 "mc_seed": mc_seed, "plots": plots, "out": out}  # fmt: skip
+                 "mc_seed": mc_seed, "plots": plots, "out": out, "seeding": seeding}  # fmt: skip
         changes.update({k: v for k, v in given.items() if v is not None})
         if method == "exact" and n_samples is None:
             changes["n_samples"] = None
@@ -540,6 +555,7 @@ class ReportConfig:
             "metrics": list(self.metrics),
             "method": self.method,
             "mc_seed": self.mc_seed,
+            "seeding": self.seeding,
             "plots": self.plots,
             "out": self.out,
         }
@@ -606,9 +622,11 @@ class ReportResult:
     cases : tuple of NetworkCase
         Every network of the suite (also those an interrupted run did not reach).
     records : tuple of Record
-        The analyses done, in order.
+        The analyses that succeeded, in the order of the config (networks, then
+        estimators), including those reused by ``resume``.
     rows : tuple of dict
-        The rows of ``results.csv`` (keys :data:`CSV_COLUMNS`; None where empty).
+        The rows of ``results.csv`` (keys :data:`CSV_COLUMNS`; None where empty), in the
+        order of the config (``results.csv`` itself is in the order analyses finished).
     files : tuple of Path
         Everything written.
     plots_note : str or None
@@ -618,6 +636,12 @@ class ReportResult:
     wall_time : float
         Seconds from the start to the plots drawn (the two summary files take a moment
         more).
+    failures : tuple of (NetworkCase, EstimatorSpec, str)
+        The analyses that failed, with their error messages.
+    reused : int
+        Analyses read back from an earlier run (``resume``) instead of computed.
+    executor : str
+        Where the analyses ran, e.g. ``"serially in this process"``.
     """
 
     out_dir: Path
@@ -629,6 +653,9 @@ class ReportResult:
     plots_note: str | None
     interrupted: bool
     wall_time: float
+    failures: tuple[tuple[NetworkCase, EstimatorSpec, str], ...] = field(default=(), repr=False)
+    reused: int = 0
+    executor: str = "serially in this process"
 
     @property
     def n_planned(self) -> int:
@@ -646,9 +673,10 @@ class ReportInterrupted(KeyboardInterrupt):
     """
 
     def __init__(self, result: ReportResult) -> None:
+        done = len(result.records) + len(result.failures)
         super().__init__(
-            f"interrupted after {len(result.records)} of {result.n_planned} analyses; "
-            f"partial report in {result.out_dir}"
+            f"interrupted after {done} of {result.n_planned} analyses; "
+            f"partial report in {result.out_dir} (finish it with --resume)"
         )
         self.result = result
 
@@ -707,15 +735,44 @@ def format_table(
     return "\n".join(lines)
 
 
-def run_report(config: ReportConfig, out_dir: str | os.PathLike[str] | None = None) -> ReportResult:
+def analyze_case(
+    case: NetworkCase, spec: EstimatorSpec, method: Mapping[str, Any]
+) -> AnalysisResult:
+    """One analysis of a report: :func:`gradstat.analyze` of ``case`` with ``spec``.
+
+    ``method`` holds ``analyze``'s method options (``method``, ``n_samples``, ``seed``;
+    :func:`gradstat.sweep.method_options`).
+    """
+    return analyze(case.net, case.x, case.t, spec.name, **method, **spec.options)
+
+
+def run_report(
+    config: ReportConfig,
+    out_dir: str | os.PathLike[str] | None = None,
+    *,
+    executor: Any = "serial",
+    resume: bool = False,
+    retries: int = 2,
+) -> ReportResult:
     """Analyse every network of ``config`` with every estimator and write the report.
+
+    The analyses run on :func:`gradstat.sweep` (one task per network and estimator),
+    which writes ``results.csv`` and ``tasks.jsonl`` as they complete.
 
     Parameters
     ----------
     config : ReportConfig
     out_dir : str or path-like, optional
         Output folder (created if needed; default ``config.out``). Existing report files
-        in it are replaced.
+        in it are replaced (kept with ``resume``).
+    executor : "serial", None, int, concurrent.futures.Executor or distributed.Client
+        Where the analyses run (see :func:`gradstat.sweep`); default ``"serial"``: one
+        after the other in this process.
+    resume : bool
+        Reuse the analyses that succeeded in an earlier run into ``out_dir`` and run the
+        others (those never run and those that failed).
+    retries : int
+        Reruns of an analysis whose worker process died.
 
     Returns
     -------
@@ -729,55 +786,33 @@ def run_report(config: ReportConfig, out_dir: str | os.PathLike[str] | None = No
         written for what was done; its ``result`` attribute is the partial
         :class:`ReportResult`.
     ValueError, TypeError
-        From a network file that cannot be read, duplicate network labels, or
-        :func:`gradstat.analyze`.
+        From a network file that cannot be read, duplicate network labels, a bad
+        ``executor``, or ``resume`` into a folder written by another grid. An analysis
+        that raises does not stop the report: it is listed as failed.
     """
+    from gradstat.sweep import run_sweep  # gradstat.sweep builds on this module
+
     started = time.perf_counter()
     out = Path(config.out if out_dir is None else out_dir)
-    cases = tuple(case for spec in config.networks for case in spec.cases())
-    labels = [case.label for case in cases]
-    repeated = sorted({label for label in labels if labels.count(label) > 1})
-    if repeated:
-        raise ValueError(
-            f"network label(s) {repeated} occur more than once; give the networks distinct 'label's"
-        )
-    (out / "networks").mkdir(parents=True, exist_ok=True)
-    files = [save_network(case.net, out / "networks" / f"{case.label}.npz") for case in cases]
-    records: list[Record] = []
-    rows: list[dict[str, Any]] = []
-    interrupted = False
-    csv_path = out / "results.csv"
-    with csv_path.open("w", newline="", encoding="utf-8") as fh:
-        writer = csv.DictWriter(fh, fieldnames=CSV_COLUMNS)
-        writer.writeheader()
-        fh.flush()
-        # disable=None: the bar shows on a terminal and stays quiet in logs and pipes.
-        with tqdm(
-            total=len(cases) * len(config.estimators),
-            desc="gradstat report",
-            unit="analysis",
-            disable=None,
-            file=sys.stderr,
-        ) as bar:
-            try:
-                for case in cases:
-                    for spec in config.estimators:
-                        bar.set_postfix_str(f"{case.label} {spec.label}", refresh=False)
-                        result = analyze(case.net, case.x, case.t, spec.name,
-                                         **_method_options(config), **spec.options)  # fmt: skip
-                        new = result_rows(case, result, config.metrics)
-                        writer.writerows(new)
-                        fh.flush()
-                        rows += new
-                        records.append(Record(case, spec, result))
-                        bar.update()
-            except KeyboardInterrupt:
-                interrupted = True
-    files.append(csv_path)
+    swept = run_sweep(
+        config, out, executor=executor, resume=resume, retries=retries, progress="gradstat report"
+    )
+    tasks = {task.identity: task for task in swept.tasks}
+    records, failures = [], []
+    for outcome in swept.outcomes:
+        task = tasks[outcome.identity]
+        if outcome.ok:
+            records.append(Record(task.case, task.estimator, outcome.result))
+        else:
+            failures.append((task.case, task.estimator, outcome.error))
+    files = list(swept.files)
+    interrupted = swept.interrupted
     if interrupted:
         note = "not drawn: the run was interrupted"
     elif not config.plots:
         note = "not drawn: plots are switched off (`plots = false` or `--no-plots`)"
+    elif not records:
+        note = "not drawn: no analysis succeeded"
     else:
         try:
             files += plots.write_plots(records, out, config.metrics)
@@ -785,19 +820,37 @@ def run_report(config: ReportConfig, out_dir: str | os.PathLike[str] | None = No
         except ImportError:
             note = f"skipped: matplotlib is not installed; get them with `{plots.INSTALL_HINT}`"
     files += [out / "results.json", out / "report.md"]
-    result = ReportResult(out, config, cases, tuple(records), tuple(rows), tuple(files), note,
-                          interrupted, time.perf_counter() - started)  # fmt: skip
-    _write_json(result, out / "results.json")
+    result = ReportResult(
+        out,
+        config,
+        swept.cases,
+        tuple(records),
+        swept.rows,
+        tuple(files),
+        note,
+        interrupted,
+        time.perf_counter() - started,
+        tuple(failures),
+        swept.reused,
+        swept.executor,
+    )
+    write_results_json(
+        out / "results.json",
+        config,
+        result.cases,
+        result.rows,
+        planned=result.n_planned,
+        done=len(records) + len(failures),
+        failed=len(failures),
+        reused=result.reused,
+        complete=not interrupted,
+        wall_time=result.wall_time,
+        executor=result.executor,
+    )
     (out / "report.md").write_text(format_report(result), encoding="utf-8")
     if interrupted:
         raise ReportInterrupted(result)
     return result
-
-
-def _method_options(config: ReportConfig) -> dict[str, Any]:
-    if config.method == "exact":
-        return {"method": "exact"}
-    return {"method": config.method, "n_samples": config.n_samples, "seed": config.mc_seed}
 
 
 def _json_value(value: Any) -> Any:
@@ -807,24 +860,40 @@ def _json_value(value: Any) -> Any:
     return value
 
 
-def _write_json(result: ReportResult, path: Path) -> None:
-    """Indented header, then one line per row (thousands of rows stay easy to page)."""
+def write_results_json(
+    path: Path,
+    config: ReportConfig,
+    cases: Sequence[NetworkCase],
+    rows: Sequence[Mapping[str, Any]],
+    *,
+    planned: int,
+    done: int,
+    failed: int = 0,
+    reused: int = 0,
+    complete: bool = True,
+    wall_time: float = 0.0,
+    executor: str = "",
+) -> None:
+    """Write ``results.json``: an indented header, then one line per row (thousands of
+    rows stay easy to page); NaN and infinity as the strings ``"nan"``, ``"inf"``."""
     head = {
         "gradstat_report": 1,
-        "complete": not result.interrupted,
-        "analyses_done": len(result.records),
-        "analyses_planned": result.n_planned,
-        "wall_time_s": result.wall_time,
-        "config": result.config.to_dict(),
-        "networks": [case.to_dict() for case in result.cases],
+        "complete": complete,
+        "analyses_done": done,
+        "analyses_planned": planned,
+        "analyses_failed": failed,
+        "analyses_reused": reused,
+        "executor": executor,
+        "wall_time_s": wall_time,
+        "config": config.to_dict(),
+        "networks": [case.to_dict() for case in cases],
         "columns": list(CSV_COLUMNS),
     }
-    rows = [
-        json.dumps({k: _json_value(v) for k, v in row.items()}, allow_nan=False)
-        for row in result.rows
+    lines = [
+        json.dumps({k: _json_value(v) for k, v in row.items()}, allow_nan=False) for row in rows
     ]
     text = json.dumps(head, indent=1, allow_nan=False)[:-2]
-    text += ',\n "rows": [\n  ' + ",\n  ".join(rows) + "\n ]\n}\n"
+    text += ',\n "rows": [\n  ' + ",\n  ".join(lines) + "\n ]\n}\n"
     path.write_text(text, encoding="utf-8")
 
 
@@ -883,7 +952,7 @@ PLOT_TEXT = {
 def format_report(result: ReportResult) -> str:
     """The Markdown text of ``report.md``."""
     config = result.config
-    done = len(result.records)
+    done = len(result.records) + len(result.failures)
     methods = sorted({r.result.method for r in result.records}) or [config.method]
     method = ", ".join(methods)
     if "mc" in methods:
@@ -896,6 +965,18 @@ def format_report(result: ReportResult) -> str:
         f"{done} of {result.n_planned} analyses in {result.wall_time:.1f} s; method: {method}.",
         "",
     ]
+    if result.reused:
+        lines += [
+            f"{result.reused} analyses were read back from an earlier run (`--resume`); the "
+            f"others ran {result.executor}.",
+            "",
+        ]
+    if result.failures:
+        lines += [
+            f"**{len(result.failures)} analyses failed**: listed under [Failed "
+            "analyses](#failed-analyses); `--resume` runs them again.",
+            "",
+        ]
     if result.interrupted:
         lines += [
             f"**Interrupted** after {done} of {result.n_planned} analyses: the tables and "
@@ -950,6 +1031,12 @@ def format_report(result: ReportResult) -> str:
             format_table(rows, tuple(rows[0][1].scopes())[1:], config.metrics),
             "",
         ]
+    if result.failures:
+        lines += ["## Failed analyses", "", "| network | estimator | error |", "|---|---|---|"]
+        for case, spec, error in result.failures:
+            message = " ".join(str(error).split()).replace("|", "\\|")
+            lines.append(f"| {case.label} | {spec.label} | {message} |")
+        lines.append("")
     lines += ["## Files", ""]
     for path in result.files:
         lines.append(f"* `{path.relative_to(result.out_dir).as_posix()}`")
