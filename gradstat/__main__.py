@@ -252,8 +252,8 @@ def _grid_arguments(r: argparse.ArgumentParser, *, plots: bool) -> None:
     r.add_argument(
         "--seeding",
         choices=SEEDINGS,
-        help="common (default): every Monte Carlo analysis uses --mc-seed; task: each its "
-        "own seed, derived from --mc-seed and the analysis's identity",
+        help="task (default): each Monte Carlo analysis its own seed, derived from "
+        "--mc-seed and the analysis's identity; common: every analysis uses --mc-seed",
     )
     if plots:
         r.add_argument("--no-plots", action="store_true", help="skip the PNG plots")

@@ -378,12 +378,12 @@ class ReportConfig:
         ``method="exact"``.
     mc_seed : int
         Seed of the Monte Carlo analyses (the sweep seed).
-    seeding : {"common", "task"}
-        ``"common"`` (default): every Monte Carlo analysis uses ``mc_seed``, so all
-        estimators see the same uniforms (common random numbers) and differences between
-        them are not sampling noise of separate streams. ``"task"``: each analysis gets
-        its own seed, derived from ``mc_seed`` and its identity
-        (:func:`gradstat.sweep.task_seed`), for independent draws across the grid.
+    seeding : {"task", "common"}
+        ``"task"`` (default): each analysis gets its own seed, derived from ``mc_seed`` and
+        its identity (:func:`gradstat.sweep.task_seed`): independent draws across the
+        grid, the same whatever the executor or the order of completion. ``"common"``:
+        every Monte Carlo analysis uses ``mc_seed``, so estimators that read the same
+        uniforms see common random numbers.
     plots : bool
         Draw the PNG plots (needs matplotlib).
     out : str
@@ -403,7 +403,7 @@ class ReportConfig:
     mc_seed: int = 0
     plots: bool = True
     out: str = "gradstat-report"
-    seeding: str = "common"
+    seeding: str = "task"
 
     def __post_init__(self) -> None:
         networks = _items(self.networks, "networks", "a list of network tables")

@@ -29,10 +29,10 @@ workers on ``N`` cores then do not compete for cores. Arrays are rebuilt in the 
 they were made (:func:`run_task`), since numba compiles, and rounds, per array layout.
 
 **Determinism.** A task's Monte Carlo seed depends only on the grid: with
-``seeding = "common"`` (the default) every task uses ``mc_seed`` (common random numbers
-across estimators); with ``seeding = "task"`` it is :func:`task_seed`, derived with
+``seeding = "task"`` (the default) it is :func:`task_seed`, derived with
 :class:`numpy.random.SeedSequence` from ``mc_seed`` and a SHA-256 hash of the task's
-identity. The exact sums and the draws are bit-identical for any numba thread count, so
+identity; with ``seeding = "common"`` every task uses ``mc_seed`` (common random numbers
+across estimators). The exact sums and the draws are bit-identical for any numba thread count, so
 the rows are identical whatever the executor, the number of workers or the order in which
 tasks complete.
 
