@@ -1,10 +1,13 @@
 """``analyze``: every metric of SPEC section 3 for one estimator on one problem.
 
-``method="exact"`` sums over all noise states (no sampling error). ``method="mc"`` draws
-``n_samples`` batch estimates and reports each scalar with a standard error from a
-grouped (delete-a-group) jackknife over 20 contiguous groups of draws; the exact gradient,
-still enumerated, is the reference. ``method="auto"`` is exact when the estimator's noise
-is discrete and ``2^N <= max_states``, Monte Carlo otherwise.
+``method="exact"`` computes every metric without sampling error: by joint enumeration of
+all noise states, or for REINFORCE and the straight-through-type estimators on deep
+networks by messages over adjacent layers (mean and variance; sign agreement and descent
+probability are then NaN). ``method="mc"`` draws ``n_samples`` batch estimates and reports
+each scalar with a standard error from a grouped (delete-a-group) jackknife over 20
+contiguous groups of draws; the exact gradient is the reference. ``method="auto"`` is
+exact when some exact engine fits ``max_states``, Monte Carlo otherwise;
+``result.engine`` says which engine ran.
 """
 
 from __future__ import annotations
@@ -18,9 +21,9 @@ from gradstat.estimators import Estimator
 from gradstat.estimators.noisy_rectifier import has_exact_reference, rectifier_gradient
 from gradstat.estimators.user import AnyEstimator, full_layout, resolve_estimator
 from gradstat.exact import (
+    ENGINES,
     descent_labels,
-    exact_count,
-    exact_engine,
+    moments_engine,
     moments_pass,
     reference_gradient,
 )
@@ -57,7 +60,8 @@ class AnalysisResult:
     method : {"exact", "mc"}
     engine : str
         ``"joint"`` (enumeration of all noise states), ``"cells"`` (ARM/DisARM's ``3^N``
-        cells of ``u``) or ``"monte-carlo"``.
+        cells of ``u``), ``"layerwise"`` (messages over adjacent layers: exact mean and
+        variance, NaN sign agreement and descent probability) or ``"monte-carlo"``.
     n_examples : int
     n_samples : int or None
         Monte Carlo draws (None when exact).
@@ -221,9 +225,15 @@ def _scopes(
 
 
 def _exact(
-    problem: Problem, spec: AnyEstimator, options: dict[str, Any], max_states: int, tol: float
+    problem: Problem,
+    spec: AnyEstimator,
+    options: dict[str, Any],
+    max_states: int,
+    tol: float,
+    engine: str,
 ) -> AnalysisResult:
-    mom = moments_pass(problem, spec, options, full_cov=False, max_states=max_states)
+    mom = moments_pass(problem, spec, options, full_cov=False, max_states=max_states,
+                       engine=engine)  # fmt: skip
     scopes = _scopes(
         problem,
         mom.example_gradient,
@@ -234,8 +244,7 @@ def _exact(
         tol,
         None,
     )
-    engine = exact_engine(spec, problem.net) or "joint"
-    return _result(spec.name, options, "exact", engine, problem, None, None, mom.gradient,
+    return _result(spec.name, options, "exact", mom.engine, problem, None, None, mom.gradient,
                    mom.mean, mom.var, mom.sign_probability.mean(axis=0), scopes, None)  # fmt: skip
 
 
@@ -393,6 +402,7 @@ def analyze(
     seed: int | np.random.SeedSequence | None = None,
     max_states: int = DEFAULT_MAX_STATES,
     tol: float = 1e-12,
+    engine: str = "auto",
     **options: Any,
 ) -> AnalysisResult:
     """Bias, variance, MSE, cosine, sign agreement and descent probability of an estimator.
@@ -411,10 +421,11 @@ def analyze(
         A registered name, a callable ``f(net, x, t, rng, **options)`` (Monte Carlo) or a
         :func:`gradstat.per_state_estimator` (see :mod:`gradstat.estimators.user`).
     method : {"auto", "exact", "mc"}
-        ``"exact"`` enumerates the noise states; ``"mc"`` samples ``n_samples`` draws and
-        reports a jackknife standard error on every scalar; ``"auto"`` is exact when the
-        estimator's moments can be enumerated (discrete noise, or ARM/DisARM's cells on one
-        stochastic layer) within ``max_states``.
+        ``"exact"`` computes the moments without sampling (see ``engine``); ``"mc"``
+        samples ``n_samples`` draws and reports a jackknife standard error on every scalar;
+        ``"auto"`` is exact when an exact engine fits ``max_states`` (discrete noise,
+        ARM/DisARM's cells on one stochastic layer, or messages over adjacent layers),
+        Monte Carlo otherwise.
     n_samples : int, optional
         Monte Carlo draws (default 10,000); with ``method="auto"`` used only when it falls
         back to Monte Carlo.
@@ -422,9 +433,19 @@ def analyze(
         Seed of the Monte Carlo draws; ``None`` draws fresh entropy, recorded in
         ``result.seed`` so the run can be repeated.
     max_states : int
-        Cap on ``2^N`` for enumeration (also needed for the Monte Carlo reference).
+        Cap on the states one exact engine enumerates at once: ``2^N`` joint states, or
+        ``2^{n_{l-1} + n_l}`` pairs of adjacent layer states (also for the exact gradient,
+        the reference of a Monte Carlo analysis).
     tol : float
         Coordinates with ``|g_j| <= tol`` are left out of ``sign_agreement``.
+    engine : {"auto", "joint", "cells", "layerwise"}
+        The exact engine. ``"auto"`` chooses by cost: joint enumeration (it alone gives
+        exact sign agreement and descent probability) while it costs at most as much as
+        messages or under :data:`gradstat.exact.JOINT_PREFERRED_WORK` state-coordinate
+        updates per example, else messages over adjacent layers for REINFORCE and the
+        straight-through-type estimators (exact mean, variance, bias, MSE, cosine and SNR;
+        sign agreement and descent probability NaN), else Monte Carlo under
+        ``method="auto"``. ``result.engine`` records the choice.
     **options
         Estimator options (``baseline=...`` for ``reinforce``).
     """
@@ -434,19 +455,18 @@ def analyze(
     tol = float(tol)
     if not np.isfinite(tol) or tol < 0:
         raise ValueError(f"tol must be a finite number >= 0, got {tol}")
+    if engine not in ENGINES:
+        raise ValueError(f"engine must be one of {ENGINES}, got {engine!r}")
     problem = make_problem(net, x, t)
     if method == "auto":
-        affordable = (
-            net.n_stochastic <= 62
-            and 2**net.n_stochastic <= max_states
-            and exact_count(spec, net, opts) <= max_states
-        )
-        method = "exact" if exact_engine(spec, net) is not None and affordable else "mc"
-        if method == "exact":
-            n_samples = None
+        try:
+            engine = moments_engine(spec, net, opts, max_states, engine=engine)
+            method, n_samples = "exact", None
+        except ValueError:
+            method = "mc"
     if method == "exact":
         if n_samples is not None:
             raise ValueError("n_samples is only used with method='mc'; drop it for 'exact'")
-        return _exact(problem, spec, opts, max_states, tol)
+        return _exact(problem, spec, opts, max_states, tol, engine)
     n = check_n_samples(DEFAULT_MC_SAMPLES if n_samples is None else n_samples)
     return _monte_carlo(problem, spec, opts, n, check_seed(seed), max_states, tol)

@@ -23,6 +23,7 @@ from gradstat.accumulate import accumulate, new_accumulators, reduce_chunks
 from gradstat.estimators import Estimator
 from gradstat.estimators.arm import cells_kernel
 from gradstat.estimators.per_state import WS_ROWS, draw_estimate, workspace_columns
+from gradstat.estimators.score_function import REINFORCE
 from gradstat.estimators.user import AnyEstimator, PythonEstimator, resolve_estimator
 from gradstat.forward import (
     PM1,
@@ -35,7 +36,14 @@ from gradstat.forward import (
     score_vector,
     state_buffers,
 )
-from gradstat.layerwise import layerwise_cost, layerwise_gradient
+from gradstat.layerwise import (
+    SCORE,
+    SURROGATE,
+    layerwise_cost,
+    layerwise_gradient,
+    layerwise_moments,
+    layerwise_moments_cost,
+)
 from gradstat.layout import (
     DEFAULT_MAX_STATES,
     Problem,
@@ -387,6 +395,19 @@ def gradient_engine(net: BinaryNetwork) -> str:
     return "joint" if net.n_states * net.n_params <= layerwise_cost(net.sizes) else "layerwise"
 
 
+def check_layerwise_states(net: BinaryNetwork, max_states: int, what: str) -> None:
+    """Refuse a message pass whose widest pair of adjacent layers exceeds ``max_states``."""
+    hidden = net.hidden_sizes
+    widest = max(a + b for a, b in zip(hidden[:-1], hidden[1:]))
+    if 2**widest > max_states:
+        raise ValueError(
+            f"{what} by layer-wise messages enumerates 2^{widest} = {2**widest:,} pairs of "
+            f"adjacent layer states, more than max_states = {max_states:,}; the network is "
+            f"too wide to compute exactly: use Monte Carlo draws (gradstat.sample_gradients, "
+            f"gradstat.stats.compare_estimators)"
+        )
+
+
 def reference_gradient(
     problem: Problem, max_states: int, what: str
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -400,15 +421,7 @@ def reference_gradient(
         check_states(net, max_states, what)
         losses, grads_c, _, _ = gradient_pass(problem)
         return losses, expand_mean(problem, grads_c)
-    hidden = net.hidden_sizes
-    widest = max(a + b for a, b in zip(hidden[:-1], hidden[1:]))
-    if 2**widest > max_states:
-        raise ValueError(
-            f"{what} by layer-wise messages enumerates 2^{widest} = {2**widest:,} pairs of "
-            f"adjacent layer states, more than max_states = {max_states:,}; the network is "
-            f"too wide to compute exactly: use Monte Carlo draws (gradstat.sample_gradients, "
-            f"gradstat.stats.compare_estimators)"
-        )
+    check_layerwise_states(net, max_states, what)
     tab = layer1_table(problem.A1, problem.mode)
     with threads_for(problem.n_examples * layerwise_cost(net.sizes)):
         return layerwise_gradient(
@@ -481,6 +494,11 @@ class EstimatorMoments:
         Per example, ``P(<g_hat, g> > 0)`` restricted to ``descent_labels``.
     descent_labels : tuple of str
         ``layer1..layerL, output, all, stochastic``.
+    engine : str
+        How the moments were computed: ``"joint"`` (all noise states), ``"cells"``
+        (ARM/DisARM's cells of ``u``) or ``"layerwise"`` (messages over adjacent layers;
+        sign and descent probabilities are then NaN: they are not sums over adjacent
+        layer states).
     """
 
     estimator: str
@@ -495,6 +513,7 @@ class EstimatorMoments:
     sign_probability: np.ndarray = field(repr=False)
     descent_probability: np.ndarray = field(repr=False)
     descent_labels: tuple[str, ...] = field(repr=False)
+    engine: str = "joint"
 
     @property
     def bias(self) -> np.ndarray:
@@ -534,10 +553,21 @@ def kernel_options(
         return opts, np.zeros((B, Pc))
     if isinstance(baseline, float):
         return opts, np.full((B, Pc), baseline)
-    check_states(problem.net, max_states, f"the {baseline!r} baseline (an exact oracle)")
-    losses, _, s2c, s2 = gradient_pass(problem, want_stats=True)
+    what = f"the {baseline!r} baseline (an exact oracle)"
     if baseline == "mean":
+        losses, _ = reference_gradient(problem, max_states, what)
         return opts, np.repeat(losses[:, None], Pc, axis=1)
+    if gradient_engine(problem.net) == "layerwise":
+        check_layerwise_states(problem.net, max_states, what)
+        used = np.zeros((B, problem.net.n_params))
+        with threads_for(B * layerwise_moments_cost(problem.net.sizes, SCORE)):
+            layerwise_moments(
+                problem.theta, problem.sizes, problem.A1, problem.X, problem.T,
+                problem.loss_code, problem.low, SCORE, REINFORCE, opts, "optimal", used,
+            )  # fmt: skip
+        return opts, np.ascontiguousarray(used[:, problem.net.n_params - Pc :])
+    check_states(problem.net, max_states, what)
+    losses, _, s2c, s2 = gradient_pass(problem, want_stats=True)
     with np.errstate(invalid="ignore", divide="ignore"):
         c = np.where(s2 > 0.0, s2c / np.where(s2 > 0.0, s2, 1.0), 0.0)
     return opts, np.ascontiguousarray(np.pad(c, ((0, 0), (0, Pc - c.shape[1]))))
@@ -601,6 +631,131 @@ def check_exact(
     return engine
 
 
+ENGINES = ("auto", "joint", "cells", "layerwise")
+"""Exact-moment engines a caller may ask for (``"auto"`` chooses by cost)."""
+
+JOINT_PREFERRED_WORK = 2**26
+"""``"auto"`` keeps joint enumeration up to this many state-coordinate updates per example
+(a fraction of a second) even where messages are cheaper: it alone also gives exact sign
+agreement and descent probabilities."""
+
+
+def layerwise_family(spec: AnyEstimator) -> str | None:
+    """``"score"`` (REINFORCE), ``"surrogate"`` (straight-through type) or None: whether
+    ``spec``'s exact moments can be computed by messages over adjacent layers."""
+    if not (isinstance(spec, Estimator) and spec.layerwise):
+        return None
+    return SCORE if spec.code == REINFORCE else SURROGATE
+
+
+def layerwise_states(net: BinaryNetwork) -> int:
+    """Largest number of (pairs of) layer states one message enumerates at once."""
+    hidden = net.hidden_sizes
+    return 2 ** max([hidden[0], *(a + b for a, b in zip(hidden[:-1], hidden[1:]))])
+
+
+def _layerwise_refusal(spec: AnyEstimator) -> str:
+    if isinstance(spec, Estimator) and spec.smooth:
+        return (
+            "STS passes on h = b sqrt(p(a)), which depends on the layer below, so its "
+            "estimate is not a function of adjacent layers' states (not Markov)"
+        )
+    return (
+        "only REINFORCE and the straight-through-type estimators (st, st_sigmoid, "
+        "st_tempered, reinmax) are sums over adjacent layers' states"
+    )
+
+
+def moments_engine(
+    spec: AnyEstimator,
+    net: BinaryNetwork,
+    options: dict[str, Any],
+    max_states: int,
+    *,
+    engine: str = "auto",
+    full_cov: bool = False,
+) -> str:
+    """The engine for ``spec``'s exact moments, or a ValueError saying what to use instead.
+
+    ``"joint"`` sums over all noise states (``"cells"`` for ARM/DisARM on one layer);
+    ``"layerwise"`` passes messages over adjacent layers (:mod:`gradstat.layerwise`; mean
+    and variance only, REINFORCE and straight-through-type estimators). ``"auto"`` takes
+    the cheaper of the two that fit ``max_states``, keeping joint enumeration when its
+    work is below :data:`JOINT_PREFERRED_WORK` (it also gives sign agreement and descent
+    probability). Work: ``count x n_params`` for joint enumeration,
+    :func:`gradstat.layerwise.layerwise_moments_cost` for messages.
+    """
+    if engine not in ENGINES:
+        raise ValueError(f"engine must be one of {ENGINES}, got {engine!r}")
+    family = layerwise_family(spec)
+    name = spec.name
+    if engine == "layerwise" or (engine == "auto" and family is not None and not full_cov):
+        problems = []
+        if family is None:
+            problems.append(_layerwise_refusal(spec))
+        elif full_cov:
+            problems.append("full_cov needs joint enumeration (messages give variances only)")
+        elif layerwise_states(net) > max_states:
+            problems.append(
+                f"it enumerates {layerwise_states(net):,} pairs of adjacent layer states, "
+                f"more than max_states = {max_states:,}"
+            )
+        if engine == "layerwise":
+            if problems:
+                raise ValueError(
+                    f"exact moments of {name!r} by layer-wise messages are not available: "
+                    f"{problems[0]}; use engine='joint' (or 'auto') or method='mc'"
+                )
+            return "layerwise"
+        if not problems:
+            try:
+                joint = check_exact(spec, net, options, max_states)
+            except ValueError:
+                return "layerwise"
+            joint_work = exact_count(spec, net, options) * net.n_params
+            messages = layerwise_moments_cost(net.sizes, family)
+            return joint if joint_work <= max(messages, JOINT_PREFERRED_WORK) else "layerwise"
+    found = check_exact(spec, net, options, max_states)
+    if engine != "auto" and engine != found:
+        raise ValueError(
+            f"exact moments of {name!r} on this network use engine {found!r}, not "
+            f"{engine!r}; pass engine='auto' or engine={found!r}"
+        )
+    return found
+
+
+def _layerwise_pass(
+    problem: Problem, spec: AnyEstimator, options: dict[str, Any]
+) -> EstimatorMoments:
+    """Exact means and variances by messages (:func:`gradstat.layerwise.layerwise_moments`)."""
+    net = problem.net
+    family = layerwise_family(spec)
+    opts = np.ascontiguousarray(spec.encode(options), dtype=np.float64)
+    work = problem.n_examples * layerwise_moments_cost(net.sizes, family)
+    with threads_for(work):
+        _, ex_grad, ex_mean, ex_var = layerwise_moments(
+            problem.theta, problem.sizes, problem.A1, problem.X, problem.T, problem.loss_code,
+            problem.low, family, spec.code, opts, options.get("baseline", "none"),
+        )  # fmt: skip
+    B = problem.n_examples
+    labels = descent_labels(net)
+    return EstimatorMoments(
+        estimator=spec.name,
+        options=options,
+        gradient=ex_grad.mean(axis=0),
+        mean=ex_mean.mean(axis=0),
+        var=ex_var.sum(axis=0) / B**2,
+        cov=None,
+        example_gradient=ex_grad,
+        example_mean=ex_mean,
+        example_var=ex_var,
+        sign_probability=np.full_like(ex_grad, np.nan),
+        descent_probability=np.full((B, len(labels)), np.nan),
+        descent_labels=labels,
+        engine="layerwise",
+    )
+
+
 def _run_moments(
     problem: Problem,
     spec: AnyEstimator,
@@ -645,14 +800,20 @@ def moments_pass(
     *,
     full_cov: bool,
     max_states: int,
+    engine: str = "auto",
 ) -> EstimatorMoments:
     """Exact moments of a registered or per-state user estimator on a validated problem.
 
-    Built-in estimators work in the compressed layout, per-state user functions in the
-    full one (``full``); both are expanded to the full layout here.
+    ``engine`` is resolved by :func:`moments_engine`. Built-in estimators work in the
+    compressed layout, per-state user functions in the full one (``full``); both are
+    expanded to the full layout here.
     """
     check_values(spec, problem.net)
-    check_exact(spec, problem.net, options, max_states)
+    engine = moments_engine(
+        spec, problem.net, options, max_states, engine=engine, full_cov=full_cov
+    )
+    if engine == "layerwise":
+        return _layerwise_pass(problem, spec, options)
     full = not isinstance(spec, Estimator)
     opts, baselines = kernel_options(spec, options, problem, max_states)
     _, ex_grad = reference_gradient(problem, max_states, f"exact moments of {spec.name!r}")
@@ -689,6 +850,7 @@ def moments_pass(
         sign_probability=expand_sign(problem, sign, full),
         descent_probability=desc,
         descent_labels=descent_labels(problem.net),
+        engine=engine,
     )
 
 
@@ -700,15 +862,18 @@ def estimator_moments(
     *,
     full_cov: bool = False,
     max_states: int = DEFAULT_MAX_STATES,
+    engine: str = "auto",
     **options: Any,
 ) -> EstimatorMoments:
     """Exact mean and variance of an estimator's batch estimate, by enumerating its noise.
 
     For one example, ``E[g_hat] = sum_h P(h) g_hat(h)`` and ``Var[g_hat_j] =
     sum_h P(h) (g_hat_j(h) - E g_hat_j)^2`` over all ``2^N`` noise states (for ``sts``
-    the states of the bits ``b ~ Bernoulli(sqrt(p))``). For a batch, each example has
-    independent noise: the mean is the mean of the per-example means and the variance is
-    ``(1/B^2) sum_x var_x`` (SPEC section 3).
+    the states of the bits ``b ~ Bernoulli(sqrt(p))``), or, for REINFORCE and the
+    straight-through-type estimators on deep networks, the same sums by messages over
+    adjacent layers (:func:`gradstat.layerwise.layerwise_moments`, linear in depth). For a
+    batch, each example has independent noise: the mean is the mean of the per-example
+    means and the variance is ``(1/B^2) sum_x var_x`` (SPEC section 3).
 
     Parameters
     ----------
@@ -720,7 +885,13 @@ def estimator_moments(
     full_cov : bool
         Also return the full covariance matrix (costs ``O(n_params^2)`` per state).
     max_states : int
-        Refuse to enumerate more than this many states per example.
+        Refuse to enumerate more than this many states per example (joint states, or
+        pairs of adjacent layer states for ``engine="layerwise"``).
+    engine : {"auto", "joint", "cells", "layerwise"}
+        ``"joint"`` enumerates all noise states; ``"layerwise"`` passes messages over
+        adjacent layers (REINFORCE and straight-through-type estimators; mean and variance
+        only, ``sign_probability`` and ``descent_probability`` are NaN); ``"auto"`` picks by
+        cost (see :func:`moments_engine`) and ``result.engine`` says which ran.
     **options
         Estimator options, e.g. ``baseline="optimal"`` for ``reinforce``.
 
@@ -733,4 +904,6 @@ def estimator_moments(
     """
     spec, opts = resolve_estimator(estimator, options)
     problem = make_problem(net, x, t)
-    return moments_pass(problem, spec, opts, full_cov=bool(full_cov), max_states=max_states)
+    return moments_pass(
+        problem, spec, opts, full_cov=bool(full_cov), max_states=max_states, engine=engine
+    )

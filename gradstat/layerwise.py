@@ -1,4 +1,4 @@
-"""Exact expected loss and gradient by messages over each layer's states.
+"""Exact expected loss, gradient and estimator moments by messages over each layer's states.
 
 Given the input, the hidden layers of a layered network form a Markov chain, so the
 ``2^(n_1 + ... + n_L)`` joint states need not be enumerated. With ``s_l`` a state of layer
@@ -8,17 +8,26 @@ Given the input, the hidden layers of a layered network form a Markov chain, so 
   ``alpha_1(s) = P(h_1 = s | x)``;
 * backward messages ``beta_L(s) = C(y(s), t)`` and
   ``beta_{l-1}(s) = sum_{s'} T_l(s, s') beta_l(s') = E[C | h_{l-1} = s]``;
-* ``E[C] = sum_s alpha_1(s) beta_1(s)``;
+* ``E[C] = sum_s alpha_L(s) beta_L(s)``;
 * ``dE[C]/dW_l = sum_s alpha_{l-1}(s) v_l(s) h_{l-1}(s)^T`` and ``dE[C]/db_l = sum_s
-  alpha_{l-1}(s) v_l(s)``, with ``v_l(s) = sum_{s'} T_l(s, s') (beta_l(s') - beta_{l-1}(s))
-  (s' - p_l(s))`` (the score-function identity within one transition, centred on its
-  conditional mean, which is exact because ``sum_{s'} T_l(s, s') (s' - p_l(s)) = 0``);
+  alpha_{l-1}(s) v_l(s)``, with ``v_l(s) = sum_{s'} T_l(s, s') beta_l(s') (b'(s') - p_l(s))``
+  (the score-function identity within one transition; losses are centred on ``E[C]``);
 * the output layer: ``dE[C]/dW_o = sum_s alpha_L(s) dC/dy(s) s^T``.
 
-The cost is ``sum_l 2^{n_{l-1} + n_l} n_l``: linear in depth, exponential only in width
-(the same recursion as the forward-backward algorithm of a hidden Markov model). Each
-parallel loop writes its own entries or its own chunk's accumulator, reduced in a fixed
-order, so results are bit-identical for any thread count.
+The same recursion carries the first and second conditional moments of the signal an
+estimator backpropagates, which gives the exact per-coordinate mean and variance of
+REINFORCE (every baseline) and of the straight-through-type estimators (``st``,
+``st_sigmoid``, ``st_tempered``, ``reinmax``): see :func:`layerwise_moments`. STS is not
+covered: the next layer sees ``b sqrt(p(a))``, which depends on the layer below, so the
+estimate is not a function of adjacent layer states. Per-state quantities (sign agreement,
+descent probability) are not sums of this form either; joint enumeration gives them.
+
+Each ``2^{n_{l-1}} x 2^{n_l}`` transition matrix is used one row at a time, factored into
+products of two half-layer tables (:func:`_half_tables`). The cost is about
+``sum_l 2^{n_{l-1} + n_l}`` times the number of conditional moments carried: linear in
+depth, exponential only in width (the forward-backward algorithm of a hidden Markov
+model). Each parallel loop writes its own entries or its own chunk's accumulator,
+reduced in a fixed order, so results are bit-identical for any thread count.
 """
 
 from __future__ import annotations
@@ -28,6 +37,8 @@ from math import exp
 import numpy as np
 from numba import njit, prange
 
+from gradstat.estimators.per_state import surrogate_jacobian
+from gradstat.estimators.reinmax import REINMAX
 from gradstat.forward import log_sigmoid, loss_and_grad, offsets
 
 CHUNKS = 64
@@ -38,151 +49,6 @@ def _bits(s: int, n: int, low: float, out: np.ndarray) -> None:
     """The values of layer state ``s``: 1 where a unit fires, ``low`` (0 or -1) elsewhere."""
     for i in range(n):
         out[i] = 1.0 if (s >> i) & 1 else low
-
-
-@njit(parallel=True, cache=True)
-def _transition_logs(
-    theta: np.ndarray, woff: int, boff: int, n_prev: int, n: int, low: float
-) -> tuple[np.ndarray, np.ndarray]:
-    """``log p_i(s)`` and ``log(1 - p_i(s))`` for every state ``s`` of the layer below."""
-    S = 1 << n_prev
-    lp = np.empty((S, n))
-    ln = np.empty((S, n))
-    for s in prange(S):
-        for i in range(n):
-            a = theta[boff + i]
-            for j in range(n_prev):
-                a += theta[woff + i * n_prev + j] * (1.0 if (s >> j) & 1 else low)
-            lp[s, i] = log_sigmoid(a)
-            ln[s, i] = log_sigmoid(-a)
-    return lp, ln
-
-
-@njit(cache=True)
-def _log_t(lp: np.ndarray, ln: np.ndarray, s: int, s2: int, n: int) -> float:
-    v = 0.0
-    for i in range(n):
-        if (s2 >> i) & 1:
-            v += lp[s, i]
-        else:
-            v += ln[s, i]
-    return v
-
-
-@njit(parallel=True, cache=True)
-def _example(
-    theta: np.ndarray, sizes: np.ndarray, tab1: np.ndarray, t: np.ndarray, loss: int, low: float
-) -> tuple[float, np.ndarray]:
-    """Expected loss and gradient (full SPEC layout) of one example."""
-    woff, boff, _ = offsets(sizes)
-    L = sizes.shape[0] - 2
-    n_out = sizes[L + 1]
-    grad = np.zeros(theta.shape[0])
-    # Forward messages, one array per layer (flat with offsets).
-    aoff = np.zeros(L + 1, dtype=np.int64)
-    for l in range(L):
-        aoff[l + 1] = aoff[l] + (1 << sizes[l + 1])
-    alpha = np.empty(aoff[L])
-    beta = np.empty(aoff[L])
-    n1 = sizes[1]
-    for s in prange(1 << n1):
-        v = 0.0
-        for i in range(n1):
-            v += tab1[2, i] if (s >> i) & 1 else tab1[3, i]
-        alpha[s] = exp(v)
-    for l in range(1, L):
-        n_prev, n = sizes[l], sizes[l + 1]
-        lp, ln = _transition_logs(theta, woff[l], boff[l], n_prev, n, low)
-        for s2 in prange(1 << n):
-            acc = 0.0
-            for s in range(1 << n_prev):
-                acc += alpha[aoff[l - 1] + s] * exp(_log_t(lp, ln, s, s2, n))
-            alpha[aoff[l] + s2] = acc
-    # Output layer: beta_L = C, and the direct gradient of W_o, b_o.
-    nL = sizes[L]
-    SL = 1 << nL
-    nc = SL if SL < CHUNKS else CHUNKS
-    acc_o = np.zeros((nc, n_out * nL + n_out))
-    for c in prange(nc):
-        h = np.empty(nL)
-        y = np.empty(n_out)
-        dy = np.empty(n_out)
-        for s in range(c * SL // nc, (c + 1) * SL // nc):
-            _bits(s, nL, low, h)
-            for o in range(n_out):
-                v = theta[boff[L] + o]
-                for j in range(nL):
-                    v += theta[woff[L] + o * nL + j] * h[j]
-                y[o] = v
-            beta[aoff[L - 1] + s] = loss_and_grad(loss, y, t, dy)
-            w = alpha[aoff[L - 1] + s]
-            for o in range(n_out):
-                for j in range(nL):
-                    acc_o[c, o * nL + j] += w * dy[o] * h[j]
-                acc_o[c, n_out * nL + o] += w * dy[o]
-    for c in range(nc):
-        for k in range(n_out * nL + n_out):
-            grad[woff[L] + k] += acc_o[c, k]
-    # Backward messages and the gradients of layers L..2.
-    for l in range(L - 1, 0, -1):
-        n_prev, n = sizes[l], sizes[l + 1]
-        lp, ln = _transition_logs(theta, woff[l], boff[l], n_prev, n, low)
-        pp = np.exp(lp)
-        S = 1 << n_prev
-        nc = S if S < CHUNKS else CHUNKS
-        acc = np.zeros((nc, n * n_prev + n))
-        for c in prange(nc):
-            s1 = np.empty(n)
-            s0 = np.empty(n)
-            hp = np.empty(n_prev)
-            for s in range(c * S // nc, (c + 1) * S // nc):
-                m = 0.0
-                for i in range(n):
-                    s1[i] = 0.0
-                    s0[i] = 0.0
-                for s2 in range(1 << n):
-                    tr = exp(_log_t(lp, ln, s, s2, n))
-                    b = beta[aoff[l] + s2]
-                    m += tr * b
-                    for i in range(n):
-                        r = tr * (float((s2 >> i) & 1) - pp[s, i])
-                        s1[i] += r * b
-                        s0[i] += r
-                beta[aoff[l - 1] + s] = m
-                w = alpha[aoff[l - 1] + s]
-                _bits(s, n_prev, low, hp)
-                for i in range(n):
-                    vi = w * (s1[i] - m * s0[i])
-                    for j in range(n_prev):
-                        acc[c, i * n_prev + j] += vi * hp[j]
-                    acc[c, n * n_prev + i] += vi
-        for c in range(nc):
-            for k in range(n * n_prev + n):
-                grad[woff[l] + k] += acc[c, k]
-    # Layer 1 and the expected loss.
-    S1 = 1 << n1
-    expected = 0.0
-    for s in range(S1):
-        expected += alpha[s] * beta[s]
-    nc = S1 if S1 < CHUNKS else CHUNKS
-    acc1 = np.zeros((nc, n1))
-    for c in prange(nc):
-        for s in range(c * S1 // nc, (c + 1) * S1 // nc):
-            w = alpha[s] * (beta[s] - expected)
-            for i in range(n1):
-                acc1[c, i] += w * (float((s >> i) & 1) - tab1[1, i])
-    for c in range(nc):
-        for i in range(n1):
-            grad[boff[0] + i] += acc1[c, i]
-    return expected, grad
-
-
-@njit(cache=True)
-def _first_layer_weights(grad: np.ndarray, x: np.ndarray, n1: int) -> None:
-    n_in = x.shape[0]
-    for i in range(n1):
-        for j in range(n_in):
-            grad[i * n_in + j] = grad[n1 * n_in + i] * x[j]
 
 
 def layerwise_gradient(
@@ -196,21 +62,698 @@ def layerwise_gradient(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Per-example expected losses ``(B,)`` and exact gradients ``(B, n_params)``.
 
-    ``low`` is the value of a unit that does not fire: 0, or -1 for ``values="pm1"``.
+    ``tab1`` is layer 1's :func:`gradstat.forward.layer1_table` (row 0, the
+    pre-activations, is used); ``low`` is the value of a unit that does not fire: 0, or -1
+    for ``values="pm1"``. One message pass of :func:`layerwise_moments` with the
+    gradient's columns only.
     """
-    B = X.shape[0]
-    losses = np.empty(B)
-    grads = np.empty((B, theta.shape[0]))
-    for b in range(B):
-        losses[b], grads[b] = _example(theta, sizes, tab1[b], T[b], loss, low)
-        _first_layer_weights(grads[b], X[b], int(sizes[1]))
+    A1 = np.ascontiguousarray(tab1[:, 0, :])
+    losses, grads, _, _ = layerwise_moments(
+        theta, sizes, A1, X, T, loss, low, GRADIENT, 0, np.zeros(1), "none"
+    )
     return losses, grads
 
 
 def layerwise_cost(sizes: tuple[int, ...]) -> int:
-    """Transition evaluations of one message pass: ``sum_l 2^{n_{l-1} + n_l} n_l``."""
+    """Work of one gradient message pass, about ``sum_l 2^{n_{l-1} + n_l} n_l``."""
     hidden = sizes[1:-1]
     cost = 2 ** hidden[0] * hidden[0] + 2 ** hidden[-1] * sizes[-1]
     for a, b in zip(hidden[:-1], hidden[1:]):
         cost += 2 * 2 ** (a + b) * b
+    return cost
+
+
+# ---------------------------------------------------------------------------------------
+# Exact per-coordinate moments of estimators by messages.
+# ---------------------------------------------------------------------------------------
+
+
+@njit(parallel=True, cache=True)
+def _preactivations(
+    theta: np.ndarray, woff: int, boff: int, n_prev: int, n: int, low: float
+) -> np.ndarray:
+    """Pre-activations ``a_l(s) = W_l h(s) + b_l`` for every state ``s`` of the layer below."""
+    S = 1 << n_prev
+    A = np.empty((S, n))
+    for s in prange(S):
+        for i in range(n):
+            a = theta[boff + i]
+            for j in range(n_prev):
+                a += theta[woff + i * n_prev + j] * (1.0 if (s >> j) & 1 else low)
+            A[s, i] = a
+    return A
+
+
+@njit(parallel=True, cache=True)
+def _half_tables(A: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``T(s, s') = TL[s, s' mod 2^lo] * TH[s, s' >> lo]`` with ``lo = n // 2``.
+
+    ``TL[s, k] = prod_{i < lo} P(bit i = k_i | s)`` and ``TH`` the same over the high
+    bits, each from a sum of log-sigmoids (finite for any pre-activation): a row of the
+    transition matrix costs one product per entry and no exponential.
+    """
+    S, n = A.shape
+    lo = n // 2
+    hi = n - lo
+    TL = np.empty((S, 1 << lo))
+    TH = np.empty((S, 1 << hi))
+    for s in prange(S):
+        for k in range(1 << lo):
+            v = 0.0
+            for i in range(lo):
+                v += log_sigmoid(A[s, i]) if (k >> i) & 1 else log_sigmoid(-A[s, i])
+            TL[s, k] = exp(v)
+        for k in range(1 << hi):
+            v = 0.0
+            for i in range(hi):
+                a = A[s, lo + i]
+                v += log_sigmoid(a) if (k >> i) & 1 else log_sigmoid(-a)
+            TH[s, k] = exp(v)
+    return TL, TH
+
+
+@njit(parallel=True, cache=True)
+def _forward_message(TL: np.ndarray, TH: np.ndarray, alpha: np.ndarray) -> np.ndarray:
+    """``alpha_l(s') = sum_s alpha_{l-1}(s) T(s, s')`` (each entry summed in a fixed order)."""
+    S, nl = TL.shape
+    nh = TH.shape[1]
+    out = np.empty(nl * nh)
+    for kh in prange(nh):
+        acc = np.zeros(nl)
+        for s in range(S):
+            w = alpha[s] * TH[s, kh]
+            for kl in range(nl):
+                acc[kl] += w * TL[s, kl]
+        for kl in range(nl):
+            out[kh * nl + kl] = acc[kl]
+    return out
+
+
+@njit(parallel=True, cache=True)
+def _expect(TL: np.ndarray, TH: np.ndarray, F: np.ndarray) -> np.ndarray:
+    """``Y[s, q] = sum_{s'} T(s, s') F[s', q]``: conditional expectations given the layer below.
+
+    The ``S x 2^n`` pairs are split into fixed jobs (a row, or for few rows a block of the
+    row's high bits), each summed in a fixed order and reduced in a fixed order, so the
+    result does not depend on the number of threads.
+    """
+    S, nl = TL.shape
+    nh = TH.shape[1]
+    Q = F.shape[1]
+    nb = 1 if S >= CHUNKS else min(nh, CHUNKS // S)
+    jobs = S * nb
+    part = np.zeros((jobs, Q))
+    nc = jobs if jobs < CHUNKS else CHUNKS
+    for c in prange(nc):
+        tmp = np.empty(Q)
+        for job in range(c * jobs // nc, (c + 1) * jobs // nc):
+            s = job // nb
+            bk = job % nb
+            row = part[job]
+            for kh in range(bk * nh // nb, (bk + 1) * nh // nb):
+                for q in range(Q):
+                    tmp[q] = 0.0
+                for kl in range(nl):
+                    w = TL[s, kl]
+                    base = kh * nl + kl
+                    for q in range(Q):
+                        tmp[q] += w * F[base, q]
+                th = TH[s, kh]
+                for q in range(Q):
+                    row[q] += th * tmp[q]
+    Y = np.zeros((S, Q))
+    for s2 in range(S):
+        for bk2 in range(nb):
+            for q in range(Q):
+                Y[s2, q] += part[s2 * nb + bk2, q]
+    return Y
+
+
+@njit(parallel=True, cache=True)
+def _top_layer(
+    theta: np.ndarray,
+    sizes: np.ndarray,
+    t: np.ndarray,
+    loss: int,
+    low: float,
+    alpha: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, float, np.ndarray]:
+    """Loss ``C(s)`` and ``dC/dy(s)`` for every state of the last layer, ``E[C]``, and the
+    mean ``[o, j, 0]`` and variance ``[o, j, 1]`` under ``alpha`` of the output layer's
+    gradient ``dC/dy_o h_j`` (``j = n_L`` is the bias, ``h = 1``; the variance is summed
+    about the mean, a second pass)."""
+    woff, boff, _ = offsets(sizes)
+    L = sizes.shape[0] - 2
+    nL, n_out = sizes[L], sizes[L + 1]
+    S = 1 << nL
+    C = np.empty(S)
+    dY = np.empty((S, n_out))
+    nc = S if S < CHUNKS else CHUNKS
+    acc = np.zeros((nc, n_out, nL + 1))
+    part = np.zeros(nc)
+    for c in prange(nc):
+        h = np.empty(nL + 1)
+        y = np.empty(n_out)
+        dy = np.empty(n_out)
+        h[nL] = 1.0
+        for s in range(c * S // nc, (c + 1) * S // nc):
+            _bits(s, nL, low, h)
+            for o in range(n_out):
+                v = theta[boff[L] + o]
+                for j in range(nL):
+                    v += theta[woff[L] + o * nL + j] * h[j]
+                y[o] = v
+            C[s] = loss_and_grad(loss, y, t, dy)
+            w = alpha[s]
+            part[c] += w * C[s]
+            for o in range(n_out):
+                dY[s, o] = dy[o]
+                for j in range(nL + 1):
+                    acc[c, o, j] += w * dy[o] * h[j]
+    expected = 0.0
+    for c2 in range(nc):
+        expected += part[c2]
+    out = np.zeros((n_out, nL + 1, 2))
+    for c3 in range(nc):
+        out[:, :, 0] += acc[c3]
+    acc[:] = 0.0
+    for c4 in prange(nc):
+        h = np.empty(nL + 1)
+        h[nL] = 1.0
+        for s in range(c4 * S // nc, (c4 + 1) * S // nc):
+            _bits(s, nL, low, h)
+            for o in range(n_out):
+                for j in range(nL + 1):
+                    d = dY[s, o] * h[j] - out[o, j, 0]
+                    acc[c4, o, j] += alpha[s] * d * d
+    for c5 in range(nc):
+        out[:, :, 1] += acc[c5]
+    return C, dY, expected, out
+
+
+@njit(cache=True)
+def _columns(beta1: np.ndarray, beta2: np.ndarray, n: int, score: bool) -> np.ndarray:
+    """The functions of the upper layer's state ``s'`` whose expectations a layer needs:
+    ``beta1``, ``b'_i beta1`` and, with ``score``, ``beta2``, ``b'_i beta2`` (``b'`` the
+    bits of ``s'``)."""
+    S = beta1.shape[0]
+    q = 2 * (1 + n) if score else 1 + n
+    F = np.empty((S, q))
+    for s in range(S):
+        F[s, 0] = beta1[s]
+        for i in range(n):
+            F[s, 1 + i] = beta1[s] if (s >> i) & 1 else 0.0
+        if score:
+            F[s, 1 + n] = beta2[s]
+            for i in range(n):
+                F[s, 2 + n + i] = beta2[s] if (s >> i) & 1 else 0.0
+    return F
+
+
+@njit(parallel=True, cache=True)
+def _combine(
+    Y: np.ndarray,
+    A: np.ndarray,
+    alpha: np.ndarray,
+    n_prev: int,
+    low: float,
+    score: bool,
+    propagate: bool,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """One layer's gradient (and REINFORCE) coordinate sums and the backward messages.
+
+    For each state ``s`` of the layer below (values ``h``, weight ``alpha(s)``) and unit
+    ``i`` with ``sigma_i = b'_i - p_i``: ``A1_i = sum_{s'} T sigma_i beta1`` (the exact
+    gradient's term) and, for REINFORCE, ``A0_i = p_i (1 - p_i) = sum T sigma_i^2``,
+    ``A1sq_i = sum T sigma_i^2 beta1`` and ``A2_i = sum T sigma_i^2 beta2`` (with
+    ``sigma^2 = b' (1 - 2p) + p^2``). Accumulates, per coordinate ``(i, j)`` (``j = n_prev``
+    is the bias, ``h = 1``), ``[0] sum alpha h_j A1_i`` and ``[1..3] sum alpha h_j^2
+    (A0, A1sq, A2)_i``; with ``propagate``, returns ``beta1, beta2`` of the layer below.
+    """
+    S, n = A.shape
+    K = 4 if score else 1
+    nc = S if S < CHUNKS else CHUNKS
+    acc = np.zeros((nc, n, n_prev + 1, K))
+    beta1 = np.empty(S if propagate else 0)
+    beta2 = np.empty(S if propagate and score else 0)
+    for c in prange(nc):
+        h = np.empty(n_prev + 1)
+        st = np.empty((4, n))
+        for s in range(c * S // nc, (c + 1) * S // nc):
+            _bits(s, n_prev, low, h)
+            h[n_prev] = 1.0
+            w = alpha[s]
+            y = Y[s]
+            for i in range(n):
+                lp = log_sigmoid(A[s, i])
+                p = exp(lp)
+                st[0, i] = y[1 + i] - p * y[0]
+                if score:
+                    st[1, i] = exp(lp + log_sigmoid(-A[s, i]))
+                    st[2, i] = (1.0 - 2.0 * p) * y[1 + i] + p * p * y[0]
+                    st[3, i] = (1.0 - 2.0 * p) * y[2 + n + i] + p * p * y[1 + n]
+            a = acc[c]
+            for i in range(n):
+                for j in range(n_prev + 1):
+                    w1 = w * h[j]
+                    a[i, j, 0] += w1 * st[0, i]
+                    if score:
+                        w2 = w1 * h[j]
+                        a[i, j, 1] += w2 * st[1, i]
+                        a[i, j, 2] += w2 * st[2, i]
+                        a[i, j, 3] += w2 * st[3, i]
+            if propagate:
+                beta1[s] = y[0]
+                if score:
+                    beta2[s] = y[1 + n]
+    out = np.zeros((n, n_prev + 1, K))
+    for c2 in range(nc):
+        out += acc[c2]
+    return out, beta1, beta2
+
+
+@njit(parallel=True, cache=True)
+def _surrogate_moments(
+    TL: np.ndarray,
+    TH: np.ndarray,
+    D0: np.ndarray,
+    D1: np.ndarray,
+    rbar: np.ndarray,
+    V: np.ndarray,
+    pi: np.ndarray,
+    pk: np.ndarray,
+    pidx: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Conditional mean and covariance of the surrogate signal ``e = D(s, b') * r``.
+
+    Given the layer below in state ``s`` and this layer in ``s'`` (bits ``b'``), the signal
+    backpropagated into this layer's pre-activations is ``e = D(s, b') * r`` with ``r``
+    the signal from above, of conditional mean ``rbar(s')`` and covariance ``V(s')``
+    (packed; empty for the last layer, where ``r`` is determined by ``s'``). Returns
+    ``m(s) = sum_{s'} T(s, s') D * rbar`` and, for the pairs ``(pi, pk)``,
+
+        Cov[e_i, e_k | s] = sum_{s'} T(s, s') [(x_i - m_i)(x_k - m_k) + D_i D_k V_ik(s')],
+
+    ``x = D * rbar`` (the law of total covariance), summed about the mean in a second pass
+    so that nearly deterministic signals lose no precision.
+    """
+    S, nl = TL.shape
+    nh = TH.shape[1]
+    n = D0.shape[1]
+    P = pi.shape[0]
+    has_v = V.shape[0] > 0
+    nb = 1 if S >= CHUNKS else min(nh, CHUNKS // S)
+    jobs = S * nb
+    nc = jobs if jobs < CHUNKS else CHUNKS
+    part_m = np.zeros((jobs, n))
+    part_c = np.zeros((jobs, P))
+    for c in prange(nc):
+        for job in range(c * jobs // nc, (c + 1) * jobs // nc):
+            s = job // nb
+            bk = job % nb
+            for kh in range(bk * nh // nb, (bk + 1) * nh // nb):
+                for kl in range(nl):
+                    w = TL[s, kl] * TH[s, kh]
+                    s2 = kh * nl + kl
+                    for i in range(n):
+                        d = D1[s, i] if (s2 >> i) & 1 else D0[s, i]
+                        part_m[job, i] += w * d * rbar[s2, i]
+    m = np.zeros((S, n))
+    for job2 in range(jobs):
+        for i in range(n):
+            m[job2 // nb, i] += part_m[job2, i]
+    for c3 in prange(nc):
+        x = np.empty(n)
+        d = np.empty(n)
+        for job in range(c3 * jobs // nc, (c3 + 1) * jobs // nc):
+            s = job // nb
+            bk = job % nb
+            for kh in range(bk * nh // nb, (bk + 1) * nh // nb):
+                for kl in range(nl):
+                    w = TL[s, kl] * TH[s, kh]
+                    s2 = kh * nl + kl
+                    for i in range(n):
+                        d[i] = D1[s, i] if (s2 >> i) & 1 else D0[s, i]
+                        x[i] = d[i] * rbar[s2, i] - m[s, i]
+                    row = part_c[job]
+                    for q in range(P):
+                        v = x[pi[q]] * x[pk[q]]
+                        if has_v:
+                            v += d[pi[q]] * d[pk[q]] * V[s2, pidx[q]]
+                        row[q] += w * v
+    cov = np.zeros((S, P))
+    for job4 in range(jobs):
+        for q in range(P):
+            cov[job4 // nb, q] += part_c[job4, q]
+    return m, cov
+
+
+def _centred_moments(
+    TL: np.ndarray,
+    TH: np.ndarray,
+    D: np.ndarray,
+    rbar: np.ndarray,
+    V: np.ndarray,
+    alpha: np.ndarray,
+    pi: np.ndarray,
+    pk: np.ndarray,
+    pidx: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`_surrogate_moments` for a surrogate ``D(s)`` that ignores the unit's own bit.
+
+    Then ``m(s) = D * mu(s)`` and ``Cov(s) = (D D^T) * Cov[r | s]`` with ``mu(s) =
+    sum_{s'} T rbar``. The conditional moments of ``r`` are summed about the layer's mean
+    signal ``c = sum_{s'} alpha(s') rbar(s')`` (a constant, so the sums are single
+    matrix-vector passes of :func:`_expect`): ``Cov[r | s] = E[(r - c)(r - c)^T | s] -
+    (mu - c)(mu - c)^T``, which cancels only at the scale of the signal's spread about
+    ``c``, not at the scale of the signal itself.
+    """
+    n = D.shape[1]
+    c = alpha @ rbar
+    rho = rbar - c
+    F = np.empty((rbar.shape[0], n + pi.shape[0]))
+    F[:, :n] = rho
+    F[:, n:] = rho[:, pi] * rho[:, pk]
+    if V.shape[0]:
+        F[:, n:] += V[:, pidx]
+    Y = _expect(TL, TH, F)
+    mu = Y[:, :n]
+    cov = D[:, pi] * D[:, pk] * (Y[:, n:] - mu[:, pi] * mu[:, pk])
+    return D * (c + mu), cov
+
+
+@njit(parallel=True, cache=True)
+def _surrogate_stats(
+    m: np.ndarray,
+    cov: np.ndarray,
+    diag: np.ndarray,
+    alpha: np.ndarray,
+    W: np.ndarray,
+    low: float,
+    propagate: bool,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Mean and variance of a layer's surrogate gradient ``e_i h_j`` and the messages below.
+
+    ``E = sum_s alpha(s) h_j m_i(s)`` and ``Var = sum_s alpha h_j^2 Cov_ii(s) +
+    sum_s alpha (h_j m_i(s) - E)^2`` (the second sum in a second pass, about the mean).
+    With ``propagate``: ``rbar(s) = W^T m(s)`` and ``V(s) = W^T Cov(s) W`` (packed) for the
+    layer below, whose states are the ``s`` here.
+    """
+    S, n = m.shape
+    n_prev = W.shape[1]
+    nc = S if S < CHUNKS else CHUNKS
+    acc = np.zeros((nc, n, n_prev + 1, 2))
+    Pn = n_prev * (n_prev + 1) // 2
+    rn = np.empty((S if propagate else 0, n_prev))
+    Vn = np.empty((S if propagate else 0, Pn))
+    for c in prange(nc):
+        h = np.empty(n_prev + 1)
+        M = np.empty((n, n))
+        MW = np.empty((n, n_prev))
+        for s in range(c * S // nc, (c + 1) * S // nc):
+            _bits(s, n_prev, low, h)
+            h[n_prev] = 1.0
+            w = alpha[s]
+            for i in range(n):
+                for j in range(n_prev + 1):
+                    acc[c, i, j, 0] += w * h[j] * m[s, i]
+                    acc[c, i, j, 1] += w * h[j] * h[j] * cov[s, diag[i]]
+            if propagate:
+                q = 0
+                for i in range(n):
+                    for k in range(i, n):
+                        M[i, k] = cov[s, q]
+                        M[k, i] = cov[s, q]
+                        q += 1
+                for j in range(n_prev):
+                    v = 0.0
+                    for i in range(n):
+                        v += W[i, j] * m[s, i]
+                    rn[s, j] = v
+                for i in range(n):
+                    for j in range(n_prev):
+                        v = 0.0
+                        for k in range(n):
+                            v += M[i, k] * W[k, j]
+                        MW[i, j] = v
+                q = 0
+                for j in range(n_prev):
+                    for j2 in range(j, n_prev):
+                        v = 0.0
+                        for i in range(n):
+                            v += W[i, j] * MW[i, j2]
+                        Vn[s, q] = v
+                        q += 1
+    out = np.zeros((n, n_prev + 1, 2))
+    for c2 in range(nc):
+        out += acc[c2]
+    between = np.zeros((nc, n, n_prev + 1))
+    for c3 in prange(nc):
+        h = np.empty(n_prev + 1)
+        for s in range(c3 * S // nc, (c3 + 1) * S // nc):
+            _bits(s, n_prev, low, h)
+            h[n_prev] = 1.0
+            for i in range(n):
+                for j in range(n_prev + 1):
+                    d = h[j] * m[s, i] - out[i, j, 0]
+                    between[c3, i, j] += alpha[s] * d * d
+    for c4 in range(nc):
+        out[:, :, 1] += between[c4]
+    return out[:, :, 0].copy(), out[:, :, 1].copy(), rn, Vn
+
+
+@njit(cache=True)
+def _jacobians(
+    A: np.ndarray, code: int, opts: np.ndarray, kappa: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """The surrogate ``dh/da`` at every pre-activation, for a unit that drew 0 and 1."""
+    S, n = A.shape
+    D0 = np.empty((S, n))
+    D1 = np.empty((S, n))
+    for s in range(S):
+        for i in range(n):
+            D0[s, i] = surrogate_jacobian(code, A[s, i], 0.0, opts, kappa)
+            D1[s, i] = surrogate_jacobian(code, A[s, i], 1.0, opts, kappa)
+    return D0, D1
+
+
+def _pairs(n: int, diagonal: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Pairs ``i <= k`` of ``n`` units (or only ``i = k``), their indices in the packed
+    upper triangle, and where each ``(i, i)`` sits among the chosen pairs."""
+    full = [(i, k) for i in range(n) for k in range(i, n)]
+    index = {pair: q for q, pair in enumerate(full)}
+    chosen = [(i, i) for i in range(n)] if diagonal else full
+    pi = np.array([i for i, _ in chosen], dtype=np.int64)
+    pk = np.array([k for _, k in chosen], dtype=np.int64)
+    pidx = np.array([index[p] for p in chosen], dtype=np.int64)
+    diag = np.array([chosen.index((i, i)) for i in range(n)], dtype=np.int64)
+    return pi, pk, pidx, diag
+
+
+GRADIENT, SCORE, SURROGATE = "gradient", "score", "surrogate"
+"""What a message pass computes: the exact gradient only, or with it the moments of
+REINFORCE (``score``) or of a straight-through-type estimator (``surrogate``)."""
+
+
+def layerwise_moments(
+    theta: np.ndarray,
+    sizes: np.ndarray,
+    A1: np.ndarray,
+    X: np.ndarray,
+    T: np.ndarray,
+    loss: int,
+    low: float,
+    family: str,
+    code: int,
+    opts: np.ndarray,
+    baseline: str | float,
+    baselines_out: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Per-example expected loss, exact gradient, estimator mean and variance.
+
+    Returns ``(losses (B,), gradients, means, variances (B, n_params))`` in the full SPEC
+    layout, for ``family`` ``"surrogate"`` (straight-through-type estimator ``code`` with
+    options ``opts``), ``"score"`` (REINFORCE with ``baseline``: ``"none"``, a float,
+    ``"mean"`` or ``"optimal"``) or ``"gradient"`` (no estimator: means and variances are
+    left zero). ``A1`` holds layer 1's pre-activations ``(B, n_1)``. With ``"score"``,
+    ``baselines_out`` (``(B, n_params)``, optional) receives the baseline used per
+    stochastic-layer coordinate (the exact optimal one for ``"optimal"``).
+
+    **Surrogates.** The signal backpropagated into layer ``l``'s pre-activations is
+    ``e_l = D_l(h_{l-1}, h_l) * (W_{l+1}^T e_{l+1})`` (``D`` the surrogate ``dh/da``; above
+    the last layer the signal is ``W_o^T dC/dy``), and ``dW_l = outer(e_l, h_{l-1})``.
+    Given ``h_{l-1}``, ``e_l`` depends only on the layers above, so its conditional mean
+    ``m_l(s)`` and covariance ``Cov_l(s)`` given ``h_{l-1} = s`` follow from those of the
+    layer above by the laws of total expectation and covariance:
+
+        m_l(s)   = sum_{s'} T_l(s, s') D(s, s') * rbar(s'),       rbar = W_{l+1}^T m_{l+1},
+        Cov_l(s) = sum_{s'} T_l(s, s') [(x - m_l)(x - m_l)^T + (D D^T) * V(s')],
+                   x = D * rbar,  V = W_{l+1}^T Cov_{l+1} W_{l+1}.
+
+    Then ``E[dW_l,ij] = sum_s alpha_{l-1}(s) h_j m_l,i`` and ``Var[dW_l,ij] = sum_s
+    alpha_{l-1} h_j^2 Cov_l,ii + sum_s alpha_{l-1} (h_j m_l,i - E)^2``. Variances are sums
+    of squares about a mean (ReinMax, whose surrogate depends on the unit's own bit, with
+    ``D`` evaluated per pair ``(s, s')``), or about the layer's mean signal
+    (:func:`_centred_moments`), never differences of raw second moments, so nearly
+    deterministic estimates keep their tiny variances.
+
+    **REINFORCE.** ``g_hat_ij = (C - c) sigma_i h_j`` with ``sigma = b_l - p_l``; given
+    ``(h_{l-1}, h_l)`` the loss enters only through ``beta1 = E[C | h_l]`` and
+    ``beta2 = E[C^2 | h_l]`` (backward messages), so ``E[g_hat^2] = sum_s alpha h_j^2
+    sum_{s'} T sigma_i^2 (beta2 - 2 c beta1 + c^2)``; the optimal baseline
+    ``c_j = E[s_j^2 C] / E[s_j^2]`` comes from the same sums, and ``Var = E[g_hat^2] -
+    E[g_hat]^2`` (accurate to about ``1e-15 E[g_hat^2]``; the score term keeps REINFORCE's
+    variance far above that). Losses are centred on ``E[C]`` first, so the ``"mean"``
+    baseline involves no cancellation.
+
+    Cost per example: about ``sum_l 2^{n_{l-1} + n_l}`` times ``n_l (n_l + 3) / 2`` for
+    surrogates (twice that for ReinMax, whose covariances take a second pass), ``2 n_l``
+    for REINFORCE and ``n_l`` for the gradient.
+    """
+    sizes_t = tuple(int(v) for v in sizes)
+    L = len(sizes_t) - 2
+    woff, boff, _ = offsets(sizes)
+    n_params = theta.shape[0]
+    B = X.shape[0]
+    score = family == SCORE
+    surrogate = family == SURROGATE
+    bitdep = surrogate and code == REINMAX
+    kappa = 1.0 - low
+    losses = np.empty(B)
+    grads = np.zeros((B, n_params))
+    means = np.zeros((B, n_params))
+    variances = np.zeros((B, n_params))
+    As: list = [None] * (L + 1)
+    tables: list = [None] * (L + 1)
+    jac: list = [None] * (L + 1)
+    for l in range(2, L + 1):
+        As[l] = _preactivations(theta, woff[l - 1], boff[l - 1], sizes_t[l - 1], sizes_t[l], low)
+        tables[l] = _half_tables(As[l])
+        if surrogate:
+            jac[l] = _jacobians(As[l], code, opts, kappa)
+    Ws = [
+        np.ascontiguousarray(theta[woff[l - 1] : boff[l - 1]].reshape(sizes_t[l], -1))
+        for l in range(1, L + 1)
+    ]
+    Ws[0] = np.zeros((sizes_t[1], 0))  # layer 1's weights are expanded from x below
+    for b in range(B):
+        As[1] = np.ascontiguousarray(A1[b][None, :])
+        tables[1] = _half_tables(As[1])
+        if surrogate:
+            jac[1] = _jacobians(As[1], code, opts, kappa)
+        alphas = [np.ones(1)]
+        for l in range(1, L + 1):
+            alphas.append(_forward_message(tables[l][0], tables[l][1], alphas[l - 1]))
+        C, dY, expected, out = _top_layer(theta, sizes, T[b], loss, low, alphas[L])
+        losses[b] = expected
+        nL, n_out = sizes_t[L], sizes_t[L + 1]
+        for o in range(n_out):
+            rows = slice(woff[L] + o * nL, woff[L] + (o + 1) * nL)
+            grads[b, rows] = means[b, rows] = out[o, :nL, 0]
+            variances[b, rows] = out[o, :nL, 1]
+            grads[b, boff[L] + o] = means[b, boff[L] + o] = out[o, nL, 0]
+            variances[b, boff[L] + o] = out[o, nL, 1]
+        beta1 = C - expected
+        beta2 = beta1 * beta1
+        rbar = V = np.zeros((0, 0))
+        if surrogate:
+            Wo = theta[woff[L] : boff[L]].reshape(n_out, nL)
+            rbar = np.ascontiguousarray(dY @ Wo)
+        for l in range(L, 0, -1):
+            n, n_prev = sizes_t[l], (sizes_t[l - 1] if l > 1 else 0)
+            TL, TH = tables[l]
+            F = _columns(beta1, beta2, n, score)
+            Y = _expect(TL, TH, F)
+            acc, beta1, beta2 = _combine(Y, As[l], alphas[l - 1], n_prev, low, score, l > 1)
+            moments = None
+            if surrogate:
+                pi, pk, pidx, diag = _pairs(n, diagonal=l == 1)
+                if bitdep:
+                    m, cov = _surrogate_moments(TL, TH, *jac[l], rbar, V, pi, pk, pidx)
+                else:
+                    m, cov = _centred_moments(TL, TH, jac[l][0], rbar, V, alphas[l], pi, pk, pidx)
+                moments = _surrogate_stats(m, cov, diag, alphas[l - 1], Ws[l - 1], low, l > 1)
+                rbar, V = moments[2], moments[3]
+            used = None if baselines_out is None else baselines_out[b]
+            _store_layer(acc, moments, l, sizes_t, woff, boff, X[b], expected, baseline,
+                         grads[b], means[b], variances[b], used)  # fmt: skip
+    return losses, grads, means, variances
+
+
+def _store_layer(
+    acc: np.ndarray,
+    moments: tuple[np.ndarray, ...] | None,
+    l: int,
+    sizes: tuple[int, ...],
+    woff: np.ndarray,
+    boff: np.ndarray,
+    x: np.ndarray,
+    expected: float,
+    baseline: str | float,
+    grad: np.ndarray,
+    mean: np.ndarray,
+    var: np.ndarray,
+    used: np.ndarray | None = None,
+) -> None:
+    """Write layer ``l``'s gradient, estimator mean and variance (full layout), and into
+    ``used`` (if given) REINFORCE's baseline per coordinate.
+
+    Columns ``0..n_prev - 1`` of the ``(n, n_prev + 1)`` sums are ``W_l``, the last is
+    ``b_l``; layer 1 has only the bias column and ``dW_1 = outer(e_1, x)``.
+    """
+    n = sizes[l]
+    G = acc[:, :, 0]
+    if moments is not None:
+        M, second = moments[0], moments[1] + moments[0] ** 2
+    elif acc.shape[2] > 1:
+        P0, P1, P2 = acc[:, :, 1], acc[:, :, 2], acc[:, :, 3]
+        if baseline == "optimal":
+            with np.errstate(invalid="ignore", divide="ignore"):
+                c = np.where(P0 > 0.0, P1 / np.where(P0 > 0.0, P0, 1.0), -expected)
+        elif baseline == "mean":
+            c = np.zeros_like(P0)
+        else:
+            c = np.full_like(P0, (0.0 if baseline == "none" else float(baseline)) - expected)
+        M, second = G, P2 - 2.0 * c * P1 + c * c * P0
+        if used is not None:
+            cb = c + expected
+            if l == 1:
+                cb = np.concatenate([np.repeat(cb, len(x), axis=1), cb], axis=1)
+            k = cb.shape[1] - 1
+            used[woff[l - 1] : boff[l - 1]] = cb[:, :k].ravel()
+            used[boff[l - 1] : boff[l - 1] + n] = cb[:, k]
+    else:
+        M = second = np.zeros_like(G)
+    if l == 1:
+        G, M, second = (
+            np.concatenate([np.outer(G[:, 0], x), G], axis=1),
+            np.concatenate([np.outer(M[:, 0], x), M], axis=1),
+            np.concatenate([np.outer(second[:, 0], x * x), second], axis=1),
+        )
+        if moments is not None:
+            Vr = np.concatenate([np.outer(moments[1][:, 0], x * x), moments[1]], axis=1)
+    elif moments is not None:
+        Vr = moments[1]
+    if moments is None:
+        Vr = np.maximum(second - M * M, 0.0)
+    w, bo = woff[l - 1], boff[l - 1]
+    k = G.shape[1] - 1
+    for dst, src in ((grad, G), (mean, M), (var, Vr)):
+        dst[w:bo] = src[:, :k].ravel()
+        dst[bo : bo + n] = src[:, k]
+
+
+def layerwise_moments_cost(sizes: tuple[int, ...], family: str) -> int:
+    """Pair-moment updates of one example's message pass (the moments engine's work)."""
+    hidden = sizes[1:-1]
+    cost = 0
+    for l, n in enumerate(hidden):
+        prev = 0 if l == 0 else hidden[l - 1]
+        cols = 1 + n
+        if family == SCORE:
+            cols += 1 + n
+        elif family == SURROGATE:
+            pairs = n if l == 0 else n * (n + 1) // 2
+            cols += n + pairs
+        cost += 2 ** (prev + n) * cols
     return cost

@@ -73,6 +73,12 @@ class Estimator:
         (ARM, DisARM), although the noise is continuous.
     normal_noise : bool
         Draws standard normals instead of uniforms.
+    layerwise : bool
+        Its exact mean and variance can be computed by messages over adjacent layers'
+        states (:mod:`gradstat.layerwise`): the estimate is a sum over layers of terms that
+        depend on the layer states only through adjacent pairs, and the next layer sees
+        only the current layer's state (straight-through-type surrogates, REINFORCE).
+        False for STS, whose real-valued outputs ``b sqrt(p(a))`` carry the layer below.
     """
 
     name: str
@@ -91,6 +97,7 @@ class Estimator:
     values: tuple[str, ...] = ("01", "pm1")
     cells: bool = False
     normal_noise: bool = False
+    layerwise: bool = False
 
     def resolve_options(self, options: Mapping[str, Any]) -> dict[str, Any]:
         """Validate user options and fill in defaults."""
@@ -156,6 +163,7 @@ register(
         summary="straight-through: h ~ Bernoulli(p), surrogate dh/da = 1",
         reference="Bengio, Léonard & Courville (2013), arXiv:1308.3432",
         unbiased=False,
+        layerwise=True,
     )
 )
 register(
@@ -165,6 +173,7 @@ register(
         summary="sigmoid straight-through: h ~ Bernoulli(p), surrogate dh/da = p(1-p)",
         reference="Hinton, Neural Networks for Machine Learning, lecture 9c (2012)",
         unbiased=False,
+        layerwise=True,
     )
 )
 register(
@@ -188,6 +197,7 @@ register(
         unbiased=True,
         options={"baseline": "none"},
         validators={"baseline": check_baseline},
+        layerwise=True,
     )
 )
 
@@ -206,6 +216,7 @@ register(
         options={"tau": 1.0},
         validators={"tau": check_positive("tau")},
         encode=_tau,
+        layerwise=True,
     )
 )
 register(
@@ -218,6 +229,7 @@ register(
         options={"tau": 1.0},
         validators={"tau": check_reinmax_tau},
         encode=_tau,
+        layerwise=True,
     )
 )
 register(
