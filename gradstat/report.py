@@ -65,6 +65,7 @@ CSV_COLUMNS: tuple[str, ...] = (
     "estimator",
     "options",
     "method",
+    "engine",
     "scope",
     "metric",
     "value",
@@ -74,7 +75,9 @@ CSV_COLUMNS: tuple[str, ...] = (
     "status",
     "error",
 )
-"""Columns of ``results.csv`` (and keys of the rows of ``results.json``): ``task`` is the
+"""Columns of ``results.csv`` (and keys of the rows of ``results.json``): ``engine`` is
+how the analysis was computed (``joint``, ``cells``, ``layerwise`` or ``monte-carlo``;
+``layerwise`` leaves sign agreement and descent probability NaN), ``task`` is the
 analysis's identity (``"<network>/<estimator label>"``), ``status`` is ``ok`` or
 ``error``, and a failed analysis has one row, with its message in ``error``."""
 
@@ -700,6 +703,7 @@ def result_rows(
             "estimator": result.estimator,
             "options": options,
             "method": result.method,
+            "engine": result.engine,
             "scope": scope,
             "metric": metric,
             "value": getattr(values, metric),
