@@ -429,7 +429,7 @@ def _centred_moments(
     ``c``, not at the scale of the signal itself.
     """
     n = D.shape[1]
-    c = alpha @ rbar
+    c = (alpha[:, None] * rbar).sum(axis=0)  # fixed-order (pairwise) sums, no BLAS
     rho = rbar - c
     F = np.empty((rbar.shape[0], n + pi.shape[0]))
     F[:, :n] = rho
@@ -658,7 +658,7 @@ def layerwise_moments(
         rbar = V = np.zeros((0, 0))
         if surrogate:
             Wo = theta[woff[L] : boff[L]].reshape(n_out, nL)
-            rbar = np.ascontiguousarray(dY @ Wo)
+            rbar = np.einsum("so,oj->sj", dY, Wo)  # numpy's own loops: a fixed order
         for l in range(L, 0, -1):
             n, n_prev = sizes_t[l], (sizes_t[l - 1] if l > 1 else 0)
             TL, TH = tables[l]
