@@ -92,6 +92,9 @@ LONG_CALL_S = 20.0
 times, to keep the full run short (marked in the table)."""
 ISSUE_TORCH_N20_S = 3.6
 """The project's issue: dense torch enumeration takes about 3.6 s at one-layer N = 20."""
+TARGET_SPEEDUP = 50
+"""The project's performance target: at one-layer N = 20, gradstat's exact gradient at
+least this many times faster than the dense torch enumeration."""
 METHODS = ("torch", "numpy")
 
 
@@ -415,6 +418,12 @@ def headline(rows: list[Row]) -> list[str]:
                 f"(The issue quotes about {ISSUE_TORCH_N20_S} s for a researcher's dense torch "
                 f"enumeration at N = 20; this script's vectorised torch baseline took "
                 f"{fmt_seconds(torch_s)}.)"
+            )
+            speedup = torch_s / row.gradstat.seconds
+            verdict = "met" if speedup >= TARGET_SPEEDUP else "NOT met"
+            lines.append(
+                f"Target: one-layer N = 20 exact gradient at least {TARGET_SPEEDUP}x faster "
+                f"than dense torch: {verdict} ({speedup:,.0f}x)."
             )
     for method in ("gradstat", *METHODS):
         done = [

@@ -202,26 +202,101 @@ def test_extreme_logits_stay_finite(scale):
         assert np.all(np.isfinite(gs.sample_gradients(net, x, t, name, 4, seed=0)))
 
 
-def test_gray_code_one_layer_kernel_matches_forward_passes():
-    """N = 19: chunks of 8192 states, so the Gray-code walk resynchronises mid-chunk."""
-    from gradstat.exact import _gradient_kernel, _one_layer_kernel
-    from gradstat.forward import BITS, layer1_table
+ONE_LAYER_CASES = [(loss, values) for loss in ne.LOSSES for values in ne.VALUES]
+
+
+def _one_layer_problem(loss, values, n1, seed=6):
+    """A two-example problem on ``(2, n1, 3)`` and its layer-1 table."""
+    from gradstat.forward import layer1_table
     from gradstat.layout import make_problem
 
-    net = gs.BinaryNetwork.random((2, 19, 2), loss="bce", scale=2.0, seed=6)
-    pr = make_problem(net, np.array([[0.5, -1.0], [1.5, 0.2]]), np.array([[1.0, 0.0], [0.3, 0.6]]))
-    tab = layer1_table(pr.A1, BITS)
-    gray = _one_layer_kernel(pr.theta, pr.sizes, tab, pr.T, pr.loss_code, BITS, True)
-    plain = _gradient_kernel(pr.theta, pr.sizes, tab, pr.T, pr.loss_code, BITS, True)
-    n1 = 19
-    np.testing.assert_allclose(gray[0], plain[0], rtol=1e-12)
-    np.testing.assert_allclose(gray[1], plain[1], rtol=1e-10, atol=1e-13)
-    np.testing.assert_allclose(gray[2], plain[2][:, :n1], rtol=1e-10, atol=1e-13)
-    np.testing.assert_allclose(gray[3], plain[3][:, :n1], rtol=1e-10, atol=1e-13)
-    numba.set_num_threads(1)
+    net = gs.BinaryNetwork.random((2, n1, 3), loss=loss, scale=2.0, seed=seed, values=values)
+    X = np.array([[0.5, -1.0], [1.5, 0.2]])
+    T = np.array([0, 2]) if loss == "xent" else np.array([[1.0, 0.0, 0.5], [0.3, 0.6, 0.2]])
+    pr = make_problem(net, X, T)
+    return pr, layer1_table(pr.A1, pr.mode)
+
+
+@pytest.mark.parametrize(("loss", "values"), ONE_LAYER_CASES)
+def test_one_layer_kernel_matches_forward_passes(loss, values):
+    """N = 15: blocks of 2^10 states, 32 blocks in 2 chunks per example, against the
+    forward-pass kernel (every state run forward), optimal-baseline sums included."""
+    from gradstat.exact import _gradient_kernel, _one_layer_kernel
+
+    n1 = 15
+    pr, tab = _one_layer_problem(loss, values, n1)
+    args = (pr.theta, pr.sizes, tab, pr.T, pr.loss_code, pr.mode, True)
+    fast = _one_layer_kernel(*args)
+    plain = _gradient_kernel(*args)
+    np.testing.assert_allclose(fast[0], plain[0], rtol=1e-12)
+    scale = np.abs(plain[1]).max()
+    np.testing.assert_allclose(fast[1], plain[1], rtol=1e-10, atol=1e-13 * scale)
+    np.testing.assert_allclose(fast[2], plain[2][:, :n1], rtol=1e-10, atol=1e-13)
+    np.testing.assert_allclose(fast[3], plain[3][:, :n1], rtol=1e-10, atol=1e-13)
+
+
+@pytest.mark.parametrize(("loss", "values"), ONE_LAYER_CASES)
+def test_one_layer_kernel_identical_for_any_thread_count(loss, values):
+    from gradstat.exact import _one_layer_kernel
+
+    pr, tab = _one_layer_problem(loss, values, 16, seed=9)
+    args = (pr.theta, pr.sizes, tab, pr.T, pr.loss_code, pr.mode, True)
+    before = numba.get_num_threads()
+    runs = []
     try:
-        one = _one_layer_kernel(pr.theta, pr.sizes, tab, pr.T, pr.loss_code, BITS, True)
+        for threads in (1, numba.config.NUMBA_NUM_THREADS):
+            numba.set_num_threads(threads)
+            runs.append(_one_layer_kernel(*args))
     finally:
-        numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
-    for x, y in zip(one, gray):
-        assert np.array_equal(x, y)
+        numba.set_num_threads(before)
+    for one, many in zip(runs[0], runs[1]):
+        assert np.array_equal(one, many)
+
+
+@pytest.mark.parametrize(("loss", "values"), ONE_LAYER_CASES)
+def test_one_layer_extreme_preactivations(loss, values):
+    """Pre-activations up to |a| = 800: probabilities that round to 0 or 1, state
+    probabilities that underflow; N = 11 puts the extreme units on both sides of the
+    low/high split. Gradient, loss and the optimal REINFORCE baseline stay finite and
+    agree with the naive enumerator: the baseline of a unit whose ``p`` rounds to 1 is
+    ``E[C | h_i = 0]``, which needs the sums over ``h_i = 0`` directly."""
+    from gradstat.exact import kernel_options
+    from gradstat.layout import make_problem
+
+    a = np.array([500.0, -500.0, 0.3, -1.2, 40.0, 800.0, 2.0, -40.0, 0.7, -520.0, 480.0])
+    n1, n_out = a.size, 3
+    rng = np.random.default_rng(4)
+    params = np.r_[a, np.zeros(n1), rng.normal(size=n_out * n1), rng.normal(size=n_out)]
+    net = gs.BinaryNetwork((1, n1, n_out), params, loss=loss, values=values)
+    x = np.ones(1)
+    t = 1 if loss == "xent" else np.array([0.3, 0.9, 0.0])
+    g = gs.exact_gradient(net, x, t)
+    assert np.all(np.isfinite(g))
+    want = ne.exact_gradient(net.sizes, params, loss, x[None], [t], values=values)
+    np.testing.assert_allclose(g, want, rtol=1e-10, atol=1e-12)
+    want_loss = ne.expected_loss(net.sizes, params, loss, x[None], [t], values=values)
+    assert gs.expected_loss(net, x, t) == pytest.approx(want_loss, rel=1e-12)
+    problem = make_problem(net, x, t)
+    spec = gs.get_estimator("reinforce")
+    _, c = kernel_options(spec, {"baseline": "optimal"}, problem, 2**16)
+    c_naive = ne.reinforce_baseline(net.sizes, params, loss, x, t, "optimal", values=values)
+    np.testing.assert_allclose(c[0, :n1], c_naive[n1 : 2 * n1], rtol=1e-10, atol=1e-12)
+    m = gs.estimator_moments(net, x, t, "reinforce", baseline="optimal")
+    ex = ne.example_moments(net.sizes, params, loss, x, t, "reinforce", "optimal", values=values)
+    assert np.all(np.isfinite(m.mean)) and np.all(np.isfinite(m.var))
+    np.testing.assert_allclose(m.mean, ex["mean"], rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(m.var, ex["var"], rtol=1e-9, atol=1e-12)
+
+
+@pytest.mark.parametrize("n_bits", [1, 2, 3, 4, 7, 10])
+def test_fold_marginals_match_numpy(n_bits):
+    """Both bit marginals of a table, each summed directly, at an offset."""
+    from gradstat.exact import _fold_marginals
+
+    v = np.random.default_rng(n_bits).normal(size=2**n_bits)
+    bits = (np.arange(v.size)[:, None] >> np.arange(n_bits)) & 1
+    on, off = np.full(n_bits + 2, 0.5), np.full(n_bits + 2, 0.5)
+    _fold_marginals(v.copy(), n_bits, on, off, 1, np.empty(v.size))
+    np.testing.assert_allclose(on[1:-1] - 0.5, v @ bits, rtol=1e-13, atol=1e-14)
+    np.testing.assert_allclose(off[1:-1] - 0.5, v @ (1 - bits), rtol=1e-13, atol=1e-14)
+    assert on[0] == on[-1] == off[0] == off[-1] == 0.5

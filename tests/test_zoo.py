@@ -96,7 +96,7 @@ def test_units_in_pm1_match_the_naive_enumerator(problem):
 
 
 def test_pm1_one_layer_gray_code_and_layerwise_engines():
-    """Both tuned gradient engines (Gray code, messages) handle the value -1."""
+    """Both tuned gradient engines (one-layer blocks, messages) handle the value -1."""
     for sizes in [(3, 9, 2), (2, 3, 4, 3, 1)]:
         net = gs.BinaryNetwork.random(sizes, loss="bce", scale=1.5, seed=3, values="pm1")
         X = np.random.default_rng(0).normal(size=(2, sizes[0]))
