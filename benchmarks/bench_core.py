@@ -63,8 +63,8 @@ MC_SECONDS = 0.5
 PROBE_DRAWS = 20_000
 """Draws of the untimed calibration run that sizes a Monte Carlo measurement."""
 CALL_BYTES = 12 * 2**20
-"""Output bytes per ``sample_gradients`` call. At its peak a call holds about three times
-its output (compressed block, expanded block, concatenation), so under ~50 MB in all."""
+"""Output bytes per ``sample_gradients`` call: a call holds its output and a few KB of
+scratch per chunk of draws, so about 12 MB in all."""
 TARGET_N = 20
 TARGET_SECONDS = 0.2
 TARGET = f"one-layer N = {TARGET_N} exact_gradient < {TARGET_SECONDS} s on 2 cores"

@@ -25,6 +25,10 @@ from numba import njit
 
 MSE, BCE, XENT, LINEAR = 0, 1, 2, 3
 
+PRODUCT_CAP = 2.0**512
+""":func:`forward_state` folds its running product of ``1 + exp(-|a|)`` factors into the
+log-probability before it could overflow (each factor is at most 2)."""
+
 BITS, SMOOTH, PM1 = 0, 1, 2
 """Unit modes of the forward pass: a unit fires with probability ``p`` and passes on
 ``h = b`` (``BITS``, SPEC's default ``values="01"``) or ``h = 2b - 1`` (``PM1``,
@@ -38,6 +42,28 @@ def log_sigmoid(a: float) -> float:
     if a >= 0.0:
         return -log1p(exp(-a))
     return a - log1p(exp(a))
+
+
+@njit(cache=True)
+def sigmoid_logs(a: float) -> tuple[float, float, float]:
+    """``(sigmoid(a), log sigmoid(a), log sigmoid(-a))`` from one ``exp`` and one ``log1p``.
+
+    With ``z = exp(-|a|)``: ``log sigmoid(a) = -log1p(z)`` and ``sigmoid(a) = 1 / (1 + z)``
+    for ``a >= 0``, mirrored for ``a < 0``; every value keeps full relative accuracy.
+    """
+    z = exp(-abs(a))
+    sp = log1p(z)
+    if a >= 0.0:
+        return 1.0 / (1.0 + z), -sp, -a - sp
+    return z / (1.0 + z), a - sp, -sp
+
+
+@njit(cache=True)
+def sigmoid_derivative(a: float) -> float:
+    """``sigmoid'(a) = p (1 - p) = z / (1 + z)^2`` with ``z = exp(-|a|)`` (no cancellation)."""
+    z = exp(-abs(a))
+    d = 1.0 + z
+    return z / (d * d)
 
 
 @njit(cache=True)
@@ -140,61 +166,70 @@ def forward_state(
     smooth = mode == SMOOTH
     low = -1.0 if mode == PM1 else 0.0
     logp = 0.0
-    for l in range(L):
+    norm = 1.0
+    for i in range(sizes[1]):
+        a[i] = tab1[0, i]
+        p[i] = tab1[1, i]
+        fire = u[i] < tab1[5, i] if sampling else ((state >> i) & 1) == 1
+        if fire:
+            logp += tab1[2, i]
+            bit[i] = 1.0
+            h[i] = tab1[4, i]
+        else:
+            logp += tab1[3, i]
+            bit[i] = 0.0
+            h[i] = tab1[6, i]
+    for l in range(1, L):
+        n = sizes[l + 1]
         n_prev = sizes[l]
         base = uoff[l]
-        for i in range(sizes[l + 1]):
+        # Slices with indices from range() compile without negative-index checks.
+        h_prev = h[uoff[l - 1] : uoff[l - 1] + n_prev]
+        for i in range(n):
             k = base + i
-            if l == 0:
-                a[k] = tab1[0, i]
-                p[k] = tab1[1, i]
-                l1 = tab1[2, i]
-                l0 = tab1[3, i]
-                value = tab1[4, i]
-                fire_p = tab1[5, i]
-                off = tab1[6, i]
-            else:
-                ai = theta[boff[l] + i]
-                row = woff[l] + i * n_prev
-                prev = uoff[l - 1]
-                for j in range(n_prev):
-                    ai += theta[row + j] * h[prev + j]
-                a[k] = ai
-                ls_pos = log_sigmoid(ai)
-                p[k] = exp(ls_pos)
-                if smooth:
-                    l1 = 0.5 * ls_pos
-                    l0 = log1mexp(l1) if l1 < 0.0 else -np.inf
-                    fire_p = exp(l1)
-                    value = fire_p
-                    off = 0.0
+            w = theta[woff[l] + i * n_prev : woff[l] + (i + 1) * n_prev]
+            ak = theta[boff[l] + i]
+            for j in range(n_prev):
+                ak += w[j] * h_prev[j]
+            a[k] = ak
+            if smooth:
+                pk, ls_pos, _ = sigmoid_logs(ak)
+                p[k] = pk
+                l1 = 0.5 * ls_pos
+                fire_p = exp(l1)
+                fire = u[k] < fire_p if sampling else ((state >> k) & 1) == 1
+                if fire:
+                    logp += l1
+                    bit[k] = 1.0
+                    h[k] = fire_p
                 else:
-                    l1 = ls_pos
-                    l0 = log_sigmoid(-ai)
-                    fire_p = p[k]
-                    value = 1.0
-                    off = low
-            if sampling:
-                fire = u[k] < fire_p
-            else:
-                fire = ((state >> k) & 1) == 1
-            if fire:
-                logp += l1
-                bit[k] = 1.0
-                h[k] = value
-            else:
-                logp += l0
-                bit[k] = 0.0
-                h[k] = off
+                    logp += log1mexp(l1) if l1 < 0.0 else -np.inf
+                    bit[k] = 0.0
+                    h[k] = 0.0
+                continue
+            # With z = exp(-|a|), log P(bit) = -log1p(z), minus |a| when the bit takes its
+            # less likely value; the log1p terms are summed as the log of one product.
+            z = exp(-abs(ak))
+            pk = 1.0 / (1.0 + z) if ak >= 0.0 else z / (1.0 + z)
+            p[k] = pk
+            fire = u[k] < pk if sampling else ((state >> k) & 1) == 1
+            if fire != (ak >= 0.0):
+                logp -= abs(ak)
+            norm *= 1.0 + z
+            if norm > PRODUCT_CAP:
+                logp -= log(norm)
+                norm = 1.0
+            bit[k] = 1.0 if fire else 0.0
+            h[k] = 1.0 if fire else low
     n_last = sizes[L]
-    last = uoff[L - 1]
+    h_last = h[uoff[L - 1] : uoff[L - 1] + n_last]
     for o in range(sizes[L + 1]):
+        w = theta[woff[L] + o * n_last : woff[L] + (o + 1) * n_last]
         v = theta[boff[L] + o]
-        row = woff[L] + o * n_last
         for j in range(n_last):
-            v += theta[row + j] * h[last + j]
+            v += w[j] * h_last[j]
         y[o] = v
-    return logp
+    return logp - log(norm)
 
 
 @njit(cache=True)
@@ -278,32 +313,39 @@ def backprop_surrogate(
     output_gradient(sizes, woff, boff, uoff, h, dy, e)
     n_last = sizes[L]
     cur = 0
+    # Slices with indices from range() compile without negative-index checks; every sum
+    # runs in the order o (or i) = 0, 1, ... as in the formulas.
+    g = work[cur, :n_last]
     for j in range(n_last):
-        v = 0.0
-        for o in range(sizes[L + 1]):
-            v += theta[woff[L] + o * n_last + j] * dy[o]
-        work[cur, j] = v
+        g[j] = 0.0
+    for o in range(sizes[L + 1]):
+        w = theta[woff[L] + o * n_last : woff[L] + (o + 1) * n_last]
+        d = dy[o]
+        for j in range(n_last):
+            g[j] += w[j] * d
     for l in range(L - 1, -1, -1):
         n = sizes[l + 1]
         n_prev = sizes[l]
-        base = uoff[l]
+        g = work[cur, :n]
+        jac_l = jac[uoff[l] : uoff[l] + n]
+        e_b = e[boff[l] - s0 : boff[l] - s0 + n]
         for i in range(n):
-            delta = work[cur, i] * jac[base + i]
-            work[cur, i] = delta
-            e[boff[l] - s0 + i] = delta
+            delta = g[i] * jac_l[i]
+            g[i] = delta
+            e_b[i] = delta
         if l > 0:
-            prev = uoff[l - 1]
-            for i in range(n):
-                row = woff[l] - s0 + i * n_prev
-                delta = work[cur, i]
-                for j in range(n_prev):
-                    e[row + j] = delta * h[prev + j]
+            h_prev = h[uoff[l - 1] : uoff[l - 1] + n_prev]
             nxt = 1 - cur
+            g_prev = work[nxt, :n_prev]
             for j in range(n_prev):
-                v = 0.0
-                for i in range(n):
-                    v += theta[woff[l] + i * n_prev + j] * work[cur, i]
-                work[nxt, j] = v
+                g_prev[j] = 0.0
+            for i in range(n):
+                delta = g[i]
+                e_w = e[woff[l] - s0 + i * n_prev : woff[l] - s0 + (i + 1) * n_prev]
+                w = theta[woff[l] + i * n_prev : woff[l] + (i + 1) * n_prev]
+                for j in range(n_prev):
+                    e_w[j] = delta * h_prev[j]
+                    g_prev[j] += w[j] * delta
             cur = nxt
 
 

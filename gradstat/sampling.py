@@ -1,9 +1,34 @@
 """Monte Carlo draws of gradient estimates.
 
-Uniforms ``u`` come from ``numpy.random.default_rng(seed)`` in a fixed order (sample,
-example, unit); a unit fires when ``u < P(fire)``. The jitted kernel splits the samples of
-each block into fixed chunks with no shared state, so the draws depend on the seed only,
-not on the number of threads or the block size.
+**Streams.** The noise of built-in estimators and of :func:`gradstat.per_state_estimator`
+functions is counter-based: number ``k`` of example ``b`` in draw ``n`` (``n = 0, 1, ...``
+over one call's ``n_samples``) is word ``k mod 4`` of Philox4x64-10
+(:mod:`gradstat.philox`; Salmon et al. 2011) with counter ``(n, b, k div 4, 0)`` and key
+``seed.generate_state(2, numpy.uint64)``, turned into a uniform strictly inside ``(0, 1)``
+(or, for the noisy rectifier, a standard normal by Box-Muller). Each draw is therefore its
+own stream, a pure function of ``(seed, n, b)``. The kernels split the draws into chunks of
+``CHUNK_DRAWS`` that threads take in parallel with no shared state; the numbers do not
+depend on the chunk size, the thread count or, for :func:`draw_blocks`, the block size.
+
+A plain Python estimator draws its own noise from the ``rng`` it is given: draws
+``c PYTHON_CHUNK .. (c + 1) PYTHON_CHUNK - 1`` (examples in order within a draw) share the
+generator ``numpy.random.default_rng(child)``, where ``child`` is the ``SeedSequence``
+with the seed's entropy and spawn key ``seed.spawn_key + (c,)`` (what ``seed.spawn``
+would give as its ``c``-th child); the chunks run one after the other.
+
+**Reproducibility.** For one seed, the draws are the same bits for any number of threads,
+chunk size or block size, and from one run to the next. The uniforms are exact integer
+functions of ``(seed, n, b, k)`` on every machine; the estimates computed from them use
+the platform's ``exp`` and ``log``, so on other hardware or library versions they may differ
+in the last bits. The per-example estimates of :func:`draw_blocks` (which
+:func:`gradstat.analyze` reads) use the same noise as :func:`sample_gradients`: for a
+single example they are its batch estimates exactly. These streams are not those of
+gradstat versions that drew all uniforms from one ``default_rng(seed)``.
+
+**Memory.** Each parallel chunk builds a few rows in about 16 KB of scratch (the batch
+estimate in the full SPEC layout, with ``W_1``'s block expanded from ``b_1``'s in the
+kernel, or the per-example estimates) and copies them to the caller's array in one go, so
+a call needs its output and a few KB per chunk, never a copy of the output.
 """
 
 from __future__ import annotations
@@ -28,9 +53,114 @@ from gradstat.exact import check_values, kernel_options, unit_mode, workspace_fo
 from gradstat.forward import forward_state, layer1_table, loss_and_grad, offsets, state_buffers
 from gradstat.layout import DEFAULT_MAX_STATES, Problem, make_problem, threads_for
 from gradstat.network import BinaryNetwork
+from gradstat.philox import fill_noise, stream_key
+
+CHUNK_DRAWS = 256
+"""Draws per parallel chunk of the sampling kernels: how work is split between threads.
+It does not change the numbers drawn."""
+
+STAGE_VALUES = 2048
+"""Values a kernel's chunk builds in its scratch rows before copying them to the output
+(16 KB: small enough to stay in the L1 cache)."""
+
+PYTHON_CHUNK = 1024
+"""Draws that share one generator of a plain Python estimator (see the module docstring)."""
 
 BLOCK_VALUES = 2**22
-"""Uniforms generated per block (bounds memory; does not change the draws)."""
+"""Values per block of :func:`draw_blocks` (bounds memory; does not change the draws)."""
+
+NO_NOISE = np.empty((0, 0, 0))
+"""The ``noise`` argument of the kernels when they draw their own."""
+
+
+@njit(cache=True)
+def _store_estimate(
+    e: np.ndarray, x: np.ndarray, b: int, per_example: bool, row: np.ndarray
+) -> None:
+    """Put example ``b``'s compressed estimate ``e`` into ``row``.
+
+    With ``per_example``, ``row`` holds the examples' compressed estimates one after the
+    other. Otherwise it is the full-layout sum over the examples so far: example 0 sets it,
+    later ones add to it. ``W_1``'s block is ``outer(e[:n_1], x)`` (:mod:`gradstat.forward`).
+    """
+    n = e.shape[0]
+    if per_example:
+        for k in range(n):
+            row[b * n + k] = e[k]
+        return
+    n_in = x.shape[0]
+    s0 = row.shape[0] - n
+    n1 = s0 // n_in if n_in > 0 else 0
+    if b == 0:
+        for i in range(n1):
+            for j in range(n_in):
+                row[i * n_in + j] = e[i] * x[j]
+        for k in range(n):
+            row[s0 + k] = e[k]
+        return
+    for i in range(n1):
+        for j in range(n_in):
+            row[i * n_in + j] += e[i] * x[j]
+    for k in range(n):
+        row[s0 + k] += e[k]
+
+
+@njit(cache=True)
+def _sample_chunk(
+    start: int,
+    stop: int,
+    theta: np.ndarray,
+    sizes: np.ndarray,
+    L1: np.ndarray,
+    X: np.ndarray,
+    T: np.ndarray,
+    loss: int,
+    code: int,
+    mode: int,
+    opts: np.ndarray,
+    baselines: np.ndarray,
+    key: np.ndarray,
+    normal: bool,
+    first: int,
+    noise: np.ndarray,
+    per_example: bool,
+    scratch: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
+    out: np.ndarray,
+) -> None:
+    """Rows ``start .. stop - 1`` of :func:`_sample_kernel`'s ``out``, on one thread.
+
+    ``scratch`` is ``(ws, u, e, stage)``: the estimators' workspace, one example's noise,
+    one example's compressed estimate and the rows built before they are copied to ``out``
+    together (faster than scattering each estimate's writes over a large array).
+    """
+    woff, boff, uoff = offsets(sizes)
+    ws, u, e, stage = scratch
+    B = X.shape[0]
+    given = noise.shape[0] > 0
+    for lo in range(start, stop, stage.shape[0]):
+        hi = min(stop, lo + stage.shape[0])
+        # Examples outermost, so that each example's rows of L1, T, ... are taken once per
+        # stage; every row still sums its examples in order b = 0, 1, ... The noise and the
+        # estimate always go through the same two buffers: branches that pick different
+        # arrays in this loop compile to markedly slower code.
+        for b in range(B):
+            tab, t, base, x = L1[b], T[b], baselines[b], X[b]
+            for i in range(lo, hi):
+                if given:
+                    for k in range(u.shape[0]):
+                        u[k] = noise[i, b, k]
+                else:
+                    fill_noise(key, first + i, b, normal, u)
+                draw_estimate(
+                    code, opts, theta, sizes, woff, boff, uoff, tab, t, loss, mode, 0, u, base, ws,
+                    e,
+                )  # fmt: skip
+                _store_estimate(e, x, b, per_example, stage[i - lo])
+        if not per_example and B > 1:
+            for r in range(hi - lo):
+                for k in range(stage.shape[1]):
+                    stage[r, k] /= B
+        out[lo:hi] = stage[: hi - lo]
 
 
 @njit(parallel=True, cache=True)
@@ -38,29 +168,46 @@ def _sample_kernel(
     theta: np.ndarray,
     sizes: np.ndarray,
     L1: np.ndarray,
+    X: np.ndarray,
     T: np.ndarray,
     loss: int,
     code: int,
     mode: int,
     opts: np.ndarray,
     baselines: np.ndarray,
-    U: np.ndarray,
+    key: np.ndarray,
+    normal: bool,
+    first: int,
+    noise: np.ndarray,
+    n_noise: int,
+    chunk: int,
+    stage_rows: int,
     cols: int,
+    per_example: bool,
     out: np.ndarray,
 ) -> None:
-    """Fill ``out[i, b]`` (compressed) with the estimate for noise ``U[i, b]`` on example ``b``."""
-    woff, boff, uoff = offsets(sizes)
-    m = U.shape[0]
-    B = U.shape[1]
-    nc = m if m < 64 else 64
+    """Fill ``out[i]`` with draw ``first + i`` of built-in estimator ``code``.
+
+    Row ``i`` is the batch estimate in the full layout (``per_example`` false) or the
+    ``B`` per-example estimates in the compressed layout, one after the other. The noise
+    of example ``b`` is ``noise[i, b]`` when ``noise`` is not empty, else ``n_noise``
+    numbers drawn by :func:`gradstat.philox.fill_noise` for draw ``first + i``. Chunks of
+    ``chunk`` draws run in parallel, each with its own scratch (``stage_rows`` rows of
+    ``out`` and ``cols`` columns of workspace).
+    """
+    m = out.shape[0]
+    nc = (m + chunk - 1) // chunk
     for c in prange(nc):
-        ws = np.empty((WS_ROWS, cols))
-        for i in range(c * m // nc, (c + 1) * m // nc):
-            for b in range(B):
-                draw_estimate(
-                    code, opts, theta, sizes, woff, boff, uoff, L1[b], T[b], loss, mode, 0,
-                    U[i, b], baselines[b], ws, out[i, b],
-                )  # fmt: skip
+        scratch = (
+            np.empty((WS_ROWS, cols)),
+            np.empty(n_noise),
+            np.empty(baselines.shape[1]),
+            np.empty((stage_rows, out.shape[1])),
+        )
+        _sample_chunk(
+            c * chunk, min(m, (c + 1) * chunk), theta, sizes, L1, X, T, loss, code, mode, opts,
+            baselines, key, normal, first, noise, per_example, scratch, out,
+        )  # fmt: skip
 
 
 def check_n_samples(n_samples: Any) -> int:
@@ -83,84 +230,109 @@ def check_seed(seed: Any) -> np.random.SeedSequence:
     return np.random.SeedSequence(int(seed))
 
 
+def chunk_seed(seed: np.random.SeedSequence, chunk: int) -> np.random.SeedSequence:
+    """The child sequence of ``seed`` for ``chunk``: spawn key ``seed.spawn_key + (chunk,)``.
+
+    Equal to ``seed.spawn(chunk + 1)[chunk]`` on a fresh ``seed``, but built directly, so
+    ``seed`` itself is left unchanged and the result does not depend on earlier spawns.
+    """
+    return np.random.SeedSequence(
+        seed.entropy, spawn_key=(*seed.spawn_key, chunk), pool_size=seed.pool_size
+    )
+
+
 @cache
 def user_sample_kernel(fn: Any) -> Any:
-    """The sampling kernel for a user's jitted per-state function (full layout)."""
+    """The sampling kernel for a user's jitted per-state function (full layout).
+
+    Compiled once per function and process (a kernel that calls a user function cannot be
+    cached on disk). The same streams and chunks as :func:`_sample_kernel`; row ``i`` of
+    ``out`` is the batch estimate or the ``B`` per-example estimates, each ``n_params`` long.
+    """
 
     @njit(parallel=True)
-    def kernel(theta, sizes, X, L1, T, loss, mode, U, out):  # noqa: ANN001, ANN202
+    def kernel(
+        theta, sizes, X, L1, T, loss, mode, key, first, noise, chunk, stage_rows, per_example, out
+    ):  # noqa: ANN001, ANN202
         woff, boff, uoff = offsets(sizes)
         n_units = uoff[uoff.shape[0] - 1]
         n_out = sizes[sizes.shape[0] - 1]
-        m = U.shape[0]
-        B = U.shape[1]
-        nc = m if m < 64 else 64
+        m = out.shape[0]
+        B = X.shape[0]
+        given = noise.shape[0] > 0
+        no_x = np.empty(0)  # estimates come in the full layout: nothing to expand
+        nc = (m + chunk - 1) // chunk
         for c in prange(nc):
             a, p, bit, h, y, dy = state_buffers(n_units, n_out)
-            for i in range(c * m // nc, (c + 1) * m // nc):
-                for b in range(B):
-                    forward_state(
-                        theta, sizes, woff, boff, uoff, L1[b], 0, U[i, b], mode, a, p, bit,
-                        h, y,
-                    )  # fmt: skip
-                    C = loss_and_grad(loss, y, T[b], dy)
-                    out[i, b, :] = 0.0
-                    fn(theta, sizes, X[b], T[b], U[i, b], a, p, h, y, dy, C, out[i, b])
+            u = np.empty(n_units)
+            e = np.empty(theta.shape[0])
+            stage = np.empty((stage_rows, out.shape[1]))
+            end = min(m, (c + 1) * chunk)
+            for lo in range(c * chunk, end, stage_rows):
+                hi = min(end, lo + stage_rows)
+                for i in range(lo, hi):
+                    for b in range(B):
+                        if given:
+                            for k in range(n_units):
+                                u[k] = noise[i, b, k]
+                        else:
+                            fill_noise(key, first + i, b, False, u)
+                        forward_state(
+                            theta, sizes, woff, boff, uoff, L1[b], 0, u, mode, a, p, bit, h, y
+                        )
+                        C = loss_and_grad(loss, y, T[b], dy)
+                        e[:] = 0.0
+                        fn(theta, sizes, X[b], T[b], u, a, p, h, y, dy, C, e)
+                        _store_estimate(e, no_x, b, per_example, stage[i - lo])
+                    if not per_example and B > 1:
+                        for q in range(out.shape[1]):
+                            stage[i - lo, q] /= B
+                out[lo:hi] = stage[: hi - lo]
 
     return kernel
 
 
-def _python_block(
+def _python_draws(
     problem: Problem,
     spec: PythonEstimator,
     options: dict[str, Any],
-    m: int,
-    rng: np.random.Generator,
-) -> np.ndarray:
-    """Draws of a plain Python estimator: ``f(net, x, t, rng, **options)`` per example."""
-    net, B = problem.net, problem.n_examples
+    seed: np.random.SeedSequence,
+    first: int,
+    per_example: bool,
+    out: np.ndarray,
+) -> None:
+    """Draws ``first ..`` of a plain Python estimator: ``f(net, x, t, rng, **options)``.
+
+    ``first`` is a multiple of ``PYTHON_CHUNK``; each chunk of draws gets its generator from
+    :func:`chunk_seed`. ``out`` is as in :func:`_sample_kernel` (full layout).
+    """
+    if first % PYTHON_CHUNK:
+        raise ValueError(f"first must be a multiple of {PYTHON_CHUNK}, got {first}")
+    net, B, P = problem.net, problem.n_examples, problem.net.n_params
     targets = [int(t[0]) if net.loss == "xent" else t.copy() for t in problem.T]
-    out = np.empty((m, B, net.n_params))
-    for i in range(m):
-        for b in range(B):
-            value = np.asarray(spec.function(net, problem.X[b].copy(), targets[b], rng, **options))
-            if value.shape != (net.n_params,):
-                raise ValueError(
-                    f"estimator {spec.name!r} returned shape {value.shape}; it must return one "
-                    f"estimate of shape ({net.n_params},) per call"
+    for start in range(0, out.shape[0], PYTHON_CHUNK):
+        rng = np.random.default_rng(chunk_seed(seed, (first + start) // PYTHON_CHUNK))
+        for i in range(start, min(out.shape[0], start + PYTHON_CHUNK)):
+            row = out[i]
+            for b in range(B):
+                value = np.asarray(
+                    spec.function(net, problem.X[b].copy(), targets[b], rng, **options)
                 )
-            out[i, b] = value
+                if value.shape != (P,):
+                    raise ValueError(
+                        f"estimator {spec.name!r} returned shape {value.shape}; it must return "
+                        f"one estimate of shape ({P},) per call"
+                    )
+                if per_example:
+                    row[b * P : (b + 1) * P] = value
+                elif b == 0:
+                    row[:] = value
+                else:
+                    row += value
+            if not per_example and B > 1:
+                row /= B
     if not np.all(np.isfinite(out)):
         raise ValueError(f"estimator {spec.name!r} returned NaN or infinite values")
-    return out
-
-
-def _kernel_block(
-    problem: Problem,
-    spec: AnyEstimator,
-    options: dict[str, Any],
-    opts: np.ndarray,
-    baselines: np.ndarray,
-    U: np.ndarray,
-) -> np.ndarray:
-    """Per-example estimates ``(m, B, n)`` for the noise ``U (m, B, noise size)``."""
-    m, B, _ = U.shape
-    n = problem.net.n_params if full_layout(spec) else problem.n_compressed
-    out = np.empty((m, B, n))
-    args = (problem.theta, problem.sizes)
-    mode = unit_mode(problem, spec)
-    L1 = layer1_table(problem.A1, mode)
-    with threads_for(m * B * n):
-        if isinstance(spec, Estimator):
-            cols = workspace_for(problem, spec, options)
-            _sample_kernel(
-                *args, L1, problem.T, problem.loss_code, spec.code, mode, opts, baselines, U,
-                cols, out,
-            )  # fmt: skip
-        else:
-            kernel = user_sample_kernel(spec.function)
-            kernel(*args, problem.X, L1, problem.T, problem.loss_code, mode, U, out)
-    return out
 
 
 def noise_size(spec: AnyEstimator, problem: Problem, options: dict[str, Any]) -> int:
@@ -173,7 +345,7 @@ def noise_size(spec: AnyEstimator, problem: Problem, options: dict[str, Any]) ->
 def draw_noise(
     spec: AnyEstimator, rng: np.random.Generator, shape: tuple[int, int, int]
 ) -> np.ndarray:
-    """Noise of the given shape: standard normals, or uniforms strictly inside ``(0, 1)``.
+    """Noise of the given shape from ``rng``: standard normals, or uniforms inside ``(0, 1)``.
 
     ``Generator.random`` returns ``[0, 1)``; an exact 0 (probability ``2^-53`` per draw) is
     replaced by ``2^-54`` so that logistic noise ``log u - log1p(-u)`` stays finite.
@@ -183,6 +355,76 @@ def draw_noise(
     U = rng.random(shape)
     U[U == 0.0] = 2.0**-54
     return U
+
+
+@dataclass(frozen=True, eq=False)
+class Sampler:
+    """One estimator on one problem, ready to fill arrays with draws (see :meth:`fill`).
+
+    Built by :func:`make_sampler`, which validates the estimator on the network and
+    computes its option array and baselines once (the ``"mean"`` and ``"optimal"``
+    baselines of ``reinforce`` enumerate the states).
+    """
+
+    problem: Problem
+    spec: AnyEstimator
+    options: dict[str, Any]
+    seed: np.random.SeedSequence
+    opts: np.ndarray
+    baselines: np.ndarray
+
+    @property
+    def width(self) -> int:
+        """Length of one per-example estimate: compressed, or ``n_params`` for user ones."""
+        net = self.problem.net
+        return net.n_params if full_layout(self.spec) else self.problem.n_compressed
+
+    def fill(
+        self, out: np.ndarray, *, first: int = 0, per_example: bool = False, noise: Any = None
+    ) -> None:
+        """Write draws ``first .. first + len(out) - 1`` into ``out``.
+
+        ``out`` has shape ``(m, n_params)`` for batch estimates (full layout) or
+        ``(m, B * width)`` with ``per_example``. ``noise`` (shape ``(m, B, M)``) replaces
+        the seeded streams, for estimators that read noise.
+        """
+        problem, spec = self.problem, self.spec
+        if isinstance(spec, PythonEstimator):
+            _python_draws(problem, spec, self.options, self.seed, first, per_example, out)
+            return
+        key = stream_key(self.seed)
+        given = NO_NOISE if noise is None else noise
+        mode = unit_mode(problem, spec)
+        L1 = layer1_table(problem.A1, mode)
+        args = (problem.theta, problem.sizes)
+        rows = max(1, min(CHUNK_DRAWS, STAGE_VALUES // max(1, out.shape[1])))
+        with threads_for(out.shape[0] * problem.n_examples * self.width):
+            if isinstance(spec, Estimator):
+                _sample_kernel(
+                    *args, L1, problem.X, problem.T, problem.loss_code, spec.code, mode,
+                    self.opts, self.baselines, key, spec.normal_noise, first, given,
+                    noise_size(spec, problem, self.options), CHUNK_DRAWS, rows,
+                    workspace_for(problem, spec, self.options), per_example, out,
+                )  # fmt: skip
+            else:
+                kernel = user_sample_kernel(spec.function)
+                kernel(
+                    *args, problem.X, L1, problem.T, problem.loss_code, mode, key, first,
+                    given, CHUNK_DRAWS, rows, per_example, out,
+                )  # fmt: skip
+
+
+def make_sampler(
+    problem: Problem,
+    spec: AnyEstimator,
+    options: dict[str, Any],
+    seed: np.random.SeedSequence,
+    max_states: int = DEFAULT_MAX_STATES,
+) -> Sampler:
+    """A :class:`Sampler`, refusing estimators not defined for the network's unit values."""
+    check_values(spec, problem.net)
+    opts, baselines = kernel_options(spec, options, problem, max_states)
+    return Sampler(problem, spec, options, seed, opts, baselines)
 
 
 def draw_blocks(
@@ -196,33 +438,22 @@ def draw_blocks(
     """Yield blocks ``(m, B, n)`` of per-example estimates, ``n_samples`` draws in all.
 
     ``n`` is the compressed length for built-in estimators and ``n_params`` (the full
-    layout) for user estimators (:func:`gradstat.estimators.user.full_layout`).
+    layout) for user estimators (:func:`gradstat.estimators.user.full_layout`). Draw ``i``
+    is the one :func:`sample_gradients` makes with the same seed, whatever the block size.
     """
-    check_values(spec, problem.net)
-    opts, baselines = kernel_options(spec, options, problem, max_states)
-    rng = np.random.default_rng(seed)
-    B, P = problem.n_examples, problem.net.n_params
+    sampler = make_sampler(problem, spec, options, seed, max_states)
+    B, n = problem.n_examples, sampler.width
     N = noise_size(spec, problem, options)
-    per_block = max(1, BLOCK_VALUES // max(1, B * max(N, P)))
+    per_block = max(1, BLOCK_VALUES // max(1, B * max(N, n)))
+    if isinstance(spec, PythonEstimator):
+        per_block = -(-per_block // PYTHON_CHUNK) * PYTHON_CHUNK
     done = 0
     while done < n_samples:
         m = min(per_block, n_samples - done)
+        block = np.empty((m, B * n))
+        sampler.fill(block, first=done, per_example=True)
         done += m
-        if isinstance(spec, PythonEstimator):
-            yield _python_block(problem, spec, options, m, rng)
-        else:
-            U = draw_noise(spec, rng, (m, B, N))
-            yield _kernel_block(problem, spec, options, opts, baselines, U)
-
-
-def batch_estimates(problem: Problem, block: np.ndarray, full: bool = False) -> np.ndarray:
-    """Full-layout batch estimates ``(m, n_params)`` from a block of per-example estimates."""
-    m, B, _ = block.shape
-    if full:
-        return block.sum(axis=1) / B
-    n_in, n1 = problem.net.sizes[0], problem.net.sizes[1]
-    w1 = np.einsum("mbi,bj->mij", block[:, :, :n1], problem.X).reshape(m, n1 * n_in)
-    return np.concatenate([w1, block.sum(axis=1)], axis=1) / B
+        yield block.reshape(m, B, n)
 
 
 def sample_gradients(
@@ -245,13 +476,15 @@ def sample_gradients(
     ----------
     net, x, t
         Network, one example ``(n_in,)`` or a batch ``(B, n_in)``, and targets.
-    estimator : str
-        A registered name.
+    estimator : str or user estimator
+        A registered name, a :func:`gradstat.per_state_estimator` or a callable
+        ``f(net, x, t, rng, **options)``.
     n_samples : int
         Number of independent draws (>= 2).
     seed : int, SeedSequence or None
-        The draws are a function of the seed alone (any thread count). ``None`` uses
-        fresh entropy.
+        The draws are a function of the seed alone, bit for bit, whatever the number of
+        threads: draw ``n`` reads its own Philox stream (see the module docstring).
+        ``None`` uses fresh entropy.
     max_states : int
         Only for the oracle baselines ``"mean"`` and ``"optimal"`` of ``reinforce``,
         which are computed exactly by enumeration.
@@ -266,12 +499,10 @@ def sample_gradients(
     n = check_n_samples(n_samples)
     ss = check_seed(seed)
     problem = make_problem(net, x, t)
-    full = full_layout(spec)
-    blocks = [
-        batch_estimates(problem, blk, full)
-        for blk in draw_blocks(problem, spec, opts, n, ss, max_states)
-    ]
-    return np.concatenate(blocks, axis=0)
+    sampler = make_sampler(problem, spec, opts, ss, max_states)
+    out = np.empty((n, net.n_params))
+    sampler.fill(out)
+    return out
 
 
 def estimate_from_noise(
@@ -331,10 +562,12 @@ def estimate_from_noise(
             )
     elif not np.all((U >= 0.0) & (U <= 1.0)):
         raise ValueError("u must hold uniforms in [0, 1]")
-    opts_arr, baselines = kernel_options(spec, opts, problem, max_states)
-    U = np.ascontiguousarray(U[None])
-    block = _kernel_block(problem, spec, opts, opts_arr, baselines, U)
-    return batch_estimates(problem, block, full_layout(spec))[0]
+    unused = np.random.SeedSequence(0)  # the noise is given: no stream is read
+    out = np.empty((1, net.n_params))
+    make_sampler(problem, spec, opts, unused, max_states).fill(
+        out, noise=np.ascontiguousarray(U[None])
+    )
+    return out[0]
 
 
 def sample_noise(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numba
 import numpy as np
 import pytest
 
@@ -84,16 +85,146 @@ def test_monte_carlo_mean_within_standard_errors(name, options):
     np.testing.assert_allclose(draws.mean(axis=0)[~live], exact.mean[~live], atol=1e-12)
 
 
-def test_draws_reproducible_and_block_size_free(monkeypatch):
+def _philox_noise(seed, draw, example, size, normal=False):
+    """The documented stream of one (draw, example), rebuilt with numpy's own Philox.
+
+    numpy increments the counter before each block, so counter ``(n, b, j, 0)`` is reached
+    from ``counter=(n - 1, b, j, 0)`` (``draw >= 1`` here).
+    """
+    key = np.random.SeedSequence(seed).generate_state(2, dtype=np.uint64)
+    words = np.concatenate(
+        [
+            np.random.Philox(key=key, counter=[draw - 1, example, j, 0]).random_raw(4)
+            for j in range(-(-size // 4))
+        ]
+    )
+    u = ((words >> np.uint64(12)).astype(np.float64) + 0.5) * 2.0**-52
+    if not normal:
+        return u[:size]
+    r = np.sqrt(-2.0 * np.log(u[0::2]))
+    angle = 2.0 * np.pi * u[1::2]
+    z = np.stack([r * np.cos(angle), r * np.sin(angle)], axis=1).ravel()
+    return z[:size]
+
+
+def test_philox_kernel_matches_numpy():
+    """gradstat.philox.philox4x64 is numpy.random.Philox's block function, bit for bit."""
+    from gradstat.philox import philox4x64
+
+    for key, counter in [
+        ((0, 0), (0, 0, 0, 0)),
+        ((123456789, 2**64 - 1), (7, 3, 2**63, 5)),
+        ((2**64 - 1, 1), (2**64 - 1, 0, 0, 0)),
+    ]:
+        key = np.array(key, dtype=np.uint64)
+        want = np.random.Philox(key=key, counter=np.array(counter, dtype=np.uint64)).random_raw(4)
+        c = np.array(counter, dtype=object)
+        c[0] += 1
+        if c[0] == 2**64:  # the carry of numpy's 256-bit increment
+            c[0], c[1] = 0, c[1] + 1
+        got = philox4x64(*(np.uint64(v) for v in c), key[0], key[1])
+        assert [int(w) for w in got] == [int(w) for w in want]
+
+
+@pytest.mark.parametrize(
+    ("name", "sizes", "normal"),
+    [("sts", (2, 4, 3, 2), False), ("arm", (2, 3, 2, 2), False), ("rebar", (2, 3, 2), False),
+     ("noisy_rectifier", (2, 3, 2, 2), True)],
+)  # fmt: skip
+def test_draws_follow_the_documented_streams(name, sizes, normal):
+    """Draw n of example b reads Philox4x64-10 with counter (n, b, j, 0), as documented."""
+    net = gs.BinaryNetwork.random(sizes, loss="mse", seed=2)
+    X = np.random.default_rng(1).normal(size=(2, sizes[0]))
+    T = np.random.default_rng(2).normal(size=(2, sizes[-1]))
+    draws = gs.sample_gradients(net, X, T, name, 8, seed=11)
+    M = gs.sample_noise(net, name, np.random.default_rng(0)).shape[1]
+    for n in (1, 6):
+        u = np.stack([_philox_noise(11, n, b, M, normal) for b in range(2)])
+        assert np.array_equal(draws[n], gs.estimate_from_noise(net, X, T, name, u))
+
+
+def test_stream_uniforms_and_normals_are_calibrated():
+    """Seeded Kolmogorov-Smirnov tests of 40,000 stream numbers each; a correct generator
+    fails one of the two with probability 2e-6."""
+    from scipy import stats
+
+    from gradstat.philox import fill_noise
+
+    key = np.random.SeedSequence(5).generate_state(2, dtype=np.uint64)
+    u, z = np.empty((4000, 10)), np.empty((4000, 10))
+    for n in range(4000):
+        fill_noise(key, n, 0, False, u[n])
+        fill_noise(key, n, 0, True, z[n])
+    assert 0.0 < u.min() and u.max() < 1.0
+    assert stats.kstest(u.ravel(), "uniform").pvalue > 1e-6
+    assert stats.kstest(z.ravel(), "norm").pvalue > 1e-6
+
+
+def _per_example_draws(net, X, T, name, n, seed):
+    """All of draw_blocks' per-example estimates, in the full layout: (n, B, n_params)."""
+    from gradstat.estimators.user import full_layout, resolve_estimator
+    from gradstat.layout import expand_mean, make_problem
+
+    spec, opts = resolve_estimator(name, {})
+    problem = make_problem(net, X, T)
+    seq = np.random.SeedSequence(seed)
+    blocks = np.concatenate(list(sampling.draw_blocks(problem, spec, opts, n, seq)))
+    return np.stack([expand_mean(problem, b, full_layout(spec)) for b in blocks])
+
+
+def _python_st_sigmoid(net, x, t, rng):
+    u = rng.random(net.n_stochastic)
+    return gs.estimate_from_noise(net, x, t, "st_sigmoid", u)
+
+
+@numba.njit
+def _noise_per_state(theta, sizes, x, t, u, a, p, h, y, dy, loss_value, out):
+    for k in range(out.shape[0]):
+        out[k] = loss_value * u[k % u.shape[0]] + h[k % h.shape[0]]
+
+
+USER_NOISE = gs.per_state_estimator(_noise_per_state, noise="continuous")
+
+
+@pytest.mark.parametrize("name", ["st_sigmoid", "gumbel_st", "user", "python"])
+def test_draws_identical_for_any_threads_chunks_and_blocks(monkeypatch, name):
+    """Bit-identical draws for 1 and 2 threads, any chunk, staging or block size; the
+    per-example draws of draw_blocks (what analyze reads) are sample_gradients' draws."""
+    estimator = {"user": USER_NOISE, "python": _python_st_sigmoid}.get(name, name)
+    net = gs.BinaryNetwork.random((3, 5, 4, 2), loss="mse", seed=3)
+    x, t = np.array([0.5, -1.0, 2.0]), np.array([0.1, -0.3])
+    n = 300 if name == "python" else 3000
+    monkeypatch.setattr(gs.layout, "PARALLEL_MIN_WORK", 0)  # use every thread at any size
+    monkeypatch.setattr(sampling, "PYTHON_CHUNK", 64)  # several generators, blocks aligned
+    before = numba.get_num_threads()
+    runs = []
+    try:
+        for threads, chunk, stage, block in [(1, 256, 2048, 2**22), (2, 7, 50, 1000)]:
+            numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
+            monkeypatch.setattr(sampling, "CHUNK_DRAWS", chunk)
+            monkeypatch.setattr(sampling, "STAGE_VALUES", stage)
+            monkeypatch.setattr(sampling, "BLOCK_VALUES", block)
+            runs.append(
+                (
+                    gs.sample_gradients(net, x, t, estimator, n, seed=9),
+                    _per_example_draws(net, x, t, estimator, n, 9)[:, 0],
+                )
+            )
+    finally:
+        numba.set_num_threads(before)
+    (a, a_blocks), (b, b_blocks) = runs
+    assert np.array_equal(a, b) and np.array_equal(a_blocks, b_blocks)
+    assert np.array_equal(a, a_blocks)
+    assert not np.array_equal(a, gs.sample_gradients(net, x, t, estimator, n, seed=10))
+
+
+def test_batch_draws_average_the_per_example_draws():
     net = gs.BinaryNetwork.random((2, 4, 3, 2), loss="xent", seed=2)
     X = np.random.default_rng(1).normal(size=(3, 2))
     T = np.array([0, 1, 1])
-    a = gs.sample_gradients(net, X, T, "sts", 500, seed=9)
-    b = gs.sample_gradients(net, X, T, "sts", 500, seed=9)
-    monkeypatch.setattr(sampling, "BLOCK_VALUES", 37)
-    c = gs.sample_gradients(net, X, T, "sts", 500, seed=9)
-    assert np.array_equal(a, b) and np.array_equal(a, c)
-    assert not np.array_equal(a, gs.sample_gradients(net, X, T, "sts", 500, seed=10))
+    batch = gs.sample_gradients(net, X, T, "sts", 500, seed=9)
+    per_example = _per_example_draws(net, X, T, "sts", 500, 9)
+    np.testing.assert_allclose(batch, per_example.mean(axis=1), rtol=1e-13, atol=1e-15)
 
 
 def test_batch_estimate_is_mean_of_examples():

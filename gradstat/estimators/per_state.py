@@ -16,7 +16,7 @@ from numba import njit
 from gradstat.estimators.arm import ARM, DISARM, arm_draw
 from gradstat.estimators.local_expectation import LEG, leg_estimate
 from gradstat.estimators.muprop import MUPROP, muprop_estimate
-from gradstat.estimators.noisy_rectifier import NOISY_RECTIFIER, rectifier_draw
+from gradstat.estimators.noisy_rectifier import rectifier_draw
 from gradstat.estimators.rebar import REBAR, rebar_draw
 from gradstat.estimators.reinmax import REINMAX, reinmax_jacobian
 from gradstat.estimators.relaxed import CONCRETE, GUMBEL_ST, relaxed_draw
@@ -131,6 +131,133 @@ def _loo_draw(
 
 
 @njit(cache=True)
+def _surrogate_draw(
+    code: int,
+    opts: np.ndarray,
+    theta: np.ndarray,
+    sizes: np.ndarray,
+    woff: np.ndarray,
+    boff: np.ndarray,
+    uoff: np.ndarray,
+    tab1: np.ndarray,
+    t: np.ndarray,
+    loss: int,
+    mode: int,
+    state: int,
+    noise: np.ndarray,
+    ws: np.ndarray,
+    e: np.ndarray,
+) -> float:
+    """A straight-through-type estimate: backprop with the surrogate ``dh/da`` of ``code``."""
+    L = sizes.shape[0] - 2
+    N = uoff[L]
+    n_out = sizes[L + 1]
+    a, p, bit, h, jac = ws[0, :N], ws[1, :N], ws[2, :N], ws[3, :N], ws[4, :N]
+    y, dy = ws[5, :n_out], ws[6, :n_out]
+    u = noise[:N]
+    logp = forward_state(theta, sizes, woff, boff, uoff, tab1, state, u, mode, a, p, bit, h, y)
+    loss_and_grad(loss, y, t, dy)
+    kappa = 1.0 - tab1[6, 0]
+    for q in range(N):
+        jac[q] = surrogate_jacobian(code, a[q], bit[q], opts, kappa)
+    backprop_surrogate(theta, sizes, woff, boff, uoff, h, dy, jac, ws[12:14], e)
+    return logp
+
+
+@njit(cache=True)
+def _score_draw(
+    code: int,
+    opts: np.ndarray,
+    theta: np.ndarray,
+    sizes: np.ndarray,
+    woff: np.ndarray,
+    boff: np.ndarray,
+    uoff: np.ndarray,
+    tab1: np.ndarray,
+    t: np.ndarray,
+    loss: int,
+    mode: int,
+    state: int,
+    noise: np.ndarray,
+    baseline: np.ndarray,
+    ws: np.ndarray,
+    e: np.ndarray,
+) -> float:
+    """A REINFORCE, LEG or MuProp estimate: each reads one sampled state and its loss."""
+    L = sizes.shape[0] - 2
+    N = uoff[L]
+    n_out = sizes[L + 1]
+    a, p, bit, h = ws[0, :N], ws[1, :N], ws[2, :N], ws[3, :N]
+    y, dy = ws[5, :n_out], ws[6, :n_out]
+    y2, dy2 = ws[7, :n_out], ws[8, :n_out]
+    low = tab1[6, 0]
+    u = noise[:N]
+    logp = forward_state(theta, sizes, woff, boff, uoff, tab1, state, u, mode, a, p, bit, h, y)
+    C = loss_and_grad(loss, y, t, dy)
+    if code == REINFORCE:
+        reinforce_estimate(sizes, woff, boff, uoff, bit, p, h, dy, C, baseline, e)
+    elif code == LEG:
+        leg_estimate(
+            theta, sizes, woff, boff, uoff, t, loss, low, a, p, bit, h, y, dy, C, y2, dy2, e
+        )
+    else:
+        muprop_estimate(
+            theta, sizes, woff, boff, uoff, t, loss, low, opts[0], a, p, bit, h, dy, C,
+            ws[10, :N], ws[11, :N], y2, dy2, ws[12:14], e,
+        )  # fmt: skip
+    return logp
+
+
+@njit(cache=True)
+def _noise_draw(
+    code: int,
+    opts: np.ndarray,
+    theta: np.ndarray,
+    sizes: np.ndarray,
+    woff: np.ndarray,
+    boff: np.ndarray,
+    uoff: np.ndarray,
+    tab1: np.ndarray,
+    t: np.ndarray,
+    loss: int,
+    mode: int,
+    noise: np.ndarray,
+    ws: np.ndarray,
+    e: np.ndarray,
+) -> float:
+    """An estimate that reads continuous noise: ARM/DisARM, Gumbel/concrete, REBAR, rectifier."""
+    L = sizes.shape[0] - 2
+    N = uoff[L]
+    n_out = sizes[L + 1]
+    n = e.shape[0]
+    a, p, bit, h, jac = ws[0, :N], ws[1, :N], ws[2, :N], ws[3, :N], ws[4, :N]
+    y, dy = ws[5, :n_out], ws[6, :n_out]
+    y2, dy2 = ws[7, :n_out], ws[8, :n_out]
+    work = ws[12:14]
+    if code == ARM or code == DISARM:
+        return arm_draw(
+            code == DISARM, theta, sizes, woff, boff, uoff, tab1, t, loss, mode, noise,
+            a, p, bit, h, y, dy, ws[9, :N], y2, dy2, ws[14, :n], e,
+        )  # fmt: skip
+    if code == GUMBEL_ST or code == CONCRETE:
+        relaxed_draw(
+            code == CONCRETE, opts[0], theta, sizes, woff, boff, uoff, tab1, t, loss, noise,
+            h, jac, y, dy, work, e,
+        )  # fmt: skip
+    elif code == REBAR:
+        rebar_draw(
+            opts[0], opts[1], theta, sizes, woff, boff, uoff, tab1, t, loss, noise, a, bit, h,
+            ws[10, :N], ws[11, :N], ws[15:18], ws[18:20], y, dy, y2, dy2, work, e,
+        )  # fmt: skip
+    else:
+        rectifier_draw(
+            opts[0], theta, sizes, woff, boff, uoff, tab1, t, loss, noise, h, jac, y, dy,
+            work, e,
+        )  # fmt: skip
+    return 0.0
+
+
+@njit(cache=True)
 def draw_estimate(
     code: int,
     opts: np.ndarray,
@@ -152,62 +279,24 @@ def draw_estimate(
     """Write the estimate of estimator ``code`` for one draw into ``e`` (compressed layout).
 
     Returns the log-probability of the draw's discrete state (used by enumeration; 0 for
-    estimators whose noise is continuous).
+    estimators whose noise is continuous). A thin dispatcher: each family's function takes
+    only the rows of ``ws`` it uses, which keeps the common paths short (a single function
+    holding every estimator compiles to markedly slower code for each of them).
     """
-    L = sizes.shape[0] - 2
-    N = uoff[L]
-    n_out = sizes[L + 1]
-    n = e.shape[0]
-    a, p, bit, h, jac = ws[0, :N], ws[1, :N], ws[2, :N], ws[3, :N], ws[4, :N]
-    y, dy = ws[5, :n_out], ws[6, :n_out]
-    y2, dy2 = ws[7, :n_out], ws[8, :n_out]
-    work = ws[12:14]
-    low = tab1[6, 0]
+    if code == ST or code == ST_SIGMOID or code == STS or code == ST_TEMPERED or code == REINMAX:
+        return _surrogate_draw(
+            code, opts, theta, sizes, woff, boff, uoff, tab1, t, loss, mode, state, noise, ws, e
+        )
+    if code == REINFORCE or code == LEG or code == MUPROP:
+        return _score_draw(
+            code, opts, theta, sizes, woff, boff, uoff, tab1, t, loss, mode, state, noise,
+            baseline, ws, e,
+        )  # fmt: skip
     if code == REINFORCE_LOO:
         return _loo_draw(
             int(opts[0]), theta, sizes, woff, boff, uoff, tab1, t, loss, mode, state, noise,
             ws, e,
         )  # fmt: skip
-    if code == ARM or code == DISARM:
-        return arm_draw(
-            code == DISARM, theta, sizes, woff, boff, uoff, tab1, t, loss, mode, noise,
-            a, p, bit, h, y, dy, ws[9, :N], y2, dy2, ws[14, :n], e,
-        )  # fmt: skip
-    if code == GUMBEL_ST or code == CONCRETE:
-        relaxed_draw(
-            code == CONCRETE, opts[0], theta, sizes, woff, boff, uoff, tab1, t, loss, noise,
-            h, jac, y, dy, work, e,
-        )  # fmt: skip
-        return 0.0
-    if code == REBAR:
-        rebar_draw(
-            opts[0], opts[1], theta, sizes, woff, boff, uoff, tab1, t, loss, noise, a, bit, h,
-            ws[10, :N], ws[11, :N], ws[15:18], ws[18:20], y, dy, y2, dy2, work, e,
-        )  # fmt: skip
-        return 0.0
-    if code == NOISY_RECTIFIER:
-        rectifier_draw(
-            opts[0], theta, sizes, woff, boff, uoff, tab1, t, loss, noise, h, jac, y, dy,
-            work, e,
-        )  # fmt: skip
-        return 0.0
-    u = noise[:N]
-    logp = forward_state(theta, sizes, woff, boff, uoff, tab1, state, u, mode, a, p, bit, h, y)
-    C = loss_and_grad(loss, y, t, dy)
-    if code == REINFORCE:
-        reinforce_estimate(sizes, woff, boff, uoff, bit, p, h, dy, C, baseline, e)
-    elif code == LEG:
-        leg_estimate(
-            theta, sizes, woff, boff, uoff, t, loss, low, a, p, bit, h, y, dy, C, y2, dy2, e
-        )
-    elif code == MUPROP:
-        muprop_estimate(
-            theta, sizes, woff, boff, uoff, t, loss, low, opts[0], a, p, bit, h, dy, C,
-            ws[10, :N], ws[11, :N], y2, dy2, work, e,
-        )  # fmt: skip
-    else:
-        kappa = 1.0 - low
-        for q in range(N):
-            jac[q] = surrogate_jacobian(code, a[q], bit[q], opts, kappa)
-        backprop_surrogate(theta, sizes, woff, boff, uoff, h, dy, jac, work, e)
-    return logp
+    return _noise_draw(
+        code, opts, theta, sizes, woff, boff, uoff, tab1, t, loss, mode, noise, ws, e
+    )

@@ -23,7 +23,7 @@ from typing import Any
 
 from numba import njit
 
-from gradstat.forward import log_sigmoid
+from gradstat.forward import log_sigmoid, sigmoid_derivative
 
 REINMAX = 5
 
@@ -48,4 +48,4 @@ def check_reinmax_tau(value: Any) -> float:
 def reinmax_jacobian(a: float, bit: float, tau: float) -> float:
     """``2 q (1 - q) - p (1 - p) / 2`` with ``q = (sigmoid(a / tau) + bit) / 2``."""
     q = 0.5 * (exp(log_sigmoid(a / tau)) + bit)
-    return 2.0 * q * (1.0 - q) - 0.5 * exp(log_sigmoid(a) + log_sigmoid(-a))
+    return 2.0 * q * (1.0 - q) - 0.5 * sigmoid_derivative(a)

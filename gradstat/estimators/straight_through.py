@@ -19,11 +19,9 @@ the identity stays 1.
 
 from __future__ import annotations
 
-from math import exp
-
 from numba import njit
 
-from gradstat.forward import log_sigmoid
+from gradstat.forward import sigmoid_derivative
 
 ST = 0
 ST_SIGMOID = 1
@@ -38,12 +36,11 @@ def st_jacobian(a: float, bit: float) -> float:
 
 @njit(cache=True)
 def st_sigmoid_jacobian(a: float, bit: float) -> float:
-    """Sigmoid straight-through: ``dh/da := sigmoid'(a) = p (1 - p)``, in log-sigmoid form."""
-    return exp(log_sigmoid(a) + log_sigmoid(-a))
+    """Sigmoid straight-through: ``dh/da := sigmoid'(a) = p (1 - p)``."""
+    return sigmoid_derivative(a)
 
 
 @njit(cache=True)
 def st_tempered_jacobian(a: float, tau: float) -> float:
     """Tempered straight-through: ``dh/da := sigmoid'(a / tau) / tau``."""
-    z = a / tau
-    return exp(log_sigmoid(z) + log_sigmoid(-z)) / tau
+    return sigmoid_derivative(a / tau) / tau

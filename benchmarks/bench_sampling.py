@@ -1,0 +1,231 @@
+"""Monte Carlo draw rates of gradstat's sampling kernels, printed as a Markdown table.
+
+For several estimators and networks (one example unless stated, mse loss; ``xent`` for
+the ten-class network) it measures single-example draws per second of
+
+* the kernel alone: :meth:`gradstat.sampling.Sampler.fill` writing into a preallocated
+  array (noise generation, estimates, full-layout output);
+* ``gradstat.sample_gradients`` end to end (validation, a fresh output array per call).
+
+Draws are made in calls of at most ``CALL_BYTES`` of output each, enough calls to take
+about ``SECONDS`` per measurement; every measurement warms up once (compilation or the
+on-disk cache) and reports the best of ``--repeat`` runs, with numba on one thread and on
+all of its threads. Besides wall-clock rates it reports the process CPU time per draw,
+which other processes on the machine disturb less. The header gives the core count,
+numba's thread count and the load average; the project's target (at least 2 million
+single-example draws per second of ``sample_gradients`` for ``st_sigmoid`` on
+``(8, 8, 8, 1)`` on 2 cores) is checked against the measurement.
+
+Run from the repository root::
+
+    python benchmarks/bench_sampling.py            # every case (about a minute)
+    python benchmarks/bench_sampling.py --quick    # the target case only, one repeat
+    python benchmarks/bench_sampling.py --out sampling.md
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import platform
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numba
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # benchmark this checkout
+
+import gradstat as gs  # noqa: E402
+from gradstat.estimators.user import resolve_estimator  # noqa: E402
+from gradstat.layout import make_problem  # noqa: E402
+from gradstat.sampling import make_sampler  # noqa: E402
+
+TARGET_SIZES = (8, 8, 8, 1)
+TARGET_ESTIMATOR = "st_sigmoid"
+TARGET_RATE = 2e6
+TARGET = "sample_gradients st_sigmoid on (8, 8, 8, 1) >= 2 M draws/s on 2 cores"
+
+
+@dataclass(frozen=True)
+class Case:
+    """One measured configuration."""
+
+    sizes: tuple[int, ...]
+    estimator: str
+    options: dict[str, Any]
+    n_examples: int = 1
+    loss: str = "mse"
+
+    @property
+    def label(self) -> str:
+        opts = ", ".join(f"{k}={v}" for k, v in self.options.items())
+        name = f"{self.estimator}({opts})" if opts else self.estimator
+        batch = f", B={self.n_examples}" if self.n_examples > 1 else ""
+        return f"{name} {self.sizes}{batch}"
+
+
+CASES = (
+    Case(TARGET_SIZES, TARGET_ESTIMATOR, {}),
+    Case(TARGET_SIZES, "st", {}),
+    Case(TARGET_SIZES, "sts", {}),
+    Case(TARGET_SIZES, "reinforce", {}),
+    Case(TARGET_SIZES, "reinmax", {}),
+    Case(TARGET_SIZES, "disarm", {}),
+    Case(TARGET_SIZES, "gumbel_st", {}),
+    Case(TARGET_SIZES, "rebar", {}),
+    Case(TARGET_SIZES, "noisy_rectifier", {}),
+    Case((8, 20, 1), TARGET_ESTIMATOR, {}),
+    Case((16, 32, 32, 10), TARGET_ESTIMATOR, {}, loss="xent"),
+    Case(TARGET_SIZES, TARGET_ESTIMATOR, {}, n_examples=16),
+)
+"""Every case; the first is the target."""
+
+CALL_BYTES = 16 * 2**20
+"""Output bytes per call (the output is all the memory a call needs, besides a few KB of
+scratch per chunk of draws)."""
+SECONDS = 0.3
+"""Target duration of one measurement."""
+
+
+@dataclass
+class Rate:
+    """Single-example draws per second (wall clock) and process CPU nanoseconds per draw."""
+
+    per_second: float
+    cpu_ns: float
+
+
+def problem_of(case: Case) -> tuple[gs.BinaryNetwork, np.ndarray, np.ndarray]:
+    """The network, inputs and targets of a case (fixed seeds)."""
+    net = gs.BinaryNetwork.random(case.sizes, loss=case.loss, seed=0)
+    rng = np.random.default_rng(1)
+    X = rng.standard_normal((case.n_examples, case.sizes[0]))
+    if case.loss == "xent":
+        T: np.ndarray = rng.integers(0, case.sizes[-1], size=case.n_examples)
+    else:
+        T = rng.standard_normal((case.n_examples, case.sizes[-1]))
+    if case.n_examples == 1:
+        return net, X[0], T[0]
+    return net, X, T
+
+
+def measure(fn: Callable[[], object], draws: int, repeat: int) -> Rate:
+    """Best wall time and CPU time over ``repeat`` runs of ``fn`` (which makes ``draws``)."""
+    wall = cpu = math.inf
+    for _ in range(repeat):
+        w0, c0 = time.perf_counter(), time.process_time()
+        fn()
+        wall = min(wall, time.perf_counter() - w0)
+        cpu = min(cpu, time.process_time() - c0)
+    return Rate(draws / wall, cpu / draws * 1e9)
+
+
+def rates(case: Case, repeat: int) -> tuple[Rate, Rate]:
+    """``(kernel, sample_gradients)`` rates of one case at the current thread count."""
+    net, x, t = problem_of(case)
+    spec, opts = resolve_estimator(case.estimator, case.options)
+    sampler = make_sampler(make_problem(net, x, t), spec, opts, np.random.SeedSequence(0))
+    size = max(2, CALL_BYTES // (8 * net.n_params))
+    out = np.empty((size, net.n_params))
+    sampler.fill(out)  # warm-up
+    start = time.perf_counter()
+    sampler.fill(out)
+    calls = max(1, math.ceil(SECONDS / max(time.perf_counter() - start, 1e-6)))
+    single = case.n_examples
+
+    def kernel() -> None:
+        for _ in range(calls):
+            sampler.fill(out)
+
+    def end_to_end() -> None:
+        for seed in range(calls):
+            gs.sample_gradients(net, x, t, case.estimator, size, seed=seed, **case.options)
+
+    end_to_end()  # warm-up
+    total = calls * size * single
+    return measure(kernel, total, repeat), measure(end_to_end, total, repeat)
+
+
+def fmt_rate(rate: Rate) -> str:
+    """``1.23 M/s (812 ns)``: draws per second and CPU time per draw."""
+    r = rate.per_second
+    text = f"{r / 1e6:.3g} M/s" if r >= 1e6 else f"{r / 1e3:.3g} k/s"
+    return f"{text} ({rate.cpu_ns:.0f} ns)"
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="the target case, one repeat")
+    parser.add_argument("--repeat", type=int, default=3, help="timed runs per measurement")
+    parser.add_argument("--out", type=Path, help="also write the report to this file")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.repeat = 1
+    if args.repeat < 1:
+        parser.error("--repeat must be >= 1")
+    return args
+
+
+def load_average() -> str:
+    """The 1, 5 and 15 minute load averages."""
+    return "/".join(f"{v:.2f}" for v in os.getloadavg())
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Measure every case on one thread and on all threads, print the report."""
+    args = parse_args(argv)
+    cases = CASES[:1] if args.quick else CASES
+    most = numba.get_num_threads()
+    thread_counts = sorted({1, most})
+    load_start = load_average()
+    rows = []
+    target = None
+    for case in cases:
+        print(f"measuring {case.label} ...", file=sys.stderr, flush=True)
+        cells = []
+        for threads in thread_counts:
+            numba.set_num_threads(threads)
+            try:
+                kernel, end_to_end = rates(case, args.repeat)
+            finally:
+                numba.set_num_threads(most)
+            cells += [fmt_rate(kernel), fmt_rate(end_to_end)]
+            if case == CASES[0] and threads == most:
+                target = end_to_end.per_second
+        rows.append(f"| {case.label} | " + " | ".join(cells) + " |")
+    head = ["case"]
+    for threads in thread_counts:
+        head += [f"kernel, {threads} thr", f"sample_gradients, {threads} thr"]
+    verdict = "PASS" if target is not None and target >= TARGET_RATE else "FAIL"
+    report = [
+        f"# gradstat {gs.__version__} sampling benchmark",
+        "",
+        f"Machine: os.cpu_count() = {os.cpu_count()}, numba threads = {most} "
+        f"({numba.threading_layer()} threading layer); load average {load_start} at start, "
+        f"{load_average()} at end (other processes skew the timings).",
+        f"Python {platform.python_version()}, numpy {np.__version__}, numba {numba.__version__}; "
+        f"best of {args.repeat} after one warm-up; calls of at most {CALL_BYTES // 2**20} MB "
+        "of output.",
+        "",
+        "| " + " | ".join(head) + " |",
+        "|---|" + "--:|" * (len(head) - 1),
+        *rows,
+        "",
+        "Single-example draws per second (a batch of B examples counts B); in parentheses, "
+        "process CPU time per single-example draw over all threads.",
+        "",
+        f"Target: {TARGET}: {verdict} ({target / 1e6:.3g} M/s with {most} threads)",
+    ]
+    print("\n".join(report))
+    if args.out is not None:
+        args.out.write_text("\n".join(report) + "\n")
+
+
+if __name__ == "__main__":
+    main()
