@@ -1,11 +1,14 @@
 """Wall-time benchmark of gradstat's core kernels, printed as a Markdown table.
 
-For the one-layer networks ``(8, N, 1)`` with ``N = 12, 14, ..., 22`` and the two-layer
-network ``(8, 10, 10, 1)`` (``N = 20``), on one example with the mse loss, it measures
+For the one-layer networks ``(8, N, 1)`` with ``N = 12, 14, ..., 22``, the two-layer
+network ``(8, 10, 10, 1)`` (``N = 20``) and the three-layer network ``(8, 6, 6, 6, 1)``
+(``N = 18``), on one example with the mse loss, it measures
 
 * the wall time of ``exact_gradient`` (enumeration of all ``2^N`` hidden states);
 * the wall time of ``estimator_moments`` for every estimator (``reinforce`` with
-  ``baseline="none"`` and ``baseline="optimal"``); skipped for ``N > 20`` unless ``--full``;
+  ``baseline="none"`` and ``baseline="optimal"``), with the exact engine of ``--engine``
+  (default ``auto``; ``joint`` times the enumeration of all noise states even where
+  messages over layers are cheaper); skipped for ``N > 20`` unless ``--full``;
 * the Monte Carlo rate of ``sample_gradients``, in single-example draws per second, for
   the same estimators. Each measurement draws enough to take about 0.5 s, in calls of at
   most 12 MB of output so that memory stays bounded; the draws are discarded.
@@ -21,6 +24,7 @@ Run from the repository root::
     python benchmarks/bench_core.py            # all sizes (a few minutes on 2 cores)
     python benchmarks/bench_core.py --quick    # N <= 16, one repeat: a smoke test
     python benchmarks/bench_core.py --full --out bench.md
+    python benchmarks/bench_core.py --max-n 20 --engine joint   # joint enumeration
 """
 
 from __future__ import annotations
@@ -46,6 +50,7 @@ import gradstat as gs  # noqa: E402
 ONE_LAYER_N = (12, 14, 16, 18, 20, 22)
 """Widths ``N`` of the one-layer networks ``(8, N, 1)``."""
 TWO_LAYER = (8, 10, 10, 1)
+THREE_LAYER = (8, 6, 6, 6, 1)
 N_IN = 8
 QUICK_MAX_N = 16
 MOMENTS_MAX_N = 20
@@ -143,7 +148,7 @@ def draw_rate(
     return calls * size / best_of(lambda: draw(net, x, t, estimator, options, calls, size), repeat)
 
 
-def measure(sizes: tuple[int, ...], *, repeat: int, full: bool) -> Row:
+def measure(sizes: tuple[int, ...], *, repeat: int, full: bool, engine: str) -> Row:
     """All the timings of the network ``sizes`` on one fixed random example."""
     net = gs.BinaryNetwork.random(sizes, loss="mse", seed=0)
     rng = np.random.default_rng(1)
@@ -155,7 +160,9 @@ def measure(sizes: tuple[int, ...], *, repeat: int, full: bool) -> Row:
             row.moments_s[label] = None
         else:
             row.moments_s[label] = warm_best_of(
-                lambda name=name, options=options: gs.estimator_moments(net, x, t, name, **options),
+                lambda name=name, options=options: gs.estimator_moments(
+                    net, x, t, name, engine=engine, **options
+                ),
                 repeat,
             )
         row.draws_per_s[label] = draw_rate(net, x, t, name, options, repeat)
@@ -225,6 +232,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--full", action="store_true", help=f"also time the moments for N > {MOMENTS_MAX_N}"
     )
+    parser.add_argument(
+        "--engine",
+        choices=("auto", "joint"),
+        default="auto",
+        help="exact engine of estimator_moments (joint: enumerate every noise state)",
+    )
     parser.add_argument("--out", type=Path, help="also write the report to this file")
     args = parser.parse_args(argv)
     if args.quick:
@@ -238,14 +251,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> None:
     """Measure every network, print the report and optionally write it to ``--out``."""
     args = parse_args(argv)
-    networks = [(N_IN, n, 1) for n in ONE_LAYER_N] + [TWO_LAYER]
+    networks = [(N_IN, n, 1) for n in ONE_LAYER_N] + [TWO_LAYER, THREE_LAYER]
     if args.max_n is not None:
         networks = [s for s in networks if sum(s[1:-1]) <= args.max_n]
     load_start = load_average()
     rows = []
     for sizes in networks:
         print(f"measuring {sizes} ...", file=sys.stderr, flush=True)
-        rows.append(measure(sizes, repeat=args.repeat, full=args.full))
+        rows.append(measure(sizes, repeat=args.repeat, full=args.full, engine=args.engine))
     header = [
         f"# gradstat {gs.__version__} core benchmark",
         "",
@@ -253,7 +266,8 @@ def main(argv: list[str] | None = None) -> None:
         f"{numba.get_num_threads()} ({numba.threading_layer()} threading layer); load average "
         f"{load_start} at start, {load_average()} at end (other processes skew the timings).",
         f"Python {platform.python_version()}, numpy {np.__version__}, numba {numba.__version__}; "
-        f"one example, mse loss; best of {args.repeat} after one warm-up.",
+        f"one example, mse loss; best of {args.repeat} after one warm-up; moments engine "
+        f"{args.engine!r}.",
         "",
     ]
     skipped = any(s is None for row in rows for s in row.moments_s.values())

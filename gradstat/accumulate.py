@@ -52,18 +52,21 @@ def accumulate(
         if sign_of(e[k]) == sign_of(g[k]):
             sign[k] += w
     n_seg = seg.shape[0] - 1
-    total = 0.0
+    stochastic = 0.0
     for q in range(n_seg):
         v = 0.0
         for k in range(seg[q], seg[q + 1]):
             v += e[k] * dw[k]
         dots[q] = v
-        total += v
+        if q < n_seg - 1:
+            stochastic += v
         if v > 0.0:
             desc[q] += w
-    if total > 0.0:
+    # The stochastic layers' sum is kept apart: recovering it as the total minus the
+    # output's dot product would lose it to rounding when the output's term dominates.
+    if stochastic + dots[n_seg - 1] > 0.0:
         desc[n_seg] += w
-    if total - dots[n_seg - 1] > 0.0:
+    if stochastic > 0.0:
         desc[n_seg + 1] += w
     for i in range(cov.shape[0]):
         wd = w * d[i]

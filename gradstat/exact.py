@@ -7,6 +7,13 @@ state ``s`` sets unit ``k`` to bit ``k`` of ``s``, and the ``2^N`` states are sp
 fixed number of chunks (independent of the thread count), each with private
 accumulators reduced in a fixed order, so results are bit-identical on any number of
 threads.
+
+The gradient and the moments of REINFORCE and the straight-through-type estimators visit
+the states in blocks that fix every unit below the top layer, the top layer's units
+running through a Gray code (:func:`_enter_block`): the lower layers' forward pass is
+computed once per block, and because every estimate of a weight ``W_l[i, j]`` is a
+per-unit quantity times ``h_{l-1,j}`` (fixed within the block), the per-state work is per
+unit and is spread over the coordinates once per block.
 """
 
 from __future__ import annotations
@@ -19,23 +26,32 @@ from typing import Any
 import numpy as np
 from numba import njit, prange
 
-from gradstat.accumulate import accumulate, new_accumulators, reduce_chunks
+from gradstat.accumulate import accumulate, new_accumulators, reduce_chunks, sign_of
 from gradstat.estimators import Estimator
 from gradstat.estimators.arm import cells_kernel
-from gradstat.estimators.per_state import WS_ROWS, draw_estimate, workspace_columns
+from gradstat.estimators.per_state import (
+    WS_ROWS,
+    draw_estimate,
+    surrogate_jacobian,
+    workspace_columns,
+)
+from gradstat.estimators.reinmax import REINMAX
 from gradstat.estimators.score_function import REINFORCE
+from gradstat.estimators.stochastic_times_smooth import STS
+from gradstat.estimators.straight_through import ST, ST_SIGMOID, ST_TEMPERED
 from gradstat.estimators.user import AnyEstimator, PythonEstimator, resolve_estimator
 from gradstat.forward import (
     BCE,
     MSE,
+    PM1,
     SMOOTH,
     XENT,
     forward_state,
     layer1_table,
+    log1mexp,
+    log_sigmoid,
     loss_and_grad,
     offsets,
-    output_gradient,
-    score_vector,
     state_buffers,
 )
 from gradstat.layerwise import (
@@ -68,6 +84,83 @@ def _n_chunks(n_states: int, cap: int) -> int:
     return n_states if n_states < cap else cap
 
 
+RESYNC = 4096
+"""Gray-code steps between exact recomputations of ``log P`` and ``y`` (bounds drift)."""
+
+
+@njit(cache=True)
+def _joint_state(g: int, n_top: int, top: int) -> int:
+    """The joint state at position ``g`` of the block order (see :func:`_enter_block`).
+
+    ``g = outer 2^{n_L} + i``: the units below the top layer take the bits of ``outer``, the
+    top layer's units the bits of the Gray code ``i ^ (i >> 1)``.
+    """
+    i = g & ((np.int64(1) << n_top) - 1)
+    return (g >> n_top) | ((i ^ (i >> 1)) << top)
+
+
+@njit(cache=True)
+def _gray_unit(i: int) -> int:
+    """The bit in which the Gray codes of ``i`` and ``i + 1`` differ: ``i + 1``'s trailing 0s."""
+    k = 0
+    m = i + 1
+    while (m & 1) == 0:
+        m >>= 1
+        k += 1
+    return k
+
+
+@njit(cache=True)
+def _two_sum(a: float, b: float) -> tuple[float, float]:
+    """``s = fl(a + b)`` and its rounding error ``a + b - s``, exactly (Knuth's TwoSum)."""
+    s = a + b
+    bb = s - a
+    return s, (a - (s - bb)) + (b - bb)
+
+
+@njit(cache=True)
+def _enter_block(
+    theta: np.ndarray, sizes: np.ndarray, woff: np.ndarray, boff: np.ndarray,
+    uoff: np.ndarray, tab1: np.ndarray, mode: int, g: int, no_u: np.ndarray, a: np.ndarray,
+    p: np.ndarray, bit: np.ndarray, h: np.ndarray, y: np.ndarray, top_units: np.ndarray,
+) -> tuple[float, int]:  # fmt: skip
+    """Run the state at position ``g`` forward and tabulate the top layer for Gray steps.
+
+    Joint states are visited in blocks of ``2^{n_L}``: within a block the units below the
+    top layer ``L`` are fixed (their forward pass, ``log P`` and everything derived from
+    them are computed once per block) and the top layer's units run through a Gray code
+    (:func:`_joint_state`), so consecutive states differ in one top unit ``k``
+    (:func:`_gray_unit`). Flipping it changes ``log P`` by ``+-(log P(b_k = 1) -
+    log P(b_k = 0))`` and ``y`` by ``(h_k' - h_k) W_o[:, k]``: ``O(n_out)`` per state
+    instead of a forward pass. Fills ``top_units`` (rows: the value a top unit passes on
+    when it fires, when it does not, and its log-odds of firing) and returns ``log P`` of
+    the state and the period of exact recomputation: :data:`RESYNC` (bounds the drift of
+    the updates), or 1 (every state run forward) when a log-odds is infinite.
+    """
+    L = sizes.shape[0] - 2
+    top = uoff[L - 1]
+    n_top = sizes[L]
+    state = _joint_state(g, n_top, top)
+    logp = forward_state(theta, sizes, woff, boff, uoff, tab1, state, no_u, mode, a, p, bit, h, y)
+    low = -1.0 if mode == PM1 else 0.0
+    period = RESYNC
+    for i in range(n_top):
+        if L == 1:
+            on, off, odds = tab1[4, i], tab1[6, i], tab1[2, i] - tab1[3, i]
+        elif mode == SMOOTH:
+            l1 = 0.5 * log_sigmoid(a[top + i])
+            on, off = exp(l1), 0.0
+            odds = l1 - log1mexp(l1) if l1 < 0.0 else np.inf
+        else:
+            on, off, odds = 1.0, low, a[top + i]
+        top_units[0, i] = on
+        top_units[1, i] = off
+        top_units[2, i] = odds
+        if not abs(odds) < np.inf:
+            period = 1
+    return logp, period
+
+
 @njit(parallel=True, cache=True)
 def _gradient_kernel(
     theta: np.ndarray,
@@ -84,15 +177,27 @@ def _gradient_kernel(
     reference ``r`` the loss of the greedy state (every unit at its likelier value):
     exact for any ``r`` because ``E[s] = 0``, and ``r`` removes a loss offset that would
     otherwise cost precision.
+
+    States are visited in blocks (:func:`_enter_block`). The score of ``W_l[i, j]`` is
+    ``s = (b_i - p_i) h_{l-1, j}`` with ``h_{l-1}`` fixed within a block, so each unit
+    ``i`` sums ``w (C - r) (b_i - p_i)``, ``w (b_i - p_i)^2 C`` and ``w (b_i - p_i)^2`` over
+    the block (``w = P(h)``), and these are multiplied by ``h_{l-1, j}`` (or its square)
+    once per block. Below the top layer ``b_i - p_i`` is fixed as well, so those units
+    only need the block's ``sum w (C - r)``, ``sum w C`` and ``sum w``. Per state the cost
+    is ``O(n_L n_out)`` instead of ``O(n_params)``.
     """
     woff, boff, uoff = offsets(sizes)
-    n_units = uoff[uoff.shape[0] - 1]
+    L = sizes.shape[0] - 2
+    n_units = uoff[L]
+    top = uoff[L - 1]
+    n_top = sizes[L]
     B = L1.shape[0]
-    n_out = sizes[sizes.shape[0] - 1]
-    Pc = theta.shape[0] - sizes[0] * sizes[1]
-    n_hidden_c = woff[woff.shape[0] - 1] - sizes[0] * sizes[1]
+    n_out = sizes[L + 1]
+    s0 = sizes[0] * sizes[1]
+    Pc = theta.shape[0] - s0
     S = np.int64(1) << n_units
     nc = _n_chunks(S, CHUNKS)
+    mask = (np.int64(1) << n_top) - 1
     n_stat = Pc if want_stats else 0
     acc_loss = np.zeros((B, nc))
     acc_g = np.zeros((B, nc, Pc))
@@ -106,37 +211,108 @@ def _gradient_kernel(
         ref = loss_and_grad(loss, gy, T[b], gdy)
         for c in prange(nc):
             a, p, bit, h, y, dy = state_buffers(n_units, n_out)
-            s = np.empty(Pc)
-            for state in range(c * S // nc, (c + 1) * S // nc):
-                logp = forward_state(
-                    theta, sizes, woff, boff, uoff, L1[b], state, no_u, mode, a, p, bit, h, y
-                )
-                w = exp(logp)
-                C = loss_and_grad(loss, y, T[b], dy)
-                score_vector(sizes, woff, boff, uoff, bit, p, h, s)
-                acc_loss[b, c] += w * C
-                r = w * (C - ref)
-                for k in range(n_hidden_c):
-                    acc_g[b, c, k] += r * s[k]
-                if want_stats:
-                    for k in range(n_hidden_c):
-                        s2 = s[k] * s[k] * w
-                        acc_s2c[b, c, k] += s2 * C
-                        acc_s2[b, c, k] += s2
-                output_gradient(sizes, woff, boff, uoff, h, dy, s)
-                for k in range(n_hidden_c, Pc):
-                    acc_g[b, c, k] += w * s[k]
+            y_low = np.empty(n_out)
+            y_sum = np.empty(n_out)
+            top_units = np.empty((3, n_top))
+            unit = np.empty((3, n_top))
+            ag = acc_g[b, c]
+            s2c = acc_s2c[b, c]
+            s2 = acc_s2[b, c]
+            lo = c * S // nc
+            stop = (c + 1) * S // nc
+            while lo < stop:
+                hi = min(stop, ((lo >> n_top) + 1) << n_top)
+                logp, period = _enter_block(
+                    theta, sizes, woff, boff, uoff, L1[b], mode, lo, no_u, a, p, bit, h, y,
+                    top_units,
+                )  # fmt: skip
+                unit[:] = 0.0
+                sum_r = 0.0
+                sum_c = 0.0
+                sum_w = 0.0
+                logp_low = 0.0
+                y_low[:] = 0.0
+                countdown = period
+                for g in range(lo, hi):
+                    if countdown == 0:
+                        countdown = period
+                        logp = forward_state(
+                            theta, sizes, woff, boff, uoff, L1[b], _joint_state(g, n_top, top),
+                            no_u, mode, a, p, bit, h, y,
+                        )  # fmt: skip
+                        logp_low = 0.0
+                        y_low[:] = 0.0
+                    countdown -= 1
+                    w = exp(logp + logp_low)
+                    for o in range(n_out):
+                        y_sum[o] = y[o] + y_low[o]
+                    C = loss_and_grad(loss, y_sum, T[b], dy)
+                    r = w * (C - ref)
+                    sum_r += r
+                    sum_c += w * C
+                    sum_w += w
+                    for i in range(n_top):
+                        si = bit[top + i] - p[top + i]
+                        unit[0, i] += r * si
+                        if want_stats:
+                            ws = w * si * si
+                            unit[1, i] += ws * C
+                            unit[2, i] += ws
+                    for o in range(n_out):
+                        wd = w * dy[o]
+                        ag[boff[L] - s0 + o] += wd
+                        row = woff[L] - s0 + o * n_top
+                        for j in range(n_top):
+                            ag[row + j] += wd * h[top + j]
+                    if g + 1 < hi:
+                        k = _gray_unit(g & mask)
+                        u = top + k
+                        fire = bit[u] == 0.0
+                        bit[u] = 1.0 if fire else 0.0
+                        logp, err = _two_sum(logp, top_units[2, k] if fire else -top_units[2, k])
+                        logp_low += err
+                        new = top_units[0, k] if fire else top_units[1, k]
+                        step = new - h[u]
+                        h[u] = new
+                        for o in range(n_out):
+                            y[o], err = _two_sum(y[o], step * theta[woff[L] + o * n_top + k])
+                            y_low[o] += err
+                acc_loss[b, c] += sum_c
+                for l in range(L):
+                    n_prev = sizes[l]
+                    for i in range(sizes[l + 1]):
+                        k = uoff[l] + i
+                        if k < top:
+                            si = bit[k] - p[k]
+                            gu, cu, wu = sum_r * si, sum_c * si * si, sum_w * si * si
+                        else:
+                            gu, cu, wu = unit[0, k - top], unit[1, k - top], unit[2, k - top]
+                        q = boff[l] - s0 + i
+                        ag[q] += gu
+                        if want_stats:
+                            s2c[q] += cu
+                            s2[q] += wu
+                        if l > 0:
+                            row = woff[l] - s0 + i * n_prev
+                            prev = uoff[l - 1]
+                            for j in range(n_prev):
+                                f = h[prev + j]
+                                ag[row + j] += f * gu
+                                if want_stats:
+                                    s2c[row + j] += f * f * cu
+                                    s2[row + j] += f * f * wu
+                lo = hi
     losses = np.zeros(B)
     grads = np.zeros((B, Pc))
-    s2c = np.zeros((B, n_stat))
-    s2 = np.zeros((B, n_stat))
+    out_s2c = np.zeros((B, n_stat))
+    out_s2 = np.zeros((B, n_stat))
     for b in range(B):
-        for c in range(nc):
-            losses[b] += acc_loss[b, c]
-            grads[b] += acc_g[b, c]
-            s2c[b] += acc_s2c[b, c]
-            s2[b] += acc_s2[b, c]
-    return losses, grads, s2c, s2
+        for cc in range(nc):
+            losses[b] += acc_loss[b, cc]
+            grads[b] += acc_g[b, cc]
+            out_s2c[b] += acc_s2c[b, cc]
+            out_s2[b] += acc_s2[b, cc]
+    return losses, grads, out_s2c, out_s2
 
 
 LO_BITS = 10
@@ -544,6 +720,445 @@ def _one_layer_kernel(
     return losses, grads, s2c, s2
 
 
+SURROGATES = (ST, ST_SIGMOID, STS, ST_TEMPERED, REINMAX)
+"""Codes of the straight-through-type estimators (:func:`_factored_moments_kernel`)."""
+
+
+@njit(cache=True)
+def _add_coordinate(
+    w: float, e: float, q: int, g: np.ndarray, m: np.ndarray, m2: np.ndarray, sign: np.ndarray
+) -> None:
+    """Add coordinate ``q``'s estimate ``e`` of one state with probability ``w``."""
+    d = e - g[q]
+    m[q] += w * d
+    m2[q] += w * d * d
+    sign[q] += w if sign_of(e) == sign_of(g[q]) else 0.0
+
+
+@njit(cache=True)
+def _add_descent(w: float, dots: np.ndarray, out: float, desc: np.ndarray) -> None:
+    """Add ``w`` where ``<e, dw> > 0``: per layer (``dots``), output, all, stochastic layers."""
+    L = dots.shape[0]
+    stochastic = 0.0
+    for l in range(L):
+        stochastic += dots[l]
+        desc[l] += w if dots[l] > 0.0 else 0.0
+    desc[L] += w if out > 0.0 else 0.0
+    desc[L + 1] += w if stochastic + out > 0.0 else 0.0
+    desc[L + 2] += w if stochastic > 0.0 else 0.0
+
+
+@njit(cache=True)
+def _west(group: np.ndarray, x: float, w: float) -> None:
+    """West's weighted update of ``(sum w, mean of x, sum w (x - mean)^2)`` in ``group``."""
+    W = group[0] + w
+    dev = x - group[1]
+    step = dev * (w / W)
+    group[1] += step
+    group[2] += group[0] * dev * step
+    group[0] = W
+
+
+@njit(cache=True)
+def _descent_weights(
+    sizes: np.ndarray, woff: np.ndarray, boff: np.ndarray, uoff: np.ndarray, h: np.ndarray,
+    dw: np.ndarray, c: np.ndarray, shift: float, z: np.ndarray, zc: np.ndarray,
+) -> None:  # fmt: skip
+    """Per unit: ``z_{l,i} = dw_{b_l,i} + sum_j h_{l-1,j} dw_{W_l,ij}``, and ``zc`` the same
+    with each term times its coordinate's ``c - shift`` (``c`` empty: ``zc`` untouched).
+
+    An estimate ``delta_{l,i} h_{l-1,j}`` of ``W_l[i, j]`` (and ``delta_{l,i}`` of
+    ``b_l[i]``) has descent dot product ``sum_i delta_{l,i} z_{l,i}`` with layer ``l``.
+    """
+    L = sizes.shape[0] - 2
+    s0 = sizes[0] * sizes[1]
+    baseline = c.shape[0] > 0
+    for l in range(L):
+        n_prev = sizes[l]
+        for i in range(sizes[l + 1]):
+            q = boff[l] - s0 + i
+            v = dw[q]
+            vc = dw[q] * (c[q] - shift) if baseline else 0.0
+            if l > 0:
+                row = woff[l] - s0 + i * n_prev
+                for j in range(n_prev):
+                    t = h[uoff[l - 1] + j] * dw[row + j]
+                    v += t
+                    if baseline:
+                        vc += t * (c[row + j] - shift)
+            z[uoff[l] + i] = v
+            if baseline:
+                zc[uoff[l] + i] = vc
+
+
+@njit(cache=True)
+def _backprop_layer(
+    theta: np.ndarray, w0: int, n_prev: int, n: int, above: int, below: int, jac: np.ndarray,
+    delta: np.ndarray,
+) -> None:  # fmt: skip
+    """``delta[below + j] = jac[below + j] sum_i W[i, j] delta[above + i]``.
+
+    ``W`` is the ``(n, n_prev)`` block of ``theta`` at ``w0``. The sums run over ``i`` in
+    increasing order from 0, as in :func:`gradstat.forward.backprop_surrogate` (the same
+    values, bit for bit), four columns at a time so that four independent sums are in
+    flight.
+    """
+    j = 0
+    while j < n_prev:
+        width = 4 if j + 4 <= n_prev else 1
+        v0 = 0.0
+        v1 = 0.0
+        v2 = 0.0
+        v3 = 0.0
+        for i in range(n):
+            d = delta[above + i]
+            r = w0 + i * n_prev + j
+            v0 += theta[r] * d
+            if width == 4:
+                v1 += theta[r + 1] * d
+                v2 += theta[r + 2] * d
+                v3 += theta[r + 3] * d
+        delta[below + j] = v0 * jac[below + j]
+        if width == 4:
+            delta[below + j + 1] = v1 * jac[below + j + 1]
+            delta[below + j + 2] = v2 * jac[below + j + 2]
+            delta[below + j + 3] = v3 * jac[below + j + 3]
+        j += width
+
+
+@njit(cache=True)
+def _surrogate_jacobians(
+    code: int, opts: np.ndarray, kappa: float, uoff: np.ndarray, a: np.ndarray,
+    bit: np.ndarray, jac: np.ndarray,
+) -> None:  # fmt: skip
+    """The surrogate ``dh/da`` of each unit with bit 0 (row 0) and 1 (row 1) for a block.
+
+    Below the top layer both rows hold the unit's value in the block.
+    """
+    top = uoff[uoff.shape[0] - 2]
+    for k in range(uoff[uoff.shape[0] - 1]):
+        if k < top:
+            jac[0, k] = surrogate_jacobian(code, a[k], bit[k], opts, kappa)
+            jac[1, k] = jac[0, k]
+        else:
+            jac[0, k] = surrogate_jacobian(code, a[k], 0.0, opts, kappa)
+            jac[1, k] = surrogate_jacobian(code, a[k], 1.0, opts, kappa)
+
+
+@njit(cache=True)
+def _add_unit_block(
+    f: float, k: int, stats: np.ndarray, total: float, q: int, g: np.ndarray, m: np.ndarray,
+    m2: np.ndarray, sign: np.ndarray,
+) -> None:  # fmt: skip
+    """Add a block's states to coordinate ``q``, whose estimate is ``e = f delta_k`` per state.
+
+    ``stats[:, k]`` holds unit ``k``'s weighted mean of ``delta`` over the block,
+    ``sum w (delta - mean)^2``, and the weights of its states with ``delta > 0``, ``< 0``,
+    ``= 0``; ``total = sum w``. Then ``sum w (e - g) = total (f mean - g)``,
+    ``sum w (e - g)^2 = f^2 sum w (delta - mean)^2 + total (f mean - g)^2`` (no
+    cancellation), and ``sign e = sign f sign delta``.
+    """
+    mu = f * stats[0, k] - g[q]
+    m[q] += total * mu
+    m2[q] += f * f * stats[1, k] + total * mu * mu
+    sf = sign_of(f)
+    sg = sign_of(g[q])
+    if sf == 0:
+        sign[q] += total if sg == 0 else 0.0
+    else:
+        want = sf * sg
+        sign[q] += stats[2, k] if want > 0 else (stats[3, k] if want < 0 else stats[4, k])
+
+
+@njit(cache=True)
+def _add_group(
+    fr: float, group: np.ndarray, counts: np.ndarray, K: int, c: float, rank: int, q: int,
+    g: np.ndarray, m: np.ndarray, m2: np.ndarray, sign: np.ndarray,
+) -> None:  # fmt: skip
+    """Add a group of states to coordinate ``q``, whose estimate is ``e = fr (C - c)`` there.
+
+    ``group`` holds the group's ``W = sum w``, the weighted mean of ``C`` and
+    ``sum w (C - mean)^2`` (:func:`_west`; ``C`` and ``c`` shifted alike); ``counts[i]`` the
+    weight of its states whose loss falls in a bin below ``i`` among the sorted baselines
+    (:func:`_factored_moments_kernel`), ``rank`` the rank of ``c`` there. Then
+    ``sum w (e - g) = W (fr (mean - c) - g)``, ``sum w (e - g)^2 = fr^2 sum w (C - mean)^2 +
+    W (fr (mean - c) - g)^2``, and ``sign e = sign fr sign (C - c)``.
+    """
+    W = group[0]
+    mu = fr * (group[1] - c) - g[q]
+    m[q] += W * mu
+    m2[q] += fr * fr * group[2] + W * mu * mu
+    sf = sign_of(fr)
+    sg = sign_of(g[q])
+    if sf == 0:
+        sign[q] += W if sg == 0 else 0.0
+    else:
+        want = sf * sg
+        below = counts[2 * rank + 1]
+        equal = counts[2 * rank + 2] - below
+        above = counts[2 * K + 1] - counts[2 * rank + 2]
+        sign[q] += above if want > 0 else (below if want < 0 else equal)
+
+
+@njit(cache=True)
+def _add_block(
+    score: bool, sizes: np.ndarray, woff: np.ndarray, boff: np.ndarray, uoff: np.ndarray,
+    p: np.ndarray, h: np.ndarray, coef: np.ndarray, stats: np.ndarray, total: float,
+    groups: np.ndarray, counts: np.ndarray, c: np.ndarray, shift: float, ranks: np.ndarray,
+    g: np.ndarray, m: np.ndarray, m2: np.ndarray, sign: np.ndarray,
+) -> None:  # fmt: skip
+    """Add a block's states to every coordinate of the stochastic layers.
+
+    Coordinate ``W_l[i, j]`` has factor ``f = h_{l-1,j}`` and ``b_l[i]`` factor 1, both
+    fixed within the block. Surrogates: :func:`_add_unit_block` with unit ``(l, i)``'s
+    statistics. ``reinforce``: :func:`_add_group` with ``fr = f r`` per group of states,
+    ``r = b - p``: the block (below the top layer), or the states where top unit ``i`` has
+    bit 0 (``r = -p``) and bit 1 (``r = 1 - p``). Cumulates ``counts`` in place.
+    """
+    L = sizes.shape[0] - 2
+    s0 = sizes[0] * sizes[1]
+    top = uoff[L - 1]
+    if score:
+        for gi in range(counts.shape[0]):
+            for cell in range(1, counts.shape[1]):
+                counts[gi, cell] += counts[gi, cell - 1]
+    K = (counts.shape[1] - 2) // 2
+    for l in range(L):
+        n_prev = sizes[l]
+        for i in range(sizes[l + 1]):
+            k = uoff[l] + i
+            q = boff[l] - s0 + i
+            row = woff[l] - s0 + i * n_prev
+            if not score:
+                _add_unit_block(1.0, k, stats, total, q, g, m, m2, sign)
+                if l > 0:
+                    for j in range(n_prev):
+                        f = h[uoff[l - 1] + j]
+                        _add_unit_block(f, k, stats, total, row + j, g, m, m2, sign)
+                continue
+            first = 0 if k < top else 1 + 2 * (k - top)
+            for gi in range(first, first + (1 if k < top else 2)):
+                r = coef[k] if k < top else float(gi - first) - p[k]
+                group, cum = groups[gi], counts[gi]
+                _add_group(r, group, cum, K, c[q] - shift, ranks[q], q, g, m, m2, sign)
+                if l > 0:
+                    for j in range(n_prev):
+                        fr = r * h[uoff[l - 1] + j]
+                        cq = c[row + j] - shift
+                        _add_group(fr, group, cum, K, cq, ranks[row + j], row + j, g, m, m2, sign)
+
+
+@njit(parallel=True, cache=True)
+def _factored_moments_kernel(
+    theta: np.ndarray,
+    sizes: np.ndarray,
+    L1: np.ndarray,
+    T: np.ndarray,
+    loss: int,
+    code: int,
+    mode: int,
+    opts: np.ndarray,
+    baselines: np.ndarray,
+    G: np.ndarray,
+    DW: np.ndarray,
+    seg: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`_moments_kernel` for the estimators whose estimate factorises per unit.
+
+    The estimate of ``W_l[i, j]`` is ``delta_{l,i} h_{l-1,j}`` and that of ``b_l[i]`` is
+    ``delta_{l,i}``; the output layer's is ``dC/dy`` and ``outer(dC/dy, h_L)``.
+
+    * Surrogates (``code`` in :data:`SURROGATES`): ``delta_L = (W_o^T dC/dy) * J_L`` and
+      ``delta_{l-1} = (W_l^T delta_l) * J_{l-1}``, ``J`` the surrogate ``dh/da``.
+    * ``reinforce`` with baselines ``c_q``: ``e_q = (C - c_q) r_{l,i} f_q`` with
+      ``r = b - p`` and ``f_q = h_{l-1,j}`` (1 for ``b_l[i]``).
+
+    States are visited in blocks with the units below the top layer fixed
+    (:func:`_enter_block`), so ``h_{l-1}`` is constant within a block for every ``l <= L``
+    and per-state work is per unit; once per block it is spread over the coordinates
+    (:func:`_add_block`).
+
+    * Surrogates: per state ``delta`` is backpropagated as in
+      :func:`gradstat.forward.backprop_surrogate` (same values, bit for bit) and each unit
+      adds it to running weighted moments (West's update of the mean and of
+      ``sum w (delta - mean)^2``) and to the weight of its sign.
+    * ``reinforce``: ``r f`` is fixed within a block below the top layer and takes one
+      value per bit of a top unit, so per state the loss is added (West) to ``1 + 2 n_L``
+      groups of states (the block; top unit ``i`` at bit 0; at bit 1) and to a histogram
+      of where it falls among the example's sorted distinct baselines ``t_1 < ... < t_K``
+      (bins ``C < t_1``, ``C = t_1``, ``t_1 < C < t_2``, ...) for the sign probabilities.
+
+    Layer ``l``'s descent dot product is ``sum_i delta_{l,i} z_{l,i}``, for ``reinforce``
+    ``sum_i r_{l,i} (C z_{l,i} - zc_{l,i})`` (:func:`_descent_weights`). Per state this
+    costs ``O(n_L n_out + sum_{l<L} n_l n_{l+1})`` (surrogates, the backpropagation) or
+    ``O(n_L n_out + log K)`` (``reinforce``) instead of ``O(n_params)``.
+    """
+    woff, boff, uoff = offsets(sizes)
+    L = sizes.shape[0] - 2
+    n_units = uoff[L]
+    top = uoff[L - 1]
+    n_top = sizes[L]
+    n_out = sizes[L + 1]
+    s0 = sizes[0] * sizes[1]
+    n_hidden = woff[L] - s0
+    B, n = G.shape
+    S = np.int64(1) << n_units
+    nc = _n_chunks(S, CHUNKS)
+    mask = (np.int64(1) << n_top) - 1
+    score = code == REINFORCE
+    n_groups = 1 + 2 * n_top if score else 0
+    acc_m, acc_m2, acc_sign, acc_desc, acc_cov = new_accumulators(B, nc, n, seg.shape[0] - 1, False)
+    no_u = np.empty(0)
+    for b in range(B):
+        tab = L1[b]
+        kappa = 1.0 - tab[6, 0]
+        c_b = baselines[b] if score else no_u
+        levels = np.unique(c_b[:n_hidden])
+        ranks = np.searchsorted(levels, c_b[:n_hidden])
+        K = levels.shape[0]
+        shift = levels[0] if score else 0.0
+        for c in prange(nc):
+            a, p, bit, h, y, dy = state_buffers(n_units, n_out)
+            y_low = np.empty(n_out)
+            y_sum = np.empty(n_out)
+            top_units = np.empty((3, n_top))
+            z = np.empty(n_units)
+            zc = np.empty(n_units)
+            coef = np.empty(n_units)
+            dots = np.empty(L)
+            jac = np.empty((2, n_units))
+            delta = np.empty(n_units)
+            stats = np.empty((5, n_units))
+            mean, sq, pos, neg, zero = stats[0], stats[1], stats[2], stats[3], stats[4]
+            below = np.empty((2, L))
+            groups = np.empty((n_groups, 3))
+            counts = np.empty((n_groups, 2 * K + 2))
+            m, m2, sign, desc = acc_m[b, c], acc_m2[b, c], acc_sign[b, c], acc_desc[b, c]
+            lo = c * S // nc
+            stop = (c + 1) * S // nc
+            while lo < stop:
+                hi = min(stop, ((lo >> n_top) + 1) << n_top)
+                logp, period = _enter_block(
+                    theta, sizes, woff, boff, uoff, tab, mode, lo, no_u, a, p, bit, h, y,
+                    top_units,
+                )  # fmt: skip
+                _descent_weights(sizes, woff, boff, uoff, h, DW[b], c_b, shift, z, zc)
+                if not score:
+                    _surrogate_jacobians(code, opts, kappa, uoff, a, bit, jac)
+                for k in range(n_units):
+                    coef[k] = bit[k] - p[k] if score else jac[int(bit[k]), k]
+                for l in range(L - 1 if score else 0):
+                    v = 0.0
+                    vc = 0.0
+                    for k in range(uoff[l], uoff[l + 1]):
+                        v += coef[k] * z[k]
+                        vc += coef[k] * zc[k]
+                    below[0, l] = v
+                    below[1, l] = vc
+                stats[:] = 0.0
+                groups[:] = 0.0
+                counts[:] = 0.0
+                total = 0.0
+                logp_low = 0.0
+                y_low[:] = 0.0
+                countdown = period
+                for gpos in range(lo, hi):
+                    if countdown == 0:
+                        countdown = period
+                        logp = forward_state(
+                            theta, sizes, woff, boff, uoff, tab, _joint_state(gpos, n_top, top),
+                            no_u, mode, a, p, bit, h, y,
+                        )  # fmt: skip
+                        logp_low = 0.0
+                        y_low[:] = 0.0
+                    countdown -= 1
+                    w = exp(logp + logp_low)
+                    if w > 0.0:
+                        for o in range(n_out):
+                            y_sum[o] = y[o] + y_low[o]
+                        C = loss_and_grad(loss, y_sum, T[b], dy)
+                        if score:
+                            x = C - shift
+                            base = 0
+                            span = K
+                            while span > 1:
+                                half = span >> 1
+                                base = base + half if levels[base + half] < C else base
+                                span -= half
+                            rank = base + 1 if levels[base] < C else base
+                            cell = 2 * rank + (2 if rank < K and levels[rank] == C else 1)
+                            _west(groups[0], x, w)
+                            counts[0, cell] += w
+                            for i in range(n_top):
+                                gi = 2 + 2 * i if bit[top + i] == 1.0 else 1 + 2 * i
+                                _west(groups[gi], x, w)
+                                counts[gi, cell] += w
+                            for l in range(L - 1):
+                                dots[l] = x * below[0, l] - below[1, l]
+                            v = 0.0
+                            for k in range(top, n_units):
+                                v += coef[k] * (x * z[k] - zc[k])
+                            dots[L - 1] = v
+                        else:
+                            for i in range(n_top):
+                                v = 0.0
+                                for o in range(n_out):
+                                    v += theta[woff[L] + o * n_top + i] * dy[o]
+                                delta[top + i] = v * coef[top + i]
+                            for l in range(L - 1, 0, -1):
+                                _backprop_layer(
+                                    theta, woff[l], sizes[l], sizes[l + 1], uoff[l], uoff[l - 1],
+                                    coef, delta,
+                                )  # fmt: skip
+                            ratio = w / (total + w)
+                            for k in range(n_units):
+                                d = delta[k]
+                                dev = d - mean[k]
+                                step = dev * ratio
+                                mean[k] += step
+                                sq[k] += total * dev * step
+                                pos[k] += w if d > 0.0 else 0.0
+                                neg[k] += w if d < 0.0 else 0.0
+                                zero[k] += w if d == 0.0 else 0.0
+                            for l in range(L):
+                                v = 0.0
+                                for k in range(uoff[l], uoff[l + 1]):
+                                    v += delta[k] * z[k]
+                                dots[l] = v
+                        total += w
+                        out = 0.0
+                        for o in range(n_out):
+                            q = boff[L] - s0 + o
+                            _add_coordinate(w, dy[o], q, G[b], m, m2, sign)
+                            out += dy[o] * DW[b, q]
+                            row = woff[L] - s0 + o * n_top
+                            for j in range(n_top):
+                                e = dy[o] * h[top + j]
+                                _add_coordinate(w, e, row + j, G[b], m, m2, sign)
+                                out += e * DW[b, row + j]
+                        _add_descent(w, dots, out, desc)
+                    if gpos + 1 < hi:
+                        k = _gray_unit(gpos & mask)
+                        u = top + k
+                        fire = bit[u] == 0.0
+                        bit[u] = 1.0 if fire else 0.0
+                        logp, err = _two_sum(logp, top_units[2, k] if fire else -top_units[2, k])
+                        logp_low += err
+                        new = top_units[0, k] if fire else top_units[1, k]
+                        step = new - h[u]
+                        h[u] = new
+                        for o in range(n_out):
+                            y[o], err = _two_sum(y[o], step * theta[woff[L] + o * n_top + k])
+                            y_low[o] += err
+                        coef[u] = bit[u] - p[u] if score else jac[int(bit[u]), u]
+                _add_block(
+                    score, sizes, woff, boff, uoff, p, h, coef, stats, total, groups, counts, c_b,
+                    shift, ranks, G[b], m, m2, sign,
+                )  # fmt: skip
+                lo = hi
+    return reduce_chunks(acc_m, acc_m2, acc_sign, acc_desc, acc_cov)
+
+
 @njit(parallel=True, cache=True)
 def _moments_kernel(
     theta: np.ndarray,
@@ -565,13 +1180,21 @@ def _moments_kernel(
     """Exact moments of built-in estimator ``code``, per example, in the compressed layout.
 
     Sums over the ``2^n_bits`` noise states (``n_bits = N``, or ``N k`` for ``k`` draws).
-    Returns ``E[d]``, ``E[d^2]`` with ``d = g_hat - g``, ``P(sign g_hat_j = sign g_j)``,
-    descent probabilities (see :func:`gradstat.accumulate.accumulate`) and (``want_cov``)
+    ``reinforce`` and the straight-through-type estimators factorise per unit and take
+    :func:`_factored_moments_kernel` (except for ``want_cov``); every other estimator runs
+    :func:`draw_estimate` per state. Returns
+    ``E[d]``, ``E[d^2]`` with ``d = g_hat - g``, ``P(sign g_hat_j = sign g_j)``, descent
+    probabilities (see :func:`gradstat.accumulate.accumulate`) and (``want_cov``)
     ``sum_x E[d d^T]``.
     """
     woff, boff, uoff = offsets(sizes)
     B, n = G.shape
     n_seg = seg.shape[0] - 1
+    if not want_cov and n_bits == uoff[uoff.shape[0] - 1]:
+        if code == REINFORCE or code in SURROGATES:
+            return _factored_moments_kernel(
+                theta, sizes, L1, T, loss, code, mode, opts, baselines, G, DW, seg
+            )
     S = np.int64(1) << n_bits
     nc = _n_chunks(S, CHUNKS // 4 if want_cov else CHUNKS)
     acc_m, acc_m2, acc_sign, acc_desc, acc_cov = new_accumulators(B, nc, n, n_seg, want_cov)
