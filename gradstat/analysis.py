@@ -314,6 +314,9 @@ def _monte_carlo(
         d = block - G
         dots = np.add.reduceat(block * dw, seg[:-1], axis=2)
         total = dots.sum(axis=2)
+        # The stochastic layers' part summed directly (total - output would lose it to
+        # rounding when the output layer dominates).
+        stochastic = dots[:, :, :-1].sum(axis=2)
         for k in np.unique(group):
             sel = group == k
             counts[k] += sel.sum()
@@ -322,7 +325,7 @@ def _monte_carlo(
             agree[k] += (np.sign(block[sel]) == sign_g).sum(axis=0)
             desc[k, :, :n_seg] += (dots[sel] > 0).sum(axis=0)
             desc[k, :, n_seg] += (total[sel] > 0).sum(axis=0)
-            desc[k, :, n_seg + 1] += (total[sel] - dots[sel][:, :, -1] > 0).sum(axis=0)
+            desc[k, :, n_seg + 1] += (stochastic[sel] > 0).sum(axis=0)
         start += m
 
     def scopes_of(keep: np.ndarray) -> tuple[dict[str, ScopeMetrics], np.ndarray, np.ndarray]:

@@ -1581,6 +1581,15 @@ def _layerwise_refusal(spec: AnyEstimator) -> str:
     )
 
 
+def joint_state_cost(spec: AnyEstimator, net: BinaryNetwork) -> int:
+    """Work per enumerated state: about ``N + n_out n_L`` for REINFORCE and the
+    straight-through-type estimators (per-unit sums, :func:`_factored_moments_kernel`),
+    ``n_params`` for the others (a full estimate per state)."""
+    if isinstance(spec, Estimator) and (spec.code == REINFORCE or spec.code in SURROGATES):
+        return net.n_stochastic + net.n_out * (net.hidden_sizes[-1] + 1)
+    return net.n_params
+
+
 def moments_engine(
     spec: AnyEstimator,
     net: BinaryNetwork,
@@ -1597,7 +1606,7 @@ def moments_engine(
     and variance only, REINFORCE and straight-through-type estimators). ``"auto"`` takes
     the cheaper of the two that fit ``max_states``, keeping joint enumeration when its
     work is below :data:`JOINT_PREFERRED_WORK` (it also gives sign agreement and descent
-    probability). Work: ``count x n_params`` for joint enumeration,
+    probability). Work: ``count x`` :func:`joint_state_cost` for joint enumeration,
     :func:`gradstat.layerwise.layerwise_moments_cost` for messages.
     """
     if engine not in ENGINES:
@@ -1627,7 +1636,7 @@ def moments_engine(
                 joint = check_exact(spec, net, options, max_states)
             except ValueError:
                 return "layerwise"
-            joint_work = exact_count(spec, net, options) * net.n_params
+            joint_work = exact_count(spec, net, options) * joint_state_cost(spec, net)
             messages = layerwise_moments_cost(net.sizes, family)
             return joint if joint_work <= max(messages, JOINT_PREFERRED_WORK) else "layerwise"
     found = check_exact(spec, net, options, max_states)
