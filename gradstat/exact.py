@@ -1302,12 +1302,19 @@ def gradient_engine(net: BinaryNetwork) -> str:
     """The cheaper exact engine for the loss and gradient: ``"joint"`` or ``"layerwise"``.
 
     Joint enumeration costs about ``2^N n_params``; messages over adjacent layers cost
-    about ``sum_l 2^{n_{l-1} + n_l} n_l`` (:mod:`gradstat.layerwise`). One stochastic
+    about ``sum_l 2^{n_{l-1} + n_l} n_l`` (:mod:`gradstat.layerwise`) plus a fixed
+    overhead of a few kernel calls per layer (:data:`MESSAGE_OVERHEAD`). One stochastic
     layer always uses joint enumeration (the two coincide and it is the tuned path).
     """
     if net.n_layers == 1:
         return "joint"
-    return "joint" if net.n_states * net.n_params <= layerwise_cost(net.sizes) else "layerwise"
+    joint = net.n_states * net.n_params
+    return "joint" if joint <= layerwise_cost(net.sizes) + MESSAGE_OVERHEAD else "layerwise"
+
+
+MESSAGE_OVERHEAD = 2**18
+"""The message engine's fixed cost in units of joint work (its kernel calls take a few
+tenths of a millisecond), so that tiny multi-layer networks keep joint enumeration."""
 
 
 def check_layerwise_states(net: BinaryNetwork, max_states: int, what: str) -> None:
