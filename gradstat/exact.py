@@ -79,6 +79,19 @@ CHUNKS = 64
 """Number of state chunks (fixed: results do not depend on the number of threads)."""
 
 
+MIN_CHUNK_STATES = 1024
+"""Smallest chunk of the block-walking kernels: each chunk re-enters its first block with
+a full forward pass, so tiny chunks would cost more than they parallelise."""
+
+
+@njit(cache=True)
+def _block_chunks(n_states: int) -> int:
+    """Chunks of at least :data:`MIN_CHUNK_STATES` states, at most :data:`CHUNKS` (a
+    function of the state count only, so results do not depend on the thread count)."""
+    nc = n_states // MIN_CHUNK_STATES
+    return 1 if nc < 1 else (CHUNKS if nc > CHUNKS else nc)
+
+
 @njit(cache=True)
 def _n_chunks(n_states: int, cap: int) -> int:
     return n_states if n_states < cap else cap
@@ -196,7 +209,7 @@ def _gradient_kernel(
     s0 = sizes[0] * sizes[1]
     Pc = theta.shape[0] - s0
     S = np.int64(1) << n_units
-    nc = _n_chunks(S, CHUNKS)
+    nc = _block_chunks(S)
     mask = (np.int64(1) << n_top) - 1
     n_stat = Pc if want_stats else 0
     acc_loss = np.zeros((B, nc))
@@ -1003,7 +1016,7 @@ def _factored_moments_kernel(
     n_hidden = woff[L] - s0
     B, n = G.shape
     S = np.int64(1) << n_units
-    nc = _n_chunks(S, CHUNKS)
+    nc = _block_chunks(S)
     mask = (np.int64(1) << n_top) - 1
     score = code == REINFORCE
     n_groups = 1 + 2 * n_top if score else 0
