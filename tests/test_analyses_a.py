@@ -68,7 +68,8 @@ def test_st_sign_by_depth_quick(tmp_path):
     assert {r["estimator"] for r in one_layer_linear} == {"st", "st_sigmoid"}
     for r in one_layer_linear:
         assert float(r["mean_sign"]) == 1.0
-        assert float(r["descent_probability"]) == 1.0
+        # A sum of state probabilities: 1 up to rounding.
+        assert abs(float(r["descent_probability"]) - 1.0) <= 1e-12
     for r in by_depth:
         for key in ("sign_agreement", "mean_sign", "descent_probability"):
             assert 0.0 <= float(r[key]) <= 1.0 + 1e-12
