@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-import naive_enumerator as ne
+from reference import naive_enumerator as ne
 import numpy as np
 import pytest
 from hypothesis import example, given

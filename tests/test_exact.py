@@ -9,7 +9,7 @@
 
 from __future__ import annotations
 
-import naive_enumerator as ne
+from reference import naive_enumerator as ne
 import numba
 import numpy as np
 import pytest

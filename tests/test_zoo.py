@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import math
 
-import naive_enumerator as ne
-import naive_zoo as nz
+from reference import naive_enumerator as ne
+from reference import naive_zoo as nz
 import numpy as np
 import pytest
 from hypothesis import given, settings

@@ -18,8 +18,8 @@ from __future__ import annotations
 import itertools
 import math
 
-import naive_enumerator as ne
-import naive_zoo as nz
+from reference import naive_enumerator as ne
+from reference import naive_zoo as nz
 import numpy as np
 import pytest
 from scipy import integrate

@@ -10,7 +10,7 @@ from __future__ import annotations
 import itertools
 import math
 
-import naive_enumerator as ne
+from reference import naive_enumerator as ne
 import numpy as np
 import pytest
 

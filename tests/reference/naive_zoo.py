@@ -52,7 +52,7 @@ from collections.abc import Callable, Sequence
 from numbers import Real
 from typing import Any
 
-import naive_enumerator as ne
+from reference import naive_enumerator as ne
 import numpy as np
 
 ESTIMATORS = (
