@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import json
 
-from reference import naive_enumerator as ne
 import numpy as np
 import pytest
 from hypothesis import example, given
+from reference import naive_enumerator as ne
 
 import gradstat as gs
 from gradstat.strategies import problems

@@ -9,12 +9,12 @@
 
 from __future__ import annotations
 
-from reference import naive_enumerator as ne
 import numba
 import numpy as np
 import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
+from reference import naive_enumerator as ne
 
 import gradstat as gs
 from gradstat.strategies import problems

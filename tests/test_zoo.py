@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import math
 
-from reference import naive_enumerator as ne
-from reference import naive_zoo as nz
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from reference import naive_enumerator as ne
+from reference import naive_zoo as nz
 
 import gradstat as gs
 from gradstat.strategies import problems

@@ -52,8 +52,9 @@ from collections.abc import Callable, Sequence
 from numbers import Real
 from typing import Any
 
-from reference import naive_enumerator as ne
 import numpy as np
+
+from reference import naive_enumerator as ne
 
 ESTIMATORS = (
     "st_tempered",

@@ -10,9 +10,10 @@ from __future__ import annotations
 import itertools
 import math
 
-from reference import naive_enumerator as ne
 import numpy as np
 import pytest
+
+from reference import naive_enumerator as ne
 
 # (sizes, batch size): one and two hidden layers, with and without input
 NETWORKS = [

@@ -18,11 +18,12 @@ from __future__ import annotations
 import itertools
 import math
 
-from reference import naive_enumerator as ne
-from reference import naive_zoo as nz
 import numpy as np
 import pytest
 from scipy import integrate
+
+from reference import naive_enumerator as ne
+from reference import naive_zoo as nz
 
 LOSSES = ["mse", "bce", "xent", "linear"]
 VALUES = ["01", "pm1"]
