@@ -20,9 +20,9 @@ from gradstat.estimators.user import (
     python_estimator,
 )
 from gradstat.exact import EstimatorMoments, estimator_moments, exact_gradient, expected_loss
-from gradstat.layout import DEFAULT_MAX_STATES
 from gradstat.metrics import METRICS, ScopeMetrics
 from gradstat.network import BinaryNetwork
+from gradstat.problem import DEFAULT_MAX_STATES
 from gradstat.report import ReportConfig, ReportResult, run_report
 from gradstat.sampling import (
     ForwardPass,

@@ -27,7 +27,9 @@ from gradstat.exact import (
     moments_pass,
     reference_gradient,
 )
-from gradstat.layout import (
+from gradstat.metrics import METRICS, ScopeMetrics, scope_metrics, snr
+from gradstat.network import BinaryNetwork
+from gradstat.problem import (
     DEFAULT_MAX_STATES,
     Problem,
     expand_mean,
@@ -35,8 +37,6 @@ from gradstat.layout import (
     expand_square,
     make_problem,
 )
-from gradstat.metrics import METRICS, ScopeMetrics, scope_metrics, snr
-from gradstat.network import BinaryNetwork
 from gradstat.sampling import check_n_samples, check_seed, draw_blocks
 
 JACKKNIFE_GROUPS = 20

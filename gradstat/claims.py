@@ -52,7 +52,7 @@ from scipy.special import expit
 
 from gradstat.analysis import analyze
 from gradstat.exact import estimator_moments, exact_gradient
-from gradstat.forward import loss_and_grad
+from gradstat.kernels.forward import loss_and_grad
 from gradstat.network import LOSSES, VALUES, BinaryNetwork, as_batch
 from gradstat.sampling import ForwardPass, estimate_from_noise, forward_pass
 from gradstat.strategies import networks, problems, targets

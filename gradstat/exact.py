@@ -26,7 +26,6 @@ from typing import Any
 import numpy as np
 from numba import njit, prange
 
-from gradstat.accumulate import accumulate, new_accumulators, reduce_chunks, sign_of
 from gradstat.estimators import Estimator
 from gradstat.estimators.arm import cells_kernel
 from gradstat.estimators.per_state import (
@@ -40,7 +39,8 @@ from gradstat.estimators.score_function import REINFORCE
 from gradstat.estimators.stochastic_times_smooth import STS
 from gradstat.estimators.straight_through import ST, ST_SIGMOID, ST_TEMPERED
 from gradstat.estimators.user import AnyEstimator, PythonEstimator, resolve_estimator
-from gradstat.forward import (
+from gradstat.kernels.accumulate import accumulate, new_accumulators, reduce_chunks, sign_of
+from gradstat.kernels.forward import (
     BCE,
     MSE,
     PM1,
@@ -62,7 +62,8 @@ from gradstat.layerwise import (
     layerwise_moments,
     layerwise_moments_cost,
 )
-from gradstat.layout import (
+from gradstat.network import BinaryNetwork
+from gradstat.problem import (
     DEFAULT_MAX_STATES,
     Problem,
     check_states,
@@ -73,7 +74,6 @@ from gradstat.layout import (
     make_problem,
     threads_for,
 )
-from gradstat.network import BinaryNetwork
 
 CHUNKS = 64
 """Number of state chunks (fixed: results do not depend on the number of threads)."""
@@ -417,7 +417,7 @@ def _block_sums(
     With ``P(s) = ph P_lo(s)`` and ``y(s) = y_lo[:, s] + yh`` (``yh`` holds the high
     units' part and ``b_o``), the per-state terms are ``v_r(s) = P_lo(s) (C(y(s), t) -
     ref)`` and ``v_d[o](s) = P_lo(s) dC/dy_o(s)``, with the losses of SPEC section 1 as in
-    :func:`gradstat.forward.loss_and_grad`: ``mse`` ``sum_o (y_o - t_o)^2 / 2``; ``bce``
+    :func:`gradstat.kernels.forward.loss_and_grad`: ``mse`` ``sum_o (y_o - t_o)^2 / 2``; ``bce``
     ``sum_o softplus(y_o) - t_o y_o`` with ``softplus(y) = max(y, 0) + log1p(e)`` and
     ``sigmoid(y)`` from one ``e = exp(-|y|)``; ``xent`` ``lse(y) - y_t`` with
     ``dC/dy_o = softmax(y)_o - [o = t]``; ``linear`` ``sum_o t_o y_o``.
@@ -606,7 +606,7 @@ def _one_layer_kernel(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """:func:`_gradient_kernel` for one stochastic layer of units with values ``01`` or
     ``pm1`` (``mode`` ``BITS`` or ``PM1``; the values and probabilities are read from
-    ``L1``, :func:`gradstat.forward.layer1_table`).
+    ``L1``, :func:`gradstat.kernels.forward.layer1_table`).
 
     The state ``s`` splits into its low ``n_lo`` bits and its high bits, ``s = s_hi 2^n_lo
     + s_lo``. Given ``x`` the units are independent and ``y`` is linear in ``h``, so
@@ -812,7 +812,7 @@ def _backprop_layer(
     """``delta[below + j] = jac[below + j] sum_i W[i, j] delta[above + i]``.
 
     ``W`` is the ``(n, n_prev)`` block of ``theta`` at ``w0``. The sums run over ``i`` in
-    increasing order from 0, as in :func:`gradstat.forward.backprop_surrogate` (the same
+    increasing order from 0, as in :func:`gradstat.kernels.forward.backprop_surrogate` (the same
     values, bit for bit), four columns at a time so that four independent sums are in
     flight.
     """
@@ -992,7 +992,7 @@ def _factored_moments_kernel(
     (:func:`_add_block`).
 
     * Surrogates: per state ``delta`` is backpropagated as in
-      :func:`gradstat.forward.backprop_surrogate` (same values, bit for bit) and each unit
+      :func:`gradstat.kernels.forward.backprop_surrogate` (same values, bit for bit) and each unit
       adds it to running weighted moments (West's update of the mean and of
       ``sum w (delta - mean)^2``) and to the weight of its sign.
     * ``reinforce``: ``r f`` is fixed within a block below the top layer and takes one
@@ -1197,7 +1197,7 @@ def _moments_kernel(
     :func:`_factored_moments_kernel` (except for ``want_cov``); every other estimator runs
     :func:`draw_estimate` per state. Returns
     ``E[d]``, ``E[d^2]`` with ``d = g_hat - g``, ``P(sign g_hat_j = sign g_j)``, descent
-    probabilities (see :func:`gradstat.accumulate.accumulate`) and (``want_cov``)
+    probabilities (see :func:`gradstat.kernels.accumulate.accumulate`) and (``want_cov``)
     ``sum_x E[d d^T]``.
     """
     woff, boff, uoff = offsets(sizes)
@@ -1235,7 +1235,7 @@ def user_moments_kernel(fn: Any) -> Any:
     """The enumeration kernel for a user's jitted per-state function (full layout).
 
     Compiled once per function and process (a kernel that calls a user function cannot be
-    cached on disk); it shares the forward pass and :func:`gradstat.accumulate.accumulate`
+    cached on disk); it shares the forward pass and :func:`gradstat.kernels.accumulate.accumulate`
     with the built-in kernel, so only the estimate differs.
     """
 
@@ -1279,7 +1279,7 @@ TRANSCENDENTAL_COST = 16
 
 
 def one_layer_work(problem: Problem) -> int:
-    """Work of :func:`_one_layer_kernel` in the units of :func:`gradstat.layout.threads_for`.
+    """Work of :func:`_one_layer_kernel` in the units of :func:`gradstat.problem.threads_for`.
 
     About ``B 2^N (1 + n_out)`` per-state updates (times :data:`TRANSCENDENTAL_COST` for
     ``bce`` and ``xent``), or 0 when there is a single chunk to run (nothing to share).

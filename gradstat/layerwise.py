@@ -39,7 +39,7 @@ from numba import njit, prange
 
 from gradstat.estimators.per_state import surrogate_jacobian
 from gradstat.estimators.reinmax import REINMAX
-from gradstat.forward import log_sigmoid, loss_and_grad, offsets
+from gradstat.kernels.forward import log_sigmoid, loss_and_grad, offsets
 
 CHUNKS = 64
 
@@ -62,7 +62,7 @@ def layerwise_gradient(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Per-example expected losses ``(B,)`` and exact gradients ``(B, n_params)``.
 
-    ``tab1`` is layer 1's :func:`gradstat.forward.layer1_table` (row 0, the
+    ``tab1`` is layer 1's :func:`gradstat.kernels.forward.layer1_table` (row 0, the
     pre-activations, is used); ``low`` is the value of a unit that does not fire: 0, or -1
     for ``values="pm1"``. One message pass of :func:`layerwise_moments` with the
     gradient's columns only.

@@ -3,7 +3,7 @@
 **Streams.** The noise of built-in estimators and of :func:`gradstat.per_state_estimator`
 functions is counter-based: number ``k`` of example ``b`` in draw ``n`` (``n = 0, 1, ...``
 over one call's ``n_samples``) is word ``k mod 4`` of Philox4x64-10
-(:mod:`gradstat.philox`; Salmon et al. 2011) with counter ``(n, b, k div 4, 0)`` and key
+(:mod:`gradstat.kernels.philox`; Salmon et al. 2011) with counter ``(n, b, k div 4, 0)`` and key
 ``seed.generate_state(2, numpy.uint64)``, turned into a uniform strictly inside ``(0, 1)``
 (or, for the noisy rectifier, a standard normal by Box-Muller). Each draw is therefore its
 own stream, a pure function of ``(seed, n, b)``. The kernels split the draws into chunks of
@@ -50,10 +50,16 @@ from gradstat.estimators.user import (
     resolve_estimator,
 )
 from gradstat.exact import check_values, kernel_options, unit_mode, workspace_for
-from gradstat.forward import forward_state, layer1_table, loss_and_grad, offsets, state_buffers
-from gradstat.layout import DEFAULT_MAX_STATES, Problem, make_problem, threads_for
+from gradstat.kernels.forward import (
+    forward_state,
+    layer1_table,
+    loss_and_grad,
+    offsets,
+    state_buffers,
+)
+from gradstat.kernels.philox import fill_noise, stream_key
 from gradstat.network import BinaryNetwork
-from gradstat.philox import fill_noise, stream_key
+from gradstat.problem import DEFAULT_MAX_STATES, Problem, make_problem, threads_for
 
 CHUNK_DRAWS = 256
 """Draws per parallel chunk of the sampling kernels: how work is split between threads.
@@ -81,7 +87,8 @@ def _store_estimate(
 
     With ``per_example``, ``row`` holds the examples' compressed estimates one after the
     other. Otherwise it is the full-layout sum over the examples so far: example 0 sets it,
-    later ones add to it. ``W_1``'s block is ``outer(e[:n_1], x)`` (:mod:`gradstat.forward`).
+    later ones add to it. ``W_1``'s block is ``outer(e[:n_1], x)``
+    (:mod:`gradstat.kernels.forward`).
     """
     n = e.shape[0]
     if per_example:
@@ -191,7 +198,7 @@ def _sample_kernel(
     Row ``i`` is the batch estimate in the full layout (``per_example`` false) or the
     ``B`` per-example estimates in the compressed layout, one after the other. The noise
     of example ``b`` is ``noise[i, b]`` when ``noise`` is not empty, else ``n_noise``
-    numbers drawn by :func:`gradstat.philox.fill_noise` for draw ``first + i``. Chunks of
+    numbers drawn by :func:`gradstat.kernels.philox.fill_noise` for draw ``first + i``. Chunks of
     ``chunk`` draws run in parallel, each with its own scratch (``stage_rows`` rows of
     ``out`` and ``cols`` columns of workspace).
     """

@@ -36,8 +36,8 @@ from gradstat.estimators import Estimator
 from gradstat.estimators.noisy_rectifier import has_exact_reference, rectifier_gradient
 from gradstat.estimators.user import resolve_estimator
 from gradstat.exact import estimator_moments, exact_count, exact_engine, exact_gradient
-from gradstat.layout import DEFAULT_MAX_STATES, make_problem
 from gradstat.network import BinaryNetwork
+from gradstat.problem import DEFAULT_MAX_STATES, make_problem
 from gradstat.sampling import sample_gradients
 from gradstat.stats import UnbiasednessResult, required_samples, unbiasedness_test
 

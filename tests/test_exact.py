@@ -223,8 +223,8 @@ ONE_LAYER_CASES = [(loss, values) for loss in ne.LOSSES for values in ne.VALUES]
 
 def _one_layer_problem(loss, values, n1, seed=6):
     """A two-example problem on ``(2, n1, 3)`` and its layer-1 table."""
-    from gradstat.forward import layer1_table
-    from gradstat.layout import make_problem
+    from gradstat.kernels.forward import layer1_table
+    from gradstat.problem import make_problem
 
     net = gs.BinaryNetwork.random((2, n1, 3), loss=loss, scale=2.0, seed=seed, values=values)
     X = np.array([[0.5, -1.0], [1.5, 0.2]])
@@ -278,7 +278,7 @@ def test_one_layer_extreme_preactivations(loss, values):
     agree with the naive enumerator: the baseline of a unit whose ``p`` rounds to 1 is
     ``E[C | h_i = 0]``, which needs the sums over ``h_i = 0`` directly."""
     from gradstat.exact import kernel_options
-    from gradstat.layout import make_problem
+    from gradstat.problem import make_problem
 
     a = np.array([500.0, -500.0, 0.3, -1.2, 40.0, 800.0, 2.0, -40.0, 0.7, -520.0, 480.0])
     n1, n_out = a.size, 3
@@ -339,7 +339,7 @@ def _kernel_sums(net, X, T, name, options, per_state):
     covariances take) instead of the factored path.
     """
     from gradstat.exact import _run_moments, kernel_options, reference_gradient
-    from gradstat.layout import make_problem
+    from gradstat.problem import make_problem
 
     spec, opts = gs.estimators.user.resolve_estimator(name, options)
     problem = make_problem(net, X, T)
@@ -385,7 +385,7 @@ def test_joint_kernels_identical_for_any_thread_count(sizes):
     """Fixed chunks (splitting blocks of top-layer states, or holding several) and private
     accumulators: one thread and many give the same bits, resynchronisations included."""
     from gradstat.exact import gradient_pass
-    from gradstat.layout import make_problem
+    from gradstat.problem import make_problem
 
     net = gs.BinaryNetwork.random(sizes, loss="bce", seed=7)
     X = np.random.default_rng(2).normal(size=(2, sizes[0]))

@@ -10,9 +10,9 @@ from hypothesis import strategies as st
 
 import gradstat as gs
 from gradstat.exact import gradient_engine, gradient_pass
-from gradstat.forward import layer1_table
+from gradstat.kernels.forward import layer1_table
 from gradstat.layerwise import layerwise_gradient
-from gradstat.layout import expand_mean, make_problem
+from gradstat.problem import expand_mean, make_problem
 from gradstat.strategies import problems
 
 

@@ -108,8 +108,8 @@ def _philox_noise(seed, draw, example, size, normal=False):
 
 
 def test_philox_kernel_matches_numpy():
-    """gradstat.philox.philox4x64 is numpy.random.Philox's block function, bit for bit."""
-    from gradstat.philox import philox4x64
+    """gradstat.kernels.philox.philox4x64 is numpy.random.Philox's block function, bit for bit."""
+    from gradstat.kernels.philox import philox4x64
 
     for key, counter in [
         ((0, 0), (0, 0, 0, 0)),
@@ -148,7 +148,7 @@ def test_stream_uniforms_and_normals_are_calibrated():
     fails one of the two with probability 2e-6."""
     from scipy import stats
 
-    from gradstat.philox import fill_noise
+    from gradstat.kernels.philox import fill_noise
 
     key = np.random.SeedSequence(5).generate_state(2, dtype=np.uint64)
     u, z = np.empty((4000, 10)), np.empty((4000, 10))
@@ -163,7 +163,7 @@ def test_stream_uniforms_and_normals_are_calibrated():
 def _per_example_draws(net, X, T, name, n, seed):
     """All of draw_blocks' per-example estimates, in the full layout: (n, B, n_params)."""
     from gradstat.estimators.user import full_layout, resolve_estimator
-    from gradstat.layout import expand_mean, make_problem
+    from gradstat.problem import expand_mean, make_problem
 
     spec, opts = resolve_estimator(name, {})
     problem = make_problem(net, X, T)

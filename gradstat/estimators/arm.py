@@ -40,8 +40,8 @@ from math import exp
 import numpy as np
 from numba import njit, prange
 
-from gradstat.accumulate import accumulate, new_accumulators, reduce_chunks, sign_of
-from gradstat.forward import (
+from gradstat.kernels.accumulate import accumulate, new_accumulators, reduce_chunks, sign_of
+from gradstat.kernels.forward import (
     forward_state,
     log_sigmoid,
     loss_and_grad,

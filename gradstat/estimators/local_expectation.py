@@ -24,7 +24,7 @@ from math import exp
 import numpy as np
 from numba import njit
 
-from gradstat.forward import log_sigmoid, loss_and_grad, output_gradient
+from gradstat.kernels.forward import log_sigmoid, loss_and_grad, output_gradient
 
 LEG = 6
 

@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 from numba import njit
 
-from gradstat.forward import log_sigmoid, loss_and_grad, output_gradient
+from gradstat.kernels.forward import log_sigmoid, loss_and_grad, output_gradient
 
 MUPROP = 7
 

@@ -25,7 +25,7 @@ from numba import njit
 from scipy.special import ndtr
 from scipy.stats import norm
 
-from gradstat.forward import backprop_surrogate, loss_and_grad
+from gradstat.kernels.forward import backprop_surrogate, loss_and_grad
 
 NOISY_RECTIFIER = 12
 

@@ -34,7 +34,7 @@ from gradstat.estimators.straight_through import (
     st_sigmoid_jacobian,
     st_tempered_jacobian,
 )
-from gradstat.forward import (
+from gradstat.kernels.forward import (
     backprop_surrogate,
     forward_state,
     loss_and_grad,

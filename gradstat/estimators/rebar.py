@@ -30,7 +30,7 @@ import numpy as np
 from numba import njit
 
 from gradstat.estimators.relaxed import logistic
-from gradstat.forward import log_sigmoid, loss_and_grad, output_gradient
+from gradstat.kernels.forward import log_sigmoid, loss_and_grad, output_gradient
 
 REBAR = 13
 

@@ -23,7 +23,7 @@ from typing import Any
 
 from numba import njit
 
-from gradstat.forward import log_sigmoid, sigmoid_derivative
+from gradstat.kernels.forward import log_sigmoid, sigmoid_derivative
 
 REINMAX = 5
 

@@ -26,7 +26,7 @@ from math import exp, log, log1p
 import numpy as np
 from numba import njit
 
-from gradstat.forward import backprop_surrogate, log_sigmoid, loss_and_grad
+from gradstat.kernels.forward import backprop_surrogate, log_sigmoid, loss_and_grad
 
 GUMBEL_ST = 10
 CONCRETE = 11

@@ -35,7 +35,7 @@ from typing import Any
 import numpy as np
 from numba import njit
 
-from gradstat.forward import output_gradient, score_vector
+from gradstat.kernels.forward import output_gradient, score_vector
 
 REINFORCE = 3
 REINFORCE_LOO = 14

@@ -13,7 +13,7 @@ from math import exp
 
 from numba import njit
 
-from gradstat.forward import log_sigmoid
+from gradstat.kernels.forward import log_sigmoid
 
 STS = 2
 

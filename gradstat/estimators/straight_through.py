@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from numba import njit
 
-from gradstat.forward import sigmoid_derivative
+from gradstat.kernels.forward import sigmoid_derivative
 
 ST = 0
 ST_SIGMOID = 1

@@ -24,7 +24,7 @@ sampled state: pre-activations ``a``, probabilities ``p = sigmoid(a)`` and unit 
 enumerates the ``2^N`` states for exact moments, and samples states for Monte Carlo. With
 ``noise="continuous"`` it may also use ``u``, the ``N`` uniforms that drew the state (unit
 ``k`` fires when ``u[k] < p[k]``); it is then measured by Monte Carlo only. ``u`` is
-empty during enumeration. :mod:`gradstat.forward` has jitted building blocks
+empty during enumeration. :mod:`gradstat.kernels.forward` has jitted building blocks
 (``offsets``, ``forward_state``, ``loss_and_grad``, ``backprop_surrogate``) for
 estimators that need the loss at other states.
 """

@@ -13,7 +13,7 @@ Layout conventions used by every kernel:
 * Estimates are written in the *compressed* layout: ``theta``'s layout without the
   ``W_1`` block. For one example the input ``x`` is fixed, so every estimate of ``W_1``
   is ``outer(estimate of b_1, x)`` and is recovered outside the kernels
-  (:func:`gradstat.layout.expand_mean`). This saves a factor ``n_in`` on layer 1.
+  (:func:`gradstat.problem.expand_mean`). This saves a factor ``n_in`` on layer 1.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """A validated problem (network, inputs, targets) in the plain arrays the kernels take.
 
 Kernels write estimates in the *compressed* layout (``theta``'s layout without the
-``W_1`` block, see :mod:`gradstat.forward`); this module expands per-example compressed
+``W_1`` block, see :mod:`gradstat.kernels.forward`); this module expands per-example compressed
 quantities back to the full SPEC layout.
 """
 
@@ -15,7 +15,7 @@ from typing import Any
 import numba
 import numpy as np
 
-from gradstat.forward import BITS, PM1
+from gradstat.kernels.forward import BITS, PM1
 from gradstat.network import LOSSES, BinaryNetwork, as_batch
 
 DEFAULT_MAX_STATES = 2**24
