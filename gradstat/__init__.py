@@ -11,6 +11,8 @@ Quick tour::
     gs.run_report(gs.ReportConfig(), "report")   # all estimators on the built-in suite
 """
 
+from importlib import metadata as _metadata
+
 from gradstat.analysis import AnalysisResult, analyze
 from gradstat.estimators import Estimator, available_estimators, get_estimator, register
 from gradstat.estimators.user import (
@@ -34,7 +36,10 @@ from gradstat.sampling import (
 from gradstat.storage import load_network, save_network
 from gradstat.sweep import sweep
 
-__version__ = "0.1.0"
+try:
+    __version__ = _metadata.version("gradstat")
+except _metadata.PackageNotFoundError:  # a source tree that was never installed
+    __version__ = "0+unknown"
 
 __all__ = [
     "DEFAULT_MAX_STATES",

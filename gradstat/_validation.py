@@ -80,7 +80,7 @@ def check_real(
     """
     lo = "" if minimum is None else ("> " if open_min else ">= ") + repr(minimum)
     hi = "" if maximum is None else ("< " if open_max else "<= ") + repr(maximum)
-    want = "a finite real number" + (f" {lo}" if lo else "") + (f" and {hi}" if lo and hi else hi)
+    want = "a finite number" + (f" {lo}" if lo else "") + (f" and {hi}" if lo and hi else hi)
     if not is_real(value):
         raise TypeError(f"{name} must be {want}, got {type(value).__name__} {value!r}")
     value = float(value)

@@ -17,16 +17,13 @@ from typing import Any
 
 import numpy as np
 
-from gradstat.estimators import Estimator
-from gradstat.estimators.noisy_rectifier import has_exact_reference, rectifier_gradient
-from gradstat.estimators.user import AnyEstimator, full_layout, resolve_estimator
-from gradstat.exact import (
-    ENGINES,
-    descent_labels,
-    moments_engine,
-    moments_pass,
-    reference_gradient,
-)
+from gradstat._validation import check_choice, check_n_samples, check_real, check_seed
+from gradstat.engines.choice import ENGINES, descent_labels, moments_engine
+from gradstat.engines.gradient import reference_gradient
+from gradstat.engines.moments import moments_pass
+from gradstat.engines.sampling import draw_blocks
+from gradstat.estimators.registry import EstimatorBase
+from gradstat.estimators.user import resolve_estimator
 from gradstat.metrics import METRICS, ScopeMetrics, scope_metrics, snr
 from gradstat.network import BinaryNetwork
 from gradstat.problem import (
@@ -37,7 +34,6 @@ from gradstat.problem import (
     expand_square,
     make_problem,
 )
-from gradstat.sampling import check_n_samples, check_seed, draw_blocks
 
 JACKKNIFE_GROUPS = 20
 """Number of contiguous groups of draws for Monte Carlo standard errors."""
@@ -46,6 +42,14 @@ DEFAULT_MC_SAMPLES = 10_000
 """Draws used by ``analyze(method="mc")`` when ``n_samples`` is not given."""
 
 METHODS = ("auto", "exact", "mc")
+
+
+def _overall(name: str) -> property:
+    """A metric over all parameters, read from ``result.overall``."""
+    return property(
+        lambda self: getattr(self.overall, name),
+        doc=f"``{name}`` over all parameters (``overall.{name}``).",
+    )
 
 
 @dataclass(frozen=True, eq=False)
@@ -112,37 +116,14 @@ class AnalysisResult:
         """Per-coordinate ``|E g_hat_j| / sqrt(Var g_hat_j)``."""
         return snr(self.mean, self.var)
 
-    @property
-    def bias_norm(self) -> float:
-        return self.overall.bias_norm
-
-    @property
-    def relative_bias(self) -> float:
-        return self.overall.relative_bias
-
-    @property
-    def total_variance(self) -> float:
-        return self.overall.total_variance
-
-    @property
-    def mse(self) -> float:
-        return self.overall.mse
-
-    @property
-    def cosine(self) -> float:
-        return self.overall.cosine
-
-    @property
-    def sign_agreement(self) -> float:
-        return self.overall.sign_agreement
-
-    @property
-    def descent_probability(self) -> float:
-        return self.overall.descent_probability
-
-    @property
-    def median_snr(self) -> float:
-        return self.overall.median_snr
+    bias_norm = _overall("bias_norm")
+    relative_bias = _overall("relative_bias")
+    total_variance = _overall("total_variance")
+    mse = _overall("mse")
+    cosine = _overall("cosine")
+    sign_agreement = _overall("sign_agreement")
+    descent_probability = _overall("descent_probability")
+    median_snr = _overall("median_snr")
 
     def scopes(self) -> dict[str, ScopeMetrics]:
         """All scopes: ``all``, ``stochastic``, then each layer."""
@@ -226,7 +207,7 @@ def _scopes(
 
 def _exact(
     problem: Problem,
-    spec: AnyEstimator,
+    spec: EstimatorBase,
     options: dict[str, Any],
     max_states: int,
     tol: float,
@@ -286,7 +267,7 @@ def _result(
 
 def _monte_carlo(
     problem: Problem,
-    spec: AnyEstimator,
+    spec: EstimatorBase,
     options: dict[str, Any],
     n_samples: int,
     seed: np.random.SeedSequence,
@@ -294,7 +275,7 @@ def _monte_carlo(
     tol: float,
 ) -> AnalysisResult:
     ex_grad, reference = _mc_reference(problem, spec, options, n_samples, seed, max_states)
-    full = full_layout(spec)
+    full = spec.full_layout
     s0 = problem.net.n_params - problem.n_compressed
     G = ex_grad if full else np.ascontiguousarray(ex_grad[:, s0:])
     seg = problem.segment_starts(full)
@@ -360,7 +341,7 @@ def _monte_carlo(
 
 def _mc_reference(
     problem: Problem,
-    spec: AnyEstimator,
+    spec: EstimatorBase,
     options: dict[str, Any],
     n_samples: int,
     seed: np.random.SeedSequence,
@@ -371,17 +352,13 @@ def _mc_reference(
     The binary network's exact gradient, except for the noisy rectifier, a different
     model: its closed-form gradient where one exists, else the mean of its own draws.
     """
-    net = problem.net
-    if not (isinstance(spec, Estimator) and spec.name == "noisy_rectifier"):
+    if not spec.own_model:
         _, ex_grad = reference_gradient(
             problem, max_states, "the exact gradient (the reference of a Monte Carlo analysis)"
         )
         return ex_grad, "exact"
-    if has_exact_reference(net.sizes, net.loss):
-        T = problem.T
-        _, ex_grad = rectifier_gradient(
-            net.sizes, problem.theta, problem.X, T, net.loss, options["sigma"]
-        )
+    ex_grad = spec.own_gradient(problem, options)
+    if ex_grad is not None:
         return ex_grad, "rectifier-exact"
     total = np.zeros((problem.n_examples, problem.n_compressed))
     for block in draw_blocks(problem, spec, options, n_samples, seed, max_states):
@@ -453,23 +430,23 @@ def analyze(
         Estimator options (``baseline=...`` for ``reinforce``).
     """
     spec, opts = resolve_estimator(estimator, options)
-    if method not in METHODS:
-        raise ValueError(f"method must be one of {METHODS}, got {method!r}")
-    tol = float(tol)
-    if not np.isfinite(tol) or tol < 0:
-        raise ValueError(f"tol must be a finite number >= 0, got {tol}")
-    if engine not in ENGINES:
-        raise ValueError(f"engine must be one of {ENGINES}, got {engine!r}")
+    method = check_choice(method, "method", METHODS)
+    tol = check_real(tol, "tol", minimum=0)
+    engine = check_choice(engine, "engine", ENGINES)
     problem = make_problem(net, x, t)
-    if method == "auto":
+    if method == "exact" and n_samples is not None:
+        raise ValueError("n_samples is only used with method='mc'; drop it for 'exact'")
+    if method != "mc":
+        # The engine is chosen here, once. Under method="auto" only the automatic choice
+        # falls back to Monte Carlo: an engine the caller named must run or say why not.
         try:
             engine = moments_engine(spec, net, opts, max_states, engine=engine)
             method, n_samples = "exact", None
         except ValueError:
+            if method == "exact" or engine != "auto":
+                raise
             method = "mc"
     if method == "exact":
-        if n_samples is not None:
-            raise ValueError("n_samples is only used with method='mc'; drop it for 'exact'")
         return _exact(problem, spec, opts, max_states, tol, engine)
     n = check_n_samples(DEFAULT_MC_SAMPLES if n_samples is None else n_samples)
     return _monte_carlo(problem, spec, opts, n, check_seed(seed), max_states, tol)

@@ -79,10 +79,16 @@ class Problem:
         return w
 
 
-def make_problem(net: BinaryNetwork, x: Any, t: Any) -> Problem:
-    """Validate ``net``, ``x`` and ``t`` and precompute layer 1's pre-activations."""
+def check_network(net: Any) -> BinaryNetwork:
+    """``net`` if it is a :class:`~gradstat.BinaryNetwork`, else a TypeError naming it."""
     if not isinstance(net, BinaryNetwork):
         raise TypeError(f"net must be a gradstat.BinaryNetwork, got {type(net).__name__}")
+    return net
+
+
+def make_problem(net: BinaryNetwork, x: Any, t: Any) -> Problem:
+    """Validate ``net``, ``x`` and ``t`` and precompute layer 1's pre-activations."""
+    check_network(net)
     X, T = as_batch(net, x, t)
     W1, b1 = net.layers()[0]
     A1 = np.ascontiguousarray(X @ W1.T + b1) if net.n_in else np.tile(b1, (X.shape[0], 1))

@@ -32,10 +32,8 @@ from typing import Any
 
 import numpy as np
 
-from gradstat.estimators import Estimator
-from gradstat.estimators.noisy_rectifier import has_exact_reference, rectifier_gradient
 from gradstat.estimators.user import resolve_estimator
-from gradstat.exact import estimator_moments, exact_count, exact_engine, exact_gradient
+from gradstat.exact import estimator_moments, exact_gradient
 from gradstat.network import BinaryNetwork
 from gradstat.problem import DEFAULT_MAX_STATES, make_problem
 from gradstat.sampling import sample_gradients
@@ -122,18 +120,15 @@ def _reference(
 ) -> np.ndarray:
     """The gradient an unbiased ``spec`` must match: the binary network's exact gradient,
     or for the noisy rectifier (a different model) its own closed-form gradient."""
-    if not (isinstance(spec, Estimator) and spec.name == "noisy_rectifier"):
+    if not spec.own_model:
         return exact_gradient(net, x, t, max_states=max_states)
-    if not has_exact_reference(net.sizes, net.loss):
+    grads = spec.own_gradient(make_problem(net, x, t), options)
+    if grads is None:
         raise ValueError(
             "the noisy rectifier is unbiased for its own model, whose exact gradient is known "
             "for one stochastic layer with loss 'mse' or 'linear' only; check it on such a "
             f"network (got sizes {net.sizes}, loss {net.loss!r})"
         )
-    problem = make_problem(net, x, t)
-    _, grads = rectifier_gradient(
-        net.sizes, problem.theta, problem.X, problem.T, net.loss, options["sigma"]
-    )
     return grads.mean(axis=0)
 
 
@@ -168,9 +163,9 @@ def check_unbiased(
     if method not in ("auto", "exact", "mc"):
         raise ValueError(f"method must be 'auto', 'exact' or 'mc', got {method!r}")
     g = _reference(net, x, t, spec, opts, max_states)
-    enumerable = exact_engine(spec, net) is not None
+    enumerable = spec.exact_engine(net.n_layers) is not None
     if enumerable and method == "auto":
-        enumerable = exact_count(spec, net, opts) <= max_states
+        enumerable = spec.exact_count(net.hidden_sizes, opts) <= max_states
     if method == "exact" or (method == "auto" and enumerable):
         moments = estimator_moments(net, x, t, spec, max_states=max_states, **opts)
         bias = moments.mean - g

@@ -92,7 +92,7 @@ def test_unknown_estimator_and_options():
         gs.analyze(NET, X, T, "reinforce", baseline="median")
     with pytest.raises(TypeError, match="baseline must be"):
         gs.analyze(NET, X, T, "reinforce", baseline=[1.0])
-    with pytest.raises(ValueError, match="baseline must be finite"):
+    with pytest.raises(ValueError, match="baseline must be a finite number"):
         gs.analyze(NET, X, T, "reinforce", baseline=float("nan"))
     with pytest.raises(TypeError, match="registered name"):
         gs.analyze(NET, X, T, 3)

@@ -170,9 +170,8 @@ def test_continuous_noise_rejected_for_exact_moments():
         name="test_continuous", code=0, summary="", reference="", unbiased=False,
         noise="continuous",
     )  # fmt: skip
-    problem = gs.layout.make_problem(_one_unit(0.0, 0.5), np.zeros(0), np.array([0.5]))
     with pytest.raises(ValueError, match="continuous or undeclared noise"):
-        gs.exact.moments_pass(problem, spec, {}, full_cov=False, max_states=2**10)
+        gs.estimator_moments(_one_unit(0.0, 0.5), np.zeros(0), np.array([0.5]), spec)
 
 
 def test_results_identical_for_any_thread_count():
@@ -238,13 +237,14 @@ def test_one_layer_kernel_matches_forward_passes(loss, values):
     """N = 15: blocks of 2^10 states, 32 blocks in 2 chunks per example, against the
     general kernel (Gray-code walks over the top layer's units, a separate implementation),
     optimal-baseline sums included."""
-    from gradstat.exact import _gradient_kernel, _one_layer_kernel
+    from gradstat.engines.gradient import gradient_kernel
+    from gradstat.engines.one_layer import one_layer_kernel
 
     n1 = 15
     pr, tab = _one_layer_problem(loss, values, n1)
     args = (pr.theta, pr.sizes, tab, pr.T, pr.loss_code, pr.mode, True)
-    fast = _one_layer_kernel(*args)
-    plain = _gradient_kernel(*args)
+    fast = one_layer_kernel(*args)
+    plain = gradient_kernel(*args)
     np.testing.assert_allclose(fast[0], plain[0], rtol=1e-12)
     scale = np.abs(plain[1]).max()
     np.testing.assert_allclose(fast[1], plain[1], rtol=1e-10, atol=1e-13 * scale)
@@ -254,7 +254,7 @@ def test_one_layer_kernel_matches_forward_passes(loss, values):
 
 @pytest.mark.parametrize(("loss", "values"), ONE_LAYER_CASES)
 def test_one_layer_kernel_identical_for_any_thread_count(loss, values):
-    from gradstat.exact import _one_layer_kernel
+    from gradstat.engines.one_layer import one_layer_kernel
 
     pr, tab = _one_layer_problem(loss, values, 16, seed=9)
     args = (pr.theta, pr.sizes, tab, pr.T, pr.loss_code, pr.mode, True)
@@ -263,7 +263,7 @@ def test_one_layer_kernel_identical_for_any_thread_count(loss, values):
     try:
         for threads in (1, numba.config.NUMBA_NUM_THREADS):
             numba.set_num_threads(threads)
-            runs.append(_one_layer_kernel(*args))
+            runs.append(one_layer_kernel(*args))
     finally:
         numba.set_num_threads(before)
     for one, many in zip(runs[0], runs[1]):
@@ -277,7 +277,7 @@ def test_one_layer_extreme_preactivations(loss, values):
     low/high split. Gradient, loss and the optimal REINFORCE baseline stay finite and
     agree with the naive enumerator: the baseline of a unit whose ``p`` rounds to 1 is
     ``E[C | h_i = 0]``, which needs the sums over ``h_i = 0`` directly."""
-    from gradstat.exact import kernel_options
+    from gradstat.engines.baselines import kernel_options
     from gradstat.problem import make_problem
 
     a = np.array([500.0, -500.0, 0.3, -1.2, 40.0, 800.0, 2.0, -40.0, 0.7, -520.0, 480.0])
@@ -308,7 +308,7 @@ def test_one_layer_extreme_preactivations(loss, values):
 @pytest.mark.parametrize("n_bits", [1, 2, 3, 4, 7, 10])
 def test_fold_marginals_match_numpy(n_bits):
     """Both bit marginals of a table, each summed directly, at an offset."""
-    from gradstat.exact import _fold_marginals
+    from gradstat.engines.one_layer import _fold_marginals
 
     v = np.random.default_rng(n_bits).normal(size=2**n_bits)
     bits = (np.arange(v.size)[:, None] >> np.arange(n_bits)) & 1
@@ -338,7 +338,9 @@ def _kernel_sums(net, X, T, name, options, per_state):
     ``per_state`` runs every state through ``draw_estimate`` (the path that full
     covariances take) instead of the factored path.
     """
-    from gradstat.exact import _run_moments, kernel_options, reference_gradient
+    from gradstat.engines.baselines import kernel_options
+    from gradstat.engines.gradient import reference_gradient
+    from gradstat.engines.moments import _run_moments
     from gradstat.problem import make_problem
 
     spec, opts = gs.estimators.user.resolve_estimator(name, options)
@@ -349,7 +351,7 @@ def _kernel_sums(net, X, T, name, options, per_state):
     dw = problem.descent_weights(G)
     rows = slice(0, problem.n_examples)
     args = (problem, spec, opts, codes, baselines, G, dw, problem.segment_starts(), rows)
-    return _run_moments(*args, per_state)[:4]
+    return _run_moments(*args, per_state, "joint")[:4]
 
 
 @pytest.mark.parametrize(("name", "options"), FACTORED_CASES)
@@ -384,7 +386,7 @@ def test_factored_kernel_matches_per_state_kernel(name, options, sizes, loss, va
 def test_joint_kernels_identical_for_any_thread_count(sizes):
     """Fixed chunks (splitting blocks of top-layer states, or holding several) and private
     accumulators: one thread and many give the same bits, resynchronisations included."""
-    from gradstat.exact import gradient_pass
+    from gradstat.engines.gradient import gradient_pass
     from gradstat.problem import make_problem
 
     net = gs.BinaryNetwork.random(sizes, loss="bce", seed=7)

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import gradstat as gs
-from gradstat import sampling
+from gradstat.engines import sampling
 
 
 def _sigmoid(a: float) -> float:
@@ -162,14 +162,14 @@ def test_stream_uniforms_and_normals_are_calibrated():
 
 def _per_example_draws(net, X, T, name, n, seed):
     """All of draw_blocks' per-example estimates, in the full layout: (n, B, n_params)."""
-    from gradstat.estimators.user import full_layout, resolve_estimator
+    from gradstat.estimators.user import resolve_estimator
     from gradstat.problem import expand_mean, make_problem
 
     spec, opts = resolve_estimator(name, {})
     problem = make_problem(net, X, T)
     seq = np.random.SeedSequence(seed)
     blocks = np.concatenate(list(sampling.draw_blocks(problem, spec, opts, n, seq)))
-    return np.stack([expand_mean(problem, b, full_layout(spec)) for b in blocks])
+    return np.stack([expand_mean(problem, b, spec.full_layout) for b in blocks])
 
 
 def _python_st_sigmoid(net, x, t, rng):
@@ -194,7 +194,7 @@ def test_draws_identical_for_any_threads_chunks_and_blocks(monkeypatch, name):
     net = gs.BinaryNetwork.random((3, 5, 4, 2), loss="mse", seed=3)
     x, t = np.array([0.5, -1.0, 2.0]), np.array([0.1, -0.3])
     n = 300 if name == "python" else 3000
-    monkeypatch.setattr(gs.layout, "PARALLEL_MIN_WORK", 0)  # use every thread at any size
+    monkeypatch.setattr(gs.problem, "PARALLEL_MIN_WORK", 0)  # use every thread at any size
     monkeypatch.setattr(sampling, "PYTHON_CHUNK", 64)  # several generators, blocks aligned
     before = numba.get_num_threads()
     runs = []

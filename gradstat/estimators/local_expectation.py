@@ -1,4 +1,4 @@
-"""Local expectation gradients (Titsias & Lázaro-Gredilla 2015, NeurIPS; arXiv:1503.01494).
+"""Local expectation gradients (LEG).
 
 REINFORCE Rao-Blackwellised one unit at a time: for unit ``i`` of layer ``l``, keep every
 other unit at its sampled value and sum the unit's score-function term over both of its
@@ -24,9 +24,9 @@ from math import exp
 import numpy as np
 from numba import njit
 
-from gradstat.kernels.forward import log_sigmoid, loss_and_grad, output_gradient
-
-LEG = 6
+from gradstat.estimators.codes import LEG
+from gradstat.estimators.registry import Estimator
+from gradstat.kernels.forward import log_sigmoid, loss_and_grad, output_gradient, write_unit
 
 
 @njit(cache=True)
@@ -52,12 +52,12 @@ def leg_estimate(
 ) -> None:
     """Write the LEG estimate of the current state into ``e`` (compressed layout)."""
     L = sizes.shape[0] - 2
-    s0 = sizes[0] * sizes[1]
+    sizes[0] * sizes[1]
     n_out = sizes[L + 1]
     step = 1.0 - low
     for l in range(L):
         n = sizes[l + 1]
-        n_prev = sizes[l]
+        sizes[l]
         base = uoff[l]
         for i in range(n):
             k = base + i
@@ -95,10 +95,16 @@ def leg_estimate(
             w0 = exp(lw0 - m)
             z = w1 + w0
             g = (w1 * f1 * (1.0 - p[k]) - w0 * f0 * p[k]) / z
-            e[boff[l] - s0 + i] = g
-            if l > 0:
-                row = woff[l] - s0 + i * n_prev
-                prev = uoff[l - 1]
-                for j in range(n_prev):
-                    e[row + j] = g * h[prev + j]
+            write_unit(sizes, woff, boff, uoff, h, l, i, g, e)
     output_gradient(sizes, woff, boff, uoff, h, dy, e)
+
+
+ENTRIES = (
+    Estimator(
+        name="leg",
+        code=LEG,
+        summary="local expectation: each unit's REINFORCE term summed over its two values",
+        reference="Titsias & Lázaro-Gredilla (2015), NeurIPS, arXiv:1503.01494",
+        unbiased=True,
+    ),
+)

@@ -1,4 +1,4 @@
-"""MuProp (Gu, Levine, Sutskever & Mnih 2016, ICLR; arXiv:1511.05176).
+"""MuProp: REINFORCE with a mean-field Taylor control variate.
 
 REINFORCE with a control variate: the first-order Taylor expansion of the *mean-field*
 network around an expansion point, plus that expansion's analytic gradient, one term per
@@ -23,27 +23,24 @@ sigmoid straight-through evaluated at the mean-field point.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 from numba import njit
 
-from gradstat.kernels.forward import log_sigmoid, loss_and_grad, output_gradient
+from gradstat.estimators.codes import MUPROP
+from gradstat.estimators.options import check_keyword_or_real
+from gradstat.estimators.registry import Estimator
+from gradstat.kernels.forward import (
+    log_sigmoid,
+    loss_and_grad,
+    output_gradient,
+    output_layer,
+    write_unit,
+)
 
-MUPROP = 7
-
-
-def check_expansion(value: Any) -> str | float:
-    """Validate MuProp's ``expansion``: ``"mean_field"`` or a finite float (every unit)."""
-    if isinstance(value, str):
-        if value != "mean_field":
-            raise ValueError(f"expansion must be 'mean_field' or a finite float, got {value!r}")
-        return value
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise TypeError(f"expansion must be 'mean_field' or a finite float, got {value!r}")
-    if not np.isfinite(value):
-        raise ValueError(f"expansion must be finite, got {value!r}")
-    return float(value)
+check_expansion = check_keyword_or_real("expansion", ("mean_field",))
 
 
 @njit(cache=True)
@@ -77,7 +74,7 @@ def muprop_estimate(
     ``kappa sigmoid'(abar)``; ``work`` is ``(2, max width)`` scratch.
     """
     L = sizes.shape[0] - 2
-    s0 = sizes[0] * sizes[1]
+    sizes[0] * sizes[1]
     n_out = sizes[L + 1]
     kappa = 1.0 - low
     for l in range(L):
@@ -100,12 +97,7 @@ def muprop_estimate(
                 m[uoff[k] + i] = kappa * np.exp(ls1) + low
                 jm[uoff[k] + i] = kappa * np.exp(ls1 + ls0)
         nL = sizes[L]
-        last = uoff[L - 1]
-        for o in range(n_out):
-            v = theta[boff[L] + o]
-            for j in range(nL):
-                v += theta[woff[L] + o * nL + j] * m[last + j]
-            ybar[o] = v
+        output_layer(theta, sizes, woff, boff, uoff, m, ybar)
         fbar = loss_and_grad(loss, ybar, t, dybar)
         # d fbar / d h_L, then down to layer l through the mean-field slopes.
         cur = 0
@@ -126,16 +118,30 @@ def muprop_estimate(
         r = C - fbar
         for i in range(n):
             r -= work[cur, i] * (h[base + i] - m[base + i])
-        n_prev = sizes[l]
+        sizes[l]
         for i in range(n):
             pi = p[base + i]
             ai = a[base + i]
             slope = kappa * np.exp(log_sigmoid(ai) + log_sigmoid(-ai))
             g = r * (bit[base + i] - pi) + work[cur, i] * slope
-            e[boff[l] - s0 + i] = g
-            if l > 0:
-                row = woff[l] - s0 + i * n_prev
-                prev = uoff[l - 1]
-                for j in range(n_prev):
-                    e[row + j] = g * h[prev + j]
+            write_unit(sizes, woff, boff, uoff, h, l, i, g, e)
     output_gradient(sizes, woff, boff, uoff, h, dy, e)
+
+
+def _expansion(options: Mapping[str, Any]) -> np.ndarray:
+    point = options["expansion"]
+    return np.array([np.nan if point == "mean_field" else point])
+
+
+ENTRIES = (
+    Estimator(
+        name="muprop",
+        code=MUPROP,
+        summary="MuProp: REINFORCE with a first-order Taylor control variate, per layer",
+        reference="Gu, Levine, Sutskever & Mnih (2016), ICLR, arXiv:1511.05176",
+        unbiased=True,
+        options={"expansion": "mean_field"},
+        validators={"expansion": check_expansion},
+        encode=_expansion,
+    ),
+)

@@ -1,4 +1,4 @@
-"""The noisy rectifier unit (Bengio, Léonard & Courville 2013, arXiv:1308.3432).
+"""The noisy rectifier unit, a different model trained by the pathwise gradient.
 
 The seed paper's fourth approach replaces the binary unit by a noisy, non-binary one,
 ``h = max(0, a + sigma z)`` with ``z ~ N(0, 1)``, and trains it with ordinary backprop
@@ -20,14 +20,19 @@ Units in ``{-1, +1}`` are not defined for this unit.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 import numpy as np
 from numba import njit
 from scipy.special import ndtr
 from scipy.stats import norm
 
-from gradstat.kernels.forward import backprop_surrogate, loss_and_grad
-
-NOISY_RECTIFIER = 12
+from gradstat.estimators.codes import NOISY_RECTIFIER
+from gradstat.estimators.options import check_positive
+from gradstat.estimators.registry import Estimator
+from gradstat.kernels.forward import backprop_surrogate, loss_and_grad, output_layer, preactivation
+from gradstat.problem import Problem
 
 
 @njit(cache=True)
@@ -52,25 +57,14 @@ def rectifier_draw(
     """One pathwise estimate of the noisy-rectifier network for standard normals ``z``."""
     L = sizes.shape[0] - 2
     for l in range(L):
-        n_prev = sizes[l]
+        sizes[l]
         for i in range(sizes[l + 1]):
             k = uoff[l] + i
-            if l == 0:
-                ai = tab1[0, i]
-            else:
-                ai = theta[boff[l] + i]
-                for j in range(n_prev):
-                    ai += theta[woff[l] + i * n_prev + j] * h[uoff[l - 1] + j]
+            ai = preactivation(theta, sizes, woff, boff, uoff, tab1, h, l, i)
             r = ai + sigma * z[k]
             h[k] = r if r > 0.0 else 0.0
             jac[k] = 1.0 if r > 0.0 else 0.0
-    n_last = sizes[L]
-    last = uoff[L - 1]
-    for o in range(sizes[L + 1]):
-        v = theta[boff[L] + o]
-        for j in range(n_last):
-            v += theta[woff[L] + o * n_last + j] * h[last + j]
-        y[o] = v
+    output_layer(theta, sizes, woff, boff, uoff, h, y)
     loss_and_grad(loss, y, t, dy)
     backprop_surrogate(theta, sizes, woff, boff, uoff, h, dy, jac, work, e)
 
@@ -127,3 +121,32 @@ def rectifier_gradient(
             dbo = t.copy()
         grads[b] = np.concatenate([np.outer(da, x).ravel(), da, dWo.ravel(), dbo])
     return losses, grads
+
+
+def _own_gradient(problem: Problem, options: Mapping[str, Any]) -> np.ndarray | None:
+    net = problem.net
+    if not has_exact_reference(net.sizes, net.loss):
+        return None
+    _, grads = rectifier_gradient(
+        net.sizes, problem.theta, problem.X, problem.T, net.loss, options["sigma"]
+    )
+    return grads
+
+
+ENTRIES = (
+    Estimator(
+        name="noisy_rectifier",
+        code=NOISY_RECTIFIER,
+        summary="noisy rectifier unit h = max(0, a + sigma z), pathwise gradient "
+        "(a different model)",
+        reference="Bengio, Léonard & Courville (2013), arXiv:1308.3432",
+        unbiased=True,
+        noise="continuous",
+        options={"sigma": 1.0},
+        validators={"sigma": check_positive("sigma")},
+        encode=lambda options: np.array([options["sigma"]]),
+        values=("01",),
+        normal_noise=True,
+        own_model_gradient=_own_gradient,
+    ),
+)

@@ -1,47 +1,50 @@
-"""Validators of estimator options (each names the option and the accepted values)."""
+"""Validators of estimator options, built on :mod:`gradstat._validation`.
+
+Each returns a one-argument function for the registry's ``validators`` table, naming the
+option in its messages.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
+
+import numpy as np
+
+from gradstat._validation import check_int, check_real, is_real
 
 
 def check_positive(name: str) -> Callable[[Any], float]:
     """A validator for an option that must be a finite number > 0."""
-
-    def check(value: Any) -> float:
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise TypeError(f"{name} must be a finite number > 0, got {value!r}")
-        value = float(value)
-        if not (0.0 < value < float("inf")):
-            raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
-        return value
-
-    return check
+    return lambda value: check_real(value, name, minimum=0, open_min=True)
 
 
 def check_finite(name: str) -> Callable[[Any], float]:
     """A validator for an option that must be a finite number."""
-
-    def check(value: Any) -> float:
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise TypeError(f"{name} must be a finite number, got {value!r}")
-        value = float(value)
-        if not abs(value) < float("inf"):
-            raise ValueError(f"{name} must be a finite number, got {value!r}")
-        return value
-
-    return check
+    return lambda value: check_real(value, name)
 
 
 def check_count(name: str, minimum: int) -> Callable[[Any], int]:
     """A validator for an integer option ``>= minimum``."""
+    return lambda value: check_int(value, name, minimum=minimum)
 
-    def check(value: Any) -> int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise TypeError(f"{name} must be an int >= {minimum}, got {value!r}")
-        if value < minimum:
-            raise ValueError(f"{name} must be an int >= {minimum}, got {value!r}")
-        return int(value)
+
+def check_keyword_or_real(name: str, keywords: Sequence[str]) -> Callable[[Any], str | float]:
+    """A validator for an option that is one of the strings ``keywords`` or a finite float."""
+    want = f"one of {tuple(keywords)} or a finite float"
+
+    def check(value: Any) -> str | float:
+        if isinstance(value, str):
+            if value not in keywords:
+                raise ValueError(f"{name} must be {want}, got {value!r}")
+            return value
+        if not is_real(value):
+            raise TypeError(f"{name} must be {want}, got {type(value).__name__} {value!r}")
+        return check_real(value, name)
 
     return check
+
+
+def encode_tau(options: Mapping[str, Any]) -> np.ndarray:
+    """The kernels' option array of an estimator whose only option is ``tau``."""
+    return np.array([options["tau"]])

@@ -1,4 +1,4 @@
-"""REBAR (Tucker, Mnih, Maddison, Lawson & Sohl-Dickstein 2017, NeurIPS; arXiv:1703.07370).
+"""REBAR: REINFORCE with a conditional Concrete control variate.
 
 REINFORCE with the Concrete relaxation, evaluated at *conditional* noise, as control
 variate, plus the reparameterised correction that makes it unbiased. Per unit,
@@ -29,10 +29,18 @@ from math import exp, log, log1p
 import numpy as np
 from numba import njit
 
+from gradstat.estimators.codes import REBAR
+from gradstat.estimators.options import check_finite, check_positive
+from gradstat.estimators.registry import Estimator
 from gradstat.estimators.relaxed import logistic
-from gradstat.kernels.forward import log_sigmoid, loss_and_grad, output_gradient
-
-REBAR = 13
+from gradstat.kernels.forward import (
+    log_sigmoid,
+    loss_and_grad,
+    output_gradient,
+    output_layer,
+    preactivation,
+    write_unit,
+)
 
 
 @njit(cache=True)
@@ -84,11 +92,7 @@ def _relaxed_loss(
     n_last = sizes[L]
     last = uoff[L - 1]
     n_out = sizes[L + 1]
-    for o in range(n_out):
-        v = theta[boff[L] + o]
-        for j in range(n_last):
-            v += theta[woff[L] + o * n_last + j] * hr[last + j]
-        y[o] = v
+    output_layer(theta, sizes, woff, boff, uoff, hr, y)
     c = loss_and_grad(loss, y, t, dy)
     cur = 0
     for j in range(n_last):
@@ -140,31 +144,20 @@ def rebar_draw(
     """One REBAR estimate from ``2N`` uniforms (``u`` then ``v``), compressed layout."""
     L = sizes.shape[0] - 2
     N = uoff[L]
-    s0 = sizes[0] * sizes[1]
+    sizes[0] * sizes[1]
     low = tab1[6, 0]
     u = noise[:N]
     v = noise[N:]
     for l in range(L):
-        n_prev = sizes[l]
+        sizes[l]
         for i in range(sizes[l + 1]):
             k = uoff[l] + i
-            if l == 0:
-                ai = tab1[0, i]
-            else:
-                ai = theta[boff[l] + i]
-                for j in range(n_prev):
-                    ai += theta[woff[l] + i * n_prev + j] * h[uoff[l - 1] + j]
+            ai = preactivation(theta, sizes, woff, boff, uoff, tab1, h, l, i)
             a[k] = ai
             fire = ai + logistic(u[k]) > 0.0
             bit[k] = 1.0 if fire else 0.0
             h[k] = 1.0 if fire else low
-    n_last = sizes[L]
-    last = uoff[L - 1]
-    for o in range(sizes[L + 1]):
-        val = theta[boff[L] + o]
-        for j in range(n_last):
-            val += theta[woff[L] + o * n_last + j] * h[last + j]
-        y[o] = val
+    output_layer(theta, sizes, woff, boff, uoff, h, y)
     C = loss_and_grad(loss, y, t, dy)
     for l in range(L):
         n = sizes[l + 1]
@@ -201,14 +194,27 @@ def rebar_draw(
             work, gz2,
         )  # fmt: skip
         r = C - eta * c_tilde
-        n_prev = sizes[l]
+        sizes[l]
         for i in range(n):
             k = base + i
             p = exp(log_sigmoid(a[k]))
             g = r * (bit[k] - p) + eta * gz1[i] - eta * gz2[i] * dzc[i]
-            e[boff[l] - s0 + i] = g
-            if l > 0:
-                row = woff[l] - s0 + i * n_prev
-                for j in range(n_prev):
-                    e[row + j] = g * h[uoff[l - 1] + j]
+            write_unit(sizes, woff, boff, uoff, h, l, i, g, e)
     output_gradient(sizes, woff, boff, uoff, h, dy, e)
+
+
+ENTRIES = (
+    Estimator(
+        name="rebar",
+        code=REBAR,
+        summary="REBAR: REINFORCE with a conditional Concrete control variate (eta, tau)",
+        reference="Tucker, Mnih, Maddison, Lawson & Sohl-Dickstein (2017), NeurIPS, "
+        "arXiv:1703.07370",
+        unbiased=True,
+        noise="continuous",
+        options={"eta": 1.0, "tau": 0.5},
+        validators={"eta": check_finite("eta"), "tau": check_positive("tau")},
+        encode=lambda options: np.array([options["eta"], options["tau"]]),
+        noise_size=lambda hidden, options: 2 * int(sum(hidden)),
+    ),
+)

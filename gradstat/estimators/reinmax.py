@@ -1,4 +1,4 @@
-"""ReinMax for binary units (Liu, Dong, Liu, Yu & Gao 2023, arXiv:2304.08612).
+"""ReinMax for binary units.
 
 ReinMax replaces straight-through's first-order surrogate by a second-order one (Heun's
 method). For a two-class softmax with logits ``(a, 0)`` and one-hot sample ``(b, 1 - b)``
@@ -23,18 +23,16 @@ from typing import Any
 
 from numba import njit
 
+from gradstat._validation import check_real
+from gradstat.estimators.codes import REINMAX
+from gradstat.estimators.options import encode_tau
+from gradstat.estimators.registry import Estimator
 from gradstat.kernels.forward import log_sigmoid, sigmoid_derivative
-
-REINMAX = 5
 
 
 def check_reinmax_tau(value: Any) -> float:
     """Validate ReinMax's ``tau``: a finite number ``>= 1``."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise TypeError(f"reinmax's tau must be a finite number >= 1, got {value!r}")
-    value = float(value)
-    if not (value < float("inf")):
-        raise ValueError(f"reinmax's tau must be a finite number >= 1, got {value!r}")
+    value = check_real(value, "reinmax's tau")
     if not value >= 1.0:
         raise ValueError(
             f"reinmax's tau must be >= 1, got {value!r}: ReinMax's authors reject "
@@ -49,3 +47,18 @@ def reinmax_jacobian(a: float, bit: float, tau: float) -> float:
     """``2 q (1 - q) - p (1 - p) / 2`` with ``q = (sigmoid(a / tau) + bit) / 2``."""
     q = 0.5 * (exp(log_sigmoid(a / tau)) + bit)
     return 2.0 * q * (1.0 - q) - 0.5 * sigmoid_derivative(a)
+
+
+ENTRIES = (
+    Estimator(
+        name="reinmax",
+        code=REINMAX,
+        summary="ReinMax: surrogate 2q(1-q) - p(1-p)/2, q = (sigmoid(a/tau) + b)/2, tau >= 1",
+        reference="Liu, Dong, Liu, Yu & Gao (2023), NeurIPS, arXiv:2304.08612",
+        unbiased=False,
+        options={"tau": 1.0},
+        validators={"tau": check_reinmax_tau},
+        encode=encode_tau,
+        layerwise=True,
+    ),
+)

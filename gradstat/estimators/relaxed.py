@@ -4,14 +4,14 @@ With ``u ~ U(0, 1)`` per unit and standard logistic noise ``L = log u - log1p(-u
 strictly inside ``(0, 1)``), ``1[a + L > 0]`` is a ``Bernoulli(sigmoid(a))`` draw. Write
 ``kappa`` = 1 for units in ``{0, 1}`` and 2 for ``values="pm1"``.
 
-* ``gumbel_st`` (straight-through Gumbel-softmax, Jang, Gu & Poole 2017, ICLR;
-  arXiv:1611.01144), option ``tau > 0``: forward the hard value ``h = v(1[a + L > 0])``,
-  backward the surrogate ``dh/da = kappa sigmoid'((a + L)/tau) / tau``, downstream
+* ``gumbel_st`` (straight-through Gumbel-softmax), option ``tau > 0``: forward the hard
+  value ``h = v(1[a + L > 0])``, backward the surrogate
+  ``dh/da = kappa sigmoid'((a + L)/tau) / tau``, downstream
   derivatives at the hard values. Biased; as ``tau -> 0`` its mean tends to the
   trapezoid rule ``sigmoid'(a)(f'(1) + f'(0))/2`` while its variance grows without bound.
-* ``concrete`` (binary Concrete / relaxed Bernoulli, Maddison, Mnih & Teh 2017, ICLR;
-  arXiv:1611.00712), option ``tau > 0``: every unit passes on the relaxed value
-  ``h = sigmoid((a + L)/tau)`` (``2 sigmoid((a + L)/tau) - 1`` for ``"pm1"``) and the
+* ``concrete`` (binary Concrete / relaxed Bernoulli), option ``tau > 0``: every unit
+  passes on the relaxed value ``h = sigmoid((a + L)/tau)`` (``2 sigmoid((a + L)/tau) - 1``
+  for ``"pm1"``) and the
   gradient is ordinary backprop of the loss at the relaxed output. It is unbiased for
   the relaxed objective, biased for the binary one (measured against the binary
   network's exact gradient).
@@ -26,10 +26,16 @@ from math import exp, log, log1p
 import numpy as np
 from numba import njit
 
-from gradstat.kernels.forward import backprop_surrogate, log_sigmoid, loss_and_grad
-
-GUMBEL_ST = 10
-CONCRETE = 11
+from gradstat.estimators.codes import CONCRETE, GUMBEL_ST
+from gradstat.estimators.options import check_positive, encode_tau
+from gradstat.estimators.registry import Estimator
+from gradstat.kernels.forward import (
+    backprop_surrogate,
+    log_sigmoid,
+    loss_and_grad,
+    output_layer,
+    preactivation,
+)
 
 
 @njit(cache=True)
@@ -63,15 +69,10 @@ def relaxed_draw(
     low = tab1[6, 0]
     kappa = 1.0 - low
     for l in range(L):
-        n_prev = sizes[l]
+        sizes[l]
         for i in range(sizes[l + 1]):
             k = uoff[l] + i
-            if l == 0:
-                ai = tab1[0, i]
-            else:
-                ai = theta[boff[l] + i]
-                for j in range(n_prev):
-                    ai += theta[woff[l] + i * n_prev + j] * h[uoff[l - 1] + j]
+            ai = preactivation(theta, sizes, woff, boff, uoff, tab1, h, l, i)
             z = (ai + logistic(noise[k])) / tau
             ls1 = log_sigmoid(z)
             jac[k] = kappa * exp(ls1 + log_sigmoid(-z)) / tau
@@ -79,12 +80,32 @@ def relaxed_draw(
                 h[k] = kappa * exp(ls1) + low
             else:
                 h[k] = 1.0 if z > 0.0 else low
-    n_last = sizes[L]
-    last = uoff[L - 1]
-    for o in range(sizes[L + 1]):
-        v = theta[boff[L] + o]
-        for j in range(n_last):
-            v += theta[woff[L] + o * n_last + j] * h[last + j]
-        y[o] = v
+    output_layer(theta, sizes, woff, boff, uoff, h, y)
     loss_and_grad(loss, y, t, dy)
     backprop_surrogate(theta, sizes, woff, boff, uoff, h, dy, jac, work, e)
+
+
+ENTRIES = (
+    Estimator(
+        name="gumbel_st",
+        code=GUMBEL_ST,
+        summary="straight-through Gumbel: h = 1[a + L > 0], surrogate sigmoid'((a+L)/tau)/tau",
+        reference="Jang, Gu & Poole (2017), ICLR, arXiv:1611.01144",
+        unbiased=False,
+        noise="continuous",
+        options={"tau": 1.0},
+        validators={"tau": check_positive("tau")},
+        encode=encode_tau,
+    ),
+    Estimator(
+        name="concrete",
+        code=CONCRETE,
+        summary="binary Concrete: relaxed h = sigmoid((a + L)/tau) passed on, backprop",
+        reference="Maddison, Mnih & Teh (2017), ICLR, arXiv:1611.00712",
+        unbiased=False,
+        noise="continuous",
+        options={"tau": 1.0},
+        validators={"tau": check_positive("tau")},
+        encode=encode_tau,
+    ),
+)

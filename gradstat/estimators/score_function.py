@@ -1,7 +1,6 @@
 """The score-function (REINFORCE) estimator with baselines.
 
-Williams (1992); for stochastic binary neurons Bengio, Léonard & Courville (2013),
-arXiv:1308.3432, section on the unbiased estimator and its optimal baseline::
+For stochastic binary neurons, with the unbiased estimator's optimal baseline::
 
     g_hat = (C(h) - c) * grad_theta log P(h | x; theta) + grad_theta C(y(h), t)
 
@@ -18,8 +17,7 @@ h_{l-1})``. The baseline ``c`` is
 
 Any baseline that does not depend on ``h`` leaves the estimator unbiased.
 
-``reinforce_loo`` (option ``k >= 2``; Kool, van Hoof & Welling 2019, "Buy 4 REINFORCE
-samples, get a baseline for free!") draws ``k`` independent states and gives each the mean
+``reinforce_loo`` (option ``k >= 2``) draws ``k`` independent states and gives each the mean
 loss of the other ``k - 1`` as its baseline::
 
     g_hat = (1/k) sum_j [ (C_j - (1/(k-1)) sum_{m != j} C_m) grad log P(h^(j)) + grad C(h^(j)) ]
@@ -30,32 +28,20 @@ Unbiased (each baseline is independent of its own draw); its exact moments sum o
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 from numba import njit
 
+from gradstat.estimators.codes import REINFORCE, REINFORCE_LOO
+from gradstat.estimators.options import check_count, check_keyword_or_real
+from gradstat.estimators.registry import Estimator
 from gradstat.kernels.forward import output_gradient, score_vector
-
-REINFORCE = 3
-REINFORCE_LOO = 14
 
 BASELINES = ("none", "mean", "optimal")
 
-
-def check_baseline(value: Any) -> str | float:
-    """Validate the ``baseline`` option: ``"none"``, ``"mean"``, ``"optimal"`` or a float."""
-    if isinstance(value, str):
-        if value not in BASELINES:
-            raise ValueError(
-                f"baseline must be one of {BASELINES} or a finite float, got {value!r}"
-            )
-        return value
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
-        raise TypeError(f"baseline must be one of {BASELINES} or a finite float, got {value!r}")
-    if not np.isfinite(value):
-        raise ValueError(f"baseline must be finite, got {value!r}")
-    return float(value)
+check_baseline = check_keyword_or_real("baseline", BASELINES)
 
 
 @njit(cache=True)
@@ -79,3 +65,32 @@ def reinforce_estimate(
     for k in range(woff[L] - s0):
         e[k] *= loss_value - baseline[k]
     output_gradient(sizes, woff, boff, uoff, h, dy, e)
+
+
+def _loo_draws(hidden: tuple[int, ...], options: Mapping[str, Any]) -> int:
+    return int(sum(hidden)) * options["k"]
+
+
+ENTRIES = (
+    Estimator(
+        name="reinforce",
+        code=REINFORCE,
+        summary="score function: (C - c) grad log P(h) + direct path",
+        reference="Williams (1992); Bengio, Léonard & Courville (2013)",
+        unbiased=True,
+        options={"baseline": "none"},
+        validators={"baseline": check_baseline},
+        layerwise=True,
+    ),
+    Estimator(
+        name="reinforce_loo",
+        code=REINFORCE_LOO,
+        summary="REINFORCE over k draws, each with the others' mean loss as baseline",
+        reference="Kool, van Hoof & Welling (2019), ICLR workshop",
+        unbiased=True,
+        options={"k": 2},
+        validators={"k": check_count("k", 2)},
+        encode=lambda options: np.array([float(options["k"])]),
+        noise_size=_loo_draws,
+    ),
+)

@@ -1,4 +1,4 @@
-"""Stochastic times smooth (STS) unit of Bengio, Léonard & Courville (2013).
+"""The stochastic times smooth (STS) unit.
 
 Forward: ``q = sqrt(p)``, ``b ~ Bernoulli(q)``, ``h = b * q``, so ``E[h] = p``; the next
 layer and the output receive the real value ``h``. Backward: ``b`` is treated as a
@@ -13,9 +13,9 @@ from math import exp
 
 from numba import njit
 
+from gradstat.estimators.codes import STS
+from gradstat.estimators.registry import Estimator
 from gradstat.kernels.forward import log_sigmoid
-
-STS = 2
 
 
 @njit(cache=True)
@@ -24,3 +24,17 @@ def sts_jacobian(a: float, bit: float) -> float:
     if bit == 0.0:
         return 0.0
     return 0.5 * exp(0.5 * log_sigmoid(a) + log_sigmoid(-a))
+
+
+ENTRIES = (
+    Estimator(
+        name="sts",
+        code=STS,
+        summary="stochastic times smooth: h = b sqrt(p), b ~ Bernoulli(sqrt(p)), "
+        "surrogate b sqrt(p)(1-p)/2",
+        reference="Bengio, Léonard & Courville (2013), arXiv:1308.3432",
+        unbiased=False,
+        smooth=True,
+        values=("01",),
+    ),
+)

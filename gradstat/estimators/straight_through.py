@@ -6,13 +6,11 @@ the sampled values (SPEC sections 2 and 2b). ``kappa`` is 1 for units in ``{0, 1
 for ``values="pm1"`` (``E[h | a] = 2 sigmoid(a) - 1``): sigmoid-type surrogates double,
 the identity stays 1.
 
-* ``st`` (Bengio, Léonard & Courville 2013, arXiv:1308.3432): surrogate ``dh/da = 1``,
+* ``st``: surrogate ``dh/da = 1``,
   "back-propagate through the hard threshold as if it had been the identity".
-* ``st_sigmoid`` (Hinton, Coursera lecture 9c; "sigmoid-adjusted" straight-through):
-  surrogate ``dh/da = kappa sigmoid'(a) = kappa p (1 - p)``: backprop as if the unit were
-  logistic.
-* ``st_tempered`` (option ``tau > 0``; the temperature straight-through of, e.g., the
-  ReinMax code base of Liu et al. 2023, arXiv:2304.08612): surrogate
+* ``st_sigmoid`` ("sigmoid-adjusted" straight-through): surrogate
+  ``dh/da = kappa sigmoid'(a) = kappa p (1 - p)``: backprop as if the unit were logistic.
+* ``st_tempered`` (option ``tau > 0``, a temperature straight-through): surrogate
   ``dh/da = kappa sigmoid'(a / tau) / tau``, the derivative of ``sigmoid(a / tau)``;
   ``tau = 1`` is ``st_sigmoid``.
 """
@@ -21,11 +19,10 @@ from __future__ import annotations
 
 from numba import njit
 
+from gradstat.estimators.codes import ST, ST_SIGMOID, ST_TEMPERED
+from gradstat.estimators.options import check_positive, encode_tau
+from gradstat.estimators.registry import Estimator
 from gradstat.kernels.forward import sigmoid_derivative
-
-ST = 0
-ST_SIGMOID = 1
-ST_TEMPERED = 4
 
 
 @njit(cache=True)
@@ -44,3 +41,34 @@ def st_sigmoid_jacobian(a: float, bit: float) -> float:
 def st_tempered_jacobian(a: float, tau: float) -> float:
     """Tempered straight-through: ``dh/da := sigmoid'(a / tau) / tau``."""
     return sigmoid_derivative(a / tau) / tau
+
+
+ENTRIES = (
+    Estimator(
+        name="st",
+        code=ST,
+        summary="straight-through: h ~ Bernoulli(p), surrogate dh/da = 1",
+        reference="Bengio, Léonard & Courville (2013), arXiv:1308.3432",
+        unbiased=False,
+        layerwise=True,
+    ),
+    Estimator(
+        name="st_sigmoid",
+        code=ST_SIGMOID,
+        summary="sigmoid straight-through: h ~ Bernoulli(p), surrogate dh/da = p(1-p)",
+        reference="Hinton, Neural Networks for Machine Learning, lecture 9c (2012)",
+        unbiased=False,
+        layerwise=True,
+    ),
+    Estimator(
+        name="st_tempered",
+        code=ST_TEMPERED,
+        summary="tempered straight-through: h ~ Bernoulli(p), surrogate sigmoid'(a/tau)/tau",
+        reference="Liu, Dong, Liu, Yu & Gao (2023), arXiv:2304.08612 (temperature ST)",
+        unbiased=False,
+        options={"tau": 1.0},
+        validators={"tau": check_positive("tau")},
+        encode=encode_tau,
+        layerwise=True,
+    ),
+)

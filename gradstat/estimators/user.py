@@ -35,19 +35,19 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from gradstat.estimators import Estimator, get_estimator
-
-NOISE_KINDS = ("discrete", "continuous")
+from gradstat.estimators.registry import NOISE_KINDS, EstimatorBase, get_estimator
 
 
 @dataclass(frozen=True)
-class PythonEstimator:
+class PythonEstimator(EstimatorBase):
     """A user estimator given as ``f(net, x, t, rng, **options) -> (n_params,)``."""
 
     function: Callable[..., Any] = field(repr=False)
     name: str = ""
     unbiased: bool | None = None
     noise: str = "continuous"
+
+    draws_own_noise = True
 
     def __post_init__(self) -> None:
         if not callable(self.function):
@@ -57,7 +57,7 @@ class PythonEstimator:
 
 
 @dataclass(frozen=True)
-class PerStateEstimator:
+class PerStateEstimator(EstimatorBase):
     """A user estimator given as a jitted per-state function (see the module docstring)."""
 
     function: Any = field(repr=False)
@@ -75,6 +75,17 @@ class PerStateEstimator:
             raise ValueError(f"noise must be one of {NOISE_KINDS}, got {self.noise!r}")
         if not self.name:
             object.__setattr__(self, "name", self.function.py_func.__name__)
+
+    @property
+    def jitted(self) -> Any:  # type: ignore[override]
+        return self.function
+
+    def resolve_options(self, options: Mapping[str, Any]) -> dict[str, Any]:
+        if options:
+            raise TypeError(
+                f"per-state estimator {self.name!r} takes no options, got {sorted(options)}"
+            )
+        return {}
 
 
 def python_estimator(
@@ -97,26 +108,18 @@ def per_state_estimator(
     return PerStateEstimator(function, name=name, noise=noise, unbiased=unbiased)
 
 
-AnyEstimator = Estimator | PythonEstimator | PerStateEstimator
+AnyEstimator = EstimatorBase
+"""Any estimator object: a registered :class:`~gradstat.estimators.Estimator` or a user's."""
 
 
 def resolve_estimator(
     estimator: Any, options: Mapping[str, Any]
-) -> tuple[AnyEstimator, dict[str, Any]]:
+) -> tuple[EstimatorBase, dict[str, Any]]:
     """The estimator object and its validated options, for a name, object or callable."""
     if isinstance(estimator, str):
-        spec = get_estimator(estimator)
-        return spec, spec.resolve_options(options)
-    if isinstance(estimator, Estimator):
+        estimator = get_estimator(estimator)
+    if isinstance(estimator, EstimatorBase):
         return estimator, estimator.resolve_options(options)
-    if isinstance(estimator, PerStateEstimator):
-        if options:
-            raise TypeError(
-                f"per-state estimator {estimator.name!r} takes no options, got {sorted(options)}"
-            )
-        return estimator, {}
-    if isinstance(estimator, PythonEstimator):
-        return estimator, dict(options)
     if hasattr(estimator, "py_func"):
         raise TypeError(
             "a numba-jitted estimator must be wrapped: "
@@ -128,8 +131,3 @@ def resolve_estimator(
         "estimator must be a registered name, gradstat.per_state_estimator(fn), or a "
         f"callable f(net, x, t, rng) -> ndarray; got {type(estimator).__name__}"
     )
-
-
-def full_layout(spec: AnyEstimator) -> bool:
-    """True for user estimators, whose estimates come in the full SPEC layout."""
-    return not isinstance(spec, Estimator)

@@ -233,6 +233,77 @@ def forward_state(
 
 
 @njit(cache=True)
+def preactivation(
+    theta: np.ndarray,
+    sizes: np.ndarray,
+    woff: np.ndarray,
+    boff: np.ndarray,
+    uoff: np.ndarray,
+    tab1: np.ndarray,
+    h: np.ndarray,
+    l: int,
+    i: int,
+) -> float:
+    """``a = b_l[i] + sum_j W_l[i, j] h_{l-1, j}`` of unit ``i`` of layer ``l`` (0-based).
+
+    Layer 0's comes from ``tab1`` (:func:`layer1_table`); above it the values ``h`` of the
+    layer below are read, summed in the order ``j = 0, 1, ...``.
+    """
+    if l == 0:
+        return tab1[0, i]
+    n_prev = sizes[l]
+    ai = theta[boff[l] + i]
+    for j in range(n_prev):
+        ai += theta[woff[l] + i * n_prev + j] * h[uoff[l - 1] + j]
+    return ai
+
+
+@njit(cache=True)
+def output_layer(
+    theta: np.ndarray,
+    sizes: np.ndarray,
+    woff: np.ndarray,
+    boff: np.ndarray,
+    uoff: np.ndarray,
+    h: np.ndarray,
+    y: np.ndarray,
+) -> None:
+    """``y = W_o h_L + b_o`` from the top layer's values in ``h``."""
+    L = sizes.shape[0] - 2
+    n_last = sizes[L]
+    last = uoff[L - 1]
+    for o in range(sizes[L + 1]):
+        v = theta[boff[L] + o]
+        for j in range(n_last):
+            v += theta[woff[L] + o * n_last + j] * h[last + j]
+        y[o] = v
+
+
+@njit(cache=True)
+def write_unit(
+    sizes: np.ndarray,
+    woff: np.ndarray,
+    boff: np.ndarray,
+    uoff: np.ndarray,
+    h: np.ndarray,
+    l: int,
+    i: int,
+    g: float,
+    e: np.ndarray,
+) -> None:
+    """Write ``e(b_l)_i = g`` and ``e(W_l)_ij = g h_{l-1, j}`` (compressed layout: layer 0's
+    weights are ``outer(e(b_1), x)``, expanded later)."""
+    s0 = sizes[0] * sizes[1]
+    e[boff[l] - s0 + i] = g
+    if l > 0:
+        n_prev = sizes[l]
+        row = woff[l] - s0 + i * n_prev
+        prev = uoff[l - 1]
+        for j in range(n_prev):
+            e[row + j] = g * h[prev + j]
+
+
+@njit(cache=True)
 def loss_and_grad(loss: int, y: np.ndarray, t: np.ndarray, dy: np.ndarray) -> float:
     """Loss ``C(y, t)`` of SPEC section 1; writes ``dC/dy`` into ``dy``."""
     n = y.shape[0]

@@ -9,9 +9,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import gradstat as gs
-from gradstat.exact import gradient_engine, gradient_pass
+from gradstat.engines.gradient import gradient_engine, gradient_pass
 from gradstat.kernels.forward import layer1_table
-from gradstat.layerwise import layerwise_gradient
+from gradstat.engines.message_moments import layerwise_gradient
 from gradstat.problem import expand_mean, make_problem
 from gradstat.strategies import problems
 

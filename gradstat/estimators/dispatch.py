@@ -4,8 +4,9 @@ Joint enumeration (:mod:`gradstat.exact`) and Monte Carlo sampling
 (:mod:`gradstat.sampling`) both call :func:`draw_estimate`, so an estimator's exact moments
 and its samples come from one piece of code. A draw is described either by an enumerated
 ``state`` (its bits; ``noise`` empty) or by its ``noise`` (uniforms, or standard normals
-for the noisy rectifier). Scratch comes in one ``(WS_ROWS, cols)`` array (:func:`workspace`)
-allocated once per chunk, so nothing is allocated per draw.
+for the noisy rectifier). Scratch comes in one ``(WS_ROWS, cols)`` array with named rows
+(:mod:`gradstat.kernels.workspace`) allocated once per chunk, so nothing is allocated per
+draw.
 """
 
 from __future__ import annotations
@@ -13,23 +14,32 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from gradstat.estimators.arm import ARM, DISARM, arm_draw
-from gradstat.estimators.local_expectation import LEG, leg_estimate
-from gradstat.estimators.muprop import MUPROP, muprop_estimate
-from gradstat.estimators.noisy_rectifier import rectifier_draw
-from gradstat.estimators.rebar import REBAR, rebar_draw
-from gradstat.estimators.reinmax import REINMAX, reinmax_jacobian
-from gradstat.estimators.relaxed import CONCRETE, GUMBEL_ST, relaxed_draw
-from gradstat.estimators.score_function import (
+from gradstat.estimators.arm import arm_draw
+from gradstat.estimators.codes import (
+    ARM,
+    CONCRETE,
+    DISARM,
+    GUMBEL_ST,
+    LEG,
+    MUPROP,
+    REBAR,
     REINFORCE,
     REINFORCE_LOO,
-    reinforce_estimate,
-)
-from gradstat.estimators.stochastic_times_smooth import STS, sts_jacobian
-from gradstat.estimators.straight_through import (
+    REINMAX,
     ST,
     ST_SIGMOID,
     ST_TEMPERED,
+    STS,
+)
+from gradstat.estimators.local_expectation import leg_estimate
+from gradstat.estimators.muprop import muprop_estimate
+from gradstat.estimators.noisy_rectifier import rectifier_draw
+from gradstat.estimators.rebar import rebar_draw
+from gradstat.estimators.reinmax import reinmax_jacobian
+from gradstat.estimators.relaxed import relaxed_draw
+from gradstat.estimators.score_function import reinforce_estimate
+from gradstat.estimators.stochastic_times_smooth import sts_jacobian
+from gradstat.estimators.straight_through import (
     st_jacobian,
     st_sigmoid_jacobian,
     st_tempered_jacobian,
@@ -41,14 +51,17 @@ from gradstat.kernels.forward import (
     output_gradient,
     score_vector,
 )
-
-WS_ROWS = 21
-"""Rows of the per-chunk scratch array (see :func:`workspace`)."""
-
-
-def workspace_columns(n_units: int, n_out: int, n_compressed: int, width: int, k: int) -> int:
-    """Columns of the scratch array: enough for any per-unit, output or parameter row."""
-    return max(n_units, n_out, n_compressed, width, k, 1)
+from gradstat.kernels.workspace import (
+    DRAWS,
+    PARAMS,
+    REBAR_G,
+    REBAR_Z,
+    UNIT2,
+    UNIT3,
+    UNIT4,
+    WORK,
+    state_rows,
+)
 
 
 @njit(cache=True)
@@ -99,10 +112,9 @@ def _loo_draw(
     n = e.shape[0]
     s0 = sizes[0] * sizes[1]
     hidden = woff[L] - s0
-    a, p, bit, h = ws[0], ws[1], ws[2], ws[3]
-    y, dy = ws[5, : sizes[L + 1]], ws[6, : sizes[L + 1]]
-    s = ws[14, :n]
-    losses = ws[20, :k]
+    a, p, bit, h, _, y, dy, _, _ = state_rows(ws, N, sizes[L + 1])
+    s = ws[PARAMS, :n]
+    losses = ws[DRAWS, :k]
     sampling = noise.shape[0] > 0
     mask = (np.int64(1) << N) - 1
     logp = 0.0
@@ -152,15 +164,14 @@ def _surrogate_draw(
     L = sizes.shape[0] - 2
     N = uoff[L]
     n_out = sizes[L + 1]
-    a, p, bit, h, jac = ws[0, :N], ws[1, :N], ws[2, :N], ws[3, :N], ws[4, :N]
-    y, dy = ws[5, :n_out], ws[6, :n_out]
+    a, p, bit, h, jac, y, dy, _, _ = state_rows(ws, N, n_out)
     u = noise[:N]
     logp = forward_state(theta, sizes, woff, boff, uoff, tab1, state, u, mode, a, p, bit, h, y)
     loss_and_grad(loss, y, t, dy)
     kappa = 1.0 - tab1[6, 0]
     for q in range(N):
         jac[q] = surrogate_jacobian(code, a[q], bit[q], opts, kappa)
-    backprop_surrogate(theta, sizes, woff, boff, uoff, h, dy, jac, ws[12:14], e)
+    backprop_surrogate(theta, sizes, woff, boff, uoff, h, dy, jac, ws[WORK : WORK + 2], e)
     return logp
 
 
@@ -187,9 +198,7 @@ def _score_draw(
     L = sizes.shape[0] - 2
     N = uoff[L]
     n_out = sizes[L + 1]
-    a, p, bit, h = ws[0, :N], ws[1, :N], ws[2, :N], ws[3, :N]
-    y, dy = ws[5, :n_out], ws[6, :n_out]
-    y2, dy2 = ws[7, :n_out], ws[8, :n_out]
+    a, p, bit, h, _, y, dy, y2, dy2 = state_rows(ws, N, n_out)
     low = tab1[6, 0]
     u = noise[:N]
     logp = forward_state(theta, sizes, woff, boff, uoff, tab1, state, u, mode, a, p, bit, h, y)
@@ -203,7 +212,7 @@ def _score_draw(
     else:
         muprop_estimate(
             theta, sizes, woff, boff, uoff, t, loss, low, opts[0], a, p, bit, h, dy, C,
-            ws[10, :N], ws[11, :N], y2, dy2, ws[12:14], e,
+            ws[UNIT3, :N], ws[UNIT4, :N], y2, dy2, ws[WORK : WORK + 2], e,
         )  # fmt: skip
     return logp
 
@@ -230,14 +239,12 @@ def _noise_draw(
     N = uoff[L]
     n_out = sizes[L + 1]
     n = e.shape[0]
-    a, p, bit, h, jac = ws[0, :N], ws[1, :N], ws[2, :N], ws[3, :N], ws[4, :N]
-    y, dy = ws[5, :n_out], ws[6, :n_out]
-    y2, dy2 = ws[7, :n_out], ws[8, :n_out]
-    work = ws[12:14]
+    a, p, bit, h, jac, y, dy, y2, dy2 = state_rows(ws, N, n_out)
+    work = ws[WORK : WORK + 2]
     if code == ARM or code == DISARM:
         return arm_draw(
             code == DISARM, theta, sizes, woff, boff, uoff, tab1, t, loss, mode, noise,
-            a, p, bit, h, y, dy, ws[9, :N], y2, dy2, ws[14, :n], e,
+            a, p, bit, h, y, dy, ws[UNIT2, :N], y2, dy2, ws[PARAMS, :n], e,
         )  # fmt: skip
     if code == GUMBEL_ST or code == CONCRETE:
         relaxed_draw(
@@ -247,7 +254,8 @@ def _noise_draw(
     elif code == REBAR:
         rebar_draw(
             opts[0], opts[1], theta, sizes, woff, boff, uoff, tab1, t, loss, noise, a, bit, h,
-            ws[10, :N], ws[11, :N], ws[15:18], ws[18:20], y, dy, y2, dy2, work, e,
+            ws[UNIT3, :N], ws[UNIT4, :N], ws[REBAR_Z : REBAR_Z + 3], ws[REBAR_G : REBAR_G + 2],
+            y, dy, y2, dy2, work, e,
         )  # fmt: skip
     else:
         rectifier_draw(

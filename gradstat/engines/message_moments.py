@@ -1,54 +1,31 @@
-"""Exact expected loss, gradient and estimator moments by messages over each layer's states.
+"""Exact means and variances of REINFORCE and the straight-through-type estimators by
+messages over adjacent layers (see :mod:`gradstat.engines.messages` for the recursion).
 
-Given the input, the hidden layers of a layered network form a Markov chain, so the
-``2^(n_1 + ... + n_L)`` joint states need not be enumerated. With ``s_l`` a state of layer
-``l`` (one of ``2^{n_l}``) and ``T_l(s, s') = P(h_l = s' | h_{l-1} = s)``:
-
-* forward messages ``alpha_l(s') = sum_s alpha_{l-1}(s) T_l(s, s')``, with
-  ``alpha_1(s) = P(h_1 = s | x)``;
-* backward messages ``beta_L(s) = C(y(s), t)`` and
-  ``beta_{l-1}(s) = sum_{s'} T_l(s, s') beta_l(s') = E[C | h_{l-1} = s]``;
-* ``E[C] = sum_s alpha_L(s) beta_L(s)``;
-* ``dE[C]/dW_l = sum_s alpha_{l-1}(s) v_l(s) h_{l-1}(s)^T`` and ``dE[C]/db_l = sum_s
-  alpha_{l-1}(s) v_l(s)``, with ``v_l(s) = sum_{s'} T_l(s, s') beta_l(s') (b'(s') - p_l(s))``
-  (the score-function identity within one transition; losses are centred on ``E[C]``);
-* the output layer: ``dE[C]/dW_o = sum_s alpha_L(s) dC/dy(s) s^T``.
-
-The same recursion carries the first and second conditional moments of the signal an
-estimator backpropagates, which gives the exact per-coordinate mean and variance of
-REINFORCE (every baseline) and of the straight-through-type estimators (``st``,
-``st_sigmoid``, ``st_tempered``, ``reinmax``): see :func:`layerwise_moments`. STS is not
-covered: the next layer sees ``b sqrt(p(a))``, which depends on the layer below, so the
-estimate is not a function of adjacent layer states. Per-state quantities (sign agreement,
-descent probability) are not sums of this form either; joint enumeration gives them.
-
-Each ``2^{n_{l-1}} x 2^{n_l}`` transition matrix is used one row at a time, factored into
-products of two half-layer tables (:func:`_half_tables`). The cost is about
-``sum_l 2^{n_{l-1} + n_l}`` times the number of conditional moments carried: linear in
-depth, exponential only in width (the forward-backward algorithm of a hidden Markov
-model). Each parallel loop writes its own entries or its own chunk's accumulator,
-reduced in a fixed order, so results are bit-identical for any thread count.
+The recursion carries the first and second conditional moments of the signal an estimator
+backpropagates (surrogates), or of the loss (REINFORCE), per layer state: sums of squares
+about a mean, never ``E[g^2] - E[g]^2``, so a nearly deterministic estimate keeps its tiny
+variance.
 """
 
 from __future__ import annotations
 
-from math import exp
-
 import numpy as np
 from numba import njit, prange
 
-from gradstat.estimators.per_state import surrogate_jacobian
-from gradstat.estimators.reinmax import REINMAX
-from gradstat.kernels.forward import log_sigmoid, loss_and_grad, offsets
-
-CHUNKS = 64
-
-
-@njit(cache=True)
-def _bits(s: int, n: int, low: float, out: np.ndarray) -> None:
-    """The values of layer state ``s``: 1 where a unit fires, ``low`` (0 or -1) elsewhere."""
-    for i in range(n):
-        out[i] = 1.0 if (s >> i) & 1 else low
+from gradstat.engines.messages import (
+    CHUNKS,
+    columns,
+    combine,
+    expect,
+    forward_message,
+    half_tables,
+    preactivations,
+    top_layer,
+    unit_values,
+)
+from gradstat.estimators.codes import REINMAX, SCORE, SURROGATE
+from gradstat.estimators.dispatch import surrogate_jacobian
+from gradstat.kernels.forward import offsets
 
 
 def layerwise_gradient(
@@ -86,250 +63,6 @@ def layerwise_cost(sizes: tuple[int, ...]) -> int:
 # ---------------------------------------------------------------------------------------
 # Exact per-coordinate moments of estimators by messages.
 # ---------------------------------------------------------------------------------------
-
-
-@njit(parallel=True, cache=True)
-def _preactivations(
-    theta: np.ndarray, woff: int, boff: int, n_prev: int, n: int, low: float
-) -> np.ndarray:
-    """Pre-activations ``a_l(s) = W_l h(s) + b_l`` for every state ``s`` of the layer below."""
-    S = 1 << n_prev
-    A = np.empty((S, n))
-    for s in prange(S):
-        for i in range(n):
-            a = theta[boff + i]
-            for j in range(n_prev):
-                a += theta[woff + i * n_prev + j] * (1.0 if (s >> j) & 1 else low)
-            A[s, i] = a
-    return A
-
-
-@njit(parallel=True, cache=True)
-def _half_tables(A: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """``T(s, s') = TL[s, s' mod 2^lo] * TH[s, s' >> lo]`` with ``lo = n // 2``.
-
-    ``TL[s, k] = prod_{i < lo} P(bit i = k_i | s)`` and ``TH`` the same over the high
-    bits, each from a sum of log-sigmoids (finite for any pre-activation): a row of the
-    transition matrix costs one product per entry and no exponential.
-    """
-    S, n = A.shape
-    lo = n // 2
-    hi = n - lo
-    TL = np.empty((S, 1 << lo))
-    TH = np.empty((S, 1 << hi))
-    for s in prange(S):
-        for k in range(1 << lo):
-            v = 0.0
-            for i in range(lo):
-                v += log_sigmoid(A[s, i]) if (k >> i) & 1 else log_sigmoid(-A[s, i])
-            TL[s, k] = exp(v)
-        for k in range(1 << hi):
-            v = 0.0
-            for i in range(hi):
-                a = A[s, lo + i]
-                v += log_sigmoid(a) if (k >> i) & 1 else log_sigmoid(-a)
-            TH[s, k] = exp(v)
-    return TL, TH
-
-
-@njit(parallel=True, cache=True)
-def _forward_message(TL: np.ndarray, TH: np.ndarray, alpha: np.ndarray) -> np.ndarray:
-    """``alpha_l(s') = sum_s alpha_{l-1}(s) T(s, s')`` (each entry summed in a fixed order)."""
-    S, nl = TL.shape
-    nh = TH.shape[1]
-    out = np.empty(nl * nh)
-    for kh in prange(nh):
-        acc = np.zeros(nl)
-        for s in range(S):
-            w = alpha[s] * TH[s, kh]
-            for kl in range(nl):
-                acc[kl] += w * TL[s, kl]
-        for kl in range(nl):
-            out[kh * nl + kl] = acc[kl]
-    return out
-
-
-@njit(parallel=True, cache=True)
-def _expect(TL: np.ndarray, TH: np.ndarray, F: np.ndarray) -> np.ndarray:
-    """``Y[s, q] = sum_{s'} T(s, s') F[s', q]``: conditional expectations given the layer below.
-
-    The ``S x 2^n`` pairs are split into fixed jobs (a row, or for few rows a block of the
-    row's high bits), each summed in a fixed order and reduced in a fixed order, so the
-    result does not depend on the number of threads.
-    """
-    S, nl = TL.shape
-    nh = TH.shape[1]
-    Q = F.shape[1]
-    nb = 1 if S >= CHUNKS else min(nh, CHUNKS // S)
-    jobs = S * nb
-    part = np.zeros((jobs, Q))
-    nc = jobs if jobs < CHUNKS else CHUNKS
-    for c in prange(nc):
-        tmp = np.empty(Q)
-        for job in range(c * jobs // nc, (c + 1) * jobs // nc):
-            s = job // nb
-            bk = job % nb
-            row = part[job]
-            for kh in range(bk * nh // nb, (bk + 1) * nh // nb):
-                for q in range(Q):
-                    tmp[q] = 0.0
-                for kl in range(nl):
-                    w = TL[s, kl]
-                    base = kh * nl + kl
-                    for q in range(Q):
-                        tmp[q] += w * F[base, q]
-                th = TH[s, kh]
-                for q in range(Q):
-                    row[q] += th * tmp[q]
-    Y = np.zeros((S, Q))
-    for s2 in range(S):
-        for bk2 in range(nb):
-            for q in range(Q):
-                Y[s2, q] += part[s2 * nb + bk2, q]
-    return Y
-
-
-@njit(parallel=True, cache=True)
-def _top_layer(
-    theta: np.ndarray,
-    sizes: np.ndarray,
-    t: np.ndarray,
-    loss: int,
-    low: float,
-    alpha: np.ndarray,
-) -> tuple[np.ndarray, np.ndarray, float, np.ndarray]:
-    """Loss ``C(s)`` and ``dC/dy(s)`` for every state of the last layer, ``E[C]``, and the
-    mean ``[o, j, 0]`` and variance ``[o, j, 1]`` under ``alpha`` of the output layer's
-    gradient ``dC/dy_o h_j`` (``j = n_L`` is the bias, ``h = 1``; the variance is summed
-    about the mean, a second pass)."""
-    woff, boff, _ = offsets(sizes)
-    L = sizes.shape[0] - 2
-    nL, n_out = sizes[L], sizes[L + 1]
-    S = 1 << nL
-    C = np.empty(S)
-    dY = np.empty((S, n_out))
-    nc = S if S < CHUNKS else CHUNKS
-    acc = np.zeros((nc, n_out, nL + 1))
-    part = np.zeros(nc)
-    for c in prange(nc):
-        h = np.empty(nL + 1)
-        y = np.empty(n_out)
-        dy = np.empty(n_out)
-        h[nL] = 1.0
-        for s in range(c * S // nc, (c + 1) * S // nc):
-            _bits(s, nL, low, h)
-            for o in range(n_out):
-                v = theta[boff[L] + o]
-                for j in range(nL):
-                    v += theta[woff[L] + o * nL + j] * h[j]
-                y[o] = v
-            C[s] = loss_and_grad(loss, y, t, dy)
-            w = alpha[s]
-            part[c] += w * C[s]
-            for o in range(n_out):
-                dY[s, o] = dy[o]
-                for j in range(nL + 1):
-                    acc[c, o, j] += w * dy[o] * h[j]
-    expected = 0.0
-    for c2 in range(nc):
-        expected += part[c2]
-    out = np.zeros((n_out, nL + 1, 2))
-    for c3 in range(nc):
-        out[:, :, 0] += acc[c3]
-    acc[:] = 0.0
-    for c4 in prange(nc):
-        h = np.empty(nL + 1)
-        h[nL] = 1.0
-        for s in range(c4 * S // nc, (c4 + 1) * S // nc):
-            _bits(s, nL, low, h)
-            for o in range(n_out):
-                for j in range(nL + 1):
-                    d = dY[s, o] * h[j] - out[o, j, 0]
-                    acc[c4, o, j] += alpha[s] * d * d
-    for c5 in range(nc):
-        out[:, :, 1] += acc[c5]
-    return C, dY, expected, out
-
-
-@njit(cache=True)
-def _columns(beta1: np.ndarray, beta2: np.ndarray, n: int, score: bool) -> np.ndarray:
-    """The functions of the upper layer's state ``s'`` whose expectations a layer needs:
-    ``beta1``, ``b'_i beta1`` and, with ``score``, ``beta2``, ``b'_i beta2`` (``b'`` the
-    bits of ``s'``)."""
-    S = beta1.shape[0]
-    q = 2 * (1 + n) if score else 1 + n
-    F = np.empty((S, q))
-    for s in range(S):
-        F[s, 0] = beta1[s]
-        for i in range(n):
-            F[s, 1 + i] = beta1[s] if (s >> i) & 1 else 0.0
-        if score:
-            F[s, 1 + n] = beta2[s]
-            for i in range(n):
-                F[s, 2 + n + i] = beta2[s] if (s >> i) & 1 else 0.0
-    return F
-
-
-@njit(parallel=True, cache=True)
-def _combine(
-    Y: np.ndarray,
-    A: np.ndarray,
-    alpha: np.ndarray,
-    n_prev: int,
-    low: float,
-    score: bool,
-    propagate: bool,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """One layer's gradient (and REINFORCE) coordinate sums and the backward messages.
-
-    For each state ``s`` of the layer below (values ``h``, weight ``alpha(s)``) and unit
-    ``i`` with ``sigma_i = b'_i - p_i``: ``A1_i = sum_{s'} T sigma_i beta1`` (the exact
-    gradient's term) and, for REINFORCE, ``A0_i = p_i (1 - p_i) = sum T sigma_i^2``,
-    ``A1sq_i = sum T sigma_i^2 beta1`` and ``A2_i = sum T sigma_i^2 beta2`` (with
-    ``sigma^2 = b' (1 - 2p) + p^2``). Accumulates, per coordinate ``(i, j)`` (``j = n_prev``
-    is the bias, ``h = 1``), ``[0] sum alpha h_j A1_i`` and ``[1..3] sum alpha h_j^2
-    (A0, A1sq, A2)_i``; with ``propagate``, returns ``beta1, beta2`` of the layer below.
-    """
-    S, n = A.shape
-    K = 4 if score else 1
-    nc = S if S < CHUNKS else CHUNKS
-    acc = np.zeros((nc, n, n_prev + 1, K))
-    beta1 = np.empty(S if propagate else 0)
-    beta2 = np.empty(S if propagate and score else 0)
-    for c in prange(nc):
-        h = np.empty(n_prev + 1)
-        st = np.empty((4, n))
-        for s in range(c * S // nc, (c + 1) * S // nc):
-            _bits(s, n_prev, low, h)
-            h[n_prev] = 1.0
-            w = alpha[s]
-            y = Y[s]
-            for i in range(n):
-                lp = log_sigmoid(A[s, i])
-                p = exp(lp)
-                st[0, i] = y[1 + i] - p * y[0]
-                if score:
-                    st[1, i] = exp(lp + log_sigmoid(-A[s, i]))
-                    st[2, i] = (1.0 - 2.0 * p) * y[1 + i] + p * p * y[0]
-                    st[3, i] = (1.0 - 2.0 * p) * y[2 + n + i] + p * p * y[1 + n]
-            a = acc[c]
-            for i in range(n):
-                for j in range(n_prev + 1):
-                    w1 = w * h[j]
-                    a[i, j, 0] += w1 * st[0, i]
-                    if score:
-                        w2 = w1 * h[j]
-                        a[i, j, 1] += w2 * st[1, i]
-                        a[i, j, 2] += w2 * st[2, i]
-                        a[i, j, 3] += w2 * st[3, i]
-            if propagate:
-                beta1[s] = y[0]
-                if score:
-                    beta2[s] = y[1 + n]
-    out = np.zeros((n, n_prev + 1, K))
-    for c2 in range(nc):
-        out += acc[c2]
-    return out, beta1, beta2
 
 
 @njit(parallel=True, cache=True)
@@ -424,7 +157,7 @@ def _centred_moments(
     Then ``m(s) = D * mu(s)`` and ``Cov(s) = (D D^T) * Cov[r | s]`` with ``mu(s) =
     sum_{s'} T rbar``. The conditional moments of ``r`` are summed about the layer's mean
     signal ``c = sum_{s'} alpha(s') rbar(s')`` (a constant, so the sums are single
-    matrix-vector passes of :func:`_expect`): ``Cov[r | s] = E[(r - c)(r - c)^T | s] -
+    matrix-vector passes of :func:`expect`): ``Cov[r | s] = E[(r - c)(r - c)^T | s] -
     (mu - c)(mu - c)^T``, which cancels only at the scale of the signal's spread about
     ``c``, not at the scale of the signal itself.
     """
@@ -436,7 +169,7 @@ def _centred_moments(
     F[:, n:] = rho[:, pi] * rho[:, pk]
     if V.shape[0]:
         F[:, n:] += V[:, pidx]
-    Y = _expect(TL, TH, F)
+    Y = expect(TL, TH, F)
     mu = Y[:, :n]
     cov = D[:, pi] * D[:, pk] * (Y[:, n:] - mu[:, pi] * mu[:, pk])
     return D * (c + mu), cov
@@ -471,7 +204,7 @@ def _surrogate_stats(
         M = np.empty((n, n))
         MW = np.empty((n, n_prev))
         for s in range(c * S // nc, (c + 1) * S // nc):
-            _bits(s, n_prev, low, h)
+            unit_values(s, n_prev, low, h)
             h[n_prev] = 1.0
             w = alpha[s]
             for i in range(n):
@@ -511,7 +244,7 @@ def _surrogate_stats(
     for c3 in prange(nc):
         h = np.empty(n_prev + 1)
         for s in range(c3 * S // nc, (c3 + 1) * S // nc):
-            _bits(s, n_prev, low, h)
+            unit_values(s, n_prev, low, h)
             h[n_prev] = 1.0
             for i in range(n):
                 for j in range(n_prev + 1):
@@ -550,7 +283,8 @@ def _pairs(n: int, diagonal: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray, 
     return pi, pk, pidx, diag
 
 
-GRADIENT, SCORE, SURROGATE = "gradient", "score", "surrogate"
+GRADIENT = "gradient"
+"""The family of the exact gradient itself (no estimator)."""
 """What a message pass computes: the exact gradient only, or with it the moments of
 REINFORCE (``score``) or of a straight-through-type estimator (``surrogate``)."""
 
@@ -627,8 +361,8 @@ def layerwise_moments(
     tables: list = [None] * (L + 1)
     jac: list = [None] * (L + 1)
     for l in range(2, L + 1):
-        As[l] = _preactivations(theta, woff[l - 1], boff[l - 1], sizes_t[l - 1], sizes_t[l], low)
-        tables[l] = _half_tables(As[l])
+        As[l] = preactivations(theta, woff[l - 1], boff[l - 1], sizes_t[l - 1], sizes_t[l], low)
+        tables[l] = half_tables(As[l])
         if surrogate:
             jac[l] = _jacobians(As[l], code, opts, kappa)
     Ws = [
@@ -638,13 +372,13 @@ def layerwise_moments(
     Ws[0] = np.zeros((sizes_t[1], 0))  # layer 1's weights are expanded from x below
     for b in range(B):
         As[1] = np.ascontiguousarray(A1[b][None, :])
-        tables[1] = _half_tables(As[1])
+        tables[1] = half_tables(As[1])
         if surrogate:
             jac[1] = _jacobians(As[1], code, opts, kappa)
         alphas = [np.ones(1)]
         for l in range(1, L + 1):
-            alphas.append(_forward_message(tables[l][0], tables[l][1], alphas[l - 1]))
-        C, dY, expected, out = _top_layer(theta, sizes, T[b], loss, low, alphas[L])
+            alphas.append(forward_message(tables[l][0], tables[l][1], alphas[l - 1]))
+        C, dY, expected, out = top_layer(theta, sizes, T[b], loss, low, alphas[L])
         losses[b] = expected
         nL, n_out = sizes_t[L], sizes_t[L + 1]
         for o in range(n_out):
@@ -662,9 +396,9 @@ def layerwise_moments(
         for l in range(L, 0, -1):
             n, n_prev = sizes_t[l], (sizes_t[l - 1] if l > 1 else 0)
             TL, TH = tables[l]
-            F = _columns(beta1, beta2, n, score)
-            Y = _expect(TL, TH, F)
-            acc, beta1, beta2 = _combine(Y, As[l], alphas[l - 1], n_prev, low, score, l > 1)
+            F = columns(beta1, beta2, n, score)
+            Y = expect(TL, TH, F)
+            acc, beta1, beta2 = combine(Y, As[l], alphas[l - 1], n_prev, low, score, l > 1)
             moments = None
             if surrogate:
                 pi, pk, pidx, diag = _pairs(n, diagonal=l == 1)

@@ -1,0 +1,153 @@
+"""Exact moments of ARM and DisARM on one stochastic layer by their ``3^N`` cells of ``u``.
+
+See :mod:`gradstat.estimators.arm` for the cells and the estimates within them.
+"""
+
+from __future__ import annotations
+
+from math import exp
+
+import numpy as np
+from numba import njit, prange
+
+from gradstat.estimators.arm import layer_estimate
+from gradstat.kernels.accumulate import accumulate, new_accumulators, reduce_chunks, sign_of
+from gradstat.kernels.forward import log_sigmoid, loss_and_grad, offsets, output_gradient
+
+
+@njit(cache=True)
+def _cells(p: float, pm: float) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Cell bounds ``lo, hi`` and pair bits ``b1, b2`` of one unit (``pm = 1 - p``)."""
+    lo = np.empty(3)
+    hi = np.empty(3)
+    b1 = np.empty(3)
+    b2 = np.empty(3)
+    small = min(p, pm)
+    large = max(p, pm)
+    lo[0], hi[0], b1[0], b2[0] = 0.0, small, 0.0, 1.0
+    lo[1], hi[1] = small, large
+    if p >= 0.5:
+        b1[1], b2[1] = 1.0, 1.0
+    else:
+        b1[1], b2[1] = 0.0, 0.0
+    lo[2], hi[2], b1[2], b2[2] = large, 1.0, 1.0, 0.0
+    return lo, hi, b1, b2
+
+
+@njit(parallel=True, cache=True)
+def cells_kernel(
+    disarm: bool,
+    theta: np.ndarray,
+    sizes: np.ndarray,
+    L1: np.ndarray,
+    T: np.ndarray,
+    loss: int,
+    G: np.ndarray,
+    DW: np.ndarray,
+    seg: np.ndarray,
+    want_cov: bool,
+    chunks: int,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Exact moments of ARM / DisARM for one stochastic layer over the ``3^N`` cells.
+
+    Same outputs as :func:`gradstat.exact.moments_kernel` (compressed layout): ``E[d]``,
+    ``E[d^2]`` with ``d = g_hat - g``, sign probabilities, descent probabilities (NaN for
+    ARM) and (``want_cov``) ``sum_x E[d d^T]``.
+    """
+    woff, boff, uoff = offsets(sizes)
+    n1 = sizes[1]
+    n_out = sizes[2]
+    B, n = G.shape
+    n_seg = seg.shape[0] - 1
+    S = np.int64(1)
+    for _ in range(n1):
+        S *= 3
+    nc = S if S < chunks else chunks
+    acc_m, acc_m2, acc_sign, acc_desc, acc_cov = new_accumulators(B, nc, n, n_seg, want_cov)
+    for b in range(B):
+        tab = L1[b]
+        low = tab[6, 0]
+        LO = np.empty((n1, 3))
+        HI = np.empty((n1, 3))
+        B1 = np.empty((n1, 3))
+        B2 = np.empty((n1, 3))
+        for i in range(n1):
+            pm = exp(log_sigmoid(-tab[0, i]))
+            lo, hi, c1, c2 = _cells(tab[1, i], pm)
+            LO[i] = lo
+            HI[i] = hi
+            B1[i] = c1
+            B2[i] = c2
+        for c in prange(nc):
+            h1 = np.empty(n1)
+            h2 = np.empty(n1)
+            y1 = np.empty(n_out)
+            y2 = np.empty(n_out)
+            dy1 = np.empty(n_out)
+            dy2 = np.empty(n_out)
+            e = np.empty(n)
+            s = np.empty(n)
+            d = np.empty(n)
+            dots = np.empty(n_seg)
+            digits = np.empty(n1, dtype=np.int64)
+            for cell in range(c * S // nc, (c + 1) * S // nc):
+                w = 1.0
+                rest = cell
+                for i in range(n1):
+                    q = rest % 3
+                    rest //= 3
+                    digits[i] = q
+                    w *= HI[i, q] - LO[i, q]
+                    h1[i] = 1.0 if B1[i, q] == 1.0 else low
+                    h2[i] = 1.0 if B2[i, q] == 1.0 else low
+                if w <= 0.0:
+                    continue
+                for o in range(n_out):
+                    v1 = theta[boff[1] + o]
+                    v2 = v1
+                    for j in range(n1):
+                        v1 += theta[woff[1] + o * n1 + j] * h1[j]
+                        v2 += theta[woff[1] + o * n1 + j] * h2[j]
+                    y1[o] = v1
+                    y2[o] = v2
+                C1 = loss_and_grad(loss, y1, T[b], dy1)
+                C2 = loss_and_grad(loss, y2, T[b], dy2)
+                diff = C1 - C2
+                for i in range(n1):
+                    q = digits[i]
+                    mid = 0.5 * (LO[i, q] + HI[i, q])
+                    e[i] = layer_estimate(disarm, tab[0, i], mid, B1[i, q], B2[i, q], diff)
+                output_gradient(sizes, woff, boff, uoff, h1, dy1, e)
+                output_gradient(sizes, woff, boff, uoff, h2, dy2, s)
+                for k in range(n1, n):
+                    e[k] = 0.5 * (e[k] + s[k])
+                accumulate(
+                    w, e, G[b], DW[b], seg, acc_m[b, c], acc_m2[b, c], acc_sign[b, c],
+                    acc_desc[b, c], d, dots, acc_cov[c],
+                )  # fmt: skip
+                if not disarm:
+                    for i in range(n1):
+                        q = digits[i]
+                        width = HI[i, q] - LO[i, q]
+                        extra = w * diff * diff * width * width / 12.0
+                        acc_m2[b, c, i] += extra
+                        if want_cov:
+                            acc_cov[c, i, i] += extra
+                        # Replace the sign count of the cell mean by P(sign agrees | cell).
+                        gi = G[b, i]
+                        if sign_of(e[i]) == sign_of(gi):
+                            acc_sign[b, c, i] -= w
+                        if diff != 0.0 and gi != 0.0:
+                            up = (HI[i, q] - max(LO[i, q], 0.5)) / width
+                            up = min(max(up, 0.0), 1.0)
+                            agree = up if (diff > 0.0) == (gi > 0.0) else 1.0 - up
+                            acc_sign[b, c, i] += w * agree
+                        elif diff == 0.0 and gi == 0.0:
+                            acc_sign[b, c, i] += w
+    m, m2, sign, desc, cov = reduce_chunks(acc_m, acc_m2, acc_sign, acc_desc, acc_cov)
+    # Cell widths are differences of rounded probabilities: clip sums of them to [0, 1].
+    sign = np.minimum(np.maximum(sign, 0.0), 1.0)
+    desc = np.minimum(np.maximum(desc, 0.0), 1.0)
+    if not disarm:
+        desc[:, :] = np.nan
+    return m, m2, sign, desc, cov

@@ -1,0 +1,118 @@
+"""The choice of engine for an estimator's exact moments, made once per call."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from gradstat._validation import check_choice
+from gradstat.engines.message_moments import layerwise_moments_cost
+from gradstat.estimators.registry import EstimatorBase
+from gradstat.network import BinaryNetwork
+from gradstat.problem import check_states
+
+
+def descent_labels(net: BinaryNetwork) -> tuple[str, ...]:
+    """Names of the descent-probability columns: per layer, then ``all``, ``stochastic``."""
+    return tuple(f"layer{k}" for k in range(1, net.n_layers + 1)) + (
+        "output",
+        "all",
+        "stochastic",
+    )
+
+
+def check_exact(
+    spec: EstimatorBase, net: BinaryNetwork, options: dict[str, Any], max_states: int
+) -> str:
+    """The exact engine for ``spec``'s moments, or a ValueError saying what to use instead."""
+    engine = spec.exact_engine(net.n_layers)
+    if engine is None:
+        why = spec.exact_refusal()
+        raise ValueError(
+            f"the moments of estimator {spec.name!r} cannot be enumerated ({why}); use "
+            f"gradstat.analyze(..., method='mc') or gradstat.sample_gradients (or declare a "
+            f"discrete one with gradstat.per_state_estimator)"
+        )
+    check_states(net, max_states, f"exact moments of {spec.name!r}")
+    count = spec.exact_count(net.hidden_sizes, options)
+    if count > max_states:
+        what = "cells of u" if engine == "cells" else "noise states"
+        raise ValueError(
+            f"exact moments of {spec.name!r} sum over {count:,} {what} per example, more than "
+            f"max_states = {max_states:,}. Use method='mc' (gradstat.analyze(..., method='mc', "
+            f"n_samples=..., seed=...)) or raise max_states if you can afford it."
+        )
+    return engine
+
+
+ENGINES = ("auto", "joint", "cells", "layerwise")
+"""Exact-moment engines a caller may ask for (``"auto"`` chooses by cost)."""
+
+JOINT_PREFERRED_WORK = 2**26
+"""``"auto"`` keeps joint enumeration up to this many state-coordinate updates per example
+(a fraction of a second) even where messages are cheaper: it alone also gives exact sign
+agreement and descent probabilities."""
+
+
+def layerwise_states(net: BinaryNetwork) -> int:
+    """Largest number of (pairs of) layer states one message enumerates at once."""
+    hidden = net.hidden_sizes
+    return 2 ** max([hidden[0], *(a + b for a, b in zip(hidden[:-1], hidden[1:]))])
+
+
+def moments_engine(
+    spec: EstimatorBase,
+    net: BinaryNetwork,
+    options: dict[str, Any],
+    max_states: int,
+    *,
+    engine: str = "auto",
+    full_cov: bool = False,
+) -> str:
+    """The engine for ``spec``'s exact moments, or a ValueError saying what to use instead.
+
+    ``"joint"`` sums over all noise states (``"cells"`` for ARM/DisARM on one layer);
+    ``"layerwise"`` passes messages over adjacent layers
+    (:mod:`gradstat.engines.message_moments`; mean and variance only, REINFORCE and
+    straight-through-type estimators). ``"auto"`` takes
+    the cheaper of the two that fit ``max_states``, keeping joint enumeration when its
+    work is below :data:`JOINT_PREFERRED_WORK` (it also gives sign agreement and descent
+    probability). Work: the noise states times the estimator's ``state_cost`` for joint enumeration,
+    :func:`gradstat.engines.message_moments.layerwise_moments_cost` for messages.
+    """
+    engine = check_choice(engine, "engine", ENGINES)
+    spec.check_values(net)
+    family = spec.layerwise_family()
+    name = spec.name
+    if engine == "layerwise" or (engine == "auto" and family is not None and not full_cov):
+        problems = []
+        if family is None:
+            problems.append(spec.layerwise_refusal())
+        elif full_cov:
+            problems.append("full_cov needs joint enumeration (messages give variances only)")
+        elif layerwise_states(net) > max_states:
+            problems.append(
+                f"it enumerates {layerwise_states(net):,} pairs of adjacent layer states, "
+                f"more than max_states = {max_states:,}"
+            )
+        if engine == "layerwise":
+            if problems:
+                raise ValueError(
+                    f"exact moments of {name!r} by layer-wise messages are not available: "
+                    f"{problems[0]}; use engine='joint' (or 'auto') or method='mc'"
+                )
+            return "layerwise"
+        if not problems:
+            try:
+                joint = check_exact(spec, net, options, max_states)
+            except ValueError:
+                return "layerwise"
+            joint_work = spec.exact_count(net.hidden_sizes, options) * spec.state_cost(net)
+            messages = layerwise_moments_cost(net.sizes, family)
+            return joint if joint_work <= max(messages, JOINT_PREFERRED_WORK) else "layerwise"
+    found = check_exact(spec, net, options, max_states)
+    if engine != "auto" and engine != found:
+        raise ValueError(
+            f"exact moments of {name!r} on this network use engine {found!r}, not "
+            f"{engine!r}; pass engine='auto' or engine={found!r}"
+        )
+    return found

@@ -1,0 +1,268 @@
+"""The exact expected loss and gradient: joint enumeration, one layer, or messages.
+
+For one example the expected loss is ``E[C] = sum_h P(h | x) C(y(h), t)`` and the gradient
+follows from the score-function identity ``g = E[C(h) grad log P(h | x) + grad C(y(h), t)]``,
+summed exactly over all joint states (blocks of top-layer states in Gray-code order,
+:mod:`gradstat.kernels.blocks`), by the factorised one-layer kernel
+(:mod:`gradstat.engines.one_layer`), or by messages over adjacent layers
+(:mod:`gradstat.engines.messages`), whichever is cheaper (:func:`gradient_engine`).
+"""
+
+from __future__ import annotations
+
+from math import exp
+
+import numpy as np
+from numba import njit, prange
+
+from gradstat.engines.message_moments import layerwise_cost, layerwise_gradient
+from gradstat.engines.one_layer import one_layer_kernel, one_layer_layout
+from gradstat.kernels.blocks import block_chunks, enter_block, gray_step, joint_state
+from gradstat.kernels.forward import (
+    BCE,
+    XENT,
+    forward_state,
+    layer1_table,
+    loss_and_grad,
+    offsets,
+    state_buffers,
+)
+from gradstat.network import BinaryNetwork
+from gradstat.problem import Problem, check_states, expand_mean, threads_for
+
+
+@njit(parallel=True, cache=True)
+def gradient_kernel(
+    theta: np.ndarray,
+    sizes: np.ndarray,
+    L1: np.ndarray,
+    T: np.ndarray,
+    loss: int,
+    mode: int,
+    want_stats: bool,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Per example: ``E[C]``, the exact gradient, and (``want_stats``) ``E[s^2 C]``, ``E[s^2]``.
+
+    The gradient is the score-function identity ``E[(C - r) s + grad C]`` with the
+    reference ``r`` the loss of the greedy state (every unit at its likelier value):
+    exact for any ``r`` because ``E[s] = 0``, and ``r`` removes a loss offset that would
+    otherwise cost precision.
+
+    States are visited in blocks (:func:`enter_block`). The score of ``W_l[i, j]`` is
+    ``s = (b_i - p_i) h_{l-1, j}`` with ``h_{l-1}`` fixed within a block, so each unit
+    ``i`` sums ``w (C - r) (b_i - p_i)``, ``w (b_i - p_i)^2 C`` and ``w (b_i - p_i)^2`` over
+    the block (``w = P(h)``), and these are multiplied by ``h_{l-1, j}`` (or its square)
+    once per block. Below the top layer ``b_i - p_i`` is fixed as well, so those units
+    only need the block's ``sum w (C - r)``, ``sum w C`` and ``sum w``. Per state the cost
+    is ``O(n_L n_out)`` instead of ``O(n_params)``.
+    """
+    woff, boff, uoff = offsets(sizes)
+    L = sizes.shape[0] - 2
+    n_units = uoff[L]
+    top = uoff[L - 1]
+    n_top = sizes[L]
+    B = L1.shape[0]
+    n_out = sizes[L + 1]
+    w_out = theta[woff[L] : woff[L] + n_out * n_top]
+    s0 = sizes[0] * sizes[1]
+    Pc = theta.shape[0] - s0
+    S = np.int64(1) << n_units
+    nc = block_chunks(S)
+    mask = (np.int64(1) << n_top) - 1
+    n_stat = Pc if want_stats else 0
+    acc_loss = np.zeros((B, nc))
+    acc_g = np.zeros((B, nc, Pc))
+    acc_s2c = np.zeros((B, nc, n_stat))
+    acc_s2 = np.zeros((B, nc, n_stat))
+    no_u = np.empty(0)
+    half = np.full(n_units, 0.5)
+    for b in range(B):
+        ga, gp, gbit, gh, gy, gdy = state_buffers(n_units, n_out)
+        forward_state(theta, sizes, woff, boff, uoff, L1[b], 0, half, mode, ga, gp, gbit, gh, gy)
+        ref = loss_and_grad(loss, gy, T[b], gdy)
+        for c in prange(nc):
+            a, p, bit, h, y, dy = state_buffers(n_units, n_out)
+            y_low = np.empty(n_out)
+            y_sum = np.empty(n_out)
+            top_units = np.empty((3, n_top))
+            unit = np.empty((3, n_top))
+            ag = acc_g[b, c]
+            s2c = acc_s2c[b, c]
+            s2 = acc_s2[b, c]
+            lo = c * S // nc
+            stop = (c + 1) * S // nc
+            while lo < stop:
+                hi = min(stop, ((lo >> n_top) + 1) << n_top)
+                logp, period = enter_block(
+                    theta, sizes, woff, boff, uoff, L1[b], mode, lo, no_u, a, p, bit, h, y,
+                    top_units,
+                )  # fmt: skip
+                unit[:] = 0.0
+                sum_r = 0.0
+                sum_c = 0.0
+                sum_w = 0.0
+                logp_low = 0.0
+                y_low[:] = 0.0
+                countdown = period
+                for g in range(lo, hi):
+                    if countdown == 0:
+                        countdown = period
+                        logp = forward_state(
+                            theta, sizes, woff, boff, uoff, L1[b], joint_state(g, n_top, top),
+                            no_u, mode, a, p, bit, h, y,
+                        )  # fmt: skip
+                        logp_low = 0.0
+                        y_low[:] = 0.0
+                    countdown -= 1
+                    w = exp(logp + logp_low)
+                    for o in range(n_out):
+                        y_sum[o] = y[o] + y_low[o]
+                    C = loss_and_grad(loss, y_sum, T[b], dy)
+                    r = w * (C - ref)
+                    sum_r += r
+                    sum_c += w * C
+                    sum_w += w
+                    for i in range(n_top):
+                        si = bit[top + i] - p[top + i]
+                        unit[0, i] += r * si
+                        if want_stats:
+                            ws = w * si * si
+                            unit[1, i] += ws * C
+                            unit[2, i] += ws
+                    for o in range(n_out):
+                        wd = w * dy[o]
+                        ag[boff[L] - s0 + o] += wd
+                        row = woff[L] - s0 + o * n_top
+                        for j in range(n_top):
+                            ag[row + j] += wd * h[top + j]
+                    if g + 1 < hi:
+                        logp, logp_low, u = gray_step(
+                            g, mask, top, n_top, top_units, w_out, bit, h, y, y_low, logp, logp_low
+                        )
+                acc_loss[b, c] += sum_c
+                for l in range(L):
+                    n_prev = sizes[l]
+                    for i in range(sizes[l + 1]):
+                        k = uoff[l] + i
+                        if k < top:
+                            si = bit[k] - p[k]
+                            gu, cu, wu = sum_r * si, sum_c * si * si, sum_w * si * si
+                        else:
+                            gu, cu, wu = unit[0, k - top], unit[1, k - top], unit[2, k - top]
+                        q = boff[l] - s0 + i
+                        ag[q] += gu
+                        if want_stats:
+                            s2c[q] += cu
+                            s2[q] += wu
+                        if l > 0:
+                            row = woff[l] - s0 + i * n_prev
+                            prev = uoff[l - 1]
+                            for j in range(n_prev):
+                                f = h[prev + j]
+                                ag[row + j] += f * gu
+                                if want_stats:
+                                    s2c[row + j] += f * f * cu
+                                    s2[row + j] += f * f * wu
+                lo = hi
+    losses = np.zeros(B)
+    grads = np.zeros((B, Pc))
+    out_s2c = np.zeros((B, n_stat))
+    out_s2 = np.zeros((B, n_stat))
+    for b in range(B):
+        for cc in range(nc):
+            losses[b] += acc_loss[b, cc]
+            grads[b] += acc_g[b, cc]
+            out_s2c[b] += acc_s2c[b, cc]
+            out_s2[b] += acc_s2[b, cc]
+    return losses, grads, out_s2c, out_s2
+
+
+TRANSCENDENTAL_COST = 16
+"""Cost of a state of the ``bce`` or ``xent`` loss (an exponential per output) relative to
+``mse`` or ``linear`` in the one-layer kernel, for :func:`one_layer_work`."""
+
+
+def one_layer_work(problem: Problem) -> int:
+    """Work of :func:`one_layer_kernel` in the units of :func:`gradstat.problem.threads_for`.
+
+    About ``B 2^N (1 + n_out)`` per-state updates (times :data:`TRANSCENDENTAL_COST` for
+    ``bce`` and ``xent``), or 0 when there is a single chunk to run (nothing to share).
+    """
+    net = problem.net
+    _, nc = one_layer_layout(net.n_stochastic)
+    tasks = problem.n_examples * nc
+    if tasks < 2:
+        return 0
+    per_state = (1 + net.n_out) * (TRANSCENDENTAL_COST if problem.loss_code in (BCE, XENT) else 1)
+    return problem.n_examples * 2**net.n_stochastic * per_state
+
+
+def gradient_pass(
+    problem: Problem, want_stats: bool = False
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Per-example ``E[C]``, compressed exact gradient, and optimal-baseline sums."""
+    one_layer = problem.net.n_layers == 1
+    with threads_for(one_layer_work(problem) if one_layer else problem.work()):
+        kernel = one_layer_kernel if one_layer else gradient_kernel
+        return kernel(
+            problem.theta,
+            problem.sizes,
+            layer1_table(problem.A1, problem.mode),
+            problem.T,
+            problem.loss_code,
+            problem.mode,
+            want_stats,
+        )
+
+
+def gradient_engine(net: BinaryNetwork) -> str:
+    """The cheaper exact engine for the loss and gradient: ``"joint"`` or ``"layerwise"``.
+
+    Joint enumeration costs about ``2^N n_params``; messages over adjacent layers cost
+    about ``sum_l 2^{n_{l-1} + n_l} n_l`` (:mod:`gradstat.layerwise`) plus a fixed
+    overhead of a few kernel calls per layer (:data:`MESSAGE_OVERHEAD`). One stochastic
+    layer always uses joint enumeration (the two coincide and it is the tuned path).
+    """
+    if net.n_layers == 1:
+        return "joint"
+    joint = net.n_states * net.n_params
+    return "joint" if joint <= layerwise_cost(net.sizes) + MESSAGE_OVERHEAD else "layerwise"
+
+
+MESSAGE_OVERHEAD = 2**18
+"""The message engine's fixed cost in units of joint work (its kernel calls take a few
+tenths of a millisecond), so that tiny multi-layer networks keep joint enumeration."""
+
+
+def check_layerwise_states(net: BinaryNetwork, max_states: int, what: str) -> None:
+    """Refuse a message pass whose widest pair of adjacent layers exceeds ``max_states``."""
+    hidden = net.hidden_sizes
+    widest = max(a + b for a, b in zip(hidden[:-1], hidden[1:]))
+    if 2**widest > max_states:
+        raise ValueError(
+            f"{what} by layer-wise messages enumerates 2^{widest} = {2**widest:,} pairs of "
+            f"adjacent layer states, more than max_states = {max_states:,}; the network is "
+            f"too wide to compute exactly: use Monte Carlo draws (gradstat.sample_gradients, "
+            f"gradstat.stats.compare_estimators)"
+        )
+
+
+def reference_gradient(
+    problem: Problem, max_states: int, what: str
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per-example ``E[C]`` ``(B,)`` and exact gradients ``(B, n_params)``, cheaper engine.
+
+    ``max_states`` caps the states one engine enumerates at once: ``2^N`` joint states, or
+    ``2^{n_{l-1} + n_l}`` pairs of adjacent layer states for the layer-wise engine.
+    """
+    net = problem.net
+    if gradient_engine(net) == "joint":
+        check_states(net, max_states, what)
+        losses, grads_c, _, _ = gradient_pass(problem)
+        return losses, expand_mean(problem, grads_c)
+    check_layerwise_states(net, max_states, what)
+    tab = layer1_table(problem.A1, problem.mode)
+    with threads_for(problem.n_examples * layerwise_cost(net.sizes)):
+        return layerwise_gradient(
+            problem.theta, problem.sizes, tab, problem.X, problem.T, problem.loss_code, problem.low
+        )

@@ -1,0 +1,124 @@
+"""Exact moments of any discrete-noise estimator by joint enumeration of its noise states.
+
+``E[g_hat] = sum_s P(s) g_hat(s)`` and ``Var[g_hat_j] = sum_s P(s) (g_hat_j(s) - E g_hat_j)^2``
+over all noise states ``s`` (``2^N``, or ``2^(N k)`` for ``k`` draws), per example, in
+fixed chunks with private accumulators (:mod:`gradstat.kernels.accumulate`).
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from math import exp
+from typing import Any
+
+import numpy as np
+from numba import njit, prange
+
+from gradstat.engines.factored import factored_moments_kernel
+from gradstat.estimators.codes import REINFORCE, SURROGATES
+from gradstat.estimators.dispatch import draw_estimate
+from gradstat.kernels.accumulate import accumulate, new_accumulators, reduce_chunks
+from gradstat.kernels.blocks import CHUNKS, n_chunks
+from gradstat.kernels.forward import forward_state, loss_and_grad, offsets, state_buffers
+from gradstat.kernels.workspace import WS_ROWS
+
+
+@njit(parallel=True, cache=True)
+def moments_kernel(
+    theta: np.ndarray,
+    sizes: np.ndarray,
+    L1: np.ndarray,
+    T: np.ndarray,
+    loss: int,
+    code: int,
+    mode: int,
+    n_bits: int,
+    opts: np.ndarray,
+    baselines: np.ndarray,
+    G: np.ndarray,
+    DW: np.ndarray,
+    seg: np.ndarray,
+    want_cov: bool,
+    cols: int,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Exact moments of built-in estimator ``code``, per example, in the compressed layout.
+
+    Sums over the ``2^n_bits`` noise states (``n_bits = N``, or ``N k`` for ``k`` draws).
+    ``reinforce`` and the straight-through-type estimators factorise per unit and take
+    :func:`factored_moments_kernel` (except for ``want_cov``); every other estimator runs
+    :func:`draw_estimate` per state. Returns
+    ``E[d]``, ``E[d^2]`` with ``d = g_hat - g``, ``P(sign g_hat_j = sign g_j)``, descent
+    probabilities (see :func:`gradstat.kernels.accumulate.accumulate`) and (``want_cov``)
+    ``sum_x E[d d^T]``.
+    """
+    woff, boff, uoff = offsets(sizes)
+    B, n = G.shape
+    n_seg = seg.shape[0] - 1
+    if not want_cov and n_bits == uoff[uoff.shape[0] - 1]:
+        if code == REINFORCE or code in SURROGATES:
+            return factored_moments_kernel(
+                theta, sizes, L1, T, loss, code, mode, opts, baselines, G, DW, seg
+            )
+    S = np.int64(1) << n_bits
+    nc = n_chunks(S, CHUNKS // 4 if want_cov else CHUNKS)
+    acc_m, acc_m2, acc_sign, acc_desc, acc_cov = new_accumulators(B, nc, n, n_seg, want_cov)
+    no_u = np.empty(0)
+    for b in range(B):
+        for c in prange(nc):
+            ws = np.empty((WS_ROWS, cols))
+            e = np.empty(n)
+            d = np.empty(n)
+            dots = np.empty(n_seg)
+            for state in range(c * S // nc, (c + 1) * S // nc):
+                logp = draw_estimate(
+                    code, opts, theta, sizes, woff, boff, uoff, L1[b], T[b], loss, mode, state,
+                    no_u, baselines[b], ws, e,
+                )  # fmt: skip
+                accumulate(
+                    exp(logp), e, G[b], DW[b], seg, acc_m[b, c], acc_m2[b, c],
+                    acc_sign[b, c], acc_desc[b, c], d, dots, acc_cov[c],
+                )  # fmt: skip
+    return reduce_chunks(acc_m, acc_m2, acc_sign, acc_desc, acc_cov)
+
+
+@cache
+def user_moments_kernel(fn: Any) -> Any:
+    """The enumeration kernel for a user's jitted per-state function (full layout).
+
+    Compiled once per function and process (a kernel that calls a user function cannot be
+    cached on disk); it shares the forward pass and :func:`gradstat.kernels.accumulate.accumulate`
+    with the built-in kernel, so only the estimate differs.
+    """
+
+    @njit(parallel=True)
+    def kernel(theta, sizes, X, L1, T, loss, mode, G, DW, seg, want_cov):  # noqa: ANN001, ANN202
+        woff, boff, uoff = offsets(sizes)
+        n_units = uoff[uoff.shape[0] - 1]
+        B, n = G.shape
+        n_out = sizes[sizes.shape[0] - 1]
+        n_seg = seg.shape[0] - 1
+        S = np.int64(1) << n_units
+        nc = n_chunks(S, CHUNKS // 4 if want_cov else CHUNKS)
+        acc_m, acc_m2, acc_sign, acc_desc, acc_cov = new_accumulators(B, nc, n, n_seg, want_cov)
+        no_u = np.empty(0)
+        for b in range(B):
+            for c in prange(nc):
+                a, p, bit, h, y, dy = state_buffers(n_units, n_out)
+                e = np.empty(n)
+                d = np.empty(n)
+                dots = np.empty(n_seg)
+                for state in range(c * S // nc, (c + 1) * S // nc):
+                    logp = forward_state(
+                        theta, sizes, woff, boff, uoff, L1[b], state, no_u, mode, a, p, bit,
+                        h, y,
+                    )  # fmt: skip
+                    C = loss_and_grad(loss, y, T[b], dy)
+                    e[:] = 0.0
+                    fn(theta, sizes, X[b], T[b], no_u, a, p, h, y, dy, C, e)
+                    accumulate(
+                        exp(logp), e, G[b], DW[b], seg, acc_m[b, c], acc_m2[b, c],
+                        acc_sign[b, c], acc_desc[b, c], d, dots, acc_cov[c],
+                    )  # fmt: skip
+        return reduce_chunks(acc_m, acc_m2, acc_sign, acc_desc, acc_cov)
+
+    return kernel

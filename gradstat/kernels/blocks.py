@@ -1,0 +1,151 @@
+"""Chunks of the joint state space and the block-wise Gray-code walk through it.
+
+State ``s`` sets unit ``k`` to bit ``k`` of ``s``. The ``2^N`` states are split into a fixed
+number of chunks (independent of the thread count), so sums reduced chunk by chunk in a
+fixed order are bit-identical on any number of threads. The block-walking kernels visit
+states in blocks that fix every unit below the top layer, the top layer's units running
+through a Gray code (:func:`enter_block`), so consecutive states differ in one unit.
+"""
+
+from __future__ import annotations
+
+from math import exp
+
+import numpy as np
+from numba import njit
+
+from gradstat.kernels.forward import PM1, SMOOTH, forward_state, log1mexp, log_sigmoid
+
+CHUNKS = 64
+"""Number of state chunks (fixed: results do not depend on the number of threads)."""
+
+
+MIN_CHUNK_STATES = 1024
+"""Smallest chunk of the block-walking kernels: each chunk re-enters its first block with
+a full forward pass, so tiny chunks would cost more than they parallelise."""
+
+
+@njit(cache=True)
+def block_chunks(n_states: int) -> int:
+    """Chunks of at least :data:`MIN_CHUNK_STATES` states, at most :data:`CHUNKS` (a
+    function of the state count only, so results do not depend on the thread count)."""
+    nc = n_states // MIN_CHUNK_STATES
+    return 1 if nc < 1 else (CHUNKS if nc > CHUNKS else nc)
+
+
+@njit(cache=True)
+def n_chunks(n_states: int, cap: int) -> int:
+    return n_states if n_states < cap else cap
+
+
+RESYNC = 4096
+"""Gray-code steps between exact recomputations of ``log P`` and ``y`` (bounds drift)."""
+
+
+@njit(cache=True)
+def joint_state(g: int, n_top: int, top: int) -> int:
+    """The joint state at position ``g`` of the block order (see :func:`enter_block`).
+
+    ``g = outer 2^{n_L} + i``: the units below the top layer take the bits of ``outer``, the
+    top layer's units the bits of the Gray code ``i ^ (i >> 1)``.
+    """
+    i = g & ((np.int64(1) << n_top) - 1)
+    return (g >> n_top) | ((i ^ (i >> 1)) << top)
+
+
+@njit(cache=True)
+def gray_unit(i: int) -> int:
+    """The bit in which the Gray codes of ``i`` and ``i + 1`` differ: ``i + 1``'s trailing 0s."""
+    k = 0
+    m = i + 1
+    while (m & 1) == 0:
+        m >>= 1
+        k += 1
+    return k
+
+
+@njit(cache=True)
+def two_sum(a: float, b: float) -> tuple[float, float]:
+    """``s = fl(a + b)`` and its rounding error ``a + b - s``, exactly (Knuth's TwoSum)."""
+    s = a + b
+    bb = s - a
+    return s, (a - (s - bb)) + (b - bb)
+
+
+@njit(cache=True)
+def enter_block(
+    theta: np.ndarray, sizes: np.ndarray, woff: np.ndarray, boff: np.ndarray,
+    uoff: np.ndarray, tab1: np.ndarray, mode: int, g: int, no_u: np.ndarray, a: np.ndarray,
+    p: np.ndarray, bit: np.ndarray, h: np.ndarray, y: np.ndarray, top_units: np.ndarray,
+) -> tuple[float, int]:  # fmt: skip
+    """Run the state at position ``g`` forward and tabulate the top layer for Gray steps.
+
+    Joint states are visited in blocks of ``2^{n_L}``: within a block the units below the
+    top layer ``L`` are fixed (their forward pass, ``log P`` and everything derived from
+    them are computed once per block) and the top layer's units run through a Gray code
+    (:func:`joint_state`), so consecutive states differ in one top unit ``k``
+    (:func:`gray_unit`). Flipping it changes ``log P`` by ``+-(log P(b_k = 1) -
+    log P(b_k = 0))`` and ``y`` by ``(h_k' - h_k) W_o[:, k]``: ``O(n_out)`` per state
+    instead of a forward pass. Fills ``top_units`` (rows: the value a top unit passes on
+    when it fires, when it does not, and its log-odds of firing) and returns ``log P`` of
+    the state and the period of exact recomputation: :data:`RESYNC` (bounds the drift of
+    the updates), or 1 (every state run forward) when a log-odds is infinite.
+    """
+    L = sizes.shape[0] - 2
+    top = uoff[L - 1]
+    n_top = sizes[L]
+    state = joint_state(g, n_top, top)
+    logp = forward_state(theta, sizes, woff, boff, uoff, tab1, state, no_u, mode, a, p, bit, h, y)
+    low = -1.0 if mode == PM1 else 0.0
+    period = RESYNC
+    for i in range(n_top):
+        if L == 1:
+            on, off, odds = tab1[4, i], tab1[6, i], tab1[2, i] - tab1[3, i]
+        elif mode == SMOOTH:
+            l1 = 0.5 * log_sigmoid(a[top + i])
+            on, off = exp(l1), 0.0
+            odds = l1 - log1mexp(l1) if l1 < 0.0 else np.inf
+        else:
+            on, off, odds = 1.0, low, a[top + i]
+        top_units[0, i] = on
+        top_units[1, i] = off
+        top_units[2, i] = odds
+        if not abs(odds) < np.inf:
+            period = 1
+    return logp, period
+
+
+@njit(cache=True)
+def gray_step(
+    g: int,
+    mask: int,
+    top: int,
+    n_top: int,
+    top_units: np.ndarray,
+    w_out: np.ndarray,
+    bit: np.ndarray,
+    h: np.ndarray,
+    y: np.ndarray,
+    y_low: np.ndarray,
+    logp: float,
+    logp_low: float,
+) -> tuple[float, float, int]:
+    """Move from position ``g`` of a block to ``g + 1``: flip the one top unit that changes.
+
+    ``log P`` and ``y`` are updated by compensated sums (their rounding errors collect in
+    ``logp_low`` and ``y_low``); ``w_out`` is ``W_o`` flattened row-major. Returns the new
+    ``logp``, ``logp_low`` and the flipped unit's index.
+    """
+    k = gray_unit(g & mask)
+    u = top + k
+    fire = bit[u] == 0.0
+    bit[u] = 1.0 if fire else 0.0
+    logp, err = two_sum(logp, top_units[2, k] if fire else -top_units[2, k])
+    logp_low += err
+    new = top_units[0, k] if fire else top_units[1, k]
+    step = new - h[u]
+    h[u] = new
+    for o in range(y.shape[0]):
+        y[o], err = two_sum(y[o], step * w_out[o * n_top + k])
+        y_low[o] += err
+    return logp, logp_low, u
