@@ -10,8 +10,8 @@ from hypothesis import strategies as st
 
 import gradstat as gs
 from gradstat.engines.gradient import gradient_engine, gradient_pass
-from gradstat.kernels.forward import layer1_table
 from gradstat.engines.message_moments import layerwise_gradient
+from gradstat.kernels.forward import layer1_table
 from gradstat.problem import expand_mean, make_problem
 from gradstat.strategies import problems
 
