@@ -18,6 +18,8 @@ from typing import Any
 
 import numpy as np
 
+from gradstat.network_io import read_network, write_network
+
 LOSSES: dict[str, int] = {"mse": 0, "bce": 1, "xent": 2, "linear": 3}
 """Loss names and the integer codes the kernels use."""
 
@@ -231,9 +233,9 @@ class BinaryNetwork:
 
     def save(self, path: str | os.PathLike[str]) -> Path:
         """Write sizes, loss and parameters to an ``.npz`` file (see :mod:`gradstat.storage`)."""
-        from gradstat.storage import save_network  # deferred: storage imports this module
-
-        return save_network(self, path)
+        return write_network(
+            path, sizes=self.sizes, loss=self.loss, params=self.params, values=self.values
+        )
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> BinaryNetwork:
@@ -242,9 +244,7 @@ class BinaryNetwork:
         Raises ``ValueError`` or ``TypeError`` naming the file and the problem for a
         truncated, malformed or inconsistent file.
         """
-        from gradstat.storage import load_network  # deferred: storage imports this module
-
-        return load_network(path)
+        return read_network(path, BinaryNetwork)
 
     def __repr__(self) -> str:
         return (

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import gradstat as gs
-from gradstat.__main__ import main
+from gradstat.cli import main
 
 
 def test_default_summary_prints_every_estimator(capsys):

@@ -24,12 +24,11 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
-if TYPE_CHECKING:
-    from gradstat.report import Record
+from gradstat.report.results import Record
 
 INSTALL_HINT = 'pip install "gradstat[plot]"'
 """How to get the plotting dependency."""
@@ -91,7 +90,7 @@ def write_plots(records: Sequence[Record], out_dir: Path, metrics: Sequence[str]
 
     Parameters
     ----------
-    records : sequence of gradstat.report.Record
+    records : sequence of Record
         The analyses (network case, estimator, result).
     out_dir : Path
     metrics : sequence of str

@@ -1,0 +1,390 @@
+"""Command line: ``gradstat`` or ``python -m gradstat`` (:func:`main`).
+
+``gradstat summary`` (the default) prints the exact bias/variance table of every
+registered estimator on one network (by default the built-in ``(4, 3, 3, 2)`` mse network
+with seed 0, input ``x = 1`` and the target of :func:`gradstat.report.default_target`).
+``gradstat report`` compares every estimator on a suite of networks and writes tables,
+CSV/JSON results and plots into a folder (:mod:`gradstat.report`). ``gradstat sweep`` runs
+the same grid on a process pool over every core or a Dask cluster and writes the results
+only (:mod:`gradstat.sweep`); ``gradstat report --resume`` on its folder then writes the
+tables and plots without recomputing. ``gradstat claims`` checks the claims registry.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import sys
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
+
+import numpy as np
+
+from gradstat._validation import check_int
+from gradstat.analysis import METHODS, AnalysisResult, analyze
+from gradstat.estimators import available_estimators
+from gradstat.metrics import METRICS
+from gradstat.network import LOSSES, BinaryNetwork
+from gradstat.report import (
+    ESTIMATOR_VARIANTS,
+    SEEDINGS,
+    EstimatorSpec,
+    ReportConfig,
+    ReportInterrupted,
+    default_target,
+    format_table,
+    run_report,
+)
+from gradstat.sweep import DEFAULT_RETRIES, SweepInterrupted, dask_client, sweep
+
+DEFAULT_SIZES = (4, 3, 3, 2)
+
+
+def _sizes(text: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(v) for v in text.replace(" ", "").split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"--sizes takes comma-separated integers like 4,3,3,2, got {text!r}"
+        ) from None
+
+
+def summary_rows(
+    net: BinaryNetwork,
+    x: np.ndarray,
+    t: np.ndarray | int,
+    estimators: Sequence[str],
+    *,
+    method: str = "auto",
+    n_samples: int | None = None,
+    seed: int | None = None,
+) -> list[tuple[str, AnalysisResult]]:
+    """``analyze`` every estimator (and the listed option variants) on one problem."""
+    rows = []
+    kw = {"n_samples": n_samples, "seed": seed} if method != "exact" else {}
+    for name in estimators:
+        for options in ESTIMATOR_VARIANTS.get(name, [{}]):
+            spec = EstimatorSpec(name, options)
+            rows.append((spec.label, analyze(net, x, t, name, method=method, **kw, **options)))
+    return rows
+
+
+def _target_text(t: np.ndarray | int) -> str:
+    if isinstance(t, int):
+        return f"class {t}"
+    return f"{t[0]:g}" if np.all(t == t[0]) else str(t.tolist())
+
+
+def _summary(args: argparse.Namespace) -> int:
+    net = BinaryNetwork.random(args.sizes, loss=args.loss, scale=args.scale, seed=args.seed)
+    x = np.ones(net.n_in)
+    t = default_target(net)
+    estimators = args.estimators or available_estimators()
+    rows = summary_rows(
+        net, x, t, estimators, method=args.method, n_samples=args.n_samples, seed=args.mc_seed
+    )
+    method = rows[0][1].method if rows else args.method
+    print(
+        f"# gradstat summary: {net!r}, seed {args.seed}, x = 1, "
+        f"t = {_target_text(t)}, method {method}\n"
+    )
+    print("## All parameters\n")
+    print(format_table(rows, ("all",)))
+    print("\n## Stochastic-layer parameters\n")
+    print(format_table(rows, ("stochastic",)))
+    return 0
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value: Any = int(text)
+    except ValueError:
+        value = text
+    try:
+        return check_int(value, "N", minimum=1)
+    except (TypeError, ValueError):
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value!r}") from None
+
+
+def _claims(args: argparse.Namespace) -> int:
+    # Imported here: the registry runs Hypothesis, which ``gradstat summary`` does not need.
+    from gradstat.claims import (
+        DEFAULT_MAX_EXAMPLES,
+        check_claims,
+        claims_table,
+        counterexample_list,
+    )
+
+    n = DEFAULT_MAX_EXAMPLES if args.max_examples is None else args.max_examples
+    results = check_claims(args.claim, max_examples=n)
+    print(f"# gradstat claims: exact checks, up to {n} Hypothesis examples per search\n")
+    print(claims_table(results))
+    listed = counterexample_list(results)
+    if listed:
+        print("\n## Counterexamples\n")
+        print(listed)
+    return 0
+
+
+def _grid(args: argparse.Namespace) -> ReportConfig:
+    base = ReportConfig.from_toml(args.config) if args.config else None
+    return ReportConfig.from_args(
+        base=base,
+        sizes=args.sizes,
+        loss=args.loss,
+        scale=args.scale,
+        seeds=args.seeds,
+        network_files=args.network,
+        estimators=args.estimators,
+        metrics=args.metrics,
+        method=args.method,
+        n_samples=args.n_samples,
+        mc_seed=args.mc_seed,
+        seeding=args.seeding,
+        plots=False if getattr(args, "no_plots", False) else None,
+        out=args.out,
+    )
+
+
+@contextlib.contextmanager
+def _executor(args: argparse.Namespace, default: Any) -> Iterator[Any]:
+    """The executor the flags ask for (a Dask client is closed on exit)."""
+    if args.scheduler is not None:
+        with dask_client(args.scheduler) as client:
+            yield client
+    elif args.dask_local is not None:
+        with dask_client(n_workers=args.dask_local) as client:
+            yield client
+    else:
+        yield default if args.workers is None else args.workers
+
+
+def _report(args: argparse.Namespace) -> int:
+    config = _grid(args)
+    try:
+        with _executor(args, "serial") as executor:
+            result = run_report(config, executor=executor, resume=args.resume, retries=args.retries)
+    except ReportInterrupted as stop:
+        print(f"gradstat report: {stop}", file=sys.stderr)
+        return 130
+    methods = ", ".join(sorted({r.result.method for r in result.records})) or config.method
+    n_plots = sum(path.suffix == ".png" for path in result.files)
+    extra = "".join(
+        f", {n} {what}"
+        for n, what in ((result.reused, "reused"), (len(result.failures), "failed"))
+        if n
+    )
+    print(
+        f"gradstat report: {len(result.records)} analyses ({len(result.cases)} networks x "
+        f"{len(config.estimators)} estimators, method {methods}{extra}) in "
+        f"{result.wall_time:.1f} s"
+    )
+    print(
+        f"wrote {result.out_dir}: report.md, results.csv, tasks.jsonl, results.json, "
+        f"{n_plots} plots, networks/ ({len(result.cases)} .npz files)"
+    )
+    if result.plots_note is not None:
+        print(f"plots {result.plots_note}")
+    if result.failures:
+        print(f"{len(result.failures)} analyses failed (see report.md); --resume runs them again")
+    return 0
+
+
+def _sweep(args: argparse.Namespace) -> int:
+    config = _grid(args)
+    try:
+        with _executor(args, None) as executor:
+            result = sweep(config, executor=executor, resume=args.resume, retries=args.retries)
+    except SweepInterrupted as stop:
+        print(f"gradstat sweep: {stop}", file=sys.stderr)
+        return 130
+    failed = len(result.failed)
+    print(
+        f"gradstat sweep: {len(result.outcomes)} tasks ({len(result.cases)} networks x "
+        f"{len(config.estimators)} estimators; {result.reused} reused, {failed} failed, "
+        f"{result.retried} rerun after a lost worker) on {result.executor} in "
+        f"{result.wall_time:.1f} s"
+    )
+    print(
+        f"wrote {result.out_dir}: results.csv, tasks.jsonl, results.json, networks/; "
+        f"`gradstat report --resume --out {result.out_dir}` (with the same grid) adds the "
+        "tables and plots"
+    )
+    if failed:
+        print(f"{failed} tasks failed (status 'error' in results.csv); --resume runs them again")
+    return 0
+
+
+def _grid_arguments(r: argparse.ArgumentParser, *, plots: bool) -> None:
+    r.add_argument("--config", metavar="FILE", help="a TOML config (see the README)")
+    r.add_argument("--out", metavar="DIR", help="output folder (default: gradstat-report)")
+    r.add_argument(
+        "--sizes",
+        type=_sizes,
+        action="append",
+        metavar="N_IN,N_1,...,N_OUT",
+        help="a random network's architecture (repeatable); replaces the default suite",
+    )
+    r.add_argument(
+        "--network",
+        action="append",
+        metavar="FILE",
+        help="a network saved as .npz (repeatable; e.g. DIR/networks/*.npz of a report)",
+    )
+    r.add_argument("--loss", choices=sorted(LOSSES), help="loss of every random network")
+    r.add_argument("--scale", type=float, help="weight scale of every random network")
+    r.add_argument("--seeds", type=int, nargs="+", help="seeds of every random network")
+    r.add_argument(
+        "--estimators",
+        nargs="+",
+        metavar="NAME[:KEY=VALUE,...]",
+        help="estimators with options, e.g. st reinforce:baseline=optimal "
+        f"(default: all registered: {', '.join(available_estimators())})",
+    )
+    r.add_argument(
+        "--metrics",
+        nargs="+",
+        choices=METRICS,
+        metavar="METRIC",
+        help=f"metrics to report (default: all): {', '.join(METRICS)}",
+    )
+    r.add_argument("--method", choices=METHODS, help="auto (default), exact or mc")
+    r.add_argument("--n-samples", type=int, help="Monte Carlo draws per analysis")
+    r.add_argument("--mc-seed", type=int, help="seed of the Monte Carlo draws (default 0)")
+    r.add_argument(
+        "--seeding",
+        choices=SEEDINGS,
+        help="task (default): each Monte Carlo analysis its own seed, derived from "
+        "--mc-seed and the analysis's identity; common: every analysis uses --mc-seed",
+    )
+    if plots:
+        r.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
+
+
+def _execution_arguments(r: argparse.ArgumentParser, *, default: str) -> None:
+    where = r.add_argument_group(f"where the analyses run (default: {default})")
+    choice = where.add_mutually_exclusive_group()
+    choice.add_argument(
+        "--workers",
+        type=_positive_int,
+        metavar="N",
+        help="a pool of N worker processes on this machine",
+    )
+    choice.add_argument(
+        "--scheduler",
+        metavar="ADDRESS",
+        help='a running Dask scheduler, e.g. tcp://10.0.0.5:8786 (pip install "gradstat[dask]")',
+    )
+    choice.add_argument(
+        "--dask-local",
+        type=_positive_int,
+        metavar="N",
+        help="a Dask LocalCluster of N worker processes on this machine",
+    )
+    where.add_argument(
+        "--resume",
+        action="store_true",
+        help="keep the analyses that succeeded in an earlier run into --out (tasks.jsonl) "
+        "and run the others, failed ones included",
+    )
+    where.add_argument(
+        "--retries",
+        type=int,
+        default=DEFAULT_RETRIES,
+        metavar="N",
+        help=f"reruns of an analysis whose worker process died (default {DEFAULT_RETRIES})",
+    )
+
+
+def _grid_command(
+    sub: Any,
+    name: str,
+    *,
+    help: str,
+    description: str,
+    plots: bool,
+    default: str,
+    run: Callable[[argparse.Namespace], int],
+) -> None:
+    """A subcommand that runs a grid (``report``, ``sweep``): its options and its run."""
+    command = sub.add_parser(name, help=help, description=description)
+    _grid_arguments(command, plots=plots)
+    _execution_arguments(command, default=default)
+    command.set_defaults(run=run)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="gradstat",
+        description="Exact bias/variance analysis of gradient estimators for stochastic "
+        "binary neurons.",
+    )
+    sub = parser.add_subparsers(dest="command")
+    s = sub.add_parser("summary", help="bias/variance table of every estimator on one network")
+    s.add_argument("--sizes", type=_sizes, default=DEFAULT_SIZES, help="n_in,n_1,...,n_L,n_out")
+    s.add_argument("--loss", choices=sorted(LOSSES), default="mse")
+    s.add_argument("--scale", type=float, default=1.0, help="weight scale of the random network")
+    s.add_argument("--seed", type=int, default=0, help="seed of the random network")
+    s.add_argument(
+        "--estimators",
+        nargs="+",
+        choices=available_estimators(),
+        help="estimators to compare (default: all registered)",
+    )
+    s.add_argument("--method", choices=["auto", "exact", "mc"], default="auto")
+    s.add_argument("--n-samples", type=int, default=None, help="Monte Carlo draws")
+    s.add_argument("--mc-seed", type=int, default=0, help="seed of the Monte Carlo draws")
+    s.set_defaults(run=_summary)
+    c = sub.add_parser("claims", help="check the claims registry and print its verdicts")
+    c.add_argument(
+        "--max-examples",
+        type=_positive_int,
+        default=None,
+        help="Hypothesis examples per search (default: gradstat.claims.DEFAULT_MAX_EXAMPLES)",
+    )
+    c.add_argument(
+        "--claim",
+        action="append",
+        metavar="KEY",
+        help="check only this claim (repeatable; default: every registered claim)",
+    )
+    c.set_defaults(run=_claims)
+    _grid_command(
+        sub,
+        "report",
+        help="compare every estimator on a suite of networks; write tables, CSV/JSON, plots",
+        description="Analyse every network of a suite (default: the built-in suite of "
+        "gradstat.report) with every estimator and write report.md, results.csv, "
+        "results.json, the networks and PNG plots into the output folder. Options given "
+        "here replace those of --config.",
+        plots=True,
+        default="one after the other in this process",
+        run=_report,
+    )
+    _grid_command(
+        sub,
+        "sweep",
+        help="run a report's grid on a process pool or a Dask cluster; write the results only",
+        description="Run every analysis of a grid (the options and TOML config of `gradstat "
+        "report`) on a pool of worker processes over every core, or on a Dask cluster, "
+        "writing results.csv and tasks.jsonl as analyses complete, then results.json. "
+        "`gradstat report --resume` with the same grid and --out adds the tables and plots.",
+        plots=False,
+        default="a pool of worker processes over every core",
+        run=_sweep,
+    )
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``gradstat`` command."""
+    parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0].startswith("-") and argv[0] not in ("-h", "--help"):
+        argv = ["summary", *argv]
+    args = parser.parse_args(argv)
+    try:
+        return args.run(args)
+    except (ValueError, TypeError, OSError, ImportError) as err:
+        parser.error(str(err))
+    return 2
