@@ -31,11 +31,7 @@ from __future__ import annotations
 
 import argparse
 import math
-import os
-import platform
 import sys
-import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -44,6 +40,8 @@ import numba
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # benchmark this checkout
+
+import _timing  # noqa: E402
 
 import gradstat as gs  # noqa: E402
 
@@ -91,22 +89,6 @@ class Row:
         return sum(self.sizes[1:-1])
 
 
-def best_of(fn: Callable[[], object], repeat: int) -> float:
-    """Best wall time of ``repeat`` calls of ``fn`` (no warm-up)."""
-    best = math.inf
-    for _ in range(repeat):
-        start = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - start)
-    return best
-
-
-def warm_best_of(fn: Callable[[], object], repeat: int) -> float:
-    """One untimed warm-up call (numba compilation or cache load), then :func:`best_of`."""
-    fn()
-    return best_of(fn, repeat)
-
-
 def plan(n_params: int, n_draws: int) -> tuple[int, int]:
     """``(calls, size)``: equal ``sample_gradients`` calls covering at least ``n_draws``."""
     per_call = max(2, CALL_BYTES // (8 * n_params))
@@ -143,9 +125,13 @@ def draw_rate(
     """
     probe = plan(net.n_params, PROBE_DRAWS)[1]  # one call
     draw(net, x, t, estimator, options, 1, probe)
-    probe_s = best_of(lambda: draw(net, x, t, estimator, options, 1, probe), 1)
+    probe_s = _timing.best_of(lambda: draw(net, x, t, estimator, options, 1, probe), 1)
     calls, size = plan(net.n_params, max(probe, math.ceil(MC_SECONDS * probe / probe_s)))
-    return calls * size / best_of(lambda: draw(net, x, t, estimator, options, calls, size), repeat)
+    return (
+        calls
+        * size
+        / _timing.best_of(lambda: draw(net, x, t, estimator, options, calls, size), repeat)
+    )
 
 
 def measure(sizes: tuple[int, ...], *, repeat: int, full: bool, engine: str) -> Row:
@@ -154,12 +140,14 @@ def measure(sizes: tuple[int, ...], *, repeat: int, full: bool, engine: str) -> 
     rng = np.random.default_rng(1)
     x = rng.standard_normal(sizes[0])
     t = rng.standard_normal(sizes[-1])
-    row = Row(sizes, net.n_params, warm_best_of(lambda: gs.exact_gradient(net, x, t), repeat))
+    row = Row(
+        sizes, net.n_params, _timing.warm_best_of(lambda: gs.exact_gradient(net, x, t), repeat)
+    )
     for label, name, options in VARIANTS:
         if row.n_hidden > MOMENTS_MAX_N and not full:
             row.moments_s[label] = None
         else:
-            row.moments_s[label] = warm_best_of(
+            row.moments_s[label] = _timing.warm_best_of(
                 lambda name=name, options=options: gs.estimator_moments(
                     net, x, t, name, engine=engine, **options
                 ),
@@ -168,24 +156,6 @@ def measure(sizes: tuple[int, ...], *, repeat: int, full: bool, engine: str) -> 
         row.draws_per_s[label] = draw_rate(net, x, t, name, options, repeat)
         print(f"  {sizes} {label} done", file=sys.stderr, flush=True)
     return row
-
-
-def fmt_seconds(seconds: float | None) -> str:
-    """A duration in ms or s, or ``skipped``."""
-    if seconds is None:
-        return "skipped"
-    if seconds < 1.0:
-        return f"{seconds * 1e3:.3g} ms"
-    return f"{seconds:.3g} s"
-
-
-def fmt_rate(rate: float) -> str:
-    """A rate in draws per second."""
-    if rate >= 1e6:
-        return f"{rate / 1e6:.3g} M/s"
-    if rate >= 1e3:
-        return f"{rate / 1e3:.3g} k/s"
-    return f"{rate:.3g} /s"
 
 
 def table(rows: list[Row]) -> list[str]:
@@ -199,9 +169,14 @@ def table(rows: list[Row]) -> list[str]:
     lines = ["| " + " | ".join(head) + " |", "|" + "|".join(["---"] * 3 + ["--:"] * 11) + "|"]
     for row in rows:
         cells = (
-            [str(row.sizes), str(row.n_hidden), str(row.n_params), fmt_seconds(row.gradient_s)]
-            + [fmt_seconds(row.moments_s[label]) for label in labels]
-            + [fmt_rate(row.draws_per_s[label]) for label in labels]
+            [
+                str(row.sizes),
+                str(row.n_hidden),
+                str(row.n_params),
+                _timing.fmt_seconds(row.gradient_s, "skipped"),
+            ]
+            + [_timing.fmt_seconds(row.moments_s[label], "skipped") for label in labels]
+            + [_timing.fmt_rate(row.draws_per_s[label]) for label in labels]
         )
         lines.append("| " + " | ".join(cells) + " |")
     return lines
@@ -215,20 +190,15 @@ def target_line(rows: list[Row]) -> str:
         return f"Target: {TARGET}: not measured (N = {TARGET_N} excluded by --quick/--max-n)"
     verdict = "PASS" if measured[0] < TARGET_SECONDS else "FAIL"
     threads = numba.get_num_threads()
-    return f"Target: {TARGET}: {verdict} ({fmt_seconds(measured[0])} with {threads} threads)"
-
-
-def load_average() -> str:
-    """The 1, 5 and 15 minute load averages."""
-    return "/".join(f"{v:.2f}" for v in os.getloadavg())
+    return (
+        f"Target: {TARGET}: {verdict} ({_timing.fmt_seconds(measured[0])} with {threads} threads)"
+    )
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     """The command-line options (``--quick`` caps ``--max-n`` and sets one repeat)."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="N <= 16 and one repeat")
+    parser = _timing.benchmark_parser(__doc__, quick="N <= 16 and one repeat")
     parser.add_argument("--max-n", type=int, help="skip networks with more hidden units")
-    parser.add_argument("--repeat", type=int, default=3, help="timed runs per measurement")
     parser.add_argument(
         "--full", action="store_true", help=f"also time the moments for N > {MOMENTS_MAX_N}"
     )
@@ -238,13 +208,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         default="auto",
         help="exact engine of estimator_moments (joint: enumerate every noise state)",
     )
-    parser.add_argument("--out", type=Path, help="also write the report to this file")
-    args = parser.parse_args(argv)
+    args = _timing.parse_benchmark_args(parser, argv)
     if args.quick:
-        args.repeat = 1
         args.max_n = QUICK_MAX_N if args.max_n is None else min(args.max_n, QUICK_MAX_N)
-    if args.repeat < 1:
-        parser.error("--repeat must be >= 1")
     return args
 
 
@@ -254,7 +220,7 @@ def main(argv: list[str] | None = None) -> None:
     networks = [(N_IN, n, 1) for n in ONE_LAYER_N] + [TWO_LAYER, THREE_LAYER]
     if args.max_n is not None:
         networks = [s for s in networks if sum(s[1:-1]) <= args.max_n]
-    load_start = load_average()
+    load_start = _timing.load_average()
     rows = []
     for sizes in networks:
         print(f"measuring {sizes} ...", file=sys.stderr, flush=True)
@@ -262,12 +228,9 @@ def main(argv: list[str] | None = None) -> None:
     header = [
         f"# gradstat {gs.__version__} core benchmark",
         "",
-        f"Machine: os.cpu_count() = {os.cpu_count()}, numba threads = "
-        f"{numba.get_num_threads()} ({numba.threading_layer()} threading layer); load average "
-        f"{load_start} at start, {load_average()} at end (other processes skew the timings).",
-        f"Python {platform.python_version()}, numpy {np.__version__}, numba {numba.__version__}; "
-        f"one example, mse loss; best of {args.repeat} after one warm-up; moments engine "
-        f"{args.engine!r}.",
+        _timing.machine_line(load_start),
+        f"{_timing.versions_line()}; one example, mse loss; best of {args.repeat} after one "
+        f"warm-up; moments engine {args.engine!r}.",
         "",
     ]
     skipped = any(s is None for row in rows for s in row.moments_s.values())
@@ -281,9 +244,7 @@ def main(argv: list[str] | None = None) -> None:
     if skipped:
         notes.append(f"Moments for N > {MOMENTS_MAX_N} skipped (pass --full to time them).")
     report = header + table(rows) + notes + ["", target_line(rows)]
-    print("\n".join(report))
-    if args.out is not None:
-        args.out.write_text("\n".join(report) + "\n")
+    _timing.publish(report, args.out)
 
 
 if __name__ == "__main__":

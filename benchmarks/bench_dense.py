@@ -43,19 +43,17 @@ from __future__ import annotations
 import argparse
 import ctypes
 import ctypes.util
-import math
-import os
-import platform
 import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numba
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # benchmark this checkout
+
+import _timing  # noqa: E402
 
 import gradstat as gs  # noqa: E402
 from gradstat.exact import gradient_engine  # noqa: E402
@@ -229,16 +227,6 @@ def peak_call(fn: Callable[[], np.ndarray]) -> tuple[np.ndarray, float, float | 
     return out, seconds, (max(0, peak - before) if before and peak else None)
 
 
-def best_of(fn: Callable[[], object], repeat: int) -> float:
-    """Best wall time of ``repeat`` calls of ``fn`` (no warm-up)."""
-    best = math.inf
-    for _ in range(repeat):
-        start = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - start)
-    return best
-
-
 @dataclass
 class Timing:
     """One method on one network: time, memory and agreement with gradstat."""
@@ -278,7 +266,7 @@ def time_method(fn: Callable[[], np.ndarray], repeat: int) -> tuple[np.ndarray, 
     """Warm-up call (result, peak memory), then the best of ``repeat`` timed calls."""
     out, warm_s, peak = peak_call(fn)
     runs = 1 if warm_s > LONG_CALL_S else repeat
-    return out, Timing(best_of(fn, runs), peak, runs=runs, cut=runs < repeat)
+    return out, Timing(_timing.best_of(fn, runs), peak, runs=runs, cut=runs < repeat)
 
 
 def measure(
@@ -315,16 +303,6 @@ def measure(
 # ---------------------------------------------------------------------------------- report
 
 
-def fmt_seconds(seconds: float | None) -> str:
-    if seconds is None:
-        return "-"
-    if seconds < 1e-3:
-        return f"{seconds * 1e6:.3g} us"
-    if seconds < 1.0:
-        return f"{seconds * 1e3:.3g} ms"
-    return f"{seconds:.3g} s"
-
-
 def fmt_bytes(n: float | None) -> str:
     if n is None:
         return "-"
@@ -345,7 +323,7 @@ def fmt_time_cell(timing: Timing) -> str:
     if timing.skipped:
         return f"skipped ({timing.skipped})"
     mark = " *" if timing.cut else ""
-    return fmt_seconds(timing.seconds) + mark
+    return _timing.fmt_seconds(timing.seconds) + mark
 
 
 def fmt_ratio(timing: Timing, base: Timing) -> str:
@@ -402,12 +380,13 @@ def headline(rows: list[Row]) -> list[str]:
     n20 = [r for r in rows if r.sweep == "one-layer" and r.n_hidden == 20]
     if n20:
         row = n20[0]
-        parts = [f"gradstat {fmt_seconds(row.gradstat.seconds)}"]
+        parts = [f"gradstat {_timing.fmt_seconds(row.gradstat.seconds)}"]
         for method in METHODS:
             timing = row.dense[method]
             if timing.seconds is not None:
                 parts.append(
-                    f"{method} {fmt_seconds(timing.seconds)} ({fmt_ratio(timing, row.gradstat)})"
+                    f"{method} {_timing.fmt_seconds(timing.seconds)} "
+                    f"({fmt_ratio(timing, row.gradstat)})"
                 )
             else:
                 parts.append(f"{method} {fmt_time_cell(timing)}")
@@ -417,7 +396,7 @@ def headline(rows: list[Row]) -> list[str]:
             lines.append(
                 f"(The issue quotes about {ISSUE_TORCH_N20_S} s for a researcher's dense torch "
                 f"enumeration at N = 20; this script's vectorised torch baseline took "
-                f"{fmt_seconds(torch_s)}.)"
+                f"{_timing.fmt_seconds(torch_s)}.)"
             )
             speedup = torch_s / row.gradstat.seconds
             verdict = "met" if speedup >= TARGET_SPEEDUP else "NOT met"
@@ -500,31 +479,18 @@ def plot(rows: list[Row], directory: Path) -> list[Path]:
     return paths
 
 
-def load_average() -> str:
-    """The 1, 5 and 15 minute load averages."""
-    return "/".join(f"{v:.2f}" for v in os.getloadavg())
-
-
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="N <= 14, depth <= 3, one repeat")
-    parser.add_argument("--repeat", type=int, default=3, help="timed runs per measurement")
+    parser = _timing.benchmark_parser(__doc__, quick="N <= 14, depth <= 3, one repeat")
     parser.add_argument(
         "--max-gb", type=float, default=MAX_GB, help="skip dense calls needing more (GB)"
     )
-    parser.add_argument("--out", type=Path, help="also write the report to this file")
     parser.add_argument(
         "--plots",
         type=Path,
         default=Path(__file__).resolve().parent / "results",
         help="directory of the PNG plots (default benchmarks/results/)",
     )
-    args = parser.parse_args(argv)
-    if args.quick:
-        args.repeat = 1
-    if args.repeat < 1:
-        parser.error("--repeat must be >= 1")
-    return args
+    return _timing.parse_benchmark_args(parser, argv)
 
 
 def networks(quick: bool) -> list[tuple[tuple[int, ...], str, int]]:
@@ -541,7 +507,7 @@ def networks(quick: bool) -> list[tuple[tuple[int, ...], str, int]]:
 def main(argv: list[str] | None = None) -> None:
     """Measure every network, print the report, write the plots and optionally ``--out``."""
     args = parse_args(argv)
-    load_start = load_average()
+    load_start = _timing.load_average()
     start = time.perf_counter()
     rows = []
     for sizes, sweep, dense_max_n in networks(args.quick):
@@ -564,12 +530,9 @@ def main(argv: list[str] | None = None) -> None:
     header = [
         f"# gradstat {gs.__version__}: exact gradient vs dense enumeration",
         "",
-        f"Machine: os.cpu_count() = {os.cpu_count()}, numba threads = "
-        f"{numba.get_num_threads()} ({numba.threading_layer()} threading layer); load average "
-        f"{load_start} at start, {load_average()} at end (other processes skew the timings).",
-        f"Python {platform.python_version()}, numpy {np.__version__}, numba {numba.__version__}, "
-        f"{torch_line}; one example, mse loss; best of {args.repeat} after one warm-up; "
-        f"run took {elapsed:.0f} s.",
+        _timing.machine_line(load_start),
+        f"{_timing.versions_line()}, {torch_line}; one example, mse loss; best of "
+        f"{args.repeat} after one warm-up; run took {elapsed:.0f} s.",
         "",
     ]
     notes = [
@@ -587,11 +550,9 @@ def main(argv: list[str] | None = None) -> None:
     if torch is None:
         notes.append(f"torch column skipped: `import torch` failed ({TORCH_ERROR}).")
     report = header + table(rows) + notes + [""] + headline(rows)
-    print("\n".join(report))
+    _timing.publish(report, args.out)
     paths = plot(rows, args.plots)
     print("\nPlots: " + ", ".join(str(p) for p in paths), file=sys.stderr)
-    if args.out is not None:
-        args.out.write_text("\n".join(report) + "\n")
 
 
 if __name__ == "__main__":

@@ -28,19 +28,15 @@ Run from the repository root::
 
 from __future__ import annotations
 
-import argparse
-import math
 import os
-import platform
 import sys
-import time
-from collections.abc import Callable
 from pathlib import Path
 
-import numba
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # benchmark this checkout
+
+import _timing  # noqa: E402
 
 import gradstat as gs  # noqa: E402
 
@@ -57,27 +53,6 @@ def label(name: str, options: dict) -> str:
     return name + ("(opt)" if options.get("baseline") == "optimal" else "")
 
 
-def best_of(fn: Callable[[], object], repeat: int) -> float:
-    """One untimed warm-up call, then the best wall time of ``repeat`` calls."""
-    fn()
-    best = math.inf
-    for _ in range(repeat):
-        start = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - start)
-    return best
-
-
-def fmt(seconds: float | None) -> str:
-    if seconds is None:
-        return "-"
-    if seconds < 1e-3:
-        return f"{seconds * 1e6:.0f} us"
-    if seconds < 1.0:
-        return f"{seconds * 1e3:.3g} ms"
-    return f"{seconds:.3g} s"
-
-
 def disagreement(a: gs.EstimatorMoments, b: gs.EstimatorMoments) -> float:
     """Largest difference of mean and variance, relative to max |mean| and max E[g^2]."""
     scale_m = np.abs(b.mean).max()
@@ -90,7 +65,7 @@ def measure(sizes: tuple[int, ...], repeat: int, joint_max: int) -> dict:
     rng = np.random.default_rng(0)
     x, t = rng.normal(size=sizes[0]), rng.normal(size=sizes[-1])
     row: dict = {"sizes": sizes, "N": net.n_stochastic}
-    row["gradient"] = best_of(lambda: gs.exact_gradient(net, x, t), repeat)
+    row["gradient"] = _timing.warm_best_of(lambda: gs.exact_gradient(net, x, t), repeat)
     row["gradient_engine"] = gs.exact.gradient_engine(net)
     joint_ok = net.n_stochastic <= joint_max
     worst = 0.0
@@ -100,13 +75,13 @@ def measure(sizes: tuple[int, ...], repeat: int, joint_max: int) -> dict:
         def layerwise(name: str = name, options: dict = options) -> gs.EstimatorMoments:
             return gs.estimator_moments(net, x, t, name, engine="layerwise", **options)
 
-        row[key] = best_of(layerwise, repeat)
+        row[key] = _timing.warm_best_of(layerwise, repeat)
         if joint_ok:
 
             def joint(name: str = name, options: dict = options) -> gs.EstimatorMoments:
                 return gs.estimator_moments(net, x, t, name, engine="joint", **options)
 
-            row[key + " joint"] = best_of(joint, repeat)
+            row[key + " joint"] = _timing.warm_best_of(joint, repeat)
             worst = max(worst, disagreement(layerwise(), joint()))
     row["agreement"] = worst if joint_ok else None
     return row
@@ -121,9 +96,12 @@ def table(rows: list[dict]) -> list[str]:
         depth = len(r["sizes"]) - 2
         w = r["sizes"][1]
         net = f"(8, {w} x {depth}, 1)" if depth > 2 else str(r["sizes"])
-        cells = [net, str(r["N"]), f"{fmt(r['gradient'])} ({r['gradient_engine']})"]
-        cells += [fmt(r[k]) for k in keys]
-        cells += [fmt(r.get("st_sigmoid joint")), fmt(r.get("reinforce joint"))]
+        cells = [net, str(r["N"]), f"{_timing.fmt_seconds(r['gradient'])} ({r['gradient_engine']})"]
+        cells += [_timing.fmt_seconds(r[k]) for k in keys]
+        cells += [
+            _timing.fmt_seconds(r.get("st_sigmoid joint")),
+            _timing.fmt_seconds(r.get("reinforce joint")),
+        ]
         cells.append("-" if r["agreement"] is None else f"{r['agreement']:.1e}")
         lines.append("| " + " | ".join(cells) + " |")
     return lines
@@ -138,8 +116,9 @@ def targets(rows: list[dict]) -> list[str]:
         verdict = "PASS" if worst < 2.0 else "FAIL"
         out.append(
             f"Target: 10 layers of 10 units, exact gradient and moments of st_sigmoid and "
-            f"reinforce each under 2 s: {verdict} (gradient {fmt(r['gradient'])}, st_sigmoid "
-            f"{fmt(r['st_sigmoid'])}, reinforce {fmt(r['reinforce'])})"
+            f"reinforce each under 2 s: {verdict} (gradient {_timing.fmt_seconds(r['gradient'])}, "
+            f"st_sigmoid {_timing.fmt_seconds(r['st_sigmoid'])}, "
+            f"reinforce {_timing.fmt_seconds(r['reinforce'])})"
         )
     two = [r for r in rows if r["sizes"] == (8, 10, 10, 1)]
     if two:
@@ -147,8 +126,8 @@ def targets(rows: list[dict]) -> list[str]:
         verdict = "PASS" if r["st_sigmoid"] < 0.5 else "FAIL"
         out.append(
             f"Target: (8, 10, 10, 1) exact mean and variance of st_sigmoid under 0.5 s: "
-            f"{verdict} (messages {fmt(r['st_sigmoid'])}; joint enumeration "
-            f"{fmt(r.get('st_sigmoid joint'))})"
+            f"{verdict} (messages {_timing.fmt_seconds(r['st_sigmoid'])}; joint enumeration "
+            f"{_timing.fmt_seconds(r.get('st_sigmoid joint'))})"
         )
     return out
 
@@ -184,31 +163,25 @@ def plot(rows: list[dict], directory: Path, width: int) -> Path | None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="depth <= 3, one repeat")
+    parser = _timing.benchmark_parser(__doc__, quick="depth <= 3, one repeat")
     parser.add_argument("--width", type=int, default=10, help="units per layer")
     parser.add_argument("--max-depth", type=int, default=10)
-    parser.add_argument("--repeat", type=int, default=3, help="timed runs per measurement")
     parser.add_argument("--joint-max", type=int, default=20, help="largest N for joint")
-    parser.add_argument("--out", type=Path, help="also write the report to this file")
     parser.add_argument("--plots", type=Path, default=Path(__file__).parent / "results")
-    args = parser.parse_args(argv)
+    args = _timing.parse_benchmark_args(parser, argv)
     if args.quick:
-        args.repeat, args.max_depth = 1, min(args.max_depth, 3)
-    load_start = "/".join(f"{v:.2f}" for v in os.getloadavg())
+        args.max_depth = min(args.max_depth, 3)
+    load_start = _timing.load_average()
     rows = []
     for depth in range(1, args.max_depth + 1):
         sizes = (8,) + (args.width,) * depth + (1,)
         print(f"measuring {sizes} ...", file=sys.stderr, flush=True)
         rows.append(measure(sizes, args.repeat, args.joint_max))
-    load_end = "/".join(f"{v:.2f}" for v in os.getloadavg())
     report = [
         f"# gradstat {gs.__version__}: exact quantities against depth",
         "",
-        f"Machine: os.cpu_count() = {os.cpu_count()}, numba threads = "
-        f"{numba.get_num_threads()}; load average {load_start} at start, {load_end} at end. "
-        f"Python {platform.python_version()}, numpy {np.__version__}, numba "
-        f"{numba.__version__}; one example, mse loss; best of {args.repeat} after a warm-up.",
+        _timing.machine_line(load_start),
+        f"{_timing.versions_line()}; one example, mse loss; best of {args.repeat} after a warm-up.",
         "",
         *table(rows),
         "",
@@ -222,9 +195,7 @@ def main(argv: list[str] | None = None) -> None:
     path = plot(rows, args.plots, args.width)
     if path is not None:
         report.append(f"\nPlot: {path.name}")
-    print("\n".join(report))
-    if args.out is not None:
-        args.out.write_text("\n".join(report) + "\n")
+    _timing.publish(report, args.out)
 
 
 if __name__ == "__main__":

@@ -27,8 +27,6 @@ from __future__ import annotations
 
 import argparse
 import math
-import os
-import platform
 import sys
 import time
 from collections.abc import Callable
@@ -40,6 +38,8 @@ import numba
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # benchmark this checkout
+
+import _timing  # noqa: E402
 
 import gradstat as gs  # noqa: E402
 from gradstat.estimators.user import resolve_estimator  # noqa: E402
@@ -117,12 +117,7 @@ def problem_of(case: Case) -> tuple[gs.BinaryNetwork, np.ndarray, np.ndarray]:
 
 def measure(fn: Callable[[], object], draws: int, repeat: int) -> Rate:
     """Best wall time and CPU time over ``repeat`` runs of ``fn`` (which makes ``draws``)."""
-    wall = cpu = math.inf
-    for _ in range(repeat):
-        w0, c0 = time.perf_counter(), time.process_time()
-        fn()
-        wall = min(wall, time.perf_counter() - w0)
-        cpu = min(cpu, time.process_time() - c0)
+    wall, cpu = _timing.best_wall_and_cpu(fn, repeat)
     return Rate(draws / wall, cpu / draws * 1e9)
 
 
@@ -152,29 +147,15 @@ def rates(case: Case, repeat: int) -> tuple[Rate, Rate]:
     return measure(kernel, total, repeat), measure(end_to_end, total, repeat)
 
 
-def fmt_rate(rate: Rate) -> str:
+def fmt_rate_cpu(rate: Rate) -> str:
     """``1.23 M/s (812 ns)``: draws per second and CPU time per draw."""
-    r = rate.per_second
-    text = f"{r / 1e6:.3g} M/s" if r >= 1e6 else f"{r / 1e3:.3g} k/s"
-    return f"{text} ({rate.cpu_ns:.0f} ns)"
+    return f"{_timing.fmt_rate(rate.per_second)} ({rate.cpu_ns:.0f} ns)"
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="the target case, one repeat")
-    parser.add_argument("--repeat", type=int, default=3, help="timed runs per measurement")
-    parser.add_argument("--out", type=Path, help="also write the report to this file")
-    args = parser.parse_args(argv)
-    if args.quick:
-        args.repeat = 1
-    if args.repeat < 1:
-        parser.error("--repeat must be >= 1")
-    return args
-
-
-def load_average() -> str:
-    """The 1, 5 and 15 minute load averages."""
-    return "/".join(f"{v:.2f}" for v in os.getloadavg())
+    return _timing.parse_benchmark_args(
+        _timing.benchmark_parser(__doc__, quick="the target case, one repeat"), argv
+    )
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -183,7 +164,7 @@ def main(argv: list[str] | None = None) -> None:
     cases = CASES[:1] if args.quick else CASES
     most = numba.get_num_threads()
     thread_counts = sorted({1, most})
-    load_start = load_average()
+    load_start = _timing.load_average()
     rows = []
     target = None
     for case in cases:
@@ -195,7 +176,7 @@ def main(argv: list[str] | None = None) -> None:
                 kernel, end_to_end = rates(case, args.repeat)
             finally:
                 numba.set_num_threads(most)
-            cells += [fmt_rate(kernel), fmt_rate(end_to_end)]
+            cells += [fmt_rate_cpu(kernel), fmt_rate_cpu(end_to_end)]
             if case == CASES[0] and threads == most:
                 target = end_to_end.per_second
         rows.append(f"| {case.label} | " + " | ".join(cells) + " |")
@@ -206,12 +187,9 @@ def main(argv: list[str] | None = None) -> None:
     report = [
         f"# gradstat {gs.__version__} sampling benchmark",
         "",
-        f"Machine: os.cpu_count() = {os.cpu_count()}, numba threads = {most} "
-        f"({numba.threading_layer()} threading layer); load average {load_start} at start, "
-        f"{load_average()} at end (other processes skew the timings).",
-        f"Python {platform.python_version()}, numpy {np.__version__}, numba {numba.__version__}; "
-        f"best of {args.repeat} after one warm-up; calls of at most {CALL_BYTES // 2**20} MB "
-        "of output.",
+        _timing.machine_line(load_start),
+        f"{_timing.versions_line()}; best of {args.repeat} after one warm-up; calls of at most "
+        f"{CALL_BYTES // 2**20} MB of output.",
         "",
         "| " + " | ".join(head) + " |",
         "|---|" + "--:|" * (len(head) - 1),
@@ -222,9 +200,7 @@ def main(argv: list[str] | None = None) -> None:
         "",
         f"Target: {TARGET}: {verdict} ({target / 1e6:.3g} M/s with {most} threads)",
     ]
-    print("\n".join(report))
-    if args.out is not None:
-        args.out.write_text("\n".join(report) + "\n")
+    _timing.publish(report, args.out)
 
 
 if __name__ == "__main__":

@@ -29,10 +29,7 @@ column; without it the column is skipped)::
 
 from __future__ import annotations
 
-import argparse
 import csv
-import os
-import platform
 import sys
 import tempfile
 import time
@@ -42,6 +39,8 @@ from typing import Any
 import numba
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # benchmark this checkout
+
+import _timing  # noqa: E402
 
 import gradstat as gs  # noqa: E402
 from gradstat.report import (  # noqa: E402
@@ -77,14 +76,15 @@ def rows(out: Path) -> list[tuple[str, ...]]:
 
 
 def timed(config: ReportConfig, executor: Any, repeat: int, tmp: Path, name: str) -> tuple:
-    """Best wall time of ``repeat`` sweeps, and the rows of the last one."""
-    best = float("inf")
-    for k in range(repeat):
-        out = tmp / f"{name}-{k}"
-        start = time.perf_counter()
-        gs.sweep(config, executor=executor, out=out, progress=False)
-        best = min(best, time.perf_counter() - start)
-    return best, rows(out)
+    """Best wall time of ``repeat`` sweeps, each into a folder of its own, and the rows of
+    the last one."""
+    outs: list[Path] = []
+
+    def run() -> None:
+        outs.append(tmp / f"{name}-{len(outs)}")
+        gs.sweep(config, executor=executor, out=outs[-1], progress=False)
+
+    return _timing.best_of(run, repeat), rows(outs[-1])
 
 
 def bench(name: str, workers: int, repeat: int, tmp: Path) -> list[str]:
@@ -121,20 +121,13 @@ def bench(name: str, workers: int, repeat: int, tmp: Path) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = _timing.benchmark_parser(__doc__)
     parser.add_argument("--grid", choices=[*GRIDS, "all"], default="all")
     parser.add_argument("--workers", type=int, default=2, help="pool and Dask workers")
-    parser.add_argument("--repeat", type=int, default=3, help="timed runs per executor")
-    parser.add_argument("--out", type=Path, help="also write the table to this file")
-    args = parser.parse_args(argv)
+    args = _timing.parse_benchmark_args(parser, argv)
     names = list(GRIDS) if args.grid == "all" else [args.grid]
-    load = "/".join(f"{v:.2f}" for v in os.getloadavg())
-    lines = [
-        f"Machine: {platform.processor() or platform.machine()}, os.cpu_count() = "
-        f"{os.cpu_count()}, numba threads = {numba.get_num_threads()} in serial runs, 1 per "
-        f"worker; load average {load} at start. Best of {args.repeat}; speed-ups against "
-        "serial and serial on 1 thread; rows identical on every executor.",
-        "",
+    load_start = _timing.load_average()
+    table = [
         f"| grid | serial | serial, 1 thread | process pool ({args.workers}) | "
         f"Dask LocalCluster ({args.workers}) |",
         "| --- | --: | --: | --: | --: |",
@@ -142,11 +135,15 @@ def main(argv: list[str] | None = None) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         for name in names:
             cells = bench(name, args.workers, args.repeat, Path(tmp))
-            lines.append("| " + " | ".join(cells) + " |")
-    text = "\n".join(lines)
-    print(text)
-    if args.out is not None:
-        args.out.write_text(text + "\n", encoding="utf-8")
+            table.append("| " + " | ".join(cells) + " |")
+    report = [
+        _timing.machine_line(load_start, " in serial runs, 1 per worker"),
+        f"{_timing.versions_line()}. Best of {args.repeat}; speed-ups against serial and "
+        "serial on 1 thread; rows identical on every executor.",
+        "",
+        *table,
+    ]
+    _timing.publish(report, args.out)
 
 
 if __name__ == "__main__":

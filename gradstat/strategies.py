@@ -6,21 +6,31 @@ at once, raising ``hypothesis.errors.InvalidArgument`` with the argument's name.
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import numpy as np
 from hypothesis import strategies as st
 from hypothesis.errors import InvalidArgument
 
+from gradstat._validation import check_int, check_real
 from gradstat.network import LOSSES, VALUES, BinaryNetwork
+
+_T = TypeVar("_T")
+
+
+def _argument(check: Callable[..., _T], value: Any, name: str, **bounds: Any) -> _T:
+    """``check(value, name, **bounds)`` of :mod:`gradstat._validation`, its ``TypeError`` or
+    ``ValueError`` raised as the ``InvalidArgument`` that Hypothesis strategies raise."""
+    try:
+        return check(value, name, **bounds)
+    except (TypeError, ValueError) as err:
+        raise InvalidArgument(str(err)) from None
 
 
 def _check_int_range(name: str, lo: Any, hi: Any, least: int) -> None:
     for label, v in ((f"min_{name}", lo), (f"max_{name}", hi)):
-        if isinstance(v, bool) or not isinstance(v, (int, np.integer)):
-            raise InvalidArgument(f"{label} must be an int, got {v!r}")
-        if v < least:
-            raise InvalidArgument(f"{label} must be >= {least}, got {v}")
+        _argument(check_int, v, label, minimum=least)
     if lo > hi:
         raise InvalidArgument(f"min_{name}={lo} is larger than max_{name}={hi}")
 
@@ -62,8 +72,7 @@ def networks(
     _check_int_range("width", min_width, max_width, 1)
     _check_int_range("inputs", 0, max_inputs, 0)
     _check_int_range("outputs", 1, max_outputs, 1)
-    if isinstance(max_stochastic, bool) or not isinstance(max_stochastic, int):
-        raise InvalidArgument(f"max_stochastic must be an int, got {max_stochastic!r}")
+    _argument(check_int, max_stochastic, "max_stochastic")
     if max_stochastic < min_depth * min_width:
         raise InvalidArgument(
             f"max_stochastic={max_stochastic} is below min_depth * min_width = "
@@ -74,8 +83,7 @@ def networks(
         raise InvalidArgument(
             f"losses must be a non-empty subset of {sorted(LOSSES)}, got {losses!r}"
         )
-    if not (np.isfinite(max_weight) and max_weight >= 0):
-        raise InvalidArgument(f"max_weight must be a finite number >= 0, got {max_weight!r}")
+    _argument(check_real, max_weight, "max_weight", minimum=0.0)
     values = tuple(values)
     if not values or any(v not in VALUES for v in values):
         raise InvalidArgument(f"values must be a non-empty subset of {VALUES}, got {values!r}")
@@ -131,8 +139,7 @@ def problems(
     ``[-max_input, max_input]`` and ``B`` is drawn from ``[1, max_batch]``.
     """
     _check_int_range("batch", 1, max_batch, 1)
-    if not (np.isfinite(max_input) and max_input >= 0):
-        raise InvalidArgument(f"max_input must be a finite number >= 0, got {max_input!r}")
+    _argument(check_real, max_input, "max_input", minimum=0.0)
     nets = networks(**network_kwargs)
 
     @st.composite
@@ -157,8 +164,7 @@ def extreme_logit_networks(
     ``log(sigmoid)`` and ``log(1 - sigmoid)`` overflow.
     """
     for label, v in (("min_magnitude", min_magnitude), ("max_magnitude", max_magnitude)):
-        if not (isinstance(v, (int, float)) and np.isfinite(v) and v >= 0):
-            raise InvalidArgument(f"{label} must be a finite number >= 0, got {v!r}")
+        _argument(check_real, v, label, minimum=0.0)
     if min_magnitude > max_magnitude:
         raise InvalidArgument(
             f"min_magnitude={min_magnitude} is larger than max_magnitude={max_magnitude}"

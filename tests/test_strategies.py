@@ -13,12 +13,12 @@ from gradstat.strategies import extreme_logit_networks, networks, problems
 @pytest.mark.parametrize(
     ("kwargs", "match"),
     [
-        ({"min_depth": 0}, "min_depth must be >= 1"),
+        ({"min_depth": 0}, "min_depth must be an int >= 1"),
         ({"min_width": 3, "max_width": 2}, "min_width=3 is larger than max_width=2"),
         ({"max_width": 2.5}, "max_width must be an int"),
         ({"losses": ("hinge",)}, "losses must be a non-empty subset"),
         ({"losses": ()}, "losses must be a non-empty subset"),
-        ({"max_weight": float("nan")}, "max_weight must be a finite number"),
+        ({"max_weight": float("nan")}, "max_weight must be a finite real number"),
         ({"min_depth": 3, "min_width": 3, "max_stochastic": 8}, "no network qualifies"),
     ],
 )
@@ -28,9 +28,9 @@ def test_networks_validates_eagerly(kwargs, match):
 
 
 def test_problems_and_extreme_validate_eagerly():
-    with pytest.raises(InvalidArgument, match="max_batch must be >= 1"):
+    with pytest.raises(InvalidArgument, match="max_batch must be an int >= 1"):
         problems(max_batch=0)
-    with pytest.raises(InvalidArgument, match="max_input must be a finite number"):
+    with pytest.raises(InvalidArgument, match="max_input must be a finite real number"):
         problems(max_input=-1.0)
     with pytest.raises(InvalidArgument, match="min_magnitude=9 is larger"):
         extreme_logit_networks(min_magnitude=9, max_magnitude=3)
