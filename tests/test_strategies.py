@@ -18,7 +18,7 @@ from gradstat.strategies import extreme_logit_networks, networks, problems
         ({"max_width": 2.5}, "max_width must be an int"),
         ({"losses": ("hinge",)}, "losses must be a non-empty subset"),
         ({"losses": ()}, "losses must be a non-empty subset"),
-        ({"max_weight": float("nan")}, "max_weight must be a finite real number"),
+        ({"max_weight": float("nan")}, "max_weight must be a finite number"),
         ({"min_depth": 3, "min_width": 3, "max_stochastic": 8}, "no network qualifies"),
     ],
 )
@@ -30,7 +30,7 @@ def test_networks_validates_eagerly(kwargs, match):
 def test_problems_and_extreme_validate_eagerly():
     with pytest.raises(InvalidArgument, match="max_batch must be an int >= 1"):
         problems(max_batch=0)
-    with pytest.raises(InvalidArgument, match="max_input must be a finite real number"):
+    with pytest.raises(InvalidArgument, match="max_input must be a finite number"):
         problems(max_input=-1.0)
     with pytest.raises(InvalidArgument, match="min_magnitude=9 is larger"):
         extreme_logit_networks(min_magnitude=9, max_magnitude=3)
