@@ -56,7 +56,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # benchmark this c
 import _timing  # noqa: E402
 
 import gradstat as gs  # noqa: E402
-from gradstat.exact import gradient_engine  # noqa: E402
+from gradstat.engines.gradient import gradient_engine  # noqa: E402
 
 try:
     import torch

@@ -42,9 +42,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # benchmark this c
 import _timing  # noqa: E402
 
 import gradstat as gs  # noqa: E402
+from gradstat.engines.sampling import make_sampler  # noqa: E402
 from gradstat.estimators.user import resolve_estimator  # noqa: E402
 from gradstat.problem import make_problem  # noqa: E402
-from gradstat.sampling import make_sampler  # noqa: E402
 
 TARGET_SIZES = (8, 8, 8, 1)
 TARGET_ESTIMATOR = "st_sigmoid"
