@@ -108,10 +108,6 @@ def per_state_estimator(
     return PerStateEstimator(function, name=name, noise=noise, unbiased=unbiased)
 
 
-AnyEstimator = EstimatorBase
-"""Any estimator object: a registered :class:`~gradstat.estimators.Estimator` or a user's."""
-
-
 def resolve_estimator(
     estimator: Any, options: Mapping[str, Any]
 ) -> tuple[EstimatorBase, dict[str, Any]]:
