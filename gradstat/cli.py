@@ -1,27 +1,35 @@
 """Command line: ``gradstat`` or ``python -m gradstat`` (:func:`main`).
 
-``gradstat summary`` (the default) prints the exact bias/variance table of every
-registered estimator on one network (by default the built-in ``(4, 3, 3, 2)`` mse network
-with seed 0, input ``x = 1`` and the target of :func:`gradstat.report.default_target`).
+``gradstat summary`` (the default) prints the bias/variance table of every registered
+estimator on one network (by default the built-in ``(4, 3, 3, 2)`` mse network with seed
+0, input ``x = 1`` and the target of :func:`gradstat.report.default_target`): exact where
+the moments can be enumerated, Monte Carlo otherwise (``--method auto``), with a column
+saying which.
 ``gradstat report`` compares every estimator on a suite of networks and writes tables,
 CSV/JSON results and plots into a folder (:mod:`gradstat.report`). ``gradstat sweep`` runs
 the same grid on a process pool over every core or a Dask cluster and writes the results
 only (:mod:`gradstat.sweep`); ``gradstat report --resume`` on its folder then writes the
 tables and plots without recomputing. ``gradstat claims`` checks the claims registry.
+
+Every error ends with one line on stderr and exit status 2 (a bad option, config or
+network file, a file that cannot be read or written, memory, an output folder another run
+holds); ``gradstat report`` and ``gradstat sweep`` exit with status 1 when an analysis
+failed (after writing everything else), and 130 after Ctrl-C.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import shutil
 import sys
 from collections.abc import Callable, Iterator, Sequence
-from typing import Any
+from typing import Any, NoReturn
 
 import numpy as np
 
 from gradstat._validation import check_int
-from gradstat.analysis import METHODS, AnalysisResult, analyze
+from gradstat.analysis import DEFAULT_MC_SAMPLES, METHODS, AnalysisResult, analyze
 from gradstat.estimators import available_estimators
 from gradstat.metrics import METRICS
 from gradstat.network import LOSSES, BinaryNetwork
@@ -35,9 +43,46 @@ from gradstat.report import (
     format_table,
     run_report,
 )
-from gradstat.sweep import DEFAULT_RETRIES, SweepInterrupted, dask_client, sweep
+from gradstat.sweep import (
+    DEFAULT_RETRIES,
+    LostRowsError,
+    SweepInterrupted,
+    counted,
+    dask_client,
+    sweep,
+)
 
 DEFAULT_SIZES = (4, 3, 3, 2)
+
+USER_ERRORS = (ValueError, TypeError, OSError, ImportError, MemoryError, LostRowsError)
+"""What a command line meets from its input and its machine: one line, exit status 2."""
+
+
+def one_line(text: str) -> str:
+    """``text`` on one line (every run of white space, newlines included, one space)."""
+    return " ".join(str(text).split())
+
+
+def _fail(message: str) -> NoReturn:
+    print(one_line(message), file=sys.stderr)
+    raise SystemExit(2)
+
+
+def _error_text(err: BaseException) -> str:
+    """The message of an error, naming its type where the message alone would not do."""
+    text = one_line(str(err))
+    if isinstance(err, MemoryError):
+        return "out of memory" + (f": {text}" if text else "")
+    if isinstance(err, (ValueError, TypeError, LostRowsError)) and text:
+        return text
+    return f"{type(err).__name__}: {text}" if text else type(err).__name__
+
+
+class _Parser(argparse.ArgumentParser):
+    """An argument parser whose errors are one line (with where to find help), status 2."""
+
+    def error(self, message: str) -> NoReturn:
+        _fail(f"{self.prog}: error: {message} (see {self.prog} --help)")
 
 
 def _sizes(text: str) -> tuple[int, ...]:
@@ -83,16 +128,30 @@ def _summary(args: argparse.Namespace) -> int:
     rows = summary_rows(
         net, x, t, estimators, method=args.method, n_samples=args.n_samples, seed=args.mc_seed
     )
-    method = rows[0][1].method if rows else args.method
     print(
-        f"# gradstat summary: {net!r}, seed {args.seed}, x = 1, "
-        f"t = {_target_text(t)}, method {method}\n"
+        f"# gradstat summary: {net!r}, seed {args.seed}, x = 1, t = {_target_text(t)}\n\n"
+        f"{_methods_text(args, [r for _label, r in rows])}\n"
     )
     print("## All parameters\n")
-    print(format_table(rows, ("all",)))
+    print(format_table(rows, ("all",), method_column=True))
     print("\n## Stochastic-layer parameters\n")
-    print(format_table(rows, ("stochastic",)))
+    print(format_table(rows, ("stochastic",), method_column=True))
     return 0
+
+
+def _methods_text(args: argparse.Namespace, results: Sequence[AnalysisResult]) -> str:
+    """What the summary's numbers are: exact, Monte Carlo, or each where it can be."""
+    methods = {r.method for r in results}
+    draws = args.n_samples or DEFAULT_MC_SAMPLES
+    mc = f"Monte Carlo ({draws} draws, seed {args.mc_seed}; value ± standard error)"
+    if methods == {"exact"}:
+        return "Method: exact (every moment enumerated)."
+    if methods == {"mc"}:
+        return f"Method: {mc}."
+    return (
+        f"Method {args.method}: exact where the moments can be enumerated (discrete noise), "
+        f"{mc} otherwise; the method column says which."
+    )
 
 
 def _positive_int(text: str) -> int:
@@ -114,9 +173,16 @@ def _claims(args: argparse.Namespace) -> int:
         claims_table,
         counterexample_list,
     )
+    from gradstat.claims.registry import claims_text_table
 
     n = DEFAULT_MAX_EXAMPLES if args.max_examples is None else args.max_examples
     results = check_claims(args.claim, max_examples=n)
+    markdown = args.format == "md" or (args.format == "auto" and not sys.stdout.isatty())
+    if not markdown:
+        width = shutil.get_terminal_size().columns
+        print(f"gradstat claims: exact checks, up to {n} Hypothesis examples per search")
+        print(claims_text_table(results, width=width))
+        return 0
     print(f"# gradstat claims: exact checks, up to {n} Hypothesis examples per search\n")
     print(claims_table(results))
     listed = counterexample_list(results)
@@ -175,19 +241,29 @@ def _report(args: argparse.Namespace) -> int:
         if n
     )
     print(
-        f"gradstat report: {len(result.records)} analyses ({len(result.cases)} networks x "
-        f"{len(config.estimators)} estimators, method {methods}{extra}) in "
-        f"{result.wall_time:.1f} s"
+        f"gradstat report: {counted(len(result.records), 'analysis', 'analyses')} "
+        f"({_grid_text(len(result.cases), len(config.estimators))}, method {methods}{extra}) "
+        f"in {result.wall_time:.1f} s"
     )
     print(
         f"wrote {result.out_dir}: report.md, results.csv, tasks.jsonl, results.json, "
-        f"{n_plots} plots, networks/ ({len(result.cases)} .npz files)"
+        f"{counted(n_plots, 'plot')}, networks/ ({counted(len(result.cases), '.npz file')})"
     )
     if result.plots_note is not None:
         print(f"plots {result.plots_note}")
     if result.failures:
-        print(f"{len(result.failures)} analyses failed (see report.md); --resume runs them again")
+        done = counted(result.n_done, "analysis", "analyses")
+        print(
+            f"gradstat report: {len(result.failures)} of {done} failed (see report.md); "
+            "--resume runs them again",
+            file=sys.stderr,
+        )
+        return 1
     return 0
+
+
+def _grid_text(n_networks: int, n_estimators: int) -> str:
+    return f"{counted(n_networks, 'network')} x {counted(n_estimators, 'estimator')}"
 
 
 def _sweep(args: argparse.Namespace) -> int:
@@ -200,10 +276,10 @@ def _sweep(args: argparse.Namespace) -> int:
         return 130
     failed = len(result.failed)
     print(
-        f"gradstat sweep: {len(result.outcomes)} tasks ({len(result.cases)} networks x "
-        f"{len(config.estimators)} estimators; {result.reused} reused, {failed} failed, "
-        f"{result.retried} rerun after a lost worker) on {result.executor} in "
-        f"{result.wall_time:.1f} s"
+        f"gradstat sweep: {counted(len(result.outcomes), 'task')} "
+        f"({_grid_text(len(result.cases), len(config.estimators))}; {result.reused} reused, "
+        f"{failed} failed, {result.retried} rerun after a lost worker) on {result.executor} "
+        f"in {result.wall_time:.1f} s"
     )
     print(
         f"wrote {result.out_dir}: results.csv, tasks.jsonl, results.json, networks/; "
@@ -211,7 +287,12 @@ def _sweep(args: argparse.Namespace) -> int:
         "tables and plots"
     )
     if failed:
-        print(f"{failed} tasks failed (status 'error' in results.csv); --resume runs them again")
+        print(
+            f"gradstat sweep: {failed} of {counted(len(result.outcomes), 'task')} failed "
+            "(status 'error' in results.csv); --resume runs them again",
+            file=sys.stderr,
+        )
+        return 1
     return 0
 
 
@@ -249,7 +330,12 @@ def _grid_arguments(r: argparse.ArgumentParser, *, plots: bool) -> None:
         help=f"metrics to report (default: all): {', '.join(METRICS)}",
     )
     r.add_argument("--method", choices=METHODS, help="auto (default), exact or mc")
-    r.add_argument("--n-samples", type=int, help="Monte Carlo draws per analysis")
+    r.add_argument(
+        "--n-samples",
+        type=int,
+        help=f"Monte Carlo draws per analysis (default {DEFAULT_MC_SAMPLES}; not with --method "
+        "exact)",
+    )
     r.add_argument("--mc-seed", type=int, help="seed of the Monte Carlo draws (default 0)")
     r.add_argument(
         "--seeding",
@@ -292,7 +378,12 @@ def _execution_arguments(r: argparse.ArgumentParser, *, default: str) -> None:
         type=int,
         default=DEFAULT_RETRIES,
         metavar="N",
-        help=f"reruns of an analysis whose worker process died (default {DEFAULT_RETRIES})",
+        help="reruns of a lost analysis, the same on every executor: one whose worker "
+        "process died, or whose run raised outside the analysis (an analysis that raises "
+        "fails at once); after N+1 losses it is recorded as failed. Serially nothing is "
+        "lost; a Dask scheduler given with --scheduler first reschedules the analyses of "
+        "a dead worker itself (its allowed-failures setting), --dask-local does not "
+        f"(default {DEFAULT_RETRIES})",
     )
 
 
@@ -307,20 +398,35 @@ def _grid_command(
     run: Callable[[argparse.Namespace], int],
 ) -> None:
     """A subcommand that runs a grid (``report``, ``sweep``): its options and its run."""
-    command = sub.add_parser(name, help=help, description=description)
+    command = sub.add_parser(name, help=help, description=description + _EXIT_TEXT)
     _grid_arguments(command, plots=plots)
     _execution_arguments(command, default=default)
     command.set_defaults(run=run)
 
 
+_EXIT_TEXT = (
+    " Exit status: 0 when every analysis succeeded, 1 when one failed (everything else is "
+    "written), 2 on an error (one line on stderr), 130 after Ctrl-C. The output folder is "
+    "locked while it runs: a second run into it is refused."
+)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    """The parser of ``gradstat`` and its subcommands (errors: one line, status 2)."""
+    from gradstat import __version__
+
+    parser = _Parser(
         prog="gradstat",
         description="Exact bias/variance analysis of gradient estimators for stochastic "
         "binary neurons.",
     )
+    parser.add_argument("--version", action="version", version=f"gradstat {__version__}")
     sub = parser.add_subparsers(dest="command")
-    s = sub.add_parser("summary", help="bias/variance table of every estimator on one network")
+    s = sub.add_parser(
+        "summary",
+        help="bias/variance table of every estimator on one network: exact where the "
+        "moments can be enumerated, Monte Carlo otherwise",
+    )
     s.add_argument("--sizes", type=_sizes, default=DEFAULT_SIZES, help="n_in,n_1,...,n_L,n_out")
     s.add_argument("--loss", choices=sorted(LOSSES), default="mse")
     s.add_argument("--scale", type=float, default=1.0, help="weight scale of the random network")
@@ -332,7 +438,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="estimators to compare (default: all registered)",
     )
     s.add_argument("--method", choices=["auto", "exact", "mc"], default="auto")
-    s.add_argument("--n-samples", type=int, default=None, help="Monte Carlo draws")
+    s.add_argument(
+        "--n-samples",
+        type=int,
+        default=None,
+        help=f"Monte Carlo draws per estimator that is not exact (default {DEFAULT_MC_SAMPLES})",
+    )
     s.add_argument("--mc-seed", type=int, default=0, help="seed of the Monte Carlo draws")
     s.set_defaults(run=_summary)
     c = sub.add_parser("claims", help="check the claims registry and print its verdicts")
@@ -347,6 +458,14 @@ def build_parser() -> argparse.ArgumentParser:
         action="append",
         metavar="KEY",
         help="check only this claim (repeatable; default: every registered claim)",
+    )
+    c.add_argument(
+        "--format",
+        choices=("auto", "text", "md"),
+        default="auto",
+        help="text: a compact table (claim, verdict, examples, the statement cut to the "
+        "terminal's width); md: the full Markdown table (source, conditions, evidence) "
+        "and the counterexamples; auto (default): text on a terminal, md otherwise",
     )
     c.set_defaults(run=_claims)
     _grid_command(
@@ -377,14 +496,25 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``gradstat`` command."""
+    """Entry point of the ``gradstat`` command; returns its exit status.
+
+    0: done; 1: ``report`` or ``sweep`` wrote everything but an analysis failed; 130:
+    Ctrl-C. Errors (bad options, configs or files, memory, an output folder another run
+    holds) print one line on stderr and raise ``SystemExit(2)``, never a traceback;
+    ``--help`` and ``--version`` raise ``SystemExit(0)``.
+    """
     parser = build_parser()
     argv = list(sys.argv[1:] if argv is None else argv)
-    if not argv or argv[0].startswith("-") and argv[0] not in ("-h", "--help"):
+    if not argv or argv[0].startswith("-") and argv[0] not in ("-h", "--help", "--version"):
         argv = ["summary", *argv]
     args = parser.parse_args(argv)
+    prog = f"gradstat {args.command}"
     try:
         return args.run(args)
-    except (ValueError, TypeError, OSError, ImportError) as err:
-        parser.error(str(err))
-    return 2
+    except KeyboardInterrupt:
+        print(f"{prog}: interrupted", file=sys.stderr)
+        return 130
+    except USER_ERRORS as err:
+        _fail(f"{prog}: error: {_error_text(err)}")
+    except Exception as err:  # anything else still ends with one line, never a traceback
+        _fail(f"{prog}: unexpected error: {type(err).__name__}: {one_line(str(err))}")

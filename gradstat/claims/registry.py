@@ -8,6 +8,7 @@ the :class:`ClaimResult` (key and verdict) from them. :func:`register_claim` add
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -316,6 +317,61 @@ def claims_table(results: Sequence[ClaimResult], claims: dict[str, Claim] | None
         cells.append(f"{r.evidence} ({r.n_examples} examples)")
         lines.append("| " + " | ".join(_cell(v) for v in cells) + " |")
     return "\n".join(lines)
+
+
+def claims_text_table(
+    results: Sequence[ClaimResult], *, width: int = 100, claims: dict[str, Claim] | None = None
+) -> str:
+    """A compact plain-text table for a terminal ``width`` characters wide.
+
+    One line per result: the claim's key, its verdict, the examples checked, its
+    counterexamples (``cex``) and its statement, cut to what is left of the width (ending
+    ``...`` when cut); when less than 30 characters would be left, the statement goes on
+    its own indented line, cut to the width. Then a line counting the verdicts.
+    :func:`claims_table` has sources, conditions and evidence.
+
+    Parameters
+    ----------
+    results : sequence of ClaimResult
+    width : int
+        Characters per line (at least 40 are used).
+    claims : dict, optional
+        Maps keys to claims (default: the registry :data:`CLAIMS`).
+    """
+    registry = CLAIMS if claims is None else claims
+    for r in results:
+        if r.key not in registry:
+            raise ValueError(f"result for unknown claim {r.key!r}")
+    width = max(40, width)
+    head = ("claim", "verdict", "examples", "cex")
+    rows = [(r.key, r.verdict, str(r.n_examples), str(len(r.counterexamples))) for r in results]
+    widths = [max(len(row[k]) for row in [head, *rows]) for k in range(len(head))]
+    room = width - sum(widths) - 2 * len(widths)
+    below = room < 30  # the statement on a line of its own
+    lines = []
+    for row, r in zip([head, *rows], [None, *results]):
+        cells = [row[0].ljust(widths[0]), row[1].ljust(widths[1]),
+                 row[2].rjust(widths[2]), row[3].rjust(widths[3])]  # fmt: skip
+        statement = "statement" if r is None else " ".join(registry[r.key].statement.split())
+        if below:
+            lines += ["  ".join(cells).rstrip(), "    " + _cut(statement, width - 4)]
+        else:
+            lines.append("  ".join(cells) + "  " + _cut(statement, room))
+    verdicts = ", ".join(
+        f"{sum(r.verdict == v for r in results)} {v}"
+        for v in VERDICTS
+        if any(r.verdict == v for r in results)
+    )
+    total = f"{len(results)} claim{'s' if len(results) != 1 else ''}: {verdicts}."
+    lines.append(textwrap.fill(f"{total} {_TEXT_TAIL}", width))
+    return "\n".join(lines)
+
+
+_TEXT_TAIL = "cex: counterexamples. Sources, conditions, evidence and counterexamples: --format md"
+
+
+def _cut(text: str, room: int) -> str:
+    return text if len(text) <= room else text[: max(0, room - 3)].rstrip() + "..."
 
 
 def counterexample_list(results: Sequence[ClaimResult]) -> str:

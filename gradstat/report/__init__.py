@@ -19,7 +19,10 @@ sees one example: the input ``x = 1`` (all ones) and the target of
 :func:`default_target` (``0`` for mse, ``0.5`` for bce, class 0 for xent, ``1`` for
 linear). The estimators are every registered one (:func:`gradstat.available_estimators`),
 each with its default options, except ``reinforce``, which appears once per baseline
-``none``, ``mean`` and ``optimal`` (:data:`ESTIMATOR_VARIANTS`). With ``method="auto"``
+``none``, ``mean`` and ``optimal``, and ``st_tempered``, which appears with ``tau = 0.5``
+and ``tau = 2`` (at its default ``tau = 1`` it is ``st_sigmoid``) (:data:`ESTIMATOR_VARIANTS`).
+The noisy rectifier is a different model, measured against its own reference
+(``AnalysisResult.reference``); the tables and plots mark it. With ``method="auto"``
 every metric is exact where the estimator's noise is discrete.
 
 A configuration is a frozen :class:`ReportConfig`, built in Python, from a TOML file

@@ -1,43 +1,108 @@
-"""The Markdown of a report: :func:`format_table` and ``report.md`` (:func:`format_report`)."""
+"""The Markdown of a report: :func:`format_table` and ``report.md`` (:func:`format_report`).
+
+A result measured against a reference other than the binary network's exact gradient
+(``AnalysisResult.reference``: the noisy rectifier's ``"rectifier-exact"`` or
+``"own-mean"``) is marked :data:`REFERENCE_MARK` wherever it appears, with a footnote
+saying what it was compared with (:func:`reference_note`).
+"""
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 import numpy as np
 
 from gradstat.analysis import DEFAULT_MC_SAMPLES, AnalysisResult
 from gradstat.metrics import METRICS
 from gradstat.report.results import ReportResult
-from gradstat.sweep.results import CSV_COLUMNS
+from gradstat.sweep.results import CSV_COLUMNS, counted
 
 RELATIVE_METRICS = ("relative_bias", "cosine", "sign_agreement", "descent_probability")
 """Scale-free metrics, summarised over networks in the report's overview."""
+
+
+REFERENCE_MARK = "†"
+"""Marks a result whose reference is not the binary network's exact gradient."""
+
+REFERENCE_TEXT = {
+    "rectifier-exact": "the exact gradient of its own model, a network of noisy rectifiers "
+    "(its bias and cosine measure that model, not the binary network)",
+    "own-mean": "the Monte Carlo mean of its own draws (relative bias 0 and cosine 1 by "
+    "construction, not measured)",
+}
+"""What each reference other than ``"exact"`` is, as written in footnotes."""
+
+
+def marked(label: str, references: Iterable[str]) -> str:
+    """``label``, followed by :data:`REFERENCE_MARK` unless every reference is exact."""
+    return label + f" {REFERENCE_MARK}" if set(references) - {"exact"} else label
+
+
+def reference_note(rows: Iterable[tuple[str, str]]) -> str | None:
+    """The footnote of the marked labels, from ``(label, reference)`` pairs (None if none).
+
+    E.g. ``† noisy_rectifier is compared not with the binary network's exact gradient but
+    with `own-mean`, the Monte Carlo mean of its own draws (...); leave it out of any
+    ranking.``
+    """
+    by_label: dict[str, list[str]] = {}
+    for label, reference in rows:
+        if reference != "exact" and reference not in by_label.setdefault(label, []):
+            by_label[label].append(reference)
+    parts = [
+        f"{label} is compared not with the binary network's exact gradient but with "
+        + " or with ".join(
+            f"`{ref}`, {REFERENCE_TEXT.get(ref, 'another reference')}" for ref in refs
+        )
+        for label, refs in by_label.items()
+        if refs
+    ]
+    if not parts:
+        return None
+    return f"{REFERENCE_MARK} " + "; ".join(parts) + "; leave it out of any ranking."
 
 
 def format_table(
     rows: Sequence[tuple[str, AnalysisResult]],
     scopes: Sequence[str] = ("all",),
     metrics: Sequence[str] = METRICS,
+    *,
+    method_column: bool = False,
 ) -> str:
     """A Markdown table of ``metrics`` per labelled result (and per scope when several).
 
-    Exact values print as ``0.1234``; Monte Carlo values as ``0.1234 ± 0.0012``.
+    Exact values print as ``0.1234``; Monte Carlo values as ``0.1234 ± 0.0012``. A result
+    whose reference is not the exact gradient is marked :data:`REFERENCE_MARK`, with a
+    footnote under the table (:func:`reference_note`).
+
+    Parameters
+    ----------
+    rows : sequence of (str, AnalysisResult)
+        Labelled results, one row each (per scope).
+    scopes : sequence of str
+        Scopes of :meth:`AnalysisResult.scopes`; a ``scope`` column when several.
+    metrics : sequence of str
+    method_column : bool
+        Add a ``method`` column (``exact`` or ``mc``) after the label.
     """
     scope_column = len(scopes) > 1
-    head = ["estimator", *(["scope"] if scope_column else []), *metrics]
+    head = ["estimator", *(["method"] if method_column else []),
+            *(["scope"] if scope_column else []), *metrics]  # fmt: skip
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for label, result in rows:
         for scope in scopes:
             values = result.scopes()[scope]
             se = result.standard_errors[scope] if result.standard_errors else None
-            cells = [label, *([scope] if scope_column else [])]
+            cells = [marked(label, [result.reference])]
+            cells += [result.method] if method_column else []
+            cells += [scope] if scope_column else []
             for name in metrics:
                 v = getattr(values, name)
                 cells.append(f"{v:.4g}" if se is None else f"{v:.4g} ± {getattr(se, name):.2g}")
             lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines)
+    note = reference_note((label, result.reference) for label, result in rows)
+    return "\n".join(lines + ([] if note is None else ["", note]))
 
 
 def _median(values: Sequence[float]) -> float:
@@ -53,13 +118,17 @@ def _overview(result: ReportResult) -> str:
         "| estimator | networks | " + " | ".join(metrics) + " |",
         "|" + "---|" * (len(metrics) + 2),
     ]
+    references = []
     for spec in result.config.estimators:
         done = [r.result for r in result.records if r.estimator == spec]
         if not done:
             continue
+        references += [(spec.label, r.reference) for r in done]
         cells = [f"{_median([getattr(r.overall, m) for r in done]):.4g}" for m in metrics]
-        lines.append(f"| {spec.label} | {len(done)} | " + " | ".join(cells) + " |")
-    return "\n".join(lines)
+        label = marked(spec.label, [r.reference for r in done])
+        lines.append(f"| {label} | {len(done)} | " + " | ".join(cells) + " |")
+    note = reference_note(references)
+    return "\n".join(lines + ([] if note is None else ["", note]))
 
 
 PLOT_TEXT = {
@@ -101,29 +170,32 @@ def format_report(result: ReportResult) -> str:
     if "mc" in methods:
         draws = config.n_samples or DEFAULT_MC_SAMPLES
         method += f" ({draws} draws per Monte Carlo analysis, seed {config.mc_seed})"
+    planned = counted(result.n_planned, "analysis", "analyses")
     lines = [
         "# gradstat report",
         "",
-        f"{len(result.cases)} networks x {len(config.estimators)} estimators; "
-        f"{done} of {result.n_planned} analyses in {result.wall_time:.1f} s; method: {method}.",
+        f"{counted(len(result.cases), 'network')} x {counted(len(config.estimators), 'estimator')}"
+        f"; {done} of {planned} in {result.wall_time:.1f} s; method: {method}.",
         "",
     ]
     if result.reused:
+        reused = counted(result.reused, "analysis was", "analyses were")
         lines += [
-            f"{result.reused} analyses were read back from an earlier run (`--resume`); the "
-            f"others ran {result.executor}.",
+            f"{reused} read back from an earlier run (`--resume`); the others ran "
+            f"{result.executor}.",
             "",
         ]
     if result.failures:
+        failed = counted(len(result.failures), "analysis", "analyses")
         lines += [
-            f"**{len(result.failures)} analyses failed**: listed under [Failed "
-            "analyses](#failed-analyses); `--resume` runs them again.",
+            f"**{failed} failed**: listed under [Failed analyses](#failed-analyses); "
+            "`--resume` runs them again.",
             "",
         ]
     if result.interrupted:
         lines += [
-            f"**Interrupted** after {done} of {result.n_planned} analyses: the tables and "
-            "files below cover only what was done.",
+            f"**Interrupted** after {done} of {planned}: the tables and files below cover "
+            "only what was done.",
             "",
         ]
     lines += [
@@ -149,6 +221,9 @@ def format_report(result: ReportResult) -> str:
     else:
         for name, text in PLOT_TEXT.items():
             lines += [f"![{name}]({name})", "", text, ""]
+        note = reference_note((r.estimator.label, r.result.reference) for r in result.records)
+        if note is not None:
+            lines += [f"Marked in the plots' legends too: {note}", ""]
     lines += ["## Networks", ""]
     for case in result.cases:
         rows = [(r.estimator.label, r.result) for r in result.records if r.case is case]

@@ -14,21 +14,29 @@ Four figures, all over every analysis of a report, all parameters unless stated:
   of the expected cosine (no closed form), the ``M -> infinity`` limit
   ``cos(E[g_hat], g)`` and the proxy :func:`cosine_proxy_curve`.
 
-Figures are drawn on :class:`matplotlib.figure.Figure` objects directly, never through
-``pyplot``, so the caller's backend and open figures are left alone. matplotlib is
-imported only when :func:`write_plots` runs.
+Every estimator variant keeps one style (colour, marker, line style) in every figure
+(:func:`variant_styles`, a fixed table keyed by the variant's label), and a variant whose
+reference is not the exact gradient (the noisy rectifier) is marked in the legends.
+Figures are sized for their content: the legend sits below the panels with full labels,
+in as many columns as fit, and titles wrap to the figure's width, whatever the number of
+networks. They are drawn on :class:`matplotlib.figure.Figure` objects directly, never
+through ``pyplot``, so the caller's backend and open figures are left alone. matplotlib
+is imported only when :func:`write_plots` runs.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+import textwrap
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from gradstat.report.markdown import REFERENCE_MARK
 from gradstat.report.results import Record
+from gradstat.sweep.config import default_estimators
 
 INSTALL_HINT = 'pip install "gradstat[plot]"'
 """How to get the plotting dependency."""
@@ -39,7 +47,54 @@ SAMPLE_COUNTS = np.logspace(0, 3, 61)
 LOG_METRICS = ("bias_norm", "relative_bias", "total_variance", "mse", "median_snr")
 """Metrics drawn on a (symmetric-)logarithmic axis."""
 
+COLOURS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd",
+           "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf")  # fmt: skip
+"""matplotlib's tab10 colours, written out so that no style setting changes them."""
+
 MARKERS = "osD^vP*Xph"
+"""Markers of the variants: with :data:`COLOURS`, 100 distinct pairs."""
+
+LINE_STYLES = ("-", "--", "-.")
+"""Line styles of the variants, where a figure's lines do not already mean something."""
+
+_INCH_PER_CHAR = 0.075
+"""Width of a character of the legend's 9-point font, in inches (an upper estimate)."""
+
+
+def variant_style(index: int) -> dict[str, str]:
+    """The style of the ``index``-th variant of :func:`variant_styles`' table.
+
+    Colour ``index mod 10``, marker ``(index + index // 10) mod 10`` (so that the 100
+    first pairs of colour and marker differ) and line style ``index // 10 mod 3``.
+    """
+    return {
+        "color": COLOURS[index % len(COLOURS)],
+        "marker": MARKERS[(index + index // len(COLOURS)) % len(MARKERS)],
+        "linestyle": LINE_STYLES[(index // len(COLOURS)) % len(LINE_STYLES)],
+    }
+
+
+def variant_styles(labels: Iterable[str]) -> dict[str, dict[str, str]]:
+    """One style per estimator variant, the same in every plot and every report.
+
+    The table is keyed by the variant's label: the default variants
+    (:func:`gradstat.report.default_estimators`) take the first entries in registry
+    order, other labels the next ones in alphabetical order (so that the order in which
+    they are given does not matter).
+    """
+    labels = list(dict.fromkeys(labels))
+    order = [spec.label for spec in default_estimators()]
+    order += sorted(label for label in labels if label not in order)
+    index = {label: k for k, label in enumerate(order)}
+    return {label: variant_style(index[label]) for label in labels}
+
+
+def legend_label(label: str, references: Iterable[str]) -> str:
+    """The legend's label of a variant: marked when its reference is not the exact gradient."""
+    others = sorted(set(references) - {"exact"})
+    if not others:
+        return label
+    return f"{label} {REFERENCE_MARK} (reference: {', '.join(others)})"
 
 
 def relative_rmse_curve(
@@ -101,48 +156,99 @@ def write_plots(records: Sequence[Record], out_dir: Path, metrics: Sequence[str]
     ImportError
         When matplotlib is not installed (the message says how to install it).
     """
-    try:
-        from matplotlib.figure import Figure
-    except ImportError as err:
-        raise ImportError(f"the report's plots need matplotlib: {INSTALL_HINT}") from err
-    labels = list(dict.fromkeys(rec.estimator.label for rec in records))
-    styles = {
-        label: {"color": f"C{k % 10}", "marker": MARKERS[k % len(MARKERS)]}
-        for k, label in enumerate(labels)
-    }
-    figures = {
-        "bias_variance.png": _bias_variance(Figure, records, styles),
-        "metrics_vs_depth.png": _metrics_vs_depth(Figure, records, styles, metrics),
-        "cosine_vs_samples.png": _versus_samples(Figure, records, styles, "cosine"),
-        "rmse_vs_samples.png": _versus_samples(Figure, records, styles, "rmse"),
-    }
     paths = []
-    for name, fig in figures.items():
+    for name, fig in draw_figures(records, metrics).items():
         fig.savefig(out_dir / name, dpi=110)
         paths.append(out_dir / name)
     return paths
 
 
-def _legend(fig: Any, handles: dict[str, Any]) -> None:
-    fig.legend(
-        list(handles.values()),
-        list(handles),
-        loc="outside lower center",
-        ncols=min(len(handles), 4),
-        fontsize=9,
-        frameon=False,
-    )
+def draw_figures(records: Sequence[Record], metrics: Sequence[str]) -> dict[str, Any]:
+    """The four figures of a report, by file name (:class:`matplotlib.figure.Figure`).
+
+    Parameters
+    ----------
+    records : sequence of Record
+    metrics : sequence of str
+        The metrics drawn against depth.
+
+    Raises
+    ------
+    ImportError
+        When matplotlib is not installed (the message says how to install it).
+    """
+    try:
+        from matplotlib.figure import Figure
+    except ImportError as err:
+        raise ImportError(f"the report's plots need matplotlib: {INSTALL_HINT}") from err
+    styles = variant_styles(rec.estimator.label for rec in records)
+    names = {
+        label: legend_label(
+            label, [rec.result.reference for rec in records if rec.estimator.label == label]
+        )
+        for label in styles
+    }
+    look = _Look(Figure, styles, names)
+    return {
+        "bias_variance.png": _bias_variance(look, records),
+        "metrics_vs_depth.png": _metrics_vs_depth(look, records, metrics),
+        "cosine_vs_samples.png": _versus_samples(look, records, "cosine"),
+        "rmse_vs_samples.png": _versus_samples(look, records, "rmse"),
+    }
 
 
-def _bias_variance(Figure: Any, records: Sequence[Record], styles: dict[str, dict]) -> Any:
-    fig = Figure(figsize=(11, 5.2), layout="constrained")
+class _Look:
+    """What every figure of a report shares: the variants' styles and legend labels."""
+
+    def __init__(self, figure: Any, styles: dict[str, dict], names: dict[str, str]) -> None:
+        self.Figure = figure
+        self.styles = styles
+        self.names = names
+
+    def figure(self, width: float, height: float) -> tuple[Any, int]:
+        """A figure ``width`` inches wide, ``height`` inches tall above its legend, and
+        the number of columns of that legend (full labels, as many columns as fit)."""
+        names = list(self.names.values())
+        ncols = 1
+        for n in range(len(names), 1, -1):
+            rows = math.ceil(len(names) / n)
+            columns = [names[k : k + rows] for k in range(0, len(names), rows)]
+            need = sum(0.8 + _INCH_PER_CHAR * max(map(len, c)) for c in columns)
+            if need <= width - 0.3:
+                ncols = n
+                break
+        rows = math.ceil(len(names) / ncols)
+        fig = self.Figure(figsize=(width, height + 0.25 * rows + 0.2), layout="constrained")
+        return fig, ncols
+
+    def legend(self, fig: Any, handles: dict[str, Any], ncols: int) -> None:
+        """The legend below the panels, in the order of the variants' table."""
+        labels = [label for label in self.styles if label in handles]
+        fig.legend(
+            [handles[label] for label in labels],
+            [self.names[label] for label in labels],
+            loc="outside lower center",
+            ncols=ncols,
+            fontsize=9,
+            frameon=False,
+        )
+
+
+def _title(text: str, width: float, fontsize: float) -> str:
+    """``text`` wrapped to a figure ``width`` inches wide (each line of it separately)."""
+    chars = max(20, int(width * 72 / (0.6 * fontsize)))
+    return "\n".join(textwrap.fill(line, chars) for line in text.splitlines())
+
+
+def _bias_variance(look: _Look, records: Sequence[Record]) -> Any:
+    fig, ncols = look.figure(11, 4.8)
     axes = fig.subplots(1, 2)
     handles: dict[str, Any] = {}
     for ax, scope, title in zip(
         axes, ("all", "stochastic"), ("all parameters", "stochastic layers")
     ):
         spreads, biases = [], []
-        for label, style in styles.items():
+        for label, style in look.styles.items():
             points = []
             for rec in records:
                 if rec.estimator.label != label:
@@ -156,14 +262,16 @@ def _bias_variance(Figure: Any, records: Sequence[Record], styles: dict[str, dic
                 x, y = np.array(points).T
                 spreads += list(x)
                 biases += list(y)
-                handles[label] = ax.scatter(x, y, s=28, alpha=0.8, label=label, **style)
+                handles[label] = ax.scatter(
+                    x, y, s=30, alpha=0.85, color=style["color"], marker=style["marker"]
+                )
         _nonnegative_axis(ax, "x", spreads)
         _nonnegative_axis(ax, "y", biases)
         ax.set_xlabel("relative spread of one draw  sqrt(tr Var) / ||g||")
         ax.set_ylabel("relative bias  ||E g_hat - g|| / ||g||")
         ax.set_title(f"Bias vs spread, {title} (one point per network)", fontsize=10)
         ax.grid(alpha=0.3)
-    _legend(fig, handles)
+    look.legend(fig, handles, ncols)
     return fig
 
 
@@ -175,26 +283,27 @@ def _nonnegative_axis(ax: Any, which: str, values: Sequence[float]) -> None:
     """
     top = max((v for v in values if math.isfinite(v)), default=0.0)
     linthresh = 1e-3 * top if top > 0 else 1.0
+    # Room above the largest value, so that its marker is drawn whole.
+    high = 1.6 * top if top > 0 else None
     if which == "x":
         ax.set_xscale("symlog", linthresh=linthresh)
-        ax.set_xlim(left=-0.3 * linthresh)
+        ax.set_xlim(left=-0.3 * linthresh, right=high)
     else:
         ax.set_yscale("symlog", linthresh=linthresh)
-        ax.set_ylim(bottom=-0.3 * linthresh)
+        ax.set_ylim(bottom=-0.3 * linthresh, top=high)
 
 
-def _metrics_vs_depth(
-    Figure: Any, records: Sequence[Record], styles: dict[str, dict], metrics: Sequence[str]
-) -> Any:
+def _metrics_vs_depth(look: _Look, records: Sequence[Record], metrics: Sequence[str]) -> Any:
     ncols = min(4, len(metrics))
     nrows = math.ceil(len(metrics) / ncols)
-    fig = Figure(figsize=(3.6 * ncols, 2.9 * nrows + 0.9), layout="constrained")
+    width = max(3.6 * ncols, 8.0)
+    fig, legend_columns = look.figure(width, 2.9 * nrows + 0.5)
     axes = fig.subplots(nrows, ncols, squeeze=False).ravel()
     depths = sorted({rec.case.net.n_layers for rec in records})
     handles: dict[str, Any] = {}
     for ax, metric in zip(axes, metrics):
         shown = []
-        for label, style in styles.items():
+        for label, style in look.styles.items():
             x, y = [], []
             for depth in depths:
                 values = [
@@ -208,7 +317,7 @@ def _metrics_vs_depth(
                     y.append(float(np.median(values)))
             if x:
                 shown += y
-                (handles[label],) = ax.plot(x, y, label=label, **style)
+                (handles[label],) = ax.plot(x, y, markersize=5, **style)
         if metric in LOG_METRICS:
             _nonnegative_axis(ax, "y", shown)
         ax.set_xticks(depths)
@@ -217,51 +326,17 @@ def _metrics_vs_depth(
         ax.grid(alpha=0.3)
     for ax in axes[len(metrics) :]:
         ax.set_visible(False)
-    fig.suptitle("Metrics (all parameters) against depth: median over networks", fontsize=11)
-    _legend(fig, handles)
+    title = "Metrics (all parameters) against depth: median over networks"
+    fig.suptitle(_title(title, width, 11), fontsize=11)
+    look.legend(fig, handles, legend_columns)
     return fig
 
 
-def _versus_samples(
-    Figure: Any, records: Sequence[Record], styles: dict[str, dict], kind: str
-) -> Any:
+def _versus_samples(look: _Look, records: Sequence[Record], kind: str) -> Any:
     cases = list(dict.fromkeys(rec.case for rec in records))
     ncols = min(5, len(cases))
     nrows = math.ceil(len(cases) / ncols)
-    fig = Figure(figsize=(3.4 * ncols, 2.8 * nrows + 1.1), layout="constrained")
-    axes = fig.subplots(nrows, ncols, squeeze=False).ravel()
-    handles: dict[str, Any] = {}
-    m = SAMPLE_COUNTS
-    for ax, case in zip(axes, cases):
-        for rec in records:
-            if rec.case is not case:
-                continue
-            r = rec.result
-            style = {"color": styles[rec.estimator.label]["color"], "label": rec.estimator.label}
-            g_norm = float(np.linalg.norm(r.gradient))
-            if g_norm == 0:
-                continue
-            if kind == "rmse":
-                curve = relative_rmse_curve(
-                    r.overall.bias_norm, r.overall.total_variance, g_norm, m
-                )
-                line = "-" if r.method == "exact" else "--"
-                (handles[rec.estimator.label],) = ax.plot(m, curve, line, **style)
-                continue
-            limit = ax.axhline(r.overall.cosine, linestyle=":", **style)
-            handles.setdefault(rec.estimator.label, limit)
-            if r.method == "exact" and np.any(r.mean):
-                (handles[rec.estimator.label],) = ax.plot(
-                    m, cosine_proxy_curve(r.mean, r.gradient, r.var, m), "-", **style
-                )
-        ax.set_xscale("log")
-        if kind == "rmse":
-            ax.set_yscale("log")
-        ax.set_title(case.label, fontsize=9)
-        ax.set_xlabel("M (draws averaged)")
-        ax.grid(alpha=0.3)
-    for ax in axes[len(cases) :]:
-        ax.set_visible(False)
+    width = max(3.4 * ncols, 8.0)
     if kind == "rmse":
         title = (
             "Relative RMSE of the M-draw average: sqrt((||bias||^2 + tr Var / M) / ||g||^2)\n"
@@ -273,6 +348,43 @@ def _versus_samples(
             "Solid (exact moments): proxy <E g_hat, g> / (||g|| sqrt(||E g_hat||^2 + tr Var / M)),"
             " not E[cos]"
         )
+    title = _title(title, width, 10)
+    fig, legend_columns = look.figure(width, 2.8 * nrows + 0.25 * (title.count("\n") + 1))
+    axes = fig.subplots(nrows, ncols, squeeze=False).ravel()
+    handles: dict[str, Any] = {}
+    m = SAMPLE_COUNTS
+    for ax, case in zip(axes, cases):
+        for rec in records:
+            if rec.case is not case:
+                continue
+            r = rec.result
+            label = rec.estimator.label
+            style = look.styles[label]
+            # Line styles mean something here: the variants differ by colour and marker.
+            mark = {"color": style["color"], "marker": style["marker"], "markersize": 4}
+            g_norm = float(np.linalg.norm(r.gradient))
+            if g_norm == 0:
+                continue
+            if kind == "rmse":
+                curve = relative_rmse_curve(
+                    r.overall.bias_norm, r.overall.total_variance, g_norm, m
+                )
+                line = "-" if r.method == "exact" else "--"
+                (handles[label],) = ax.plot(m, curve, line, markevery=(0, 12), **mark)
+                continue
+            (limit,) = ax.plot(m, np.full_like(m, r.overall.cosine), ":", markevery=(6, 12), **mark)
+            handles.setdefault(label, limit)
+            if r.method == "exact" and np.any(r.mean):
+                proxy = cosine_proxy_curve(r.mean, r.gradient, r.var, m)
+                (handles[label],) = ax.plot(m, proxy, "-", markevery=(0, 12), **mark)
+        ax.set_xscale("log")
+        if kind == "rmse":
+            ax.set_yscale("log")
+        ax.set_title(case.label, fontsize=9)
+        ax.set_xlabel("M (draws averaged)")
+        ax.grid(alpha=0.3)
+    for ax in axes[len(cases) :]:
+        ax.set_visible(False)
     fig.suptitle(title, fontsize=10)
-    _legend(fig, handles)
+    look.legend(fig, handles, legend_columns)
     return fig

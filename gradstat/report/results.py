@@ -58,5 +58,5 @@ class ReportInterrupted(Interrupted):
     """Raised by :func:`gradstat.run_report` on Ctrl-C once the partial report is
     written; ``result`` is the partial :class:`ReportResult`."""
 
-    unit = "analyses"
+    unit = ("analysis", "analyses")
     resume = "partial report in {out_dir} (finish it with --resume)"

@@ -1,4 +1,4 @@
-"""Running a report: :func:`run_report`, on :func:`gradstat.sweep.run_sweep`."""
+"""Running a report: :func:`run_report`, on :func:`gradstat.sweep.locked_sweep`."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from gradstat.report.results import Record, ReportInterrupted, ReportResult
 from gradstat.sweep.config import ReportConfig
 from gradstat.sweep.executors import DEFAULT_RETRIES
 from gradstat.sweep.results import SweepResult
-from gradstat.sweep.run import run_sweep
+from gradstat.sweep.run import locked_sweep
 
 
 def run_report(
@@ -42,7 +42,8 @@ def run_report(
         Reuse the analyses that succeeded in an earlier run into ``out_dir`` and run the
         others (those never run and those that failed).
     retries : int
-        Reruns of an analysis whose worker process died.
+        Reruns of a lost analysis (its worker process died, or its run raised outside
+        the analysis), as in :func:`gradstat.sweep`.
 
     Returns
     -------
@@ -57,14 +58,25 @@ def run_report(
         :class:`ReportResult`.
     ValueError, TypeError
         From a network file that cannot be read, duplicate network labels, a bad
-        ``executor``, or ``resume`` into a folder written by another grid. An analysis
-        that raises does not stop the report: it is listed as failed.
+        ``executor``, an output folder that another run holds (it is locked from the
+        first analysis to ``report.md``), or ``resume`` into a folder written by another
+        grid. An analysis that raises does not stop the report: it is listed as failed.
+    LostRowsError
+        When ``results.csv`` or ``tasks.jsonl`` do not hold exactly the rows written
+        (another process changed them).
     """
     started = time.perf_counter()
     out = Path(config.out if out_dir is None else out_dir)
-    swept = run_sweep(
-        config, out, executor=executor, resume=resume, retries=retries, progress="gradstat report"
-    )
+    options = {"executor": executor, "resume": resume, "retries": retries}
+    with locked_sweep(config, out, progress="gradstat report", **options) as swept:
+        result = _write(config, out, swept, started)
+    if result.interrupted:
+        raise ReportInterrupted(result)
+    return result
+
+
+def _write(config: ReportConfig, out: Path, swept: SweepResult, started: float) -> ReportResult:
+    """The plots, ``results.json`` and ``report.md`` of a finished (or interrupted) sweep."""
     records, failures = _analyses(swept)
     files = list(swept.files)
     interrupted = swept.interrupted
@@ -97,8 +109,6 @@ def run_report(
     )
     result.write_json(out / "results.json")
     (out / "report.md").write_text(format_report(result), encoding="utf-8")
-    if interrupted:
-        raise ReportInterrupted(result)
     return result
 
 

@@ -36,15 +36,21 @@ across estimators). The exact sums and the draws are bit-identical for any numba
 the rows are identical whatever the executor, the number of workers or the order in which
 tasks complete.
 
-**Nothing lost.** Each task's rows are flushed to disk as soon as it (its batch)
-completes. A task
+**Nothing lost.** The output folder is locked for the whole run (an exclusive ``flock``
+on ``.gradstat.lock`` in it, dropped by the system when the process ends, however it
+ends): a second run into the same folder is refused at once (``ValueError`` naming the
+folder). Each task's rows are flushed to disk as soon as it (its batch) completes, and at
+the end ``results.csv`` and ``tasks.jsonl`` are read back: unless they hold exactly the
+rows written, the run raises :class:`LostRowsError` instead of reporting success. A task
 that raises is recorded with ``status = "error"`` and its message, and the sweep goes on.
-A task whose worker process dies is run again: by Dask itself (the scheduler reschedules
-the tasks of a lost worker, up to ``distributed.scheduler.allowed-failures`` times), or by
-the sweep for a process pool it created (a new pool, up to ``retries`` times per task); a
-pool passed in by the caller cannot be restarted, so its lost tasks are recorded as
-errors. ``resume=True`` reads ``tasks.jsonl``, keeps every task that succeeded and runs
-the others: those never run **and those that failed**, since a failure may have been
+A task is **lost** when its worker process dies, or when its run raises outside the
+analysis (the executor's or the transport's error); a lost task is run again up to
+``retries`` times, counted the same way on every executor (see
+:mod:`gradstat.sweep.executors`: a pool passed in by the caller cannot be restarted, so
+its lost tasks are recorded as errors; a Dask scheduler the sweep did not start first
+reschedules them itself). Pool workers exit when the sweep's process dies.
+``resume=True`` reads ``tasks.jsonl``, keeps every task that succeeded and runs the
+others: those never run **and those that failed**, since a failure may have been
 transient (a lost worker, memory); a deterministic failure simply fails again.
 
 The package, each module importing only those listed before it: :mod:`.config` (the
@@ -64,6 +70,7 @@ from gradstat.sweep.executors import (
     batches,
     dask_client,
     default_workers,
+    exit_with_parent,
 )
 from gradstat.sweep.grid import as_config, grid_cases, grid_tasks, method_options, task_seed
 from gradstat.sweep.results import (
@@ -72,11 +79,13 @@ from gradstat.sweep.results import (
     RunResult,
     SweepInterrupted,
     SweepResult,
+    counted,
     result_rows,
     task_rows,
     write_results_json,
 )
-from gradstat.sweep.run import run_sweep, sweep
+from gradstat.sweep.run import locked_sweep, run_sweep, sweep
+from gradstat.sweep.store import LOCK_FILE, LostRowsError, hold_folder
 from gradstat.sweep.tasks import (
     TASKS_FILE,
     SweepTask,
@@ -91,11 +100,13 @@ __all__ = [
     "CSV_COLUMNS",
     "DASK_HINT",
     "DEFAULT_RETRIES",
+    "LOCK_FILE",
     "MAX_BATCH",
     "TASKS_FILE",
     "Emit",
     "EstimatorSpec",
     "Interrupted",
+    "LostRowsError",
     "NetworkCase",
     "ReportConfig",
     "RunResult",
@@ -105,12 +116,16 @@ __all__ = [
     "TaskOutcome",
     "as_config",
     "batches",
+    "counted",
     "dask_client",
     "decode_result",
     "default_workers",
     "encode_result",
+    "exit_with_parent",
     "grid_cases",
     "grid_tasks",
+    "hold_folder",
+    "locked_sweep",
     "method_options",
     "result_rows",
     "run_sweep",

@@ -33,8 +33,13 @@ from gradstat.storage import load_network
 
 ESTIMATOR_VARIANTS: dict[str, list[dict[str, Any]]] = {
     "reinforce": [{"baseline": "none"}, {"baseline": "mean"}, {"baseline": "optimal"}],
+    # At its default tau = 1 st_tempered is st_sigmoid, row for row: show other settings.
+    "st_tempered": [{"tau": 0.5}, {"tau": 2}],
 }
-"""Option sets compared per estimator by default (one row each); others use their defaults."""
+"""Option sets compared per estimator by default (one row each); others use their defaults.
+
+``st_tempered`` appears with ``tau = 0.5`` and ``tau = 2``: at its default ``tau = 1`` its
+surrogate ``sigmoid'(a / tau) / tau`` is ``st_sigmoid``'s, so it would repeat that row."""
 
 SEEDINGS = ("common", "task")
 """Monte Carlo seeding of a report's analyses (:attr:`ReportConfig.seeding`)."""

@@ -49,6 +49,19 @@ analysis's identity (``"<network>/<estimator label>"``), ``status`` is ``ok`` or
 ``error``, and a failed analysis has one row, with its message in ``error``."""
 
 
+def counted(n: int, singular: str, plural: str | None = None) -> str:
+    """``n`` and the noun that agrees with it: ``"1 analysis"``, ``"2 analyses"``.
+
+    Parameters
+    ----------
+    n : int
+    singular : str
+    plural : str, optional
+        Default ``singular + "s"``.
+    """
+    return f"{n} {singular if n == 1 else plural or singular + 's'}"
+
+
 def _network_columns(case: NetworkCase) -> dict[str, Any]:
     """The columns that describe the network of a row."""
     sizes = ",".join(map(str, case.net.sizes))
@@ -230,14 +243,14 @@ class Interrupted(KeyboardInterrupt):
         What was done (``result.interrupted`` is True).
     """
 
-    unit: ClassVar[str] = "tasks"
-    """What the message counts."""
+    unit: ClassVar[tuple[str, str]] = ("task", "tasks")
+    """What the message counts (singular, plural)."""
     resume: ClassVar[str] = "results in {out_dir} (finish them with resume=True, or --resume)"
     """The end of the message: where the results are and how to finish them."""
 
     def __init__(self, result: RunResult) -> None:
         super().__init__(
-            f"interrupted after {result.n_done} of {result.n_planned} {self.unit}; "
+            f"interrupted after {result.n_done} of {counted(result.n_planned, *self.unit)}; "
             + self.resume.format(out_dir=result.out_dir)
         )
         self.result = result
@@ -254,8 +267,10 @@ class SweepResult(RunResult):
     outcomes : tuple of TaskOutcome
         The finished tasks (succeeded or failed, run now or reused), in grid order.
     retried : int
-        Tasks run again after their worker process died (process pools the sweep
-        created; Dask reschedules such tasks itself, unseen here).
+        Reruns of lost tasks (their worker process died, or their run raised outside the
+        analysis), counted the same way on every executor; a Dask scheduler not started
+        by :func:`gradstat.sweep.dask_client` may also reschedule tasks itself, unseen
+        here.
     """
 
     tasks: tuple[SweepTask, ...] = field(repr=False)

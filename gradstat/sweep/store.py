@@ -1,19 +1,27 @@
-"""The results folder of a sweep: ``results.csv`` and ``tasks.jsonl``, task by task.
+"""The results folder of a sweep: its lock, ``results.csv`` and ``tasks.jsonl``, task by task.
 
-:class:`Store` appends each finished task's rows to ``results.csv`` and its line to
-``tasks.jsonl`` (identity, fingerprint, status, error and traceback, run time, worker,
-gradstat's version and the whole :class:`gradstat.AnalysisResult`, floats written
-exactly), flushing both, so that an interrupted sweep keeps everything finished.
+:func:`hold_folder` locks the folder for the whole run (an exclusive ``flock`` on
+``.gradstat.lock`` inside it, which the system releases when the process ends, however it
+ends), so that a second run into the same folder is refused at once instead of replacing
+the files under the first. :class:`Store` appends each finished task's rows to
+``results.csv`` and its line to ``tasks.jsonl`` (identity, fingerprint, status, error and
+traceback, run time, worker, gradstat's version and the whole
+:class:`gradstat.AnalysisResult`, floats written exactly), flushing both, so that an
+interrupted sweep keeps everything finished; :meth:`Store.check` reads both files back at
+the end and raises :class:`LostRowsError` unless they hold exactly the rows written.
 :func:`read_previous` reads ``tasks.jsonl`` back for ``resume``.
 """
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
 import os
 import sys
-from collections.abc import Sequence
+import threading
+from collections import Counter
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +36,89 @@ from gradstat.sweep.tasks import (
     decode_result,
     encode_result,
 )
+
+try:
+    import fcntl
+except ImportError:  # Windows: folders are not locked there
+    fcntl = None  # type: ignore[assignment]
+
+
+LOCK_FILE = ".gradstat.lock"
+"""The lock file of a results folder (it holds the pid of the last run that locked it)."""
+
+_HELD: dict[tuple[str, int], list[int]] = {}
+"""Folders locked by this process: (real path, thread) -> [descriptor, depth]."""
+
+
+class LostRowsError(RuntimeError):
+    """The results files do not hold the rows this run wrote into them.
+
+    Raised at the end of a sweep or report instead of reporting success: another process
+    replaced or changed ``results.csv`` or ``tasks.jsonl`` while the run wrote them.
+    """
+
+
+def _refuse(out: Path, fd: int) -> None:
+    try:
+        holder = os.pread(fd, 32, 0).decode("ascii", "replace").strip()
+    except OSError:
+        holder = ""
+    os.close(fd)
+    who = f" (process {holder})" if holder.isdigit() else ""
+    raise ValueError(
+        f"output folder {str(out)!r} is in use: another gradstat run holds it{who}; wait "
+        "for it to end, or write to another folder (--out)"
+    )
+
+
+def _lock(out: Path) -> int | None:
+    """An open descriptor of the folder's lock file, exclusively locked (None: no locks)."""
+    if fcntl is None:
+        return None
+    fd = os.open(out / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        _refuse(out, fd)
+    except OSError:  # a file system without locks: the check at the end still guards
+        os.close(fd)
+        return None
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, f"{os.getpid()}\n".encode("ascii"), 0)
+    return fd
+
+
+@contextlib.contextmanager
+def hold_folder(out: Path) -> Iterator[None]:
+    """Lock the results folder ``out`` (created if needed) while the block runs.
+
+    The lock is an exclusive ``flock`` on ``out/.gradstat.lock``, held until the block
+    ends; the system drops it when the process dies, however it dies. The same thread
+    may enter it again (a report holds it around its sweep); any other run, in this
+    process or another, is refused.
+
+    Raises
+    ------
+    ValueError
+        When another run holds the folder: the message names it.
+    """
+    out.mkdir(parents=True, exist_ok=True)
+    key = (os.path.realpath(out), threading.get_ident())
+    if key in _HELD:
+        _HELD[key][1] += 1
+        try:
+            yield
+        finally:
+            _HELD[key][1] -= 1
+        return
+    fd = _lock(out)
+    _HELD[key] = [-1 if fd is None else fd, 1]
+    try:
+        yield
+    finally:
+        del _HELD[key]
+        if fd is not None:
+            os.close(fd)  # releases the lock
 
 
 def save_networks(out: Path, cases: Sequence[NetworkCase]) -> list[Path]:
@@ -130,6 +221,10 @@ class Store:
         self.csv_fh = self.csv_path.open("a", newline="", encoding="utf-8")
         self.writer = csv.DictWriter(self.csv_fh, fieldnames=CSV_COLUMNS)
         self.tasks_fh = self.tasks_path.open("a", encoding="utf-8")
+        self.lines: Counter[str] = Counter(task.identity for task, _o, _l in previous)
+        self.rows: Counter[str] = Counter()
+        for task, outcome, _line in previous:
+            self.rows[task.identity] += len(task_rows(task, outcome, self.metrics))
 
     def _write_lines(self, fh: Any, previous: Sequence[tuple]) -> None:
         for _task, _outcome, line in previous:
@@ -143,11 +238,45 @@ class Store:
 
     def write(self, task: SweepTask, outcome: TaskOutcome) -> None:
         # Rows first, then the task's line: resume trusts tasks.jsonl and rebuilds the CSV.
-        self.writer.writerows(task_rows(task, outcome, self.metrics))
+        rows = task_rows(task, outcome, self.metrics)
+        self.writer.writerows(rows)
         self.csv_fh.flush()
+        self.rows[task.identity] += len(rows)
         self.tasks_fh.write(_task_line(task, outcome) + "\n")
         self.tasks_fh.flush()
+        self.lines[task.identity] += 1
 
     def close(self) -> None:
         self.csv_fh.close()
         self.tasks_fh.close()
+
+    def check(self) -> None:
+        """Read both files back: they must hold exactly the lines and rows written.
+
+        Raises
+        ------
+        LostRowsError
+            When they do not (another process replaced or changed them meanwhile).
+        """
+        lines: Counter[str] = Counter()
+        rows: Counter[str] = Counter()
+        with contextlib.suppress(FileNotFoundError), self.tasks_path.open(encoding="utf-8") as fh:
+            for line in fh:
+                try:
+                    lines[json.loads(line)["task"]] += 1
+                except (ValueError, KeyError, TypeError):
+                    lines[""] += 1  # a line that is not one of ours
+        with (
+            contextlib.suppress(FileNotFoundError),
+            self.csv_path.open(newline="", encoding="utf-8") as fh,
+        ):
+            rows.update(row.get("task") or "" for row in csv.DictReader(fh))
+        if lines == self.lines and rows == self.rows:
+            return
+        raise LostRowsError(
+            f"the results in {str(self.csv_path.parent)!r} are not those of this run: "
+            f"{TASKS_FILE} holds {lines.total()} lines and results.csv {rows.total()} rows, "
+            f"but this run wrote {self.lines.total()} and {self.rows.total()} (another "
+            "process replaced or changed them meanwhile); rerun into this folder, with "
+            "--resume to keep what it holds"
+        )

@@ -31,7 +31,10 @@ def _poisoned_worker(marker: str, after: int) -> None:
     arm_poison(marker, after)
 
 
-def test_a_lost_worker_of_the_sweeps_own_pool_is_replaced(reference, tmp_path, monkeypatch):
+@pytest.mark.parametrize("retries", [2, 0])
+def test_a_lost_worker_of_the_sweeps_own_pool_is_replaced(
+    reference, tmp_path, monkeypatch, retries
+):
     marker = tmp_path / "killed"
     spawn = multiprocessing.get_context("spawn")
     pools = []
@@ -43,10 +46,56 @@ def test_a_lost_worker_of_the_sweeps_own_pool_is_replaced(reference, tmp_path, m
         )
 
     monkeypatch.setattr(sweep_executors, "_spawn_pool", poisoned_pool)
-    result = gs.sweep(GRID, executor=2, out=tmp_path / "out")
-    assert marker.exists() and pools == [2, 2]  # a worker died; a new pool took over
-    assert result.retried > 0 and result.failed == tuple(o for o in result.outcomes if not o.ok)
+    result = gs.sweep(GRID, executor=2, out=tmp_path / "out", retries=retries)
+    assert marker.exists()
+    lost = [o for o in result.failed if "BrokenProcessPool" in o.error]
+    if retries == 0:  # a worker died: the tasks its pool held are recorded, not rerun
+        assert pools == [2] and result.retried == 0 and lost
+        assert all("its worker process died on its only attempt" in o.error for o in lost)
+        assert len(result.outcomes) == N_TASKS
+        result = gs.sweep(GRID, executor="serial", out=tmp_path / "out", resume=True)
+    else:
+        assert pools == [2, 2] and result.retried > 0 and not lost  # a new pool took over
     check_complete(tmp_path / "out", reference)
+
+
+class FlakyExecutor(concurrent.futures.ThreadPoolExecutor):
+    """One thread; its first ``failures`` submissions fail outside the analysis."""
+
+    def __init__(self, failures: int) -> None:
+        super().__init__(1)
+        self.failures = failures
+
+    def submit(self, fn, /, *args, **kwargs):
+        if self.failures > 0:
+            self.failures -= 1
+            future = concurrent.futures.Future()
+            future.set_exception(RuntimeError("lost in transport"))
+            return future
+        return super().submit(fn, *args, **kwargs)
+
+
+@pytest.mark.parametrize(
+    ("failures", "retries", "retried", "given_up"),
+    [(2, 1, 2, []), (2, 0, 0, [0, 1]), (13, 1, 12, [0]), (13, 2, 13, [])],
+)
+def test_errors_outside_the_analysis_are_retried_and_counted(
+    reference, tmp_path, failures, retries, retried, given_up
+):
+    """One task per submission (12 batches): the first ``failures`` submissions fail."""
+    with FlakyExecutor(failures) as executor:
+        result = gs.sweep(GRID, executor=executor, out=tmp_path, retries=retries, batch=1)
+    assert result.retried == retried
+    lost = [o for o in result.failed if "lost in transport" in o.error]
+    tasks = {t.identity: t.index for t in result.tasks}
+    assert sorted(tasks[o.identity] for o in lost) == given_up
+    attempts = (
+        "its only attempt (retries = 0)" if retries == 0 else f"each of {retries + 1} attempts"
+    )
+    assert all(f"raised outside the analysis on {attempts}; resume" in o.error for o in lost)
+    if given_up:
+        gs.sweep(GRID, executor="serial", out=tmp_path, resume=True)
+    check_complete(tmp_path, reference)
 
 
 def test_a_lost_worker_of_a_given_pool_is_recorded_then_resumed(reference, tmp_path):
@@ -93,7 +142,26 @@ def test_dask_local_cluster_gives_identical_rows(reference, tmp_path):
 
 
 @DASK_SLOW_DISK
+def test_dask_retries_count_like_a_pool(reference, tmp_path):
+    """dask_client's cluster gives up at a worker's first death: ``retries`` decides."""
+    pytest.importorskip("distributed")
+    with dask_client(n_workers=2) as client:
+        marker = tmp_path / "killed-0"
+        client.run(arm_poison, str(marker), 2)
+        first = gs.sweep(GRID, executor=client, out=tmp_path / "none", retries=0)
+        assert marker.exists() and first.retried == 0 and len(first.outcomes) == N_TASKS
+        lost = [o for o in first.failed if "KilledWorker" in o.error]
+        assert lost and all("its worker process died on its only attempt" in o.error for o in lost)
+        marker = tmp_path / "killed-1"
+        client.run(arm_poison, str(marker), 2)
+        result = gs.sweep(GRID, executor=client, out=tmp_path / "one", retries=1)
+    assert marker.exists() and result.retried > 0 and len(result.failed) == N_FAILING
+    check_complete(tmp_path / "one", reference)
+
+
+@DASK_SLOW_DISK
 def test_dask_reruns_the_tasks_of_a_killed_worker(reference, tmp_path):
+    """A scheduler started elsewhere reschedules them itself (allowed-failures)."""
     distributed = pytest.importorskip("distributed")
     marker = tmp_path / "killed"
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
@@ -103,4 +171,5 @@ def test_dask_reruns_the_tasks_of_a_killed_worker(reference, tmp_path):
         result = gs.sweep(GRID, executor=client, out=tmp_path / "out")
     assert int(marker.read_text()) in pids  # one worker died in the middle of the sweep
     assert len(result.outcomes) == N_TASKS and len(result.failed) == N_FAILING
+    assert result.retried == 0  # Dask reran them, unseen by the sweep
     check_complete(tmp_path / "out", reference)

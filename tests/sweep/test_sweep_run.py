@@ -54,14 +54,44 @@ def test_sweep_then_report_on_the_command_line(tmp_path, capsys):
     assert float(row["value"]) == r.mse
 
 
-def test_report_lists_failed_analyses(tmp_path, capsys):
+def test_report_lists_failed_analyses_and_exits_with_status_1(tmp_path, capsys):
     argv = ["report", "--sizes", "2,2,1", "--sizes", "2,25,1", "--estimators", "st",
             "--method", "mc", "--n-samples", "50", "--no-plots",
             "--out", str(tmp_path)]  # fmt: skip
-    assert main(argv) == 0
-    printed = capsys.readouterr().out
-    assert "1 failed" in printed and "--resume runs them again" in printed
+    assert main(argv) == 1
+    printed = capsys.readouterr()
+    assert "1 analysis (2 networks x 1 estimator, method mc, 1 failed)" in printed.out
+    assert printed.err == (
+        "gradstat report: 1 of 2 analyses failed (see report.md); --resume runs them again\n"
+    )
     report = (tmp_path / "report.md").read_text()
-    assert "**1 analyses failed**" in report and "| 2-25-1_mse_seed0 | st | ValueError:" in report
+    assert "**1 analysis failed**" in report and "| 2-25-1_mse_seed0 | st | ValueError:" in report
     data = json.loads((tmp_path / "results.json").read_text())
     assert data["analyses_failed"] == 1 and data["analyses_done"] == 2
+
+
+def test_a_report_whose_every_analysis_failed_exits_with_status_1(tmp_path, capsys):
+    argv = ["report", "--estimators", "gumbel_st", "--method", "exact", "--sizes", "3,2,1",
+            "--out", str(tmp_path)]  # fmt: skip
+    assert main(argv) == 1
+    printed = capsys.readouterr()
+    assert "0 analyses (1 network x 1 estimator, method exact, 1 failed)" in printed.out
+    assert "1 .npz file)" in printed.out and "plots not drawn: no analysis succeeded" in printed.out
+    assert printed.err.splitlines() == [
+        "gradstat report: 1 of 1 analysis failed (see report.md); --resume runs them again"
+    ]
+    assert "**1 analysis failed**" in (tmp_path / "report.md").read_text()
+    assert json.loads((tmp_path / "results.json").read_text())["analyses_failed"] == 1
+
+
+def test_a_sweep_with_failed_tasks_exits_with_status_1(tmp_path, capsys):
+    argv = ["sweep", "--sizes", "2,2,1", "--sizes", "2,25,1", "--estimators", "st",
+            "--method", "mc", "--n-samples", "50", "--workers", "1",
+            "--out", str(tmp_path)]  # fmt: skip
+    assert main(argv) == 1
+    printed = capsys.readouterr()
+    assert "gradstat sweep: 2 tasks (2 networks x 1 estimator; 0 reused, 1 failed" in printed.out
+    assert printed.err.splitlines() == [
+        "gradstat sweep: 1 of 2 tasks failed (status 'error' in results.csv); --resume runs "
+        "them again"
+    ]
