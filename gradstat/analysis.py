@@ -23,16 +23,19 @@ from gradstat.engines.gradient import reference_gradient
 from gradstat.engines.moments import moments_pass
 from gradstat.engines.sampling import draw_blocks
 from gradstat.estimators.registry import EstimatorBase
-from gradstat.estimators.user import resolve_estimator
+from gradstat.estimators.user import guard_engines, resolve_estimator
+from gradstat.exact import check_reference
 from gradstat.metrics import METRICS, ScopeMetrics, scope_metrics, snr
 from gradstat.network import BinaryNetwork
 from gradstat.problem import (
     DEFAULT_MAX_STATES,
     Problem,
+    check_max_states,
     expand_mean,
     expand_sign,
     expand_square,
     make_problem,
+    states_advice,
 )
 
 JACKKNIFE_GROUPS = 20
@@ -353,9 +356,21 @@ def _mc_reference(
     model: its closed-form gradient where one exists, else the mean of its own draws.
     """
     if not spec.own_model:
-        _, ex_grad = reference_gradient(
-            problem, max_states, "the exact gradient (the reference of a Monte Carlo analysis)"
+        advice = (
+            f"analyze(method='mc') measures bias against this exact gradient, which Monte "
+            f"Carlo draws of {spec.name!r} do not replace. What works: raise max_states if "
+            f"you can afford the enumeration; or, with no exact reference, test "
+            f"{spec.name!r} against an unbiased estimator on draws alone, "
+            f"gradstat.stats.compare_estimators({spec.name!r}, 'reinforce', net, x, t, "
+            f"n_samples=..., seed=...) (networks of several stochastic layers get the "
+            f"exact gradient by messages over adjacent layers, when each pair of layers "
+            f"fits max_states)"
         )
+        with states_advice(advice):
+            _, ex_grad = reference_gradient(
+                problem, max_states, "the exact gradient (the reference of a Monte Carlo analysis)"
+            )
+        check_reference(None, ex_grad)
         return ex_grad, "exact"
     ex_grad = spec.own_gradient(problem, options)
     if ex_grad is not None:
@@ -428,12 +443,26 @@ def analyze(
         ``method="auto"``. ``result.engine`` records the choice.
     **options
         Estimator options (``baseline=...`` for ``reinforce``).
+
+    Raises
+    ------
+    ValueError, TypeError
+        Before anything runs, for any bad argument (each message names it and says what
+        to pass): malformed or out-of-range networks, inputs, targets, options and
+        counts, too many states, per-state functions that do not compile or raise. After
+        running, rather than returning NaN or infinite moments or metrics (an estimator
+        that overflows, or whose estimates are too large to square).
     """
     spec, opts = resolve_estimator(estimator, options)
     method = check_choice(method, "method", METHODS)
     tol = check_real(tol, "tol", minimum=0)
     engine = check_choice(engine, "engine", ENGINES)
+    max_states = check_max_states(max_states)
+    if n_samples is not None:
+        n_samples = check_n_samples(n_samples)
+    ss = check_seed(seed)
     problem = make_problem(net, x, t)
+    spec.check_problem(problem, opts)
     if method == "exact" and n_samples is not None:
         raise ValueError("n_samples is only used with method='mc'; drop it for 'exact'")
     if method != "mc":
@@ -446,7 +475,25 @@ def analyze(
             if method == "exact" or engine != "auto":
                 raise
             method = "mc"
-    if method == "exact":
-        return _exact(problem, spec, opts, max_states, tol, engine)
-    n = check_n_samples(DEFAULT_MC_SAMPLES if n_samples is None else n_samples)
-    return _monte_carlo(problem, spec, opts, n, check_seed(seed), max_states, tol)
+    with guard_engines(spec):
+        if method == "exact":
+            result = _exact(problem, spec, opts, max_states, tol, engine)
+        else:
+            n = DEFAULT_MC_SAMPLES if n_samples is None else n_samples
+            result = _monte_carlo(problem, spec, opts, n, ss, max_states, tol)
+    _check_result(spec, result)
+    return result
+
+
+def _check_result(spec: EstimatorBase, result: AnalysisResult) -> None:
+    """Refuse NaN or infinite moments and metrics, except those NaN or infinite by
+    definition (sign agreement and descent probability of the layer-wise engine, relative
+    bias and cosine against a zero gradient, the SNR of a coordinate without variance)."""
+    check_reference(None, result.gradient)
+    spec.check_result(mean=result.mean, var=result.var)
+    for scope, metrics in result.scopes().items():
+        values = {"bias_norm": metrics.bias_norm, "total_variance": metrics.total_variance,
+                  "mse": metrics.mse}  # fmt: skip
+        bad = {f"{k} ({scope})": v for k, v in values.items() if not np.isfinite(v)}
+        if bad:
+            spec.check_result(mean=result.mean, **bad)

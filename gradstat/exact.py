@@ -13,12 +13,20 @@ from typing import Any
 
 import numpy as np
 
-from gradstat.engines.choice import JOINT_PREFERRED_WORK, moments_engine
+from gradstat._validation import check_bool, check_choice, check_size
+from gradstat.engines.choice import ENGINES, JOINT_PREFERRED_WORK, moments_engine
 from gradstat.engines.gradient import reference_gradient
 from gradstat.engines.moments import EstimatorMoments, moments_pass
-from gradstat.estimators.user import resolve_estimator
+from gradstat.estimators.user import guard_engines, resolve_estimator
+from gradstat.kernels.blocks import CHUNKS
 from gradstat.network import BinaryNetwork
-from gradstat.problem import DEFAULT_MAX_STATES, make_problem
+from gradstat.problem import (
+    DEFAULT_MAX_STATES,
+    Problem,
+    check_max_states,
+    make_problem,
+    states_advice,
+)
 
 __all__ = [
     "JOINT_PREFERRED_WORK",
@@ -27,6 +35,33 @@ __all__ = [
     "exact_gradient",
     "expected_loss",
 ]
+
+_NO_FALLBACK = (
+    "Raise max_states if you can afford the enumeration; without it there is no exact "
+    "value, only Monte Carlo estimates (the mean of gradstat.sample_gradients(net, x, t, "
+    "'reinforce', n_samples, seed=...) is unbiased). gradstat.analyze(..., method='mc') "
+    "needs this exact gradient too, as its reference."
+)
+
+
+def exact_reference(problem: Problem, max_states: int, what: str) -> tuple[np.ndarray, np.ndarray]:
+    """Per-example exact losses and gradients, refused with the right advice when they
+    cannot be enumerated, and checked to be finite."""
+    with states_advice(_NO_FALLBACK), np.errstate(over="ignore", invalid="ignore"):
+        losses, grads = reference_gradient(problem, max_states, what)  # checked just below
+    check_reference(losses, grads)
+    return losses, grads
+
+
+def check_reference(losses: np.ndarray | None, grads: np.ndarray) -> None:
+    """Refuse a non-finite exact loss or gradient (the problem is then too large)."""
+    for name, values in (("expected loss", losses), ("exact gradient", grads)):
+        if values is not None and not np.all(np.isfinite(values)):
+            raise ValueError(
+                f"the {name} has NaN or infinite entries on this problem: its terms (the "
+                "losses of the states times their scores and the inputs x) overflow "
+                "float64; scale the parameters, inputs or targets down"
+            )
 
 
 def expected_loss(
@@ -49,8 +84,9 @@ def expected_loss(
     ValueError
         For malformed input, or when ``2^N > max_states`` (the message says what to use).
     """
+    max_states = check_max_states(max_states)
     problem = make_problem(net, x, t)
-    losses, _ = reference_gradient(problem, max_states, "expected_loss")
+    losses, _ = exact_reference(problem, max_states, "expected_loss")
     return float(np.mean(losses))
 
 
@@ -65,8 +101,9 @@ def exact_gradient(
     :func:`gradient_engine`). No sampling either way. Returns shape ``(n_params,)`` in
     SPEC order; for a batch, the mean over examples.
     """
+    max_states = check_max_states(max_states)
     problem = make_problem(net, x, t)
-    _, grads = reference_gradient(problem, max_states, "exact_gradient")
+    _, grads = exact_reference(problem, max_states, "exact_gradient")
     return grads.mean(axis=0)
 
 
@@ -114,13 +151,29 @@ def estimator_moments(
     Raises
     ------
     ValueError
-        Unknown estimator, an estimator with continuous noise, too many states.
+        Unknown estimator, an estimator with continuous noise, too many states, options
+        or magnitudes out of range, and NaN or infinite moments (an estimator that
+        overflows, or whose estimates are too large to square).
     TypeError
-        Unknown option names.
+        Unknown option names, arguments of the wrong type, a per-state function that does
+        not compile for its arguments.
     """
     spec, opts = resolve_estimator(estimator, options)
+    full_cov = check_bool(full_cov, "full_cov")
+    max_states = check_max_states(max_states)
+    engine = check_choice(engine, "engine", ENGINES)
     problem = make_problem(net, x, t)
-    engine = moments_engine(spec, net, opts, max_states, engine=engine, full_cov=bool(full_cov))
-    return moments_pass(
-        problem, spec, opts, full_cov=bool(full_cov), max_states=max_states, engine=engine
-    )
+    spec.check_problem(problem, opts)
+    if full_cov:
+        # The covariance, and one accumulator of it per chunk of the joint kernels.
+        copies = CHUNKS // 4 + 1
+        check_size(copies * net.n_params**2, "full_cov",
+                   f"{copies} copies of the covariance of {net.n_params:,} parameters")  # fmt: skip
+    engine = moments_engine(spec, net, opts, max_states, engine=engine, full_cov=full_cov)
+    with guard_engines(spec):
+        moments = moments_pass(
+            problem, spec, opts, full_cov=full_cov, max_states=max_states, engine=engine
+        )
+    check_reference(None, moments.gradient)
+    spec.check_result(mean=moments.mean, var=moments.var, cov=moments.cov)
+    return moments

@@ -12,12 +12,22 @@ All parameters live in one flat float64 vector ``theta`` ordered
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from gradstat._validation import (
+    MAGNITUDE_LIMIT,
+    check_array,
+    check_choice,
+    check_real,
+    check_seed,
+    check_sizes,
+    parameter_count,
+)
 from gradstat.network_io import read_network, write_network
 
 LOSSES: dict[str, int] = {"mse": 0, "bce": 1, "xent": 2, "linear": 3}
@@ -33,37 +43,72 @@ LOSS_TARGETS: dict[str, str] = {
 VALUES = ("01", "pm1")
 """Unit values: ``"01"`` (``h = b``, SPEC's default) or ``"pm1"`` (``h = 2b - 1``)."""
 
+RANDOM_SCALE_LIMIT = 1e100
+"""The largest ``scale`` of :meth:`BinaryNetwork.random`: its pre-activations then stay far
+below :data:`gradstat._validation.MAGNITUDE_LIMIT` for every width gradstat accepts."""
 
-def _validate_sizes(sizes: Any) -> tuple[int, ...]:
-    try:
-        out = tuple(int(s) for s in sizes)
-    except TypeError:
-        raise TypeError(
-            f"sizes must be a sequence of integers (n_in, n_1, ..., n_L, n_out), got {sizes!r}"
-        ) from None
-    if any(float(s) != int(s) for s in sizes):
-        raise TypeError(f"sizes must hold integers, got {sizes!r}")
-    if len(out) < 3:
-        raise ValueError(
-            f"sizes must be (n_in, n_1, ..., n_L, n_out) with at least one stochastic layer, "
-            f"got {out!r}"
-        )
-    if out[0] < 0:
-        raise ValueError(f"sizes[0] (n_in) must be >= 0, got {out[0]}")
-    for k, s in enumerate(out[1:-1], start=1):
-        if s < 1:
-            raise ValueError(
-                f"sizes[{k}] is a stochastic layer of width {s}: every stochastic layer needs "
-                f"at least one unit (remove the layer instead)"
-            )
-    if out[-1] < 1:
-        raise ValueError(f"sizes[-1] (n_out) must be >= 1, got {out[-1]}")
+
+def _layer_slices(sizes: tuple[int, ...]) -> list[tuple[slice, slice]]:
+    out = []
+    off = 0
+    for fan_in, fan_out in zip(sizes[:-1], sizes[1:]):
+        w = slice(off, off + fan_in * fan_out)
+        off += fan_in * fan_out
+        b = slice(off, off + fan_out)
+        off += fan_out
+        out.append((w, b))
     return out
 
 
 def count_params(sizes: tuple[int, ...]) -> int:
     """Number of parameters: ``sum over consecutive (a, b) of a*b + b``."""
-    return int(sum(a * b + b for a, b in zip(sizes[:-1], sizes[1:])))
+    return parameter_count(sizes)
+
+
+def layer_bounds(
+    layers: list[tuple[np.ndarray, np.ndarray]],
+    first: np.ndarray,
+    unit: Callable[[int, np.ndarray], np.ndarray | float] | None = None,
+) -> list[np.ndarray]:
+    """Bounds on ``|a_1|, ..., |a_L|`` and ``|y|``, each of shape ``(B, width)``.
+
+    ``first`` bounds ``|a_1|``; each later layer is bounded by the triangle inequality,
+    ``|W_l| h + |b_l|``, where ``h`` bounds the units below: 1 (units in ``{0, 1}`` or
+    ``{-1, +1}``, and every relaxed or smooth value), or ``unit(l, a_l bound)`` for an
+    estimator whose units pass on more (the noisy rectifier, MuProp's expansion point).
+    Overflowing bounds come out infinite.
+    """
+    bounds = [np.asarray(first, dtype=np.float64)]
+    with np.errstate(over="ignore", invalid="ignore"):
+        for W, b in layers[1:]:
+            h = np.ones_like(bounds[-1]) if unit is None else unit(len(bounds), bounds[-1])
+            h = np.broadcast_to(np.asarray(h, dtype=np.float64), bounds[-1].shape)
+            bounds.append(h @ np.abs(W).T + np.abs(b))
+    return bounds
+
+
+def refuse_bounds(
+    bounds: list[np.ndarray],
+    cause: str,
+    fix: str,
+    *,
+    first: tuple[str, str] | None = None,
+    skip_first: bool = False,
+) -> None:
+    """A ``ValueError`` naming ``cause`` and ``fix`` when a bound of :func:`layer_bounds`
+    exceeds :data:`MAGNITUDE_LIMIT` (``first``: another cause and fix for layer 1)."""
+    for k, bound in enumerate(bounds):
+        if (skip_first and k == 0) or bound.size == 0:
+            continue
+        largest = float(np.max(bound))
+        if not largest <= MAGNITUDE_LIMIT:
+            what = "the outputs y" if k == len(bounds) - 1 else f"layer {k + 1}'s pre-activations"
+            why, how = first if (first is not None and k == 0) else (cause, fix)
+            raise ValueError(
+                f"{why}: {what} can reach {largest:.3g} in magnitude (|W| times the largest "
+                f"values below, plus |b|), more than {MAGNITUDE_LIMIT:g}, beyond which their "
+                f"squares overflow float64; {how}"
+            )
 
 
 @dataclass(frozen=True, eq=False)
@@ -93,8 +138,12 @@ class BinaryNetwork:
     Raises
     ------
     ValueError, TypeError
-        For malformed sizes, a parameter vector of the wrong length or with NaN/inf
-        entries, or an unknown loss.
+        For malformed sizes (a string, non-integers, empty layers, more than
+        :data:`gradstat._validation.MAX_PARAMS` parameters), a parameter vector of the
+        wrong length, with NaN/inf or complex entries, or so large that a pre-activation or
+        output could exceed :data:`gradstat._validation.MAGNITUDE_LIMIT` (``|W| 1 + |b|``
+        per unit of layers 2..L and of the output, ``|params| <= 1e150`` everywhere), or an
+        unknown loss.
     """
 
     sizes: tuple[int, ...]
@@ -105,13 +154,9 @@ class BinaryNetwork:
     def __init__(
         self, sizes: Any, params: Any = None, *, loss: str = "mse", values: str = "01"
     ) -> None:
-        sizes_t = _validate_sizes(sizes)
-        if not isinstance(loss, str) or loss not in LOSSES:
-            raise ValueError(f"loss must be one of {sorted(LOSSES)}, got {loss!r}")
-        if not isinstance(values, str) or values not in VALUES:
-            raise ValueError(
-                f"values must be one of {VALUES} (units in {{0, 1}} or {{-1, +1}}), got {values!r}"
-            )
+        sizes_t = check_sizes(sizes)
+        loss = check_choice(loss, "loss", sorted(LOSSES))
+        values = check_choice(values, "values", VALUES)
         if loss == "xent" and sizes_t[-1] < 2:
             raise ValueError(
                 "loss='xent' (softmax cross-entropy) needs n_out >= 2 classes; "
@@ -121,16 +166,28 @@ class BinaryNetwork:
         if params is None:
             theta = np.zeros(n_params)
         else:
-            try:
-                theta = np.array(params, dtype=np.float64)
-            except (TypeError, ValueError):
-                raise TypeError("params must be a flat array of floats") from None
+            theta = check_array(params, "params", finite=False)
+            if isinstance(params, np.ndarray) and np.may_share_memory(theta, params):
+                theta = theta.copy()  # the network keeps its own read-only copy
             if theta.shape != (n_params,):
                 raise ValueError(
                     f"params must have shape ({n_params},) for sizes {sizes_t}, got {theta.shape}"
                 )
             if not np.all(np.isfinite(theta)):
                 raise ValueError("params contains NaN or infinite entries; all must be finite")
+            check_array(theta, "params", magnitude=MAGNITUDE_LIMIT)
+            slices = [
+                (theta[w].reshape(fan_out, fan_in), theta[b])
+                for (w, b), fan_in, fan_out in zip(
+                    _layer_slices(sizes_t), sizes_t[:-1], sizes_t[1:]
+                )
+            ]
+            refuse_bounds(
+                layer_bounds(slices, np.zeros((1, sizes_t[1]))),
+                "params are too large",
+                "scale the parameters down",
+                skip_first=True,
+            )
         theta.setflags(write=False)
         object.__setattr__(self, "sizes", sizes_t)
         object.__setattr__(self, "params", theta)
@@ -151,12 +208,12 @@ class BinaryNetwork:
 
         Weights of a layer with fan-in ``m`` are ``N(0, scale^2 / m)`` and biases
         ``N(0, scale^2)``, drawn in SPEC order from ``numpy.random.default_rng(seed)``.
+        ``scale`` is a finite number in ``[0, 1e100]`` (:data:`RANDOM_SCALE_LIMIT`);
+        ``seed`` an int >= 0, a ``SeedSequence``, a ``Generator`` or None.
         """
-        sizes_t = _validate_sizes(sizes)
-        scale = float(scale)
-        if not np.isfinite(scale) or scale < 0:
-            raise ValueError(f"scale must be a finite number >= 0, got {scale}")
-        rng = np.random.default_rng(seed)
+        sizes_t = check_sizes(sizes)
+        scale = check_real(scale, "scale", minimum=0.0, maximum=RANDOM_SCALE_LIMIT)
+        rng = np.random.default_rng(check_seed(seed, generator=True))
         parts = []
         for fan_in, fan_out in zip(sizes_t[:-1], sizes_t[1:]):
             w_std = scale / np.sqrt(max(fan_in, 1))
@@ -199,15 +256,7 @@ class BinaryNetwork:
 
     def layer_slices(self) -> list[tuple[slice, slice]]:
         """``(W slice, b slice)`` into ``params`` for layers ``1..L`` and the output layer."""
-        out = []
-        off = 0
-        for fan_in, fan_out in zip(self.sizes[:-1], self.sizes[1:]):
-            w = slice(off, off + fan_in * fan_out)
-            off += fan_in * fan_out
-            b = slice(off, off + fan_out)
-            off += fan_out
-            out.append((w, b))
-        return out
+        return _layer_slices(self.sizes)
 
     def parameter_groups(self) -> dict[str, slice]:
         """Contiguous parameter ranges by layer: ``layer1..layerL``, ``output``, ``stochastic``."""
@@ -264,10 +313,9 @@ def as_batch(net: BinaryNetwork, x: Any, t: Any) -> tuple[np.ndarray, np.ndarray
     """
     if isinstance(x, BinaryNetwork) or isinstance(t, BinaryNetwork):
         raise TypeError("pass the network first: f(net, x, t, ...)")
-    try:
-        X = np.asarray(x, dtype=np.float64)
-    except (TypeError, ValueError):
-        raise TypeError(f"x must be an array of floats, got {type(x).__name__}") from None
+    if not isinstance(net, BinaryNetwork):
+        raise TypeError(f"net must be a gradstat.BinaryNetwork, got {type(net).__name__}")
+    X = check_array(x, "x", finite=False)
     n_in = net.n_in
     single = X.ndim == 1
     if single:
@@ -284,6 +332,7 @@ def as_batch(net: BinaryNetwork, x: Any, t: Any) -> tuple[np.ndarray, np.ndarray
         raise ValueError("x holds no examples: a batch needs B >= 1 rows")
     if not np.all(np.isfinite(X)):
         raise ValueError("x contains NaN or infinite entries; inputs must be finite")
+    check_array(X, "x", magnitude=MAGNITUDE_LIMIT)
     B = X.shape[0]
     if net.loss == "xent":
         T = _xent_targets(t, B, single, net.n_out)
@@ -294,7 +343,12 @@ def as_batch(net: BinaryNetwork, x: Any, t: Any) -> tuple[np.ndarray, np.ndarray
 
 def _xent_targets(t: Any, B: int, single: bool, n_out: int) -> np.ndarray:
     expect = "an integer class index" if single else f"an integer array of shape ({B},)"
-    arr = np.asarray(t)
+    if isinstance(t, (str, bytes)):
+        raise TypeError(f"loss 'xent' needs t to be {expect}, got {type(t).__name__} {t!r}")
+    try:
+        arr = np.asarray(t)
+    except (TypeError, ValueError):
+        raise TypeError(f"loss 'xent' needs t to be {expect}, got {t!r}") from None
     if arr.dtype == np.bool_ or not (
         np.issubdtype(arr.dtype, np.integer) or np.issubdtype(arr.dtype, np.floating)
     ):
@@ -314,9 +368,9 @@ def _xent_targets(t: Any, B: int, single: bool, n_out: int) -> np.ndarray:
 
 def _vector_targets(t: Any, B: int, single: bool, n_out: int, loss: str) -> np.ndarray:
     try:
-        T = np.asarray(t, dtype=np.float64)
-    except (TypeError, ValueError):
-        raise TypeError(f"loss {loss!r} needs t to be {LOSS_TARGETS[loss]}") from None
+        T = check_array(t, "t", finite=False)
+    except TypeError as err:
+        raise TypeError(f"loss {loss!r} needs t to be {LOSS_TARGETS[loss]}: {err}") from None
     want = (n_out,) if single else (B, n_out)
     if single and T.ndim == 0 and n_out == 1:
         T = T.reshape(1)
@@ -327,6 +381,7 @@ def _vector_targets(t: Any, B: int, single: bool, n_out: int, loss: str) -> np.n
         )
     if not np.all(np.isfinite(T)):
         raise ValueError("t contains NaN or infinite entries; targets must be finite")
+    check_array(T, "t", magnitude=MAGNITUDE_LIMIT)
     if loss == "bce" and (np.any(T < 0) or np.any(T > 1)):
         raise ValueError("loss 'bce' needs targets in [0, 1]")
     return T.reshape(B, n_out)

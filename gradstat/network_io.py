@@ -16,11 +16,15 @@ A network file is an uncompressed NumPy ``.npz`` archive holding exactly these a
 Loading never unpickles (``numpy.load(..., allow_pickle=False)``) and checks every key,
 dtype and shape, so a truncated, malformed or inconsistent file is refused with a
 ``ValueError`` (or ``TypeError`` for a wrong dtype) that names the file and the problem.
+The declared dtype and shape of every entry are read from its ``.npy`` header and checked
+(against what ``sizes`` implies, and against the bytes the entry holds) before any array
+is read, so a small file that claims a huge array is refused without allocating it.
 Parameters round-trip bit for bit.
 """
 
 from __future__ import annotations
 
+import math
 import os
 import zipfile
 import zlib
@@ -30,7 +34,13 @@ from typing import BinaryIO, TypeVar
 
 import numpy as np
 
+from gradstat._validation import MAX_PARAMS, check_path, check_sizes, parameter_count
+
 N = TypeVar("N")
+
+SCALAR_BYTES = 4096
+"""The most bytes a single-value entry (``format``, ``version``, ``loss``, ``values``) may
+declare."""
 
 FORMAT = "gradstat.network"
 """The value of the ``format`` entry of every network file."""
@@ -67,7 +77,11 @@ def write_network(
     Path
         ``path``.
     """
-    path = Path(path)
+    path = Path(check_path(path))
+    if path.is_dir():
+        raise ValueError(
+            f"path {str(path)!r} is a folder; give a file name to write the network to"
+        )
     with path.open("wb") as fh:
         np.savez(
             fh,
@@ -102,65 +116,136 @@ def read_network(path: str | os.PathLike[str], build: Callable[..., N]) -> N:
     TypeError
         If an entry has the wrong dtype (for example float ``sizes``).
     """
-    path = Path(path)
+    path = Path(check_path(path))
     where = f"network file {str(path)!r}"
     try:
         fh = path.open("rb")
     except FileNotFoundError:
         raise FileNotFoundError(f"{where} does not exist") from None
+    except IsADirectoryError:
+        raise ValueError(f"{where} is a folder, not a network file") from None
     # Load from an open handle, not a path: numpy leaves the file open when a path fails.
     with fh:
-        arrays = _read_arrays(fh, where)
-    fmt = _scalar(arrays["format"], "U", "a string", "format", where)
+        archive = _open_archive(fh, where)
+        with archive:
+            return _read_network(archive, where, build)
+
+
+def _read_network(archive: np.lib.npyio.NpzFile, where: str, build: Callable[..., N]) -> N:
+    headers = {key: _header(archive, key, where) for key in archive.files}
+    for key in ("format", "version", "loss", "values"):
+        if key in headers:
+            shape, dtype = headers[key]
+            if shape != ():
+                raise ValueError(f"{where}: {key!r} must be a single value, got shape {shape}")
+            if dtype.itemsize > SCALAR_BYTES:
+                raise ValueError(
+                    f"{where}: {key!r} declares a value of {dtype.itemsize:,} bytes, more than "
+                    f"the {SCALAR_BYTES:,} a single value may take"
+                )
+    fmt = _scalar(_read(archive, "format", where), "U", "a string", "format", where)
     if fmt != FORMAT:
         raise ValueError(f"{where}: 'format' is {fmt!r}, expected {FORMAT!r}")
-    version = _scalar(arrays["version"], "iu", "an integer", "version", where)
+    version = _scalar(_read(archive, "version", where), "iu", "an integer", "version", where)
     if version != VERSION:
         raise ValueError(
             f"{where}: layout version {version} is not supported (this gradstat reads {VERSION})"
         )
-    loss = _scalar(arrays["loss"], "U", "a string", "loss", where)
+    loss = _scalar(_read(archive, "loss", where), "U", "a string", "loss", where)
     values = "01"
-    if "values" in arrays:
-        values = _scalar(arrays["values"], "U", "a string", "values", where)
-    sizes = arrays["sizes"]
-    if sizes.dtype.kind not in "iu":
-        raise TypeError(f"{where}: 'sizes' must hold integers, got dtype {sizes.dtype}")
-    if sizes.ndim != 1:
-        raise ValueError(f"{where}: 'sizes' must be 1-d, got shape {sizes.shape}")
-    params = arrays["params"]
-    if params.dtype != np.float64:
-        raise TypeError(f"{where}: 'params' must be float64, got dtype {params.dtype}")
+    if "values" in headers:
+        values = _scalar(_read(archive, "values", where), "U", "a string", "values", where)
+    shape, dtype = headers["sizes"]
+    if dtype.kind not in "iu":
+        raise TypeError(f"{where}: 'sizes' must hold integers, got dtype {dtype}")
+    if len(shape) != 1:
+        raise ValueError(f"{where}: 'sizes' must be 1-d, got shape {shape}")
+    if shape[0] > MAX_PARAMS:
+        raise ValueError(f"{where}: 'sizes' declares {shape[0]:,} layers, more than any network")
     try:
-        return build(tuple(int(s) for s in sizes), params, loss=loss, values=values)
+        sizes = check_sizes(tuple(int(s) for s in _read(archive, "sizes", where)))
+    except (ValueError, TypeError) as err:
+        raise type(err)(f"{where} is inconsistent: {err}") from None
+    shape, dtype = headers["params"]
+    if dtype != np.float64:
+        raise TypeError(f"{where}: 'params' must be float64, got dtype {dtype}")
+    n_params = parameter_count(sizes)
+    if shape != (n_params,):
+        raise ValueError(
+            f"{where} is inconsistent: params must have shape ({n_params},) for sizes "
+            f"{sizes}, got {shape}"
+        )
+    params = _read(archive, "params", where)
+    try:
+        return build(sizes, params, loss=loss, values=values)
     except (ValueError, TypeError) as err:
         raise type(err)(f"{where} is inconsistent: {err}") from None
 
 
-def _read_arrays(fh: BinaryIO, where: str) -> dict[str, np.ndarray]:
-    """Every entry of the archive, after checking that the keys are exactly :data:`KEYS`."""
+def _open_archive(fh: BinaryIO, where: str) -> np.lib.npyio.NpzFile:
+    """The archive, after checking that its keys are exactly :data:`KEYS` (and optionally
+    :data:`OPTIONAL_KEYS`); no entry is read yet."""
     try:
         archive = np.load(fh, allow_pickle=False)
     except (ValueError, OSError, EOFError, zipfile.BadZipFile) as err:
         raise ValueError(f"{where} is truncated or not an .npz archive ({err})") from None
     if not isinstance(archive, np.lib.npyio.NpzFile):
         raise ValueError(f"{where} holds a single .npy array, not a gradstat .npz archive")
-    with archive:
-        present = set(archive.files)
-        missing = [k for k in KEYS if k not in present]
-        unknown = sorted(present - set(KEYS) - set(OPTIONAL_KEYS))
-        if missing or unknown:
-            problems = []
-            if missing:
-                problems.append(f"missing key(s) {missing}")
-            if unknown:
-                problems.append(f"unknown key(s) {unknown}")
-            raise ValueError(
-                f"{where} is not a gradstat network: {' and '.join(problems)}; "
-                f"a network file holds exactly {list(KEYS)} (and optionally "
-                f"{list(OPTIONAL_KEYS)})"
-            )
-        return {key: _read(archive, key, where) for key in KEYS + OPTIONAL_KEYS if key in present}
+    present = set(archive.files)
+    missing = [k for k in KEYS if k not in present]
+    unknown = sorted(present - set(KEYS) - set(OPTIONAL_KEYS))
+    if missing or unknown:
+        archive.close()
+        problems = []
+        if missing:
+            problems.append(f"missing key(s) {missing}")
+        if unknown:
+            problems.append(f"unknown key(s) {unknown}")
+        raise ValueError(
+            f"{where} is not a gradstat network: {' and '.join(problems)}; "
+            f"a network file holds exactly {list(KEYS)} (and optionally "
+            f"{list(OPTIONAL_KEYS)})"
+        )
+    return archive
+
+
+def _header(
+    archive: np.lib.npyio.NpzFile, key: str, where: str
+) -> tuple[tuple[int, ...], np.dtype]:
+    """The declared shape and dtype of entry ``key``, from its ``.npy`` header only.
+
+    Refuses object arrays (they would need unpickling) and entries that declare more data
+    than they hold, so nothing is allocated for a truncated or forged entry.
+    """
+    member = key + ".npy" if key + ".npy" in archive.zip.namelist() else key
+    try:
+        info = archive.zip.getinfo(member)
+        with archive.zip.open(member) as fp:
+            version = np.lib.format.read_magic(fp)
+            if version == (1, 0):
+                shape, _, dtype = np.lib.format.read_array_header_1_0(fp)
+            elif version == (2, 0):
+                shape, _, dtype = np.lib.format.read_array_header_2_0(fp)
+            else:
+                raise ValueError(f".npy format version {version} is not supported")
+            offset = fp.tell()
+    except ValueError as err:
+        raise ValueError(f"{where}: entry {key!r} is malformed ({err})") from None
+    except (OSError, EOFError, KeyError, zipfile.BadZipFile, zlib.error) as err:
+        raise ValueError(f"{where}: entry {key!r} is truncated or corrupt ({err})") from None
+    if dtype.hasobject:
+        raise ValueError(
+            f"{where}: entry {key!r} is a pickled object array; gradstat never "
+            "unpickles (only plain numeric and string arrays are accepted)"
+        )
+    declared = math.prod(shape) * dtype.itemsize
+    if declared > info.file_size - offset:
+        raise ValueError(
+            f"{where}: entry {key!r} declares shape {shape} of {dtype} ({declared:,} bytes) "
+            f"but holds {max(info.file_size - offset, 0):,} bytes of data: the file is "
+            "truncated or corrupt"
+        )
+    return tuple(shape), dtype
 
 
 def _read(archive: np.lib.npyio.NpzFile, key: str, where: str) -> np.ndarray:

@@ -7,7 +7,7 @@ quantities back to the full SPEC layout.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -15,8 +15,16 @@ from typing import Any
 import numba
 import numpy as np
 
-from gradstat.kernels.forward import BITS, PM1
-from gradstat.network import LOSSES, BinaryNetwork, as_batch
+from gradstat._validation import MAGNITUDE_LIMIT, MAX_STATES_LIMIT, check_int, describe_power
+from gradstat.kernels.forward import (
+    BITS,
+    PM1,
+    forward_state,
+    layer1_table,
+    loss_and_grad,
+    offsets,
+)
+from gradstat.network import LOSSES, BinaryNetwork, as_batch, layer_bounds, refuse_bounds
 
 DEFAULT_MAX_STATES = 2**24
 """Default cap on the number ``2^N`` of joint hidden states enumerated per example."""
@@ -87,12 +95,16 @@ def check_network(net: Any) -> BinaryNetwork:
 
 
 def make_problem(net: BinaryNetwork, x: Any, t: Any) -> Problem:
-    """Validate ``net``, ``x`` and ``t`` and precompute layer 1's pre-activations."""
+    """Validate ``net``, ``x`` and ``t`` and precompute layer 1's pre-activations.
+
+    Besides shapes and finiteness, the magnitudes are bounded (:func:`check_magnitudes`),
+    so that no pre-activation, output or loss of any state overflows float64.
+    """
     check_network(net)
     X, T = as_batch(net, x, t)
     W1, b1 = net.layers()[0]
     A1 = np.ascontiguousarray(X @ W1.T + b1) if net.n_in else np.tile(b1, (X.shape[0], 1))
-    return Problem(
+    problem = Problem(
         net=net,
         X=X,
         T=T,
@@ -101,20 +113,141 @@ def make_problem(net: BinaryNetwork, x: Any, t: Any) -> Problem:
         loss_code=LOSSES[net.loss],
         A1=np.ascontiguousarray(A1),
     )
+    check_magnitudes(problem)
+    return problem
+
+
+LOSS_LIMIT = MAGNITUDE_LIMIT**2
+"""The largest loss bound accepted (1e300): losses, their differences and the weighted
+sums of the exact engines stay finite."""
+
+
+def first_layer_bound(problem: Problem) -> np.ndarray:
+    """``|W_1| |x| + |b_1|`` per example ``(B, n_1)``: a bound on ``|a_1|``."""
+    W1, b1 = problem.net.layers()[0]
+    with np.errstate(over="ignore", invalid="ignore"):
+        return np.abs(problem.X) @ np.abs(W1).T + np.abs(b1)
+
+
+def loss_bound(problem: Problem, y_bound: np.ndarray) -> np.ndarray:
+    """A bound ``(B,)`` on the loss of every state, given bounds ``(B, n_out)`` on ``|y|``."""
+    T = problem.T
+    loss = problem.net.loss
+    with np.errstate(over="ignore", invalid="ignore"):
+        if loss == "mse":
+            return 0.5 * np.sum((y_bound + np.abs(T)) ** 2, axis=1)
+        if loss == "linear":
+            return np.sum(np.abs(T) * y_bound, axis=1)
+        if loss == "bce":  # softplus(y) - t y <= (1 + |t|) |y| + log 2
+            return np.sum(y_bound * (1.0 + np.abs(T)) + np.log(2.0), axis=1)
+        # xent: logsumexp(y) - y_t <= 2 max |y| + log n_out
+        return 2.0 * np.max(y_bound, axis=1) + np.log(y_bound.shape[1])
+
+
+def check_magnitudes(
+    problem: Problem,
+    unit: Callable[[int, np.ndarray], np.ndarray | float] | None = None,
+    cause: str = "",
+    fix: str = "",
+) -> None:
+    """Refuse a problem whose pre-activations, outputs or loss could overflow float64.
+
+    Bounds by the triangle inequality (:func:`gradstat.network.layer_bounds`): every
+    ``|a_l|`` and ``|y|`` must stay within :data:`MAGNITUDE_LIMIT` (1e150, so that their
+    squares are finite) and the loss within :data:`LOSS_LIMIT` (1e300). ``unit`` bounds
+    the values an estimator's units pass on when they are not within ``[-1, 1]`` (the
+    noisy rectifier, MuProp's expansion point); ``cause`` and ``fix`` then name the
+    option in the message.
+    """
+    bounds = layer_bounds(problem.net.layers(), first_layer_bound(problem), unit)
+    if unit is None:
+        first = ("x is too large for this network's first layer", "scale x (or W_1 and b_1) down")
+        refuse_bounds(bounds, "params are too large", "scale the parameters down", first=first)
+        cause = "the targets t or the output layer are too large"
+        fix = "scale t or the output layer's parameters down"
+    else:
+        refuse_bounds(bounds, cause, fix)
+    largest = float(np.max(loss_bound(problem, bounds[-1])))
+    if not largest <= LOSS_LIMIT:
+        raise ValueError(
+            f"{cause}: the {problem.net.loss!r} loss can reach {largest:.3g} (outputs up to "
+            f"{float(np.max(bounds[-1])):.3g}, targets up to "
+            f"{float(np.max(np.abs(problem.T))):.3g}), more than {LOSS_LIMIT:g}, beyond "
+            f"which its sums overflow float64; {fix}"
+        )
+
+
+def states_error(reason: str, advice: str) -> ValueError:
+    """The ``ValueError`` of an enumeration past ``max_states``: ``reason`` (kept as its
+    ``states_reason`` attribute, so that a caller can give other advice), then ``advice``."""
+    err = ValueError(f"{reason}. {advice}")
+    err.states_reason = reason  # type: ignore[attr-defined]
+    return err
+
+
+@contextmanager
+def states_advice(advice: str) -> Iterator[None]:
+    """Give an enumeration refused past ``max_states`` (:func:`states_error`) inside the
+    block ``advice`` that fits the caller instead of the generic one."""
+    try:
+        yield
+    except ValueError as err:
+        reason = getattr(err, "states_reason", None)
+        if reason is None:
+            raise
+        raise states_error(reason, advice) from None
+
+
+def check_max_states(max_states: Any) -> int:
+    """``max_states`` as an int in ``[1, 2^62]`` (the kernels index states with int64)."""
+    return check_int(max_states, "max_states", minimum=1, maximum=MAX_STATES_LIMIT)
 
 
 def check_states(net: BinaryNetwork, max_states: int, what: str) -> None:
-    """Refuse an enumeration of more than ``max_states`` joint states, saying what to do."""
-    if isinstance(max_states, bool) or not isinstance(max_states, (int, np.integer)):
-        raise TypeError(f"max_states must be an int, got {max_states!r}")
+    """Refuse an enumeration of more than ``max_states`` joint states, saying what to do.
+
+    Raises :func:`states_error`, to which a caller may give other advice
+    (:func:`states_advice`).
+    """
+    max_states = check_max_states(max_states)
     n = net.n_stochastic
     if n > 62 or 2**n > max_states:
-        raise ValueError(
-            f"{what} enumerates all 2^{n} = {2**n:,} joint hidden states per example, more "
-            f"than max_states = {max_states:,}. Use method='mc' (Monte Carlo: "
-            f"gradstat.analyze(..., method='mc', n_samples=..., seed=...) or "
-            f"gradstat.sample_gradients) or raise max_states if you can afford it."
+        raise states_error(
+            f"{what} enumerates all {describe_power(2, n)} joint hidden states per example, "
+            f"more than max_states = {max_states:,}",
+            "Use method='mc' (Monte Carlo: gradstat.analyze(..., method='mc', n_samples=..., "
+            "seed=...) or gradstat.sample_gradients) or raise max_states if you can afford it.",
         )
+
+
+@dataclass(frozen=True, eq=False)
+class State:
+    """One state of the network on one example, as the kernels see it (:func:`sample_state`)."""
+
+    a: np.ndarray
+    p: np.ndarray
+    bit: np.ndarray
+    h: np.ndarray
+    y: np.ndarray
+    dy: np.ndarray
+    loss: float
+    log_prob: float
+
+
+def sample_state(problem: Problem, example: int, u: np.ndarray) -> State:
+    """The state drawn by uniforms ``u`` (unit ``k`` fires when ``u[k] < p[k]``) for one
+    example, with the same jitted forward pass the engines use."""
+    net = problem.net
+    N = net.n_stochastic
+    woff, boff, uoff = offsets(problem.sizes)
+    a, p, bit, h = (np.empty(N) for _ in range(4))
+    y, dy = np.empty(net.n_out), np.empty(net.n_out)
+    tab = layer1_table(problem.A1[example : example + 1], problem.mode)[0]
+    log_prob = forward_state(
+        problem.theta, problem.sizes, woff, boff, uoff, tab, 0, u, problem.mode, a, p, bit, h, y
+    )
+    loss = loss_and_grad(problem.loss_code, y, problem.T[example], dy)
+    return State(a, p, bit, h, y, dy, float(loss), float(log_prob))
 
 
 def expand_mean(problem: Problem, c: np.ndarray, full: bool = False) -> np.ndarray:

@@ -38,12 +38,45 @@ from typing import Any
 
 import numpy as np
 
-from gradstat._validation import check_array, check_int, check_n_samples, check_seed
-from gradstat.engines.sampling import draw_noise, make_sampler
-from gradstat.estimators.user import resolve_estimator
-from gradstat.kernels.forward import forward_state, layer1_table, loss_and_grad, offsets
+from gradstat._validation import (
+    MAX_VALUES,
+    check_array,
+    check_generator,
+    check_int,
+    check_n_samples,
+    check_seed,
+    check_size,
+)
+from gradstat.engines.sampling import Sampler, draw_noise, make_sampler
+from gradstat.estimators.registry import EstimatorBase
+from gradstat.estimators.user import guard_engines, resolve_estimator
 from gradstat.network import BinaryNetwork
-from gradstat.problem import DEFAULT_MAX_STATES, check_network, make_problem
+from gradstat.problem import (
+    DEFAULT_MAX_STATES,
+    Problem,
+    check_max_states,
+    check_network,
+    make_problem,
+    sample_state,
+    states_advice,
+)
+
+
+def _sampler(
+    problem: Problem,
+    spec: EstimatorBase,
+    options: dict[str, Any],
+    seed: np.random.SeedSequence,
+    max_states: int,
+) -> Sampler:
+    """:func:`make_sampler`, with advice that fits sampling when an oracle baseline cannot
+    be enumerated."""
+    advice = (
+        "The 'mean' and 'optimal' baselines are exact oracles: use baseline='none' or a "
+        "constant, or raise max_states if you can afford the enumeration."
+    )
+    with states_advice(advice):
+        return make_sampler(problem, spec, options, seed, max_states)
 
 
 def sample_gradients(
@@ -84,14 +117,25 @@ def sample_gradients(
     Returns
     -------
     ndarray, shape (n_samples, n_params)
+
+    Raises
+    ------
+    ValueError, TypeError
+        For bad arguments (before anything is drawn; ``n_samples * n_params`` may not
+        exceed 2^31 values), and when the estimator produces NaN or infinite draws.
     """
     spec, opts = resolve_estimator(estimator, options)
     n = check_n_samples(n_samples)
     ss = check_seed(seed)
+    max_states = check_max_states(max_states)
     problem = make_problem(net, x, t)
-    sampler = make_sampler(problem, spec, opts, ss, max_states)
+    spec.check_problem(problem, opts)
+    check_size(n * net.n_params, "n_samples", f"{n:,} draws of {net.n_params:,} parameters")
+    sampler = _sampler(problem, spec, opts, ss, max_states)
     out = np.empty((n, net.n_params))
-    sampler.fill(out)
+    with guard_engines(spec):
+        sampler.fill(out)
+    spec.check_result(draws=out)
     return out
 
 
@@ -115,7 +159,7 @@ def estimate_from_noise(
     layer ``t < L``, one per unit above it, ``rebar`` takes ``2N`` (``u`` then ``v``),
     ``gumbel_st``/``concrete`` read ``u`` as logistic noise ``log u - log1p(-u)`` (so ``u``
     must lie strictly inside ``(0, 1)``), and ``noisy_rectifier`` takes ``N`` standard
-    normals.
+    normals (within ``+-40``: a larger draw has probability below ``1e-340``).
 
     Parameters
     ----------
@@ -133,8 +177,9 @@ def estimate_from_noise(
             "estimate_from_noise needs a registered estimator or a per_state_estimator; a "
             "plain Python estimator draws its own noise from rng"
         )
+    max_states = check_max_states(max_states)
     problem = make_problem(net, x, t)
-    spec.check_values(net)
+    spec.check_problem(problem, opts)
     B, N = problem.n_examples, spec.noise_size(net.hidden_sizes, opts)
     U = check_array(u, "u", finite=False)
     if U.shape == (N,) and B == 1:
@@ -144,9 +189,11 @@ def estimate_from_noise(
     spec.check_noise(U)
     unused = np.random.SeedSequence(0)  # the noise is given: no stream is read
     out = np.empty((1, net.n_params))
-    make_sampler(problem, spec, opts, unused, max_states).fill(
-        out, noise=np.ascontiguousarray(U[None])
-    )
+    with guard_engines(spec):
+        _sampler(problem, spec, opts, unused, max_states).fill(
+            out, noise=np.ascontiguousarray(U[None])
+        )
+    spec.check_result(estimate=out[0])
     return out[0]
 
 
@@ -168,10 +215,10 @@ def sample_noise(
     spec, opts = resolve_estimator(estimator, options)
     if spec.draws_own_noise:
         raise TypeError("a plain Python estimator draws its own noise from rng")
-    if not isinstance(rng, np.random.Generator):
-        raise TypeError(f"rng must be a numpy.random.Generator, got {type(rng).__name__}")
-    n_examples = check_int(n_examples, "n_examples", minimum=1)
+    check_generator(rng, "rng")
+    n_examples = check_int(n_examples, "n_examples", minimum=1, maximum=MAX_VALUES)
     size = spec.noise_size(net.hidden_sizes, opts)
+    check_size(n_examples * size, "n_examples", f"{n_examples:,} examples of {size:,} numbers")
     return draw_noise(spec, rng, (1, n_examples, size))[0]
 
 
@@ -212,15 +259,8 @@ def forward_pass(net: BinaryNetwork, x: Any, t: Any, u: Any) -> ForwardPass:
     if problem.n_examples != 1:
         raise ValueError("forward_pass takes one example: x of shape (n_in,)")
     N = net.n_stochastic
-    U = np.asarray(u, dtype=np.float64)
+    U = check_array(u, "u")
     if U.shape != (N,) or not np.all((U >= 0.0) & (U <= 1.0)):
         raise ValueError(f"u must hold {N} uniforms in [0, 1], got shape {U.shape}")
-    woff, boff, uoff = offsets(problem.sizes)
-    a, p, bit, h = (np.empty(N) for _ in range(4))
-    y, dy = np.empty(net.n_out), np.empty(net.n_out)
-    tab = layer1_table(problem.A1, problem.mode)[0]
-    log_prob = forward_state(
-        problem.theta, problem.sizes, woff, boff, uoff, tab, 0, U, problem.mode, a, p, bit, h, y
-    )
-    loss = loss_and_grad(problem.loss_code, y, problem.T[0], dy)
-    return ForwardPass(a, p, h, y, float(loss), dy, float(log_prob))
+    state = sample_state(problem, 0, U)
+    return ForwardPass(state.a, state.p, state.h, state.y, state.loss, state.dy, state.log_prob)

@@ -6,7 +6,7 @@ at once, raising ``hypothesis.errors.InvalidArgument`` with the argument's name.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 import numpy as np
@@ -15,6 +15,11 @@ from hypothesis.errors import InvalidArgument
 
 from gradstat._validation import check_int, check_real
 from gradstat.network import LOSSES, VALUES, BinaryNetwork
+
+STRATEGY_LIMIT = 1e50
+"""The largest ``max_weight``, ``max_input`` and ``max_magnitude``: networks and inputs
+drawn within it are far inside what gradstat accepts
+(:data:`gradstat._validation.MAGNITUDE_LIMIT`)."""
 
 _T = TypeVar("_T")
 
@@ -33,6 +38,19 @@ def _check_int_range(name: str, lo: Any, hi: Any, least: int) -> None:
         _argument(check_int, v, label, minimum=least)
     if lo > hi:
         raise InvalidArgument(f"min_{name}={lo} is larger than max_{name}={hi}")
+
+
+def _check_subset(value: Any, name: str, choices: Sequence[str]) -> tuple[str, ...]:
+    """A non-empty tuple of names from ``choices``, as ``InvalidArgument`` otherwise."""
+    try:
+        items = tuple(value)
+    except TypeError:
+        items = None
+    if not items or any(not isinstance(v, str) or v not in choices for v in items):
+        raise InvalidArgument(
+            f"{name} must be a non-empty subset of {sorted(choices)}, got {value!r}"
+        )
+    return items
 
 
 def networks(
@@ -62,7 +80,8 @@ def networks(
     losses : tuple of str
         Losses to draw from.
     max_weight : float
-        Every parameter is drawn uniformly from ``[-max_weight, max_weight]``.
+        Every parameter is drawn uniformly from ``[-max_weight, max_weight]``; at most
+        :data:`STRATEGY_LIMIT`.
     max_stochastic : int
         Cap on ``N = n_1 + ... + n_L`` (so ``2^N`` states stay cheap to enumerate).
     values : tuple of str
@@ -72,21 +91,15 @@ def networks(
     _check_int_range("width", min_width, max_width, 1)
     _check_int_range("inputs", 0, max_inputs, 0)
     _check_int_range("outputs", 1, max_outputs, 1)
-    _argument(check_int, max_stochastic, "max_stochastic")
+    _argument(check_int, max_stochastic, "max_stochastic", minimum=1, maximum=2**16)
     if max_stochastic < min_depth * min_width:
         raise InvalidArgument(
             f"max_stochastic={max_stochastic} is below min_depth * min_width = "
             f"{min_depth * min_width}: no network qualifies"
         )
-    losses = tuple(losses)
-    if not losses or any(loss not in LOSSES for loss in losses):
-        raise InvalidArgument(
-            f"losses must be a non-empty subset of {sorted(LOSSES)}, got {losses!r}"
-        )
-    _argument(check_real, max_weight, "max_weight", minimum=0.0)
-    values = tuple(values)
-    if not values or any(v not in VALUES for v in values):
-        raise InvalidArgument(f"values must be a non-empty subset of {VALUES}, got {values!r}")
+    losses = _check_subset(losses, "losses", tuple(LOSSES))
+    _argument(check_real, max_weight, "max_weight", minimum=0.0, maximum=STRATEGY_LIMIT)
+    values = _check_subset(values, "values", VALUES)
 
     @st.composite
     def build(draw: st.DrawFn) -> BinaryNetwork:
@@ -118,6 +131,9 @@ def networks(
 
 def targets(net: BinaryNetwork, batch: int) -> st.SearchStrategy[np.ndarray]:
     """Strategy for targets of ``batch`` examples matching the network's loss."""
+    if not isinstance(net, BinaryNetwork):
+        raise InvalidArgument(f"net must be a gradstat.BinaryNetwork, got {type(net).__name__}")
+    _argument(check_int, batch, "batch", minimum=1, maximum=2**16)
     if net.loss == "xent":
         return st.lists(st.integers(0, net.n_out - 1), min_size=batch, max_size=batch).map(np.array)
     lo, hi = (0.0, 1.0) if net.loss == "bce" else (-2.0, 2.0)
@@ -139,7 +155,7 @@ def problems(
     ``[-max_input, max_input]`` and ``B`` is drawn from ``[1, max_batch]``.
     """
     _check_int_range("batch", 1, max_batch, 1)
-    _argument(check_real, max_input, "max_input", minimum=0.0)
+    _argument(check_real, max_input, "max_input", minimum=0.0, maximum=STRATEGY_LIMIT)
     nets = networks(**network_kwargs)
 
     @st.composite
@@ -164,7 +180,7 @@ def extreme_logit_networks(
     ``log(sigmoid)`` and ``log(1 - sigmoid)`` overflow.
     """
     for label, v in (("min_magnitude", min_magnitude), ("max_magnitude", max_magnitude)):
-        _argument(check_real, v, label, minimum=0.0)
+        _argument(check_real, v, label, minimum=0.0, maximum=STRATEGY_LIMIT)
     if min_magnitude > max_magnitude:
         raise InvalidArgument(
             f"min_magnitude={min_magnitude} is larger than max_magnitude={max_magnitude}"

@@ -32,12 +32,14 @@ from typing import Any
 
 import numpy as np
 
+from gradstat._validation import check_bool, check_choice, check_n_samples, check_seed
 from gradstat.estimators.user import resolve_estimator
 from gradstat.exact import estimator_moments, exact_gradient
 from gradstat.network import BinaryNetwork
-from gradstat.problem import DEFAULT_MAX_STATES, make_problem
+from gradstat.problem import DEFAULT_MAX_STATES, check_max_states, make_problem
 from gradstat.sampling import sample_gradients
 from gradstat.stats import UnbiasednessResult, required_samples, unbiasedness_test
+from gradstat.stats._checks import check_open_unit
 
 EXACT_RTOL = 1e-9
 """Relative tolerance (to the largest gradient entry, at least 1) of the exact checks."""
@@ -165,8 +167,11 @@ def check_unbiased(
     """
     net, x, t = _unpack(problem)
     spec, opts = resolve_estimator(estimator, options)
-    if method not in ("auto", "exact", "mc"):
-        raise ValueError(f"method must be 'auto', 'exact' or 'mc', got {method!r}")
+    check_choice(method, "method", ("auto", "exact", "mc"))
+    alpha = check_open_unit(alpha, "alpha")
+    n_samples = check_n_samples(n_samples)
+    check_seed(seed, allow_none=False)
+    max_states = check_max_states(max_states)
     g = _reference(net, x, t, spec, opts, max_states)
     enumerable = spec.exact_engine(net.n_layers) is not None
     if enumerable and method == "auto":
@@ -296,6 +301,11 @@ def check_estimator_contract(
        Monte Carlo test at level ``alpha`` otherwise.
     """
     spec, opts = resolve_estimator(estimator, options)
+    if unbiased is not None:
+        unbiased = check_bool(unbiased, "unbiased")
+    check_seed(seed, allow_none=False)
+    n_samples = check_n_samples(n_samples)
+    alpha = check_open_unit(alpha, "alpha")
     claims_unbiased = bool(spec.unbiased) if unbiased is None else bool(unbiased)
     done = []
     for net, x, t in _contract_problems():

@@ -30,7 +30,7 @@ import numpy as np
 from numba import njit
 
 from gradstat.estimators.codes import MUPROP
-from gradstat.estimators.options import check_keyword_or_real
+from gradstat.estimators.options import check_keyword_or_real, expansion_units
 from gradstat.estimators.registry import Estimator
 from gradstat.kernels.forward import (
     log_sigmoid,
@@ -143,5 +143,6 @@ ENTRIES = (
         options={"expansion": "mean_field"},
         validators={"expansion": check_expansion},
         encode=_expansion,
+        unit_bound=expansion_units("expansion"),
     ),
 )

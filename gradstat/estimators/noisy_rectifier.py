@@ -27,8 +27,8 @@ import numpy as np
 from numba import njit
 
 from gradstat.estimators.codes import NOISY_RECTIFIER
-from gradstat.estimators.options import check_positive
-from gradstat.estimators.registry import Estimator
+from gradstat.estimators.options import check_positive, noise_shifted_units
+from gradstat.estimators.registry import NORMAL_LIMIT, Estimator
 from gradstat.kernels.forward import backprop_surrogate, loss_and_grad, output_layer, preactivation
 from gradstat.problem import Problem
 
@@ -154,5 +154,6 @@ ENTRIES = (
         values=("01",),
         normal_noise=True,
         own_model_gradient=_own_gradient,
+        unit_bound=noise_shifted_units("sigma", NORMAL_LIMIT),
     ),
 )

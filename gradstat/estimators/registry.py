@@ -11,18 +11,54 @@ registered built-in, overrides them from its registry entry. Each family module
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
+from gradstat._validation import MAX_PARAMS, describe_power
 from gradstat.estimators.codes import REINFORCE, SCORE, SURROGATE, SURROGATES
 from gradstat.kernels.forward import SMOOTH
 from gradstat.network import BinaryNetwork
+from gradstat.problem import Problem, check_magnitudes
 
-if TYPE_CHECKING:
-    from gradstat.problem import Problem
+MAX_NOISE = MAX_PARAMS
+"""The most numbers one draw may read per example (67,108,864): the sampling kernels hold
+them in every thread's scratch."""
+
+NORMAL_LIMIT = 40.0
+"""The largest ``|z|`` accepted as a standard-normal draw (probability below 1e-340), and
+the bound the magnitude checks assume for the noisy rectifier's noise."""
+
+
+class StateCount(int):
+    """A number of states ``base ** exponent``, written as a power when it is long.
+
+    Above ``2^1024`` the int value is capped at ``2^1024`` (far above any ``max_states``,
+    so comparisons still refuse), and nothing of the size of the true count is built.
+    """
+
+    base: int
+    exponent: int
+
+    def __new__(cls, base: int, exponent: int) -> StateCount:
+        exact = exponent * math.log2(base) <= 1024
+        self = super().__new__(cls, base**exponent if exact else 2**1024)
+        self.base, self.exponent = base, exponent
+        return self
+
+    def __format__(self, spec: str) -> str:
+        if self.exponent * math.log10(self.base) <= 30:
+            return int.__format__(int(self), spec)
+        return describe_power(self.base, self.exponent)
+
+    def __str__(self) -> str:
+        return format(self, "")
+
+    __repr__ = __str__
+
 
 NOISE_KINDS = ("discrete", "continuous")
 """``"discrete"``: the estimate depends on the sampled states only (exact moments by
@@ -90,8 +126,30 @@ class EstimatorBase:
         return "it has continuous or undeclared noise"
 
     def exact_count(self, hidden: tuple[int, ...], options: Mapping[str, Any]) -> int:
-        """Noise states (or cells) an exact computation sums over per example."""
-        return 2 ** self.noise_size(hidden, options)
+        """Noise states (or cells) an exact computation sums over per example (a
+        :class:`StateCount`, safe to compare and print however large)."""
+        return StateCount(2, self.noise_size(hidden, options))
+
+    def check_problem(self, problem: Problem, options: Mapping[str, Any]) -> None:
+        """Refuse, before any kernel runs, a problem the estimator cannot run on.
+
+        Checks the unit values (:meth:`check_values`) and that one draw reads at most
+        :data:`MAX_NOISE` numbers per example; estimators add their own checks.
+        """
+        self.check_values(problem.net)
+        size = self.noise_size(problem.net.hidden_sizes, options)
+        if size > MAX_NOISE:
+            per = self.draws_per_estimate(options)
+            why = (
+                f" ({per:,} draws of {problem.net.n_stochastic:,} units: option k)"
+                if per > 1
+                else ""
+            )
+            raise ValueError(
+                f"estimator {self.name!r} reads {size:,} numbers per example and draw on this "
+                f"network{why}, more than the {MAX_NOISE:,} the sampling kernels hold per "
+                f"draw; use a smaller network" + (" or a smaller k" if per > 1 else "")
+            )
 
     def layerwise_family(self) -> str | None:
         """``"score"``, ``"surrogate"`` or None: whether messages over adjacent layers give
@@ -117,6 +175,38 @@ class EstimatorBase:
         """Refuse given noise the estimator cannot read (here: uniforms outside [0, 1])."""
         if not np.all((u >= 0.0) & (u <= 1.0)):
             raise ValueError("u must hold uniforms in [0, 1]")
+
+    def check_result(self, **values: np.ndarray | float) -> None:
+        """Refuse non-finite results (means, variances, metrics) of this estimator.
+
+        ``values`` maps a name (``mean``, ``var``, ``draws``, ...) to what was computed.
+        Finite estimates whose squares overflow give a finite mean but a non-finite
+        variance; the message then says that the estimates are too large for variances.
+        """
+        bad = [k for k, v in values.items() if v is not None and not np.all(np.isfinite(v))]
+        if not bad:
+            return
+        means = [np.asarray(v) for k, v in values.items() if k in ("mean", "draws", "estimate")]
+        finite = [m for m in means if m.size and np.all(np.isfinite(m))]
+        largest = max((float(np.max(np.abs(m))) for m in finite), default=0.0)
+        if finite and all(k not in ("mean", "draws", "estimate", "gradient") for k in bad):
+            raise ValueError(
+                f"estimator {self.name!r} produced estimates up to {largest:.3g} in magnitude: "
+                f"their squares overflow float64 (beyond about 1.3e154), so their "
+                f"{' and '.join(bad)} cannot be computed; keep the estimates below about "
+                "1e154 (rescale the problem: smaller parameters, inputs or targets; or the "
+                "estimator and its options)"
+            )
+        source = (
+            "its per-state function wrote NaN or infinite values, or values that overflow"
+            if self.jitted is not None
+            else "some estimates overflow float64 or are undefined"
+        )
+        raise ValueError(
+            f"estimator {self.name!r} produced NaN or infinite {' and '.join(bad)} on this "
+            f"problem ({source}); gradstat does not return non-finite results: fix the "
+            "estimator, or rescale the problem (smaller parameters, inputs or targets)"
+        )
 
     def own_gradient(self, problem: Problem, options: Mapping[str, Any]) -> np.ndarray | None:
         """Per-example exact gradients of the estimator's own model (``own_model`` only),
@@ -179,6 +269,12 @@ class Estimator(EstimatorBase):
         For an estimator of a different model (the noisy rectifier):
         ``(problem, options) -> (B, n_params)`` exact gradients of that model, or None
         where no closed form exists.
+    unit_bound : callable or None
+        For an estimator whose units pass on values outside ``[-1, 1]`` (the noisy
+        rectifier, MuProp's expansion point): ``(a_bound, options) -> h_bound``, a bound
+        on the values a layer passes on given a bound on its ``|a|``; the forward pass is
+        then bounded with it (:func:`gradstat.problem.check_magnitudes`) before anything
+        runs.
     """
 
     name: str
@@ -199,6 +295,9 @@ class Estimator(EstimatorBase):
     normal_noise: bool = False
     layerwise: bool = False
     own_model_gradient: Callable[[Problem, Mapping[str, Any]], np.ndarray | None] | None = field(
+        default=None, repr=False
+    )
+    unit_bound: Callable[[np.ndarray, Mapping[str, Any]], np.ndarray | float] | None = field(
         default=None, repr=False
     )
 
@@ -239,8 +338,21 @@ class Estimator(EstimatorBase):
 
     def exact_count(self, hidden: tuple[int, ...], options: Mapping[str, Any]) -> int:
         if self.cells:
-            return 3 ** int(sum(hidden))
-        return 2 ** self.noise_size(hidden, options)
+            return StateCount(3, int(sum(hidden)))
+        return StateCount(2, self.noise_size(hidden, options))
+
+    def check_problem(self, problem: Problem, options: Mapping[str, Any]) -> None:
+        super().check_problem(problem, options)
+        if self.unit_bound is None:
+            return
+        bound = self.unit_bound
+        shown = ", ".join(f"{k}={v!r}" for k, v in options.items())
+        check_magnitudes(
+            problem,
+            unit=lambda layer, a_bound: bound(a_bound, options),
+            cause=f"estimator {self.name!r} with {shown} is out of range for this problem",
+            fix="use an option closer to 1 or smaller parameters",
+        )
 
     def layerwise_family(self) -> str | None:
         if not self.layerwise:
@@ -264,8 +376,11 @@ class Estimator(EstimatorBase):
 
     def check_noise(self, u: np.ndarray) -> None:
         if self.normal_noise:
-            if not np.all(np.isfinite(u)):
-                raise ValueError("u must hold finite standard-normal draws")
+            if not np.all(np.isfinite(u)) or not np.all(np.abs(u) <= NORMAL_LIMIT):
+                raise ValueError(
+                    f"u must hold finite standard-normal draws, within +-{NORMAL_LIMIT:g} "
+                    "(a larger draw has probability below 1e-340)"
+                )
         elif self.noise == "continuous":
             if not np.all((u > 0.0) & (u < 1.0)):
                 raise ValueError(

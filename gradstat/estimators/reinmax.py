@@ -23,7 +23,7 @@ from typing import Any
 
 from numba import njit
 
-from gradstat._validation import check_real
+from gradstat._validation import MAGNITUDE_LIMIT, check_real
 from gradstat.estimators.codes import REINMAX
 from gradstat.estimators.options import encode_tau
 from gradstat.estimators.registry import Estimator
@@ -31,8 +31,8 @@ from gradstat.kernels.forward import log_sigmoid, sigmoid_derivative
 
 
 def check_reinmax_tau(value: Any) -> float:
-    """Validate ReinMax's ``tau``: a finite number ``>= 1``."""
-    value = check_real(value, "reinmax's tau")
+    """Validate ReinMax's ``tau``: a finite number in ``[1, 1e150]``."""
+    value = check_real(value, "reinmax's tau", maximum=MAGNITUDE_LIMIT)
     if not value >= 1.0:
         raise ValueError(
             f"reinmax's tau must be >= 1, got {value!r}: ReinMax's authors reject "

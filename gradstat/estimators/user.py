@@ -27,15 +27,60 @@ enumerates the ``2^N`` states for exact moments, and samples states for Monte Ca
 empty during enumeration. :mod:`gradstat.kernels.forward` has jitted building blocks
 (``offsets``, ``forward_state``, ``loss_and_grad``, ``backprop_surrogate``) for
 estimators that need the loss at other states.
+
+**Checks.** A plain Python estimator's every return value must be an array of real
+numbers (complex ones are refused, never truncated). A per-state function must take the
+12 arguments above, and before any kernel calls it, it is called once on a probe state
+(example 0, every unit at its likelier value) with exactly the argument types the kernels
+pass: a function that does not compile for them is refused with a ``TypeError``, one that
+raises with a ``ValueError``, each naming it and the signature. Results that are NaN or
+infinite (or estimates too large to square) are refused after the run.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import inspect
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+from numba.core.errors import NumbaError
+
+from gradstat._validation import check_array, check_bool, check_choice
 from gradstat.estimators.registry import NOISE_KINDS, EstimatorBase, get_estimator
+from gradstat.problem import Problem, sample_state
+
+SIGNATURE = "fn(theta, sizes, x, t, u, a, p, h, y, dy, C, out)"
+"""The signature of a per-state estimator (see the module docstring)."""
+
+
+@dataclass(frozen=True)
+class CheckedCall:
+    """A plain Python estimator's function, whose every return value is checked.
+
+    The value must be an array of real numbers (complex ones are refused, not truncated);
+    it is returned as float64. Shape and finiteness are checked by the sampler.
+    """
+
+    function: Callable[..., Any]
+    name: str
+
+    def __call__(self, *args: Any, **kwargs: Any) -> np.ndarray:
+        return check_array(
+            self.function(*args, **kwargs),
+            f"the estimate returned by estimator {self.name!r}",
+            finite=False,
+        )
+
+
+def _check_name_and_claim(name: Any, unbiased: Any) -> None:
+    """A user estimator's ``name`` (a string) and ``unbiased`` claim (a bool or None)."""
+    if not isinstance(name, str):
+        raise TypeError(f"name must be a string, got {type(name).__name__} {name!r}")
+    if unbiased is not None:
+        check_bool(unbiased, "unbiased")
 
 
 @dataclass(frozen=True)
@@ -52,8 +97,11 @@ class PythonEstimator(EstimatorBase):
     def __post_init__(self) -> None:
         if not callable(self.function):
             raise TypeError(f"function must be callable, got {self.function!r}")
+        _check_name_and_claim(self.name, self.unbiased)
         if not self.name:
             object.__setattr__(self, "name", getattr(self.function, "__name__", "user"))
+        if not isinstance(self.function, CheckedCall):
+            object.__setattr__(self, "function", CheckedCall(self.function, self.name))
 
 
 @dataclass(frozen=True)
@@ -71,10 +119,18 @@ class PerStateEstimator(EstimatorBase):
                 "per_state_estimator needs a numba-jitted function (decorate it with "
                 "@numba.njit); for a plain Python function pass it directly instead"
             )
-        if self.noise not in NOISE_KINDS:
-            raise ValueError(f"noise must be one of {NOISE_KINDS}, got {self.noise!r}")
+        check_choice(self.noise, "noise", NOISE_KINDS)
+        _check_name_and_claim(self.name, self.unbiased)
         if not self.name:
             object.__setattr__(self, "name", self.function.py_func.__name__)
+        try:
+            inspect.signature(self.function.py_func).bind(*range(12))
+        except TypeError:
+            raise TypeError(
+                f"per-state estimator {self.name!r} must take the 12 arguments {SIGNATURE}; "
+                f"{self.function.py_func.__name__}"
+                f"{inspect.signature(self.function.py_func)} does not"
+            ) from None
 
     @property
     def jitted(self) -> Any:  # type: ignore[override]
@@ -86,6 +142,65 @@ class PerStateEstimator(EstimatorBase):
                 f"per-state estimator {self.name!r} takes no options, got {sorted(options)}"
             )
         return {}
+
+    def check_problem(self, problem: Problem, options: Mapping[str, Any]) -> None:
+        """Call the function once, on example 0's likelier state, before any kernel does.
+
+        The call compiles it for exactly the argument types the kernels pass, so a
+        function that does not compile for them, or that raises, is refused here with a
+        ``TypeError`` or ``ValueError`` naming it and its expected signature, instead of
+        failing inside the compiled loops.
+        """
+        super().check_problem(problem, options)
+        net = problem.net
+        u = np.full(net.n_stochastic, 0.5)  # every unit takes its likelier value
+        state = sample_state(problem, 0, u)
+        given = u if self.noise == "continuous" else np.empty(0)
+        out = np.zeros(net.n_params)
+        args = (problem.theta, problem.sizes, problem.X[0], problem.T[0], given, state.a,
+                state.p, state.h, state.y, state.dy, state.loss, out)  # fmt: skip
+        where = f"per-state estimator {self.name!r} ({SIGNATURE})"
+        try:
+            self.function(*args)
+        except NumbaError as err:
+            lines = [line.strip() for line in str(err).splitlines() if line.strip()]
+            cause = next((line for line in lines[1:] if not line.startswith("File")), "")
+            place = next((line.rstrip(":") for line in lines if line.startswith("File")), "")
+            raise TypeError(
+                f"{where} does not compile for the arguments gradstat passes (float64 arrays "
+                f"theta, x, t, u, a, p, h, y, dy and out, int64 array sizes, float C): "
+                f"{cause or lines[0]}" + (f" ({place})" if place else "")
+            ) from None
+        except Exception as err:
+            raise ValueError(
+                f"{where} raised {type(err).__name__}: {err} when called on a probe state "
+                f"(example 0, every unit at its likelier value); fix it (call "
+                f"{self.function.py_func.__name__}.py_func with the same arguments to debug "
+                f"it in plain Python)"
+            ) from None
+
+
+@contextmanager
+def guard_engines(spec: EstimatorBase) -> Iterator[None]:
+    """Run the engines for ``spec`` with numpy's overflow warnings off, and turn an
+    exception a user's jitted function raised inside the parallel kernels (which numba
+    reports as ``SystemError``) into a ``ValueError`` naming the estimator.
+
+    Overflows are not hidden: every caller checks the results afterwards
+    (:meth:`~gradstat.estimators.registry.EstimatorBase.check_result`) and refuses
+    non-finite ones with a message saying why.
+    """
+    try:
+        with np.errstate(over="ignore", invalid="ignore"):
+            yield
+    except SystemError as err:
+        if spec.jitted is None:
+            raise
+        raise ValueError(
+            f"per-state estimator {spec.name!r} ({SIGNATURE}) raised an exception inside "
+            f"gradstat's compiled loops on some state ({err}); call its .py_func on that "
+            "state in plain Python to see it"
+        ) from None
 
 
 def python_estimator(

@@ -8,6 +8,10 @@ import numpy as np
 
 from gradstat._validation import check_array, check_real
 
+STATS_LIMIT = 1e100
+"""The largest magnitude of a draw, target or mean accepted by the statistics: sums of
+squares over any feasible number of draws then stay finite in float64."""
+
 
 def check_open_unit(value: Any, name: str) -> float:
     """``value`` as a float strictly inside (0, 1): a level, a power or a coverage."""
@@ -16,7 +20,7 @@ def check_open_unit(value: Any, name: str) -> float:
 
 def check_draws(samples: Any, name: str = "samples") -> np.ndarray:
     """Validate an ``(n, d)`` array of draws with ``n >= 2`` and ``d >= 1``."""
-    draws = check_array(samples, name)
+    draws = check_array(samples, name, magnitude=STATS_LIMIT)
     if draws.ndim != 2:
         raise ValueError(
             f"{name} must have shape (n, d) (one draw per row), got shape {draws.shape}; "

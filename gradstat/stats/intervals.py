@@ -13,8 +13,8 @@ from typing import Any, Literal
 import numpy as np
 import scipy.stats
 
-from gradstat._validation import check_array, check_choice, check_int
-from gradstat.stats._checks import check_draws, check_open_unit
+from gradstat._validation import INT64_MAX, check_array, check_choice, check_int, check_seed
+from gradstat.stats._checks import STATS_LIMIT, check_draws, check_open_unit
 from gradstat.stats.results import ProportionInterval, VarianceInterval
 
 __all__ = ["variance_interval", "wilson_interval"]
@@ -73,7 +73,7 @@ def variance_interval(
     VarianceInterval
         Floats for 1-D ``samples``, arrays of shape ``(d,)`` for 2-D.
     """
-    array = check_array(samples, "samples")
+    array = check_array(samples, "samples", magnitude=STATS_LIMIT)
     if array.ndim not in (1, 2):
         raise ValueError(f"samples must have shape (n,) or (n, d), got shape {array.shape}")
     one_d = array.ndim == 1
@@ -81,6 +81,7 @@ def variance_interval(
     n = draws.shape[0]
     confidence_level = check_open_unit(confidence_level, "confidence_level")
     check_choice(method, "method", ("auto", "chi2", "bootstrap"))
+    rng = np.random.default_rng(check_seed(seed, generator=True))
 
     constant = np.ptp(draws, axis=0) == 0
     variance = draws.var(axis=0, ddof=1)
@@ -115,7 +116,7 @@ def variance_interval(
                 axis=0,
                 confidence_level=confidence_level,
                 method="BCa",
-                **{_BOOTSTRAP_RNG_KEYWORD: np.random.default_rng(seed)},
+                **{_BOOTSTRAP_RNG_KEYWORD: rng},
             )
             low[noisy] = boot.confidence_interval.low
             high[noisy] = boot.confidence_interval.high
@@ -154,7 +155,8 @@ def wilson_interval(
     successes : int
         Number of successes ``k``, ``0 <= k <= n``.
     n : int
-        Number of independent trials, ``>= 1``.
+        Number of independent trials, ``>= 1`` and at most ``2^63 - 1`` (what scipy's
+        binomial routines hold).
     confidence_level : float
         Coverage, in (0, 1).
 
@@ -162,8 +164,8 @@ def wilson_interval(
     -------
     ProportionInterval
     """
-    successes = check_int(successes, "successes", minimum=0)
-    n = check_int(n, "n", minimum=1)
+    successes = check_int(successes, "successes", minimum=0, maximum=INT64_MAX)
+    n = check_int(n, "n", minimum=1, maximum=INT64_MAX)
     if successes > n:
         raise ValueError(f"successes must not exceed n, got successes={successes} > n={n}")
     confidence_level = check_open_unit(confidence_level, "confidence_level")

@@ -75,5 +75,13 @@ def required_samples(
     power = check_open_unit(power, "power")
     n_params = check_int(n_params, "n_params", minimum=1)
     z = scipy.stats.norm.isf(alpha / (2 * n_params)) + scipy.stats.norm.ppf(power)
+    if z > 0.0 and sigma > 0.0:
+        digits = 2 * (math.log10(z) + math.log10(sigma) - math.log10(detectable_bias))
+        if digits > 300:
+            raise ValueError(
+                f"detectable_bias = {detectable_bias:g} is too small against sigma = "
+                f"{sigma:g}: detecting it would need about 10^{digits:.0f} draws, more than "
+                "float64 counts (1e300); ask for a larger detectable_bias"
+            )
     needed = (max(z, 0.0) * sigma / detectable_bias) ** 2
     return max(2, math.ceil(needed))

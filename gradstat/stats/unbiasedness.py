@@ -34,7 +34,7 @@ import numpy as np
 import scipy.stats
 
 from gradstat._validation import check_array
-from gradstat.stats._checks import check_draws, check_open_unit
+from gradstat.stats._checks import STATS_LIMIT, check_draws, check_open_unit
 from gradstat.stats.power import noncentrality_for_power
 from gradstat.stats.results import (
     METHOD_CHI2,
@@ -72,7 +72,7 @@ def holm_adjust(pvalues: Any) -> np.ndarray:
     -------
     ndarray, shape (m,)
     """
-    p = np.asarray(pvalues, dtype=np.float64)
+    p = check_array(pvalues, "pvalues", finite=False)
     if p.ndim != 1 or np.any(~np.isfinite(p)) or np.any((p < 0) | (p > 1)):
         raise ValueError("pvalues must be a 1-D array of numbers in [0, 1]")
     m = p.size
@@ -290,7 +290,7 @@ def unbiasedness_test(
     draws = check_draws(samples)
     d = draws.shape[1]
     # np.atleast_1d: a scalar target is the target of a one-coordinate test.
-    target = np.atleast_1d(check_array(target, "target"))
+    target = np.atleast_1d(check_array(target, "target", magnitude=STATS_LIMIT))
     if target.shape != (d,):
         raise ValueError(
             f"target must have shape (d,) = ({d},) to match samples of shape {draws.shape}, "
@@ -306,7 +306,7 @@ def unbiasedness_test(
 
 
 def _check_cov(cov: Any, d: int) -> np.ndarray:
-    cov = check_array(cov, "cov")
+    cov = check_array(cov, "cov", magnitude=STATS_LIMIT**2)
     if cov.shape != (d, d):
         raise ValueError(f"cov must have shape (d, d) = ({d}, {d}), got shape {cov.shape}")
     size = float(np.max(np.abs(cov))) if cov.size else 0.0

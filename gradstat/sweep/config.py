@@ -24,11 +24,18 @@ from typing import Any
 
 import numpy as np
 
-from gradstat._validation import check_choice, check_int, check_items, check_n_samples, check_real
+from gradstat._validation import (
+    check_choice,
+    check_int,
+    check_items,
+    check_n_samples,
+    check_path,
+    check_real,
+)
 from gradstat.analysis import METHODS
 from gradstat.estimators import available_estimators, get_estimator
 from gradstat.metrics import METRICS
-from gradstat.network import LOSSES, BinaryNetwork
+from gradstat.network import LOSSES, RANDOM_SCALE_LIMIT, BinaryNetwork
 from gradstat.storage import load_network
 
 ESTIMATOR_VARIANTS: dict[str, list[dict[str, Any]]] = {
@@ -151,7 +158,7 @@ class RandomNetworks:
         sizes = check_items(self.sizes, "'sizes'", "a list of integers")
         sizes = tuple(check_int(s, "'sizes'", minimum=0) for s in sizes)
         loss = check_choice(self.loss, "'loss'", sorted(LOSSES))
-        scale = check_real(self.scale, "'scale'", minimum=0)
+        scale = check_real(self.scale, "'scale'", minimum=0, maximum=RANDOM_SCALE_LIMIT)
         seeds = check_items(self.seeds, "'seeds'", "a list of integers")
         seeds = tuple(check_int(s, "'seeds'", minimum=0) for s in seeds)
         if len(set(seeds)) != len(seeds):
@@ -419,14 +426,22 @@ class ReportConfig:
         FileNotFoundError
             If there is no such file.
         ValueError, TypeError
-            Invalid TOML, unknown keys (the message lists the allowed ones) or wrong types
-            (the message names the key and the expected type), prefixed by the file name.
+            A file that is not UTF-8, invalid TOML, unknown keys (the message lists the
+            allowed ones) or wrong types (the message names the key and the expected
+            type), prefixed by the file name.
         """
-        path = Path(path)
+        path = Path(check_path(path))
         try:
             data = tomllib.loads(path.read_text(encoding="utf-8"))
         except tomllib.TOMLDecodeError as err:
             raise ValueError(f"config {str(path)!r} is not valid TOML: {err}") from None
+        except UnicodeDecodeError as err:
+            raise ValueError(
+                f"config {str(path)!r} is not UTF-8 text (TOML files are UTF-8): byte "
+                f"{err.object[err.start : err.start + 1]!r} at offset {err.start} cannot be decoded"
+            ) from None
+        except IsADirectoryError:
+            raise ValueError(f"config {str(path)!r} is a folder, not a TOML file") from None
         try:
             return cls.from_mapping(data, base_dir=path.parent)
         except (TypeError, ValueError) as err:
