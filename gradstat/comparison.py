@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from gradstat._validation import check_n_samples
+from gradstat._validation import check_n_samples, check_seed
 from gradstat.sampling import sample_gradients
 from gradstat.stats._checks import check_draws, check_open_unit
 from gradstat.stats.results import ComparisonResult
@@ -84,7 +84,7 @@ def compare_estimators(
             raise TypeError(f"{name} must be a dict of keyword options or None")
     if seed is None:
         raise ValueError("seed must be given (an int) so that the comparison is reproducible")
-    child_a, child_b = np.random.SeedSequence(seed).spawn(2)
+    child_a, child_b = check_seed(seed, allow_none=False).spawn(2)
     seed_a = int(child_a.generate_state(1, dtype=np.uint64)[0])
     seed_b = int(child_b.generate_state(1, dtype=np.uint64)[0])
     draws_a = check_draws(
