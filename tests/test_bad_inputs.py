@@ -530,3 +530,13 @@ def test_a_per_state_function_that_works_passes_the_probe():
     spec = gs.per_state_estimator(zero_per_state, noise="continuous")
     draws = gs.sample_gradients(NET, X, T, spec, 4, seed=0)
     assert draws.shape == (4, NET.n_params) and not np.any(draws)
+
+
+def test_state_counts_too_large_to_print_are_described_by_their_exponent():
+    """2^16000 pairs of layer states: the message gives the power, not 4,817 digits."""
+    net = gs.BinaryNetwork((0, 8000, 8000, 1))
+    x, t = np.zeros(0), np.zeros(1)
+    with pytest.raises(ValueError, match=r"2\^16000 \(about 10\^4,816\) pairs"):
+        gs.exact_gradient(net, x, t)
+    with pytest.raises(ValueError, match=r"layer-wise messages are not available.*2\^16000"):
+        gs.estimator_moments(net, x, t, "st", engine="layerwise")

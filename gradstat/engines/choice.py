@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from gradstat._validation import check_choice
+from gradstat._validation import check_choice, describe_power
 from gradstat.engines.message_moments import layerwise_moments_cost
 from gradstat.estimators.registry import EstimatorBase
 from gradstat.network import BinaryNetwork
@@ -53,10 +53,10 @@ JOINT_PREFERRED_WORK = 2**26
 agreement and descent probabilities."""
 
 
-def layerwise_states(net: BinaryNetwork) -> int:
-    """Largest number of (pairs of) layer states one message enumerates at once."""
+def layerwise_bits(net: BinaryNetwork) -> int:
+    """Bits of the largest set of (pairs of) layer states one message enumerates at once."""
     hidden = net.hidden_sizes
-    return 2 ** max([hidden[0], *(a + b for a, b in zip(hidden[:-1], hidden[1:]))])
+    return max([hidden[0], *(a + b for a, b in zip(hidden[:-1], hidden[1:]))])
 
 
 def moments_engine(
@@ -89,9 +89,10 @@ def moments_engine(
             problems.append(spec.layerwise_refusal())
         elif full_cov:
             problems.append("full_cov needs joint enumeration (messages give variances only)")
-        elif layerwise_states(net) > max_states:
+        elif layerwise_bits(net) > 62 or 2 ** layerwise_bits(net) > max_states:
             problems.append(
-                f"it enumerates {layerwise_states(net):,} pairs of adjacent layer states, "
+                f"it enumerates {describe_power(2, layerwise_bits(net))} pairs of adjacent "
+                f"layer states, "
                 f"more than max_states = {max_states:,}"
             )
         if engine == "layerwise":

@@ -15,6 +15,7 @@ from math import exp
 import numpy as np
 from numba import njit, prange
 
+from gradstat._validation import describe_power
 from gradstat.engines.message_moments import layerwise_cost, layerwise_gradient
 from gradstat.engines.one_layer import one_layer_kernel, one_layer_layout
 from gradstat.kernels.blocks import block_chunks, enter_block, gray_step, joint_state
@@ -238,9 +239,9 @@ def check_layerwise_states(net: BinaryNetwork, max_states: int, what: str) -> No
     """Refuse a message pass whose widest pair of adjacent layers exceeds ``max_states``."""
     hidden = net.hidden_sizes
     widest = max(a + b for a, b in zip(hidden[:-1], hidden[1:]))
-    if 2**widest > max_states:
+    if widest > 62 or 2**widest > max_states:
         raise ValueError(
-            f"{what} by layer-wise messages enumerates 2^{widest} = {2**widest:,} pairs of "
+            f"{what} by layer-wise messages enumerates {describe_power(2, widest)} pairs of "
             f"adjacent layer states, more than max_states = {max_states:,}; the network is "
             f"too wide to compute exactly: use Monte Carlo draws (gradstat.sample_gradients, "
             f"gradstat.stats.compare_estimators)"
