@@ -13,7 +13,6 @@ import numpy as np
 from numba import njit, prange
 
 from gradstat.engines.messages import (
-    CHUNKS,
     columns,
     combine,
     expect,
@@ -25,6 +24,7 @@ from gradstat.engines.messages import (
 )
 from gradstat.estimators.codes import REINMAX, SCORE, SURROGATE
 from gradstat.estimators.dispatch import surrogate_jacobian
+from gradstat.kernels.blocks import CHUNKS
 from gradstat.kernels.forward import offsets
 
 

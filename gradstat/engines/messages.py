@@ -37,9 +37,8 @@ from math import exp
 import numpy as np
 from numba import njit, prange
 
+from gradstat.kernels.blocks import CHUNKS
 from gradstat.kernels.forward import log_sigmoid, loss_and_grad, offsets
-
-CHUNKS = 64
 
 
 @njit(cache=True)
