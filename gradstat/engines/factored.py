@@ -17,7 +17,8 @@ from gradstat.estimators.codes import REINFORCE
 from gradstat.estimators.dispatch import surrogate_jacobian
 from gradstat.kernels.accumulate import new_accumulators, reduce_chunks, sign_of
 from gradstat.kernels.blocks import block_chunks, enter_block, gray_step, joint_state
-from gradstat.kernels.forward import forward_state, loss_and_grad, offsets, state_buffers
+from gradstat.kernels.forward import forward_state, loss_and_grad, state_buffers
+from gradstat.kernels.geometry import Batch, Geometry, example
 
 
 @njit(cache=True)
@@ -57,8 +58,8 @@ def _west(group: np.ndarray, x: float, w: float) -> None:
 
 @njit(cache=True)
 def _descent_weights(
-    sizes: np.ndarray, woff: np.ndarray, boff: np.ndarray, uoff: np.ndarray, h: np.ndarray,
-    dw: np.ndarray, c: np.ndarray, shift: float, z: np.ndarray, zc: np.ndarray,
+    geo: Geometry, h: np.ndarray, dw: np.ndarray, c: np.ndarray, shift: float, z: np.ndarray,
+    zc: np.ndarray,
 ) -> None:  # fmt: skip
     """Per unit: ``z_{l,i} = dw_{b_l,i} + sum_j h_{l-1,j} dw_{W_l,ij}``, and ``zc`` the same
     with each term times its coordinate's ``c - shift`` (``c`` empty: ``zc`` untouched).
@@ -66,6 +67,7 @@ def _descent_weights(
     An estimate ``delta_{l,i} h_{l-1,j}`` of ``W_l[i, j]`` (and ``delta_{l,i}`` of
     ``b_l[i]``) has descent dot product ``sum_i delta_{l,i} z_{l,i}`` with layer ``l``.
     """
+    sizes, woff, boff, uoff = geo
     L = sizes.shape[0] - 2
     s0 = sizes[0] * sizes[1]
     baseline = c.shape[0] > 0
@@ -198,10 +200,10 @@ def _add_group(
 
 @njit(cache=True)
 def _add_block(
-    score: bool, sizes: np.ndarray, woff: np.ndarray, boff: np.ndarray, uoff: np.ndarray,
-    p: np.ndarray, h: np.ndarray, coef: np.ndarray, stats: np.ndarray, total: float,
-    groups: np.ndarray, counts: np.ndarray, c: np.ndarray, shift: float, ranks: np.ndarray,
-    g: np.ndarray, m: np.ndarray, m2: np.ndarray, sign: np.ndarray,
+    score: bool, geo: Geometry, p: np.ndarray, h: np.ndarray, coef: np.ndarray,
+    stats: np.ndarray, total: float, groups: np.ndarray, counts: np.ndarray, c: np.ndarray,
+    shift: float, ranks: np.ndarray, g: np.ndarray, m: np.ndarray, m2: np.ndarray,
+    sign: np.ndarray,
 ) -> None:  # fmt: skip
     """Add a block's states to every coordinate of the stochastic layers.
 
@@ -211,6 +213,7 @@ def _add_block(
     ``r = b - p``: the block (below the top layer), or the states where top unit ``i`` has
     bit 0 (``r = -p``) and bit 1 (``r = 1 - p``). Cumulates ``counts`` in place.
     """
+    sizes, woff, boff, uoff = geo
     L = sizes.shape[0] - 2
     s0 = sizes[0] * sizes[1]
     top = uoff[L - 1]
@@ -246,19 +249,9 @@ def _add_block(
 
 @njit(parallel=True, cache=True)
 def factored_moments_kernel(
-    theta: np.ndarray,
-    sizes: np.ndarray,
-    L1: np.ndarray,
-    T: np.ndarray,
-    loss: int,
-    code: int,
-    mode: int,
-    opts: np.ndarray,
-    baselines: np.ndarray,
-    G: np.ndarray,
-    DW: np.ndarray,
-    seg: np.ndarray,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    batch: Batch, geo: Geometry, code: int, opts: np.ndarray, baselines: np.ndarray,
+    G: np.ndarray, DW: np.ndarray, seg: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:  # fmt: skip
     """:func:`moments_kernel` for the estimators whose estimate factorises per unit.
 
     The estimate of ``W_l[i, j]`` is ``delta_{l,i} h_{l-1,j}`` and that of ``b_l[i]`` is
@@ -289,7 +282,8 @@ def factored_moments_kernel(
     costs ``O(n_L n_out + sum_{l<L} n_l n_{l+1})`` (surrogates, the backpropagation) or
     ``O(n_L n_out + log K)`` (``reinforce``) instead of ``O(n_params)``.
     """
-    woff, boff, uoff = offsets(sizes)
+    theta = batch.theta
+    sizes, woff, boff, uoff = geo
     L = sizes.shape[0] - 2
     n_units = uoff[L]
     top = uoff[L - 1]
@@ -307,14 +301,14 @@ def factored_moments_kernel(
     acc_m, acc_m2, acc_sign, acc_desc, acc_cov = new_accumulators(B, nc, n, seg.shape[0] - 1, False)
     no_u = np.empty(0)
     for b in range(B):
-        tab = L1[b]
-        kappa = 1.0 - tab[6, 0]
+        kappa = 1.0 - batch.L1[b, 6, 0]
         c_b = baselines[b] if score else no_u
         levels = np.unique(c_b[:n_hidden])
         ranks = np.searchsorted(levels, c_b[:n_hidden])
         K = levels.shape[0]
         shift = levels[0] if score else 0.0
         for c in prange(nc):
+            ex = example(batch, geo, b)
             a, p, bit, h, y, dy = state_buffers(n_units, n_out)
             y_low = np.empty(n_out)
             y_sum = np.empty(n_out)
@@ -335,11 +329,8 @@ def factored_moments_kernel(
             stop = (c + 1) * S // nc
             while lo < stop:
                 hi = min(stop, ((lo >> n_top) + 1) << n_top)
-                logp, period = enter_block(
-                    theta, sizes, woff, boff, uoff, tab, mode, lo, no_u, a, p, bit, h, y,
-                    top_units,
-                )  # fmt: skip
-                _descent_weights(sizes, woff, boff, uoff, h, DW[b], c_b, shift, z, zc)
+                logp, period = enter_block(ex, lo, no_u, a, p, bit, h, y, top_units)
+                _descent_weights(geo, h, DW[b], c_b, shift, z, zc)
                 if not score:
                     _surrogate_jacobians(code, opts, kappa, uoff, a, bit, jac)
                 for k in range(n_units):
@@ -363,8 +354,8 @@ def factored_moments_kernel(
                     if countdown == 0:
                         countdown = period
                         logp = forward_state(
-                            theta, sizes, woff, boff, uoff, tab, joint_state(gpos, n_top, top),
-                            no_u, mode, a, p, bit, h, y,
+                            theta, sizes, woff, boff, uoff, ex.tab1, joint_state(gpos, n_top, top),
+                            no_u, ex.mode, a, p, bit, h, y,
                         )  # fmt: skip
                         logp_low = 0.0
                         y_low[:] = 0.0
@@ -373,7 +364,7 @@ def factored_moments_kernel(
                     if w > 0.0:
                         for o in range(n_out):
                             y_sum[o] = y[o] + y_low[o]
-                        C = loss_and_grad(loss, y_sum, T[b], dy)
+                        C = loss_and_grad(ex.loss, y_sum, ex.t, dy)
                         if score:
                             x = C - shift
                             base = 0
@@ -451,8 +442,8 @@ def factored_moments_kernel(
                         )
                         coef[u] = bit[u] - p[u] if score else jac[int(bit[u]), u]
                 _add_block(
-                    score, sizes, woff, boff, uoff, p, h, coef, stats, total, groups, counts, c_b,
-                    shift, ranks, G[b], m, m2, sign,
+                    score, geo, p, h, coef, stats, total, groups, counts, c_b, shift, ranks, G[b],
+                    m, m2, sign,
                 )  # fmt: skip
                 lo = hi
     return reduce_chunks(acc_m, acc_m2, acc_sign, acc_desc, acc_cov)

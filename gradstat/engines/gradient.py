@@ -21,25 +21,20 @@ from gradstat.kernels.blocks import block_chunks, enter_block, gray_step, joint_
 from gradstat.kernels.forward import (
     BCE,
     XENT,
+    forward_loss,
     forward_state,
     layer1_table,
     loss_and_grad,
-    offsets,
     state_buffers,
 )
+from gradstat.kernels.geometry import Batch, Geometry, example, geometry, make_batch
 from gradstat.network import BinaryNetwork
 from gradstat.problem import Problem, check_states, expand_mean, threads_for
 
 
 @njit(parallel=True, cache=True)
 def gradient_kernel(
-    theta: np.ndarray,
-    sizes: np.ndarray,
-    L1: np.ndarray,
-    T: np.ndarray,
-    loss: int,
-    mode: int,
-    want_stats: bool,
+    batch: Batch, geo: Geometry, want_stats: bool
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Per example: ``E[C]``, the exact gradient, and (``want_stats``) ``E[s^2 C]``, ``E[s^2]``.
 
@@ -56,12 +51,13 @@ def gradient_kernel(
     only need the block's ``sum w (C - r)``, ``sum w C`` and ``sum w``. Per state the cost
     is ``O(n_L n_out)`` instead of ``O(n_params)``.
     """
-    woff, boff, uoff = offsets(sizes)
+    theta = batch.theta
+    sizes, woff, boff, uoff = geo
     L = sizes.shape[0] - 2
     n_units = uoff[L]
     top = uoff[L - 1]
     n_top = sizes[L]
-    B = L1.shape[0]
+    B = batch.L1.shape[0]
     n_out = sizes[L + 1]
     w_out = theta[woff[L] : woff[L] + n_out * n_top]
     s0 = sizes[0] * sizes[1]
@@ -78,9 +74,9 @@ def gradient_kernel(
     half = np.full(n_units, 0.5)
     for b in range(B):
         ga, gp, gbit, gh, gy, gdy = state_buffers(n_units, n_out)
-        forward_state(theta, sizes, woff, boff, uoff, L1[b], 0, half, mode, ga, gp, gbit, gh, gy)
-        ref = loss_and_grad(loss, gy, T[b], gdy)
+        ref = forward_loss(example(batch, geo, b), 0, half, ga, gp, gbit, gh, gy, gdy)[1]
         for c in prange(nc):
+            ex = example(batch, geo, b)
             a, p, bit, h, y, dy = state_buffers(n_units, n_out)
             y_low = np.empty(n_out)
             y_sum = np.empty(n_out)
@@ -93,10 +89,7 @@ def gradient_kernel(
             stop = (c + 1) * S // nc
             while lo < stop:
                 hi = min(stop, ((lo >> n_top) + 1) << n_top)
-                logp, period = enter_block(
-                    theta, sizes, woff, boff, uoff, L1[b], mode, lo, no_u, a, p, bit, h, y,
-                    top_units,
-                )  # fmt: skip
+                logp, period = enter_block(ex, lo, no_u, a, p, bit, h, y, top_units)
                 unit[:] = 0.0
                 sum_r = 0.0
                 sum_c = 0.0
@@ -108,8 +101,8 @@ def gradient_kernel(
                     if countdown == 0:
                         countdown = period
                         logp = forward_state(
-                            theta, sizes, woff, boff, uoff, L1[b], joint_state(g, n_top, top),
-                            no_u, mode, a, p, bit, h, y,
+                            theta, sizes, woff, boff, uoff, ex.tab1, joint_state(g, n_top, top),
+                            no_u, ex.mode, a, p, bit, h, y,
                         )  # fmt: skip
                         logp_low = 0.0
                         y_low[:] = 0.0
@@ -117,7 +110,7 @@ def gradient_kernel(
                     w = exp(logp + logp_low)
                     for o in range(n_out):
                         y_sum[o] = y[o] + y_low[o]
-                    C = loss_and_grad(loss, y_sum, T[b], dy)
+                    C = loss_and_grad(ex.loss, y_sum, ex.t, dy)
                     r = w * (C - ref)
                     sum_r += r
                     sum_c += w * C
@@ -204,15 +197,15 @@ def gradient_pass(
     one_layer = problem.net.n_layers == 1
     with threads_for(one_layer_work(problem) if one_layer else problem.work()):
         kernel = one_layer_kernel if one_layer else gradient_kernel
-        return kernel(
-            problem.theta,
-            problem.sizes,
-            layer1_table(problem.A1, problem.mode),
-            problem.T,
-            problem.loss_code,
-            problem.mode,
-            want_stats,
-        )
+        return kernel(*problem_batch(problem, problem.mode), want_stats)
+
+
+def problem_batch(problem: Problem, mode: int, rows: slice = slice(None)) -> tuple[Batch, Geometry]:
+    """The kernels' :class:`~gradstat.kernels.geometry.Batch` of examples ``rows`` of
+    ``problem``, with layer 1's tables for the unit mode ``mode``, and its geometry."""
+    L1 = layer1_table(problem.A1[rows], mode)
+    batch = make_batch(problem.theta, L1, problem.X[rows], problem.T[rows], problem.loss_code, mode)
+    return batch, geometry(problem.sizes)
 
 
 def gradient_engine(net: BinaryNetwork) -> str:

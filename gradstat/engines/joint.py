@@ -19,28 +19,17 @@ from gradstat.estimators.codes import REINFORCE, SURROGATES
 from gradstat.estimators.dispatch import draw_estimate
 from gradstat.kernels.accumulate import accumulate, new_accumulators, reduce_chunks
 from gradstat.kernels.blocks import CHUNKS, n_chunks
-from gradstat.kernels.forward import forward_state, loss_and_grad, offsets, state_buffers
+from gradstat.kernels.forward import forward_loss, state_buffers
+from gradstat.kernels.geometry import Batch, Geometry, example
 from gradstat.kernels.workspace import WS_ROWS
 
 
 @njit(parallel=True, cache=True)
 def moments_kernel(
-    theta: np.ndarray,
-    sizes: np.ndarray,
-    L1: np.ndarray,
-    T: np.ndarray,
-    loss: int,
-    code: int,
-    mode: int,
-    n_bits: int,
-    opts: np.ndarray,
-    baselines: np.ndarray,
-    G: np.ndarray,
-    DW: np.ndarray,
-    seg: np.ndarray,
-    want_cov: bool,
+    batch: Batch, geo: Geometry, code: int, n_bits: int, opts: np.ndarray,
+    baselines: np.ndarray, G: np.ndarray, DW: np.ndarray, seg: np.ndarray, want_cov: bool,
     cols: int,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:  # fmt: skip
     """Exact moments of built-in estimator ``code``, per example, in the compressed layout.
 
     Sums over the ``2^n_bits`` noise states (``n_bits = N``, or ``N k`` for ``k`` draws).
@@ -51,29 +40,25 @@ def moments_kernel(
     probabilities (see :func:`gradstat.kernels.accumulate.accumulate`) and (``want_cov``)
     ``sum_x E[d d^T]``.
     """
-    woff, boff, uoff = offsets(sizes)
+    uoff = geo.uoff
     B, n = G.shape
     n_seg = seg.shape[0] - 1
     if not want_cov and n_bits == uoff[uoff.shape[0] - 1]:
         if code == REINFORCE or code in SURROGATES:
-            return factored_moments_kernel(
-                theta, sizes, L1, T, loss, code, mode, opts, baselines, G, DW, seg
-            )
+            return factored_moments_kernel(batch, geo, code, opts, baselines, G, DW, seg)
     S = np.int64(1) << n_bits
     nc = n_chunks(S, CHUNKS // 4 if want_cov else CHUNKS)
     acc_m, acc_m2, acc_sign, acc_desc, acc_cov = new_accumulators(B, nc, n, n_seg, want_cov)
     no_u = np.empty(0)
     for b in range(B):
         for c in prange(nc):
+            ex = example(batch, geo, b)
             ws = np.empty((WS_ROWS, cols))
             e = np.empty(n)
             d = np.empty(n)
             dots = np.empty(n_seg)
             for state in range(c * S // nc, (c + 1) * S // nc):
-                logp = draw_estimate(
-                    code, opts, theta, sizes, woff, boff, uoff, L1[b], T[b], loss, mode, state,
-                    no_u, baselines[b], ws, e,
-                )  # fmt: skip
+                logp = draw_estimate(code, opts, ex, state, no_u, baselines[b], ws, e)
                 accumulate(
                     exp(logp), e, G[b], DW[b], seg, acc_m[b, c], acc_m2[b, c],
                     acc_sign[b, c], acc_desc[b, c], d, dots, acc_cov[c],
@@ -91,9 +76,9 @@ def user_moments_kernel(fn: Any) -> Any:
     """
 
     @njit(parallel=True)
-    def kernel(theta, sizes, X, L1, T, loss, mode, G, DW, seg, want_cov):  # noqa: ANN001, ANN202
-        woff, boff, uoff = offsets(sizes)
-        n_units = uoff[uoff.shape[0] - 1]
+    def kernel(batch, geo, G, DW, seg, want_cov):  # noqa: ANN001, ANN202
+        theta, sizes, X = batch.theta, geo.sizes, batch.X
+        n_units = geo.uoff[sizes.shape[0] - 2]
         B, n = G.shape
         n_out = sizes[sizes.shape[0] - 1]
         n_seg = seg.shape[0] - 1
@@ -103,18 +88,15 @@ def user_moments_kernel(fn: Any) -> Any:
         no_u = np.empty(0)
         for b in range(B):
             for c in prange(nc):
+                ex = example(batch, geo, b)
                 a, p, bit, h, y, dy = state_buffers(n_units, n_out)
                 e = np.empty(n)
                 d = np.empty(n)
                 dots = np.empty(n_seg)
                 for state in range(c * S // nc, (c + 1) * S // nc):
-                    logp = forward_state(
-                        theta, sizes, woff, boff, uoff, L1[b], state, no_u, mode, a, p, bit,
-                        h, y,
-                    )  # fmt: skip
-                    C = loss_and_grad(loss, y, T[b], dy)
+                    logp, C = forward_loss(ex, state, no_u, a, p, bit, h, y, dy)
                     e[:] = 0.0
-                    fn(theta, sizes, X[b], T[b], no_u, a, p, h, y, dy, C, e)
+                    fn(theta, sizes, X[b], ex.t, no_u, a, p, h, y, dy, C, e)
                     accumulate(
                         exp(logp), e, G[b], DW[b], seg, acc_m[b, c], acc_m2[b, c],
                         acc_sign[b, c], acc_desc[b, c], d, dots, acc_cov[c],

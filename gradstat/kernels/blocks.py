@@ -15,6 +15,7 @@ import numpy as np
 from numba import njit
 
 from gradstat.kernels.forward import PM1, SMOOTH, forward_state, log1mexp, log_sigmoid
+from gradstat.kernels.geometry import Example
 
 CHUNKS = 64
 """Number of state chunks (fixed: results do not depend on the number of threads)."""
@@ -74,9 +75,8 @@ def two_sum(a: float, b: float) -> tuple[float, float]:
 
 @njit(cache=True)
 def enter_block(
-    theta: np.ndarray, sizes: np.ndarray, woff: np.ndarray, boff: np.ndarray,
-    uoff: np.ndarray, tab1: np.ndarray, mode: int, g: int, no_u: np.ndarray, a: np.ndarray,
-    p: np.ndarray, bit: np.ndarray, h: np.ndarray, y: np.ndarray, top_units: np.ndarray,
+    ex: Example, g: int, no_u: np.ndarray, a: np.ndarray, p: np.ndarray, bit: np.ndarray,
+    h: np.ndarray, y: np.ndarray, top_units: np.ndarray,
 ) -> tuple[float, int]:  # fmt: skip
     """Run the state at position ``g`` forward and tabulate the top layer for Gray steps.
 
@@ -91,6 +91,8 @@ def enter_block(
     the state and the period of exact recomputation: :data:`RESYNC` (bounds the drift of
     the updates), or 1 (every state run forward) when a log-odds is infinite.
     """
+    theta, geo, tab1, _, _, mode = ex
+    sizes, woff, boff, uoff = geo
     L = sizes.shape[0] - 2
     top = uoff[L - 1]
     n_top = sizes[L]

@@ -19,9 +19,13 @@ Layout conventions used by every kernel:
 from __future__ import annotations
 
 from math import exp, expm1, log, log1p
+from typing import TYPE_CHECKING
 
 import numpy as np
 from numba import njit
+
+if TYPE_CHECKING:
+    from gradstat.kernels.geometry import Example, Geometry
 
 MSE, BCE, XENT, LINEAR = 0, 1, 2, 3
 
@@ -234,15 +238,7 @@ def forward_state(
 
 @njit(cache=True)
 def preactivation(
-    theta: np.ndarray,
-    sizes: np.ndarray,
-    woff: np.ndarray,
-    boff: np.ndarray,
-    uoff: np.ndarray,
-    tab1: np.ndarray,
-    h: np.ndarray,
-    l: int,
-    i: int,
+    theta: np.ndarray, geo: Geometry, tab1: np.ndarray, h: np.ndarray, l: int, i: int
 ) -> float:
     """``a = b_l[i] + sum_j W_l[i, j] h_{l-1, j}`` of unit ``i`` of layer ``l`` (0-based).
 
@@ -251,6 +247,7 @@ def preactivation(
     """
     if l == 0:
         return tab1[0, i]
+    sizes, woff, boff, uoff = geo
     n_prev = sizes[l]
     ai = theta[boff[l] + i]
     for j in range(n_prev):
@@ -259,16 +256,9 @@ def preactivation(
 
 
 @njit(cache=True)
-def output_layer(
-    theta: np.ndarray,
-    sizes: np.ndarray,
-    woff: np.ndarray,
-    boff: np.ndarray,
-    uoff: np.ndarray,
-    h: np.ndarray,
-    y: np.ndarray,
-) -> None:
+def output_layer(theta: np.ndarray, geo: Geometry, h: np.ndarray, y: np.ndarray) -> None:
     """``y = W_o h_L + b_o`` from the top layer's values in ``h``."""
+    sizes, woff, boff, uoff = geo
     L = sizes.shape[0] - 2
     n_last = sizes[L]
     last = uoff[L - 1]
@@ -280,19 +270,10 @@ def output_layer(
 
 
 @njit(cache=True)
-def write_unit(
-    sizes: np.ndarray,
-    woff: np.ndarray,
-    boff: np.ndarray,
-    uoff: np.ndarray,
-    h: np.ndarray,
-    l: int,
-    i: int,
-    g: float,
-    e: np.ndarray,
-) -> None:
+def write_unit(geo: Geometry, h: np.ndarray, l: int, i: int, g: float, e: np.ndarray) -> None:
     """Write ``e(b_l)_i = g`` and ``e(W_l)_ij = g h_{l-1, j}`` (compressed layout: layer 0's
     weights are ``outer(e(b_1), x)``, expanded later)."""
+    sizes, woff, boff, uoff = geo
     s0 = sizes[0] * sizes[1]
     e[boff[l] - s0 + i] = g
     if l > 0:
@@ -301,6 +282,39 @@ def write_unit(
         prev = uoff[l - 1]
         for j in range(n_prev):
             e[row + j] = g * h[prev + j]
+
+
+@njit(cache=True)
+def transposed_product(
+    theta: np.ndarray, w0: int, n: int, n_prev: int, v: np.ndarray, out: np.ndarray
+) -> None:
+    """``out[j] = sum_i W[i, j] v[i]`` for the ``(n, n_prev)`` block ``W`` of ``theta`` at
+    ``w0``: one step of backpropagation, ``dC/dh_{l-1} = W_l^T dC/da_l`` (or
+    ``W_o^T dC/dy``).
+
+    Every sum runs over ``i = 0, 1, ...`` in order from 0, so each caller gets the same
+    values, bit for bit; rows of ``W`` are read contiguously, the inner loop over ``j``.
+    """
+    for j in range(n_prev):
+        out[j] = 0.0
+    for i in range(n):
+        w = theta[w0 + i * n_prev : w0 + (i + 1) * n_prev]
+        d = v[i]
+        for j in range(n_prev):
+            out[j] += w[j] * d
+
+
+@njit(cache=True)
+def forward_loss(
+    ex: Example, state: int, u: np.ndarray, a: np.ndarray, p: np.ndarray, bit: np.ndarray,
+    h: np.ndarray, y: np.ndarray, dy: np.ndarray,
+) -> tuple[float, float]:  # fmt: skip
+    """:func:`forward_state` of example ``ex`` and then :func:`loss_and_grad`: returns
+    ``log P`` of the state and its loss ``C``, with ``dC/dy`` in ``dy``."""
+    theta, geo, tab1, t, loss, mode = ex
+    sizes, woff, boff, uoff = geo
+    logp = forward_state(theta, sizes, woff, boff, uoff, tab1, state, u, mode, a, p, bit, h, y)
+    return logp, loss_and_grad(loss, y, t, dy)
 
 
 @njit(cache=True)
@@ -382,18 +396,10 @@ def backprop_surrogate(
     L = sizes.shape[0] - 2
     s0 = sizes[0] * sizes[1]
     output_gradient(sizes, woff, boff, uoff, h, dy, e)
-    n_last = sizes[L]
     cur = 0
+    transposed_product(theta, woff[L], sizes[L + 1], sizes[L], dy, work[cur])
     # Slices with indices from range() compile without negative-index checks; every sum
-    # runs in the order o (or i) = 0, 1, ... as in the formulas.
-    g = work[cur, :n_last]
-    for j in range(n_last):
-        g[j] = 0.0
-    for o in range(sizes[L + 1]):
-        w = theta[woff[L] + o * n_last : woff[L] + (o + 1) * n_last]
-        d = dy[o]
-        for j in range(n_last):
-            g[j] += w[j] * d
+    # runs in the order i = 0, 1, ... as in the formulas.
     for l in range(L - 1, -1, -1):
         n = sizes[l + 1]
         n_prev = sizes[l]
