@@ -137,7 +137,7 @@ def cells_kernel(
                             acc_sign[b, c, i] += w * agree
                         elif diff == 0.0 and gi == 0.0:
                             acc_sign[b, c, i] += w
-    m, m2, sign, desc, cov = reduce_chunks(acc_m, acc_m2, acc_sign, acc_desc, acc_cov)
+    m, m2, sign, desc, cov = reduce_chunks((acc_m, acc_m2, acc_sign, acc_desc, acc_cov))
     # Cell widths are differences of rounded probabilities: clip sums of them to [0, 1].
     sign = np.minimum(np.maximum(sign, 0.0), 1.0)
     desc = np.minimum(np.maximum(desc, 0.0), 1.0)

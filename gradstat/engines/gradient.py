@@ -17,14 +17,22 @@ from numba import njit, prange
 
 from gradstat.engines.message_moments import layerwise_cost, layerwise_gradient
 from gradstat.engines.one_layer import one_layer_kernel, one_layer_layout
-from gradstat.kernels.blocks import block_chunks, enter_block, gray_step, joint_state
+from gradstat.kernels.accumulate import sum_chunks
+from gradstat.kernels.blocks import (
+    block_chunks,
+    block_end,
+    compensated_loss,
+    enter_block,
+    gray_step,
+    new_walk,
+    resync,
+    resync_due,
+)
 from gradstat.kernels.forward import (
     BCE,
     XENT,
     forward_loss,
-    forward_state,
     layer1_table,
-    loss_and_grad,
     state_buffers,
 )
 from gradstat.kernels.geometry import Batch, Geometry, example, geometry, make_batch
@@ -66,21 +74,20 @@ def gradient_kernel(
     nc = block_chunks(S)
     mask = (np.int64(1) << n_top) - 1
     n_stat = Pc if want_stats else 0
-    acc_loss = np.zeros((B, nc))
+    acc_loss = np.zeros((B, nc, 1))
     acc_g = np.zeros((B, nc, Pc))
     acc_s2c = np.zeros((B, nc, n_stat))
     acc_s2 = np.zeros((B, nc, n_stat))
-    no_u = np.empty(0)
     half = np.full(n_units, 0.5)
     for b in range(B):
         ga, gp, gbit, gh, gy, gdy = state_buffers(n_units, n_out)
         ref = forward_loss(example(batch, geo, b), 0, half, ga, gp, gbit, gh, gy, gdy)[1]
         for c in prange(nc):
             ex = example(batch, geo, b)
-            a, p, bit, h, y, dy = state_buffers(n_units, n_out)
-            y_low = np.empty(n_out)
-            y_sum = np.empty(n_out)
-            top_units = np.empty((3, n_top))
+            walk = new_walk(geo)
+            p, bit, h, y, dy = walk.p, walk.bit, walk.h, walk.y, walk.dy
+            y_low, y_sum, top_units = walk.y_low, walk.y_sum, walk.top_units
+            loss, t = ex.loss, ex.t
             unit = np.empty((3, n_top))
             ag = acc_g[b, c]
             s2c = acc_s2c[b, c]
@@ -88,29 +95,18 @@ def gradient_kernel(
             lo = c * S // nc
             stop = (c + 1) * S // nc
             while lo < stop:
-                hi = min(stop, ((lo >> n_top) + 1) << n_top)
-                logp, period = enter_block(ex, lo, no_u, a, p, bit, h, y, top_units)
+                hi = block_end(lo, stop, n_top)
+                logp, period = enter_block(ex, lo, walk)
                 unit[:] = 0.0
                 sum_r = 0.0
                 sum_c = 0.0
                 sum_w = 0.0
                 logp_low = 0.0
-                y_low[:] = 0.0
-                countdown = period
                 for g in range(lo, hi):
-                    if countdown == 0:
-                        countdown = period
-                        logp = forward_state(
-                            theta, sizes, woff, boff, uoff, ex.tab1, joint_state(g, n_top, top),
-                            no_u, ex.mode, a, p, bit, h, y,
-                        )  # fmt: skip
-                        logp_low = 0.0
-                        y_low[:] = 0.0
-                    countdown -= 1
+                    if resync_due(g, lo, period):
+                        logp, logp_low = resync(ex, walk, g), 0.0
                     w = exp(logp + logp_low)
-                    for o in range(n_out):
-                        y_sum[o] = y[o] + y_low[o]
-                    C = loss_and_grad(ex.loss, y_sum, ex.t, dy)
+                    C = compensated_loss(loss, t, y, y_low, y_sum, dy)
                     r = w * (C - ref)
                     sum_r += r
                     sum_c += w * C
@@ -132,7 +128,7 @@ def gradient_kernel(
                         logp, logp_low, u = gray_step(
                             g, mask, top, n_top, top_units, w_out, bit, h, y, y_low, logp, logp_low
                         )
-                acc_loss[b, c] += sum_c
+                acc_loss[b, c, 0] += sum_c
                 for l in range(L):
                     n_prev = sizes[l]
                     for i in range(sizes[l + 1]):
@@ -157,17 +153,7 @@ def gradient_kernel(
                                     s2c[row + j] += f * f * cu
                                     s2[row + j] += f * f * wu
                 lo = hi
-    losses = np.zeros(B)
-    grads = np.zeros((B, Pc))
-    out_s2c = np.zeros((B, n_stat))
-    out_s2 = np.zeros((B, n_stat))
-    for b in range(B):
-        for cc in range(nc):
-            losses[b] += acc_loss[b, cc]
-            grads[b] += acc_g[b, cc]
-            out_s2c[b] += acc_s2c[b, cc]
-            out_s2[b] += acc_s2[b, cc]
-    return losses, grads, out_s2c, out_s2
+    return sum_chunks(acc_loss)[:, 0], sum_chunks(acc_g), sum_chunks(acc_s2c), sum_chunks(acc_s2)
 
 
 TRANSCENDENTAL_COST = 16

@@ -19,9 +19,17 @@ from gradstat.estimators.codes import REINFORCE, SURROGATES
 from gradstat.estimators.dispatch import draw_estimate
 from gradstat.kernels.accumulate import accumulate, new_accumulators, reduce_chunks
 from gradstat.kernels.blocks import CHUNKS, n_chunks
-from gradstat.kernels.forward import forward_loss, state_buffers
+from gradstat.kernels.forward import forward_state, loss_and_grad, state_buffers
 from gradstat.kernels.geometry import Batch, Geometry, example
 from gradstat.kernels.workspace import WS_ROWS
+
+
+@njit(cache=True)
+def _state_chunks(n_bits: int, want_cov: bool) -> tuple[int, int]:
+    """The number ``2^n_bits`` of noise states and of the chunks they are summed in (fewer
+    with the covariance, whose per-chunk accumulators are ``n x n``)."""
+    S = np.int64(1) << n_bits
+    return S, n_chunks(S, CHUNKS // 4 if want_cov else CHUNKS)
 
 
 @njit(parallel=True, cache=True)
@@ -46,8 +54,7 @@ def moments_kernel(
     if not want_cov and n_bits == uoff[uoff.shape[0] - 1]:
         if code == REINFORCE or code in SURROGATES:
             return factored_moments_kernel(batch, geo, code, opts, baselines, G, DW, seg)
-    S = np.int64(1) << n_bits
-    nc = n_chunks(S, CHUNKS // 4 if want_cov else CHUNKS)
+    S, nc = _state_chunks(n_bits, want_cov)
     acc_m, acc_m2, acc_sign, acc_desc, acc_cov = new_accumulators(B, nc, n, n_seg, want_cov)
     no_u = np.empty(0)
     for b in range(B):
@@ -63,7 +70,7 @@ def moments_kernel(
                     exp(logp), e, G[b], DW[b], seg, acc_m[b, c], acc_m2[b, c],
                     acc_sign[b, c], acc_desc[b, c], d, dots, acc_cov[c],
                 )  # fmt: skip
-    return reduce_chunks(acc_m, acc_m2, acc_sign, acc_desc, acc_cov)
+    return reduce_chunks((acc_m, acc_m2, acc_sign, acc_desc, acc_cov))
 
 
 @cache
@@ -77,30 +84,35 @@ def user_moments_kernel(fn: Any) -> Any:
 
     @njit(parallel=True)
     def kernel(batch, geo, G, DW, seg, want_cov):  # noqa: ANN001, ANN202
-        theta, sizes, X = batch.theta, geo.sizes, batch.X
-        n_units = geo.uoff[sizes.shape[0] - 2]
+        # Arrays are taken out of the tuples outside the loops over states: reading a tuple's
+        # array costs a reference count update.
+        theta, L1, X, T, loss, mode = batch
+        sizes, woff, boff, uoff = geo
+        n_units = uoff[sizes.shape[0] - 2]
         B, n = G.shape
         n_out = sizes[sizes.shape[0] - 1]
         n_seg = seg.shape[0] - 1
-        S = np.int64(1) << n_units
-        nc = n_chunks(S, CHUNKS // 4 if want_cov else CHUNKS)
+        S, nc = _state_chunks(n_units, want_cov)
         acc_m, acc_m2, acc_sign, acc_desc, acc_cov = new_accumulators(B, nc, n, n_seg, want_cov)
         no_u = np.empty(0)
         for b in range(B):
             for c in prange(nc):
-                ex = example(batch, geo, b)
                 a, p, bit, h, y, dy = state_buffers(n_units, n_out)
                 e = np.empty(n)
                 d = np.empty(n)
                 dots = np.empty(n_seg)
                 for state in range(c * S // nc, (c + 1) * S // nc):
-                    logp, C = forward_loss(ex, state, no_u, a, p, bit, h, y, dy)
+                    logp = forward_state(
+                        theta, sizes, woff, boff, uoff, L1[b], state, no_u, mode, a, p, bit,
+                        h, y,
+                    )  # fmt: skip
+                    C = loss_and_grad(loss, y, T[b], dy)
                     e[:] = 0.0
-                    fn(theta, sizes, X[b], ex.t, no_u, a, p, h, y, dy, C, e)
+                    fn(theta, sizes, X[b], T[b], no_u, a, p, h, y, dy, C, e)
                     accumulate(
                         exp(logp), e, G[b], DW[b], seg, acc_m[b, c], acc_m2[b, c],
                         acc_sign[b, c], acc_desc[b, c], d, dots, acc_cov[c],
                     )  # fmt: skip
-        return reduce_chunks(acc_m, acc_m2, acc_sign, acc_desc, acc_cov)
+        return reduce_chunks((acc_m, acc_m2, acc_sign, acc_desc, acc_cov))
 
     return kernel

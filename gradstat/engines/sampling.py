@@ -14,7 +14,7 @@ from gradstat.engines.baselines import kernel_options, workspace_for
 from gradstat.engines.gradient import problem_batch
 from gradstat.estimators.dispatch import draw_estimate
 from gradstat.estimators.registry import EstimatorBase
-from gradstat.kernels.forward import forward_loss, state_buffers
+from gradstat.kernels.forward import forward_state, loss_and_grad, state_buffers
 from gradstat.kernels.geometry import Batch, Geometry, example
 from gradstat.kernels.philox import fill_noise, stream_key
 from gradstat.kernels.workspace import WS_ROWS
@@ -173,8 +173,11 @@ def user_sample_kernel(fn: Any) -> Any:
 
     @njit(parallel=True)
     def kernel(batch, geo, draws, chunk, stage_rows, per_example, out):  # noqa: ANN001, ANN202
-        theta, sizes, X = batch.theta, geo.sizes, batch.X
-        n_units = geo.uoff[sizes.shape[0] - 2]
+        # Arrays are taken out of the tuples outside the loops over draws: reading a tuple's
+        # array costs a reference count update.
+        theta, L1, X, T, loss, mode = batch
+        sizes, woff, boff, uoff = geo
+        n_units = uoff[sizes.shape[0] - 2]
         n_out = sizes[sizes.shape[0] - 1]
         key, first, noise = draws.key, draws.first, draws.noise
         m = out.shape[0]
@@ -197,10 +200,12 @@ def user_sample_kernel(fn: Any) -> Any:
                                 u[k] = noise[i, b, k]
                         else:
                             fill_noise(key, first + i, b, False, u)
-                        ex = example(batch, geo, b)
-                        C = forward_loss(ex, 0, u, a, p, bit, h, y, dy)[1]
+                        forward_state(
+                            theta, sizes, woff, boff, uoff, L1[b], 0, u, mode, a, p, bit, h, y
+                        )
+                        C = loss_and_grad(loss, y, T[b], dy)
                         e[:] = 0.0
-                        fn(theta, sizes, X[b], ex.t, u, a, p, h, y, dy, C, e)
+                        fn(theta, sizes, X[b], T[b], u, a, p, h, y, dy, C, e)
                         _store_estimate(e, no_x, b, per_example, stage[i - lo])
                     if not per_example and B > 1:
                         for q in range(out.shape[1]):

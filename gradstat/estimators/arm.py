@@ -135,25 +135,22 @@ def _arm_noise(hidden: tuple[int, ...], options: Mapping[str, Any]) -> int:
     return arm_noise_size(hidden)
 
 
+_PAIR = {"unbiased": True, "noise": "continuous", "noise_size": _arm_noise, "cells": True}
+"""What ARM and DisARM share: the same noise and cells, two estimates from them."""
+
 ENTRIES = (
     Estimator(
         name="arm",
         code=ARM,
         summary="ARM: (C(b1) - C(b2)) (u - 1/2), b1 = 1[u > 1-p], b2 = 1[u < p]",
         reference="Yin & Zhou (2019), ICLR, arXiv:1807.11143",
-        unbiased=True,
-        noise="continuous",
-        noise_size=_arm_noise,
-        cells=True,
+        **_PAIR,
     ),
     Estimator(
         name="disarm",
         code=DISARM,
         summary="DisARM: 1/2 (C(b1) - C(b2)) 1[b1 != b2] (-1)^b2 sigmoid(|a|)",
         reference="Dong, Mnih & Tucker (2020), NeurIPS, arXiv:2006.10680",
-        unbiased=True,
-        noise="continuous",
-        noise_size=_arm_noise,
-        cells=True,
+        **_PAIR,
     ),
 )

@@ -44,7 +44,14 @@ from gradstat.estimators.straight_through import (
     st_sigmoid_jacobian,
     st_tempered_jacobian,
 )
-from gradstat.kernels.forward import backprop_surrogate, forward_loss, output_gradient, score_vector
+from gradstat.kernels.forward import (
+    backprop_surrogate,
+    forward_loss,
+    forward_state,
+    loss_and_grad,
+    output_gradient,
+    score_vector,
+)
 from gradstat.kernels.geometry import Example
 from gradstat.kernels.workspace import DRAWS, PARAMS, WORK, state_rows
 
@@ -79,12 +86,15 @@ def _loo_draw(
     ``noise[j N : (j+1) N]``. Each state is run forward twice (once for the losses, once
     for its score), so no per-draw storage beyond ``k`` losses is needed.
     """
-    sizes, woff, boff, uoff = ex.geo
+    # Fields are read once, outside the loops: reading a tuple's array costs a reference
+    # count update.
+    theta, geo, tab1, t, loss, mode = ex
+    sizes, woff, boff, uoff = geo
     L = sizes.shape[0] - 2
     N = uoff[L]
     n = e.shape[0]
     hidden = woff[L] - sizes[0] * sizes[1]
-    a, p, bit, h, _, y, dy, _, _ = state_rows(ws, ex.geo)
+    a, p, bit, h, _, y, dy, _, _ = state_rows(ws, geo)
     s = ws[PARAMS, :n]
     losses = ws[DRAWS, :k]
     sampling = noise.shape[0] > 0
@@ -94,16 +104,16 @@ def _loo_draw(
     for j in range(k):
         sub = (state >> (j * N)) & mask
         u = noise[j * N : (j + 1) * N] if sampling else noise
-        lp, c = forward_loss(ex, sub, u, a, p, bit, h, y, dy)
-        logp += lp
-        losses[j] = c
-        total += c
+        logp += forward_state(theta, sizes, woff, boff, uoff, tab1, sub, u, mode, a, p, bit, h, y)
+        losses[j] = loss_and_grad(loss, y, t, dy)
+        total += losses[j]
     for q in range(n):
         e[q] = 0.0
     for j in range(k):
         sub = (state >> (j * N)) & mask
         u = noise[j * N : (j + 1) * N] if sampling else noise
-        forward_loss(ex, sub, u, a, p, bit, h, y, dy)
+        forward_state(theta, sizes, woff, boff, uoff, tab1, sub, u, mode, a, p, bit, h, y)
+        loss_and_grad(loss, y, t, dy)
         coef = (losses[j] - (total - losses[j]) / (k - 1)) / k
         score_vector(sizes, woff, boff, uoff, bit, p, h, s)
         for q in range(hidden):

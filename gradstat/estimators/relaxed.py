@@ -27,7 +27,7 @@ import numpy as np
 from numba import njit
 
 from gradstat.estimators.codes import CONCRETE, GUMBEL_ST
-from gradstat.estimators.options import check_positive, encode_tau
+from gradstat.estimators.options import tau_option
 from gradstat.estimators.registry import Estimator
 from gradstat.kernels.forward import (
     backprop_surrogate,
@@ -82,27 +82,22 @@ def backprop_values(ex: Example, ws: np.ndarray, e: np.ndarray) -> None:
     backprop_surrogate(theta, sizes, woff, boff, uoff, h, dy, jac, ws[WORK : WORK + 2], e)
 
 
+_RELAXED = {"unbiased": False, "noise": "continuous", **tau_option()}
+"""What both relaxations share: logistic noise and a temperature."""
+
 ENTRIES = (
     Estimator(
         name="gumbel_st",
         code=GUMBEL_ST,
         summary="straight-through Gumbel: h = 1[a + L > 0], surrogate sigmoid'((a+L)/tau)/tau",
         reference="Jang, Gu & Poole (2017), ICLR, arXiv:1611.01144",
-        unbiased=False,
-        noise="continuous",
-        options={"tau": 1.0},
-        validators={"tau": check_positive("tau")},
-        encode=encode_tau,
+        **_RELAXED,
     ),
     Estimator(
         name="concrete",
         code=CONCRETE,
         summary="binary Concrete: relaxed h = sigmoid((a + L)/tau) passed on, backprop",
         reference="Maddison, Mnih & Teh (2017), ICLR, arXiv:1611.00712",
-        unbiased=False,
-        noise="continuous",
-        options={"tau": 1.0},
-        validators={"tau": check_positive("tau")},
-        encode=encode_tau,
+        **_RELAXED,
     ),
 )

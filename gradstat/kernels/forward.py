@@ -1,6 +1,7 @@
 """Jitted forward and backward pass of one hidden state.
 
-These kernels take plain arrays only. They are shared by joint enumeration
+These kernels take plain arrays and scalars, and the internal helpers the named tuples of
+:mod:`gradstat.kernels.geometry`. They are shared by joint enumeration
 (:mod:`gradstat.exact`) and Monte Carlo sampling (:mod:`gradstat.sampling`), so an
 estimate is computed by the same code whether its moments are enumerated or sampled.
 
@@ -9,7 +10,10 @@ Layout conventions used by every kernel:
 * ``sizes`` is the int64 array ``(n_in, n_1, ..., n_L, n_out)``.
 * ``woff[l]``, ``boff[l]`` are the offsets of ``W_{l+1}`` and ``b_{l+1}`` in ``theta``
   (``l = L`` is the output layer); ``uoff[l]`` is the offset of layer ``l+1``'s units in
-  the flat unit arrays ``a, p, bit, h`` of length ``N`` (``uoff[L] = N``).
+  the flat unit arrays ``a, p, bit, h`` of length ``N`` (``uoff[L] = N``). Internal code
+  carries the four as one :class:`gradstat.kernels.geometry.Geometry` ``geo``; the
+  building blocks users' estimators call (:func:`forward_state`, :func:`output_gradient`,
+  :func:`backprop_surrogate`, :func:`score_vector`) take them one by one.
 * Estimates are written in the *compressed* layout: ``theta``'s layout without the
   ``W_1`` block. For one example the input ``x`` is fixed, so every estimate of ``W_1``
   is ``outer(estimate of b_1, x)`` and is recovered outside the kernels
@@ -236,7 +240,12 @@ def forward_state(
     return logp - log(norm)
 
 
-@njit(cache=True)
+# The small helpers below are inlined where they are called (``inline="always"``): numba
+# compiles each function apart and calls it, so per-draw code that called them in its
+# inner loops would otherwise be slower than the loops they replace.
+
+
+@njit(cache=True, inline="always")
 def preactivation(
     theta: np.ndarray, geo: Geometry, tab1: np.ndarray, h: np.ndarray, l: int, i: int
 ) -> float:
@@ -255,7 +264,7 @@ def preactivation(
     return ai
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def output_layer(theta: np.ndarray, geo: Geometry, h: np.ndarray, y: np.ndarray) -> None:
     """``y = W_o h_L + b_o`` from the top layer's values in ``h``."""
     sizes, woff, boff, uoff = geo
@@ -269,7 +278,7 @@ def output_layer(theta: np.ndarray, geo: Geometry, h: np.ndarray, y: np.ndarray)
         y[o] = v
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def write_unit(geo: Geometry, h: np.ndarray, l: int, i: int, g: float, e: np.ndarray) -> None:
     """Write ``e(b_l)_i = g`` and ``e(W_l)_ij = g h_{l-1, j}`` (compressed layout: layer 0's
     weights are ``outer(e(b_1), x)``, expanded later)."""
@@ -284,7 +293,7 @@ def write_unit(geo: Geometry, h: np.ndarray, l: int, i: int, g: float, e: np.nda
             e[row + j] = g * h[prev + j]
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def transposed_product(
     theta: np.ndarray, w0: int, n: int, n_prev: int, v: np.ndarray, out: np.ndarray
 ) -> None:
@@ -304,7 +313,7 @@ def transposed_product(
             out[j] += w[j] * d
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def forward_loss(
     ex: Example, state: int, u: np.ndarray, a: np.ndarray, p: np.ndarray, bit: np.ndarray,
     h: np.ndarray, y: np.ndarray, dy: np.ndarray,

@@ -82,7 +82,7 @@ def make_batch(
     return Batch(theta, L1, X, T, int(loss), int(mode))
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def example(batch: Batch, geo: Geometry, b: int) -> Example:
     """Example ``b`` of ``batch``."""
     return Example(batch.theta, geo, batch.L1[b], batch.T[b], batch.loss, batch.mode)

@@ -38,7 +38,7 @@ def workspace_columns(n_units: int, n_out: int, n_compressed: int, width: int, k
     return max(n_units, n_out, n_compressed, width, k, 1)
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def state_rows(
     ws: np.ndarray, geo: Geometry
 ) -> tuple[
@@ -53,9 +53,3 @@ def state_rows(
         ws[A, :n_units], ws[P, :n_units], ws[BIT, :n_units], ws[H, :n_units],
         ws[JAC, :n_units], ws[Y, :n_out], ws[DY, :n_out], ws[Y2, :n_out], ws[DY2, :n_out],
     )  # fmt: skip
-
-
-@njit(cache=True)
-def unit_row(ws: np.ndarray, row: int, geo: Geometry) -> np.ndarray:
-    """Row ``row`` of ``ws`` as a per-unit array (``N`` entries)."""
-    return ws[row, : geo.uoff[geo.sizes.shape[0] - 2]]
