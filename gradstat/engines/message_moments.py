@@ -120,13 +120,13 @@ def _pair_sums(
                 for kl in range(nl):
                     w = TL[s, kl] * TH[s, kh]
                     s2 = kh * nl + kl
-                    for i in range(n):
-                        d[i] = D1[s, i] if (s2 >> i) & 1 else D0[s, i]
                     if not second:
                         for i in range(n):
-                            row[i] += w * d[i] * rbar[s2, i]
+                            di = D1[s, i] if (s2 >> i) & 1 else D0[s, i]
+                            row[i] += w * di * rbar[s2, i]
                         continue
                     for i in range(n):
+                        d[i] = D1[s, i] if (s2 >> i) & 1 else D0[s, i]
                         x[i] = d[i] * rbar[s2, i] - m[s, i]
                     for q in range(P):
                         v = x[pi[q]] * x[pk[q]]
