@@ -220,16 +220,16 @@ def test_extreme_logits_stay_finite(scale):
 ONE_LAYER_CASES = [(loss, values) for loss in ne.LOSSES for values in ne.VALUES]
 
 
-def _one_layer_problem(loss, values, n1, seed=6):
-    """A two-example problem on ``(2, n1, 3)`` and its layer-1 table."""
-    from gradstat.kernels.forward import layer1_table
+def _one_layer_batch(loss, values, n1, seed=6):
+    """The kernels' batch of a two-example problem on ``(2, n1, 3)``."""
+    from gradstat.engines.gradient import problem_batch
     from gradstat.problem import make_problem
 
     net = gs.BinaryNetwork.random((2, n1, 3), loss=loss, scale=2.0, seed=seed, values=values)
     X = np.array([[0.5, -1.0], [1.5, 0.2]])
     T = np.array([0, 2]) if loss == "xent" else np.array([[1.0, 0.0, 0.5], [0.3, 0.6, 0.2]])
     pr = make_problem(net, X, T)
-    return pr, layer1_table(pr.A1, pr.mode)
+    return problem_batch(pr, pr.mode)  # the kernels' batch and geometry
 
 
 @pytest.mark.parametrize(("loss", "values"), ONE_LAYER_CASES)
@@ -241,8 +241,7 @@ def test_one_layer_kernel_matches_forward_passes(loss, values):
     from gradstat.engines.one_layer import one_layer_kernel
 
     n1 = 15
-    pr, tab = _one_layer_problem(loss, values, n1)
-    args = (pr.theta, pr.sizes, tab, pr.T, pr.loss_code, pr.mode, True)
+    args = (*_one_layer_batch(loss, values, n1), True)
     fast = one_layer_kernel(*args)
     plain = gradient_kernel(*args)
     np.testing.assert_allclose(fast[0], plain[0], rtol=1e-12)
@@ -256,8 +255,7 @@ def test_one_layer_kernel_matches_forward_passes(loss, values):
 def test_one_layer_kernel_identical_for_any_thread_count(loss, values):
     from gradstat.engines.one_layer import one_layer_kernel
 
-    pr, tab = _one_layer_problem(loss, values, 16, seed=9)
-    args = (pr.theta, pr.sizes, tab, pr.T, pr.loss_code, pr.mode, True)
+    args = (*_one_layer_batch(loss, values, 16, seed=9), True)
     before = numba.get_num_threads()
     runs = []
     try:

@@ -12,7 +12,8 @@ from numba import njit, prange
 
 from gradstat.estimators.arm import layer_estimate
 from gradstat.kernels.accumulate import accumulate, new_accumulators, reduce_chunks, sign_of
-from gradstat.kernels.forward import log_sigmoid, loss_and_grad, offsets, output_gradient
+from gradstat.kernels.forward import log_sigmoid, loss_and_grad, output_gradient
+from gradstat.kernels.geometry import Batch, Geometry
 
 
 @njit(cache=True)
@@ -36,25 +37,17 @@ def _cells(p: float, pm: float) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.
 
 @njit(parallel=True, cache=True)
 def cells_kernel(
-    disarm: bool,
-    theta: np.ndarray,
-    sizes: np.ndarray,
-    L1: np.ndarray,
-    T: np.ndarray,
-    loss: int,
-    G: np.ndarray,
-    DW: np.ndarray,
-    seg: np.ndarray,
-    want_cov: bool,
-    chunks: int,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    disarm: bool, batch: Batch, geo: Geometry, G: np.ndarray, DW: np.ndarray,
+    seg: np.ndarray, want_cov: bool, chunks: int,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:  # fmt: skip
     """Exact moments of ARM / DisARM for one stochastic layer over the ``3^N`` cells.
 
     Same outputs as :func:`gradstat.exact.moments_kernel` (compressed layout): ``E[d]``,
     ``E[d^2]`` with ``d = g_hat - g``, sign probabilities, descent probabilities (NaN for
     ARM) and (``want_cov``) ``sum_x E[d d^T]``.
     """
-    woff, boff, uoff = offsets(sizes)
+    theta, L1, T, loss = batch.theta, batch.L1, batch.T, batch.loss
+    sizes, woff, boff, uoff = geo
     n1 = sizes[1]
     n_out = sizes[2]
     B, n = G.shape
@@ -144,7 +137,7 @@ def cells_kernel(
                             acc_sign[b, c, i] += w * agree
                         elif diff == 0.0 and gi == 0.0:
                             acc_sign[b, c, i] += w
-    m, m2, sign, desc, cov = reduce_chunks(acc_m, acc_m2, acc_sign, acc_desc, acc_cov)
+    m, m2, sign, desc, cov = reduce_chunks((acc_m, acc_m2, acc_sign, acc_desc, acc_cov))
     # Cell widths are differences of rounded probabilities: clip sums of them to [0, 1].
     sign = np.minimum(np.maximum(sign, 0.0), 1.0)
     desc = np.minimum(np.maximum(desc, 0.0), 1.0)

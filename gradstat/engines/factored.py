@@ -16,8 +16,17 @@ from numba import njit, prange
 from gradstat.estimators.codes import REINFORCE
 from gradstat.estimators.dispatch import surrogate_jacobian
 from gradstat.kernels.accumulate import new_accumulators, reduce_chunks, sign_of
-from gradstat.kernels.blocks import block_chunks, enter_block, gray_step, joint_state
-from gradstat.kernels.forward import forward_state, loss_and_grad, offsets, state_buffers
+from gradstat.kernels.blocks import (
+    block_chunks,
+    block_end,
+    compensated_loss,
+    enter_block,
+    gray_step,
+    new_walk,
+    resync,
+    resync_due,
+)
+from gradstat.kernels.geometry import Batch, Geometry, example
 
 
 @njit(cache=True)
@@ -57,8 +66,8 @@ def _west(group: np.ndarray, x: float, w: float) -> None:
 
 @njit(cache=True)
 def _descent_weights(
-    sizes: np.ndarray, woff: np.ndarray, boff: np.ndarray, uoff: np.ndarray, h: np.ndarray,
-    dw: np.ndarray, c: np.ndarray, shift: float, z: np.ndarray, zc: np.ndarray,
+    geo: Geometry, h: np.ndarray, dw: np.ndarray, c: np.ndarray, shift: float, z: np.ndarray,
+    zc: np.ndarray,
 ) -> None:  # fmt: skip
     """Per unit: ``z_{l,i} = dw_{b_l,i} + sum_j h_{l-1,j} dw_{W_l,ij}``, and ``zc`` the same
     with each term times its coordinate's ``c - shift`` (``c`` empty: ``zc`` untouched).
@@ -66,6 +75,7 @@ def _descent_weights(
     An estimate ``delta_{l,i} h_{l-1,j}`` of ``W_l[i, j]`` (and ``delta_{l,i}`` of
     ``b_l[i]``) has descent dot product ``sum_i delta_{l,i} z_{l,i}`` with layer ``l``.
     """
+    sizes, woff, boff, uoff = geo
     L = sizes.shape[0] - 2
     s0 = sizes[0] * sizes[1]
     baseline = c.shape[0] > 0
@@ -141,29 +151,28 @@ def _surrogate_jacobians(
             jac[1, k] = surrogate_jacobian(code, a[k], 1.0, opts, kappa)
 
 
-@njit(cache=True)
-def _add_unit_block(
-    f: float, k: int, stats: np.ndarray, total: float, q: int, g: np.ndarray, m: np.ndarray,
-    m2: np.ndarray, sign: np.ndarray,
+@njit(cache=True, inline="always")
+def _add_states(
+    q: int, f: float, mean: float, sq: float, W: float, pos: float, neg: float, zero: float,
+    g: np.ndarray, m: np.ndarray, m2: np.ndarray, sign: np.ndarray,
 ) -> None:  # fmt: skip
-    """Add a block's states to coordinate ``q``, whose estimate is ``e = f delta_k`` per state.
+    """Add states of total weight ``W`` to coordinate ``q``, whose estimate is ``e = f x``.
 
-    ``stats[:, k]`` holds unit ``k``'s weighted mean of ``delta`` over the block,
-    ``sum w (delta - mean)^2``, and the weights of its states with ``delta > 0``, ``< 0``,
-    ``= 0``; ``total = sum w``. Then ``sum w (e - g) = total (f mean - g)``,
-    ``sum w (e - g)^2 = f^2 sum w (delta - mean)^2 + total (f mean - g)^2`` (no
-    cancellation), and ``sign e = sign f sign delta``.
+    ``x`` has weighted mean ``mean`` over the states, ``sum w (x - mean)^2 = sq``, and its
+    states with ``x > 0``, ``< 0``, ``= 0`` weigh ``pos``, ``neg``, ``zero``. Then
+    ``sum w (e - g) = W (f mean - g)``, ``sum w (e - g)^2 = f^2 sq + W (f mean - g)^2`` (no
+    cancellation), and ``sign e = sign f sign x``.
     """
-    mu = f * stats[0, k] - g[q]
-    m[q] += total * mu
-    m2[q] += f * f * stats[1, k] + total * mu * mu
+    mu = f * mean - g[q]
+    m[q] += W * mu
+    m2[q] += f * f * sq + W * mu * mu
     sf = sign_of(f)
     sg = sign_of(g[q])
     if sf == 0:
-        sign[q] += total if sg == 0 else 0.0
+        sign[q] += W if sg == 0 else 0.0
     else:
         want = sf * sg
-        sign[q] += stats[2, k] if want > 0 else (stats[3, k] if want < 0 else stats[4, k])
+        sign[q] += pos if want > 0 else (neg if want < 0 else zero)
 
 
 @njit(cache=True)
@@ -176,41 +185,33 @@ def _add_group(
     ``group`` holds the group's ``W = sum w``, the weighted mean of ``C`` and
     ``sum w (C - mean)^2`` (:func:`_west`; ``C`` and ``c`` shifted alike); ``counts[i]`` the
     weight of its states whose loss falls in a bin below ``i`` among the sorted baselines
-    (:func:`factored_moments_kernel`), ``rank`` the rank of ``c`` there. Then
-    ``sum w (e - g) = W (fr (mean - c) - g)``, ``sum w (e - g)^2 = fr^2 sum w (C - mean)^2 +
-    W (fr (mean - c) - g)^2``, and ``sign e = sign fr sign (C - c)``.
+    (:func:`factored_moments_kernel`), ``rank`` the rank of ``c`` there: the weights of
+    ``C - c`` above, below and at 0 (:func:`_add_states` with ``x = C - c``).
     """
-    W = group[0]
-    mu = fr * (group[1] - c) - g[q]
-    m[q] += W * mu
-    m2[q] += fr * fr * group[2] + W * mu * mu
-    sf = sign_of(fr)
-    sg = sign_of(g[q])
-    if sf == 0:
-        sign[q] += W if sg == 0 else 0.0
-    else:
-        want = sf * sg
-        below = counts[2 * rank + 1]
-        equal = counts[2 * rank + 2] - below
-        above = counts[2 * K + 1] - counts[2 * rank + 2]
-        sign[q] += above if want > 0 else (below if want < 0 else equal)
+    below = counts[2 * rank + 1]
+    equal = counts[2 * rank + 2] - below
+    above = counts[2 * K + 1] - counts[2 * rank + 2]
+    _add_states(q, fr, group[1] - c, group[2], group[0], above, below, equal, g, m, m2, sign)
 
 
 @njit(cache=True)
 def _add_block(
-    score: bool, sizes: np.ndarray, woff: np.ndarray, boff: np.ndarray, uoff: np.ndarray,
-    p: np.ndarray, h: np.ndarray, coef: np.ndarray, stats: np.ndarray, total: float,
-    groups: np.ndarray, counts: np.ndarray, c: np.ndarray, shift: float, ranks: np.ndarray,
-    g: np.ndarray, m: np.ndarray, m2: np.ndarray, sign: np.ndarray,
+    score: bool, geo: Geometry, p: np.ndarray, h: np.ndarray, coef: np.ndarray,
+    stats: np.ndarray, total: float, groups: np.ndarray, counts: np.ndarray, c: np.ndarray,
+    shift: float, ranks: np.ndarray, g: np.ndarray, m: np.ndarray, m2: np.ndarray,
+    sign: np.ndarray,
 ) -> None:  # fmt: skip
     """Add a block's states to every coordinate of the stochastic layers.
 
     Coordinate ``W_l[i, j]`` has factor ``f = h_{l-1,j}`` and ``b_l[i]`` factor 1, both
-    fixed within the block. Surrogates: :func:`_add_unit_block` with unit ``(l, i)``'s
-    statistics. ``reinforce``: :func:`_add_group` with ``fr = f r`` per group of states,
-    ``r = b - p``: the block (below the top layer), or the states where top unit ``i`` has
-    bit 0 (``r = -p``) and bit 1 (``r = 1 - p``). Cumulates ``counts`` in place.
+    fixed within the block. Surrogates: :func:`_add_states` with ``x = delta_{l,i}``, from
+    ``stats[:, k]`` (unit ``k``'s weighted mean of ``delta`` over the block,
+    ``sum w (delta - mean)^2``, and the weights of ``delta > 0``, ``< 0``, ``= 0``).
+    ``reinforce``: :func:`_add_group` with ``fr = f r`` per group of states, ``r = b - p``:
+    the block (below the top layer), or the states where top unit ``i`` has bit 0
+    (``r = -p``) and bit 1 (``r = 1 - p``). Cumulates ``counts`` in place.
     """
+    sizes, woff, boff, uoff = geo
     L = sizes.shape[0] - 2
     s0 = sizes[0] * sizes[1]
     top = uoff[L - 1]
@@ -226,11 +227,13 @@ def _add_block(
             q = boff[l] - s0 + i
             row = woff[l] - s0 + i * n_prev
             if not score:
-                _add_unit_block(1.0, k, stats, total, q, g, m, m2, sign)
+                mean, sq = stats[0, k], stats[1, k]
+                pos, neg, zero = stats[2, k], stats[3, k], stats[4, k]
+                _add_states(q, 1.0, mean, sq, total, pos, neg, zero, g, m, m2, sign)
                 if l > 0:
                     for j in range(n_prev):
                         f = h[uoff[l - 1] + j]
-                        _add_unit_block(f, k, stats, total, row + j, g, m, m2, sign)
+                        _add_states(row + j, f, mean, sq, total, pos, neg, zero, g, m, m2, sign)
                 continue
             first = 0 if k < top else 1 + 2 * (k - top)
             for gi in range(first, first + (1 if k < top else 2)):
@@ -246,19 +249,9 @@ def _add_block(
 
 @njit(parallel=True, cache=True)
 def factored_moments_kernel(
-    theta: np.ndarray,
-    sizes: np.ndarray,
-    L1: np.ndarray,
-    T: np.ndarray,
-    loss: int,
-    code: int,
-    mode: int,
-    opts: np.ndarray,
-    baselines: np.ndarray,
-    G: np.ndarray,
-    DW: np.ndarray,
-    seg: np.ndarray,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    batch: Batch, geo: Geometry, code: int, opts: np.ndarray, baselines: np.ndarray,
+    G: np.ndarray, DW: np.ndarray, seg: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:  # fmt: skip
     """:func:`moments_kernel` for the estimators whose estimate factorises per unit.
 
     The estimate of ``W_l[i, j]`` is ``delta_{l,i} h_{l-1,j}`` and that of ``b_l[i]`` is
@@ -289,7 +282,8 @@ def factored_moments_kernel(
     costs ``O(n_L n_out + sum_{l<L} n_l n_{l+1})`` (surrogates, the backpropagation) or
     ``O(n_L n_out + log K)`` (``reinforce``) instead of ``O(n_params)``.
     """
-    woff, boff, uoff = offsets(sizes)
+    theta = batch.theta
+    sizes, woff, boff, uoff = geo
     L = sizes.shape[0] - 2
     n_units = uoff[L]
     top = uoff[L - 1]
@@ -307,18 +301,18 @@ def factored_moments_kernel(
     acc_m, acc_m2, acc_sign, acc_desc, acc_cov = new_accumulators(B, nc, n, seg.shape[0] - 1, False)
     no_u = np.empty(0)
     for b in range(B):
-        tab = L1[b]
-        kappa = 1.0 - tab[6, 0]
+        kappa = 1.0 - batch.L1[b, 6, 0]
         c_b = baselines[b] if score else no_u
         levels = np.unique(c_b[:n_hidden])
         ranks = np.searchsorted(levels, c_b[:n_hidden])
         K = levels.shape[0]
         shift = levels[0] if score else 0.0
         for c in prange(nc):
-            a, p, bit, h, y, dy = state_buffers(n_units, n_out)
-            y_low = np.empty(n_out)
-            y_sum = np.empty(n_out)
-            top_units = np.empty((3, n_top))
+            ex = example(batch, geo, b)
+            walk = new_walk(geo)
+            a, p, bit, h, y, dy = walk.a, walk.p, walk.bit, walk.h, walk.y, walk.dy
+            y_low, y_sum, top_units = walk.y_low, walk.y_sum, walk.top_units
+            loss, t = ex.loss, ex.t
             z = np.empty(n_units)
             zc = np.empty(n_units)
             coef = np.empty(n_units)
@@ -334,12 +328,9 @@ def factored_moments_kernel(
             lo = c * S // nc
             stop = (c + 1) * S // nc
             while lo < stop:
-                hi = min(stop, ((lo >> n_top) + 1) << n_top)
-                logp, period = enter_block(
-                    theta, sizes, woff, boff, uoff, tab, mode, lo, no_u, a, p, bit, h, y,
-                    top_units,
-                )  # fmt: skip
-                _descent_weights(sizes, woff, boff, uoff, h, DW[b], c_b, shift, z, zc)
+                hi = block_end(lo, stop, n_top)
+                logp, period = enter_block(ex, lo, walk)
+                _descent_weights(geo, h, DW[b], c_b, shift, z, zc)
                 if not score:
                     _surrogate_jacobians(code, opts, kappa, uoff, a, bit, jac)
                 for k in range(n_units):
@@ -357,23 +348,12 @@ def factored_moments_kernel(
                 counts[:] = 0.0
                 total = 0.0
                 logp_low = 0.0
-                y_low[:] = 0.0
-                countdown = period
                 for gpos in range(lo, hi):
-                    if countdown == 0:
-                        countdown = period
-                        logp = forward_state(
-                            theta, sizes, woff, boff, uoff, tab, joint_state(gpos, n_top, top),
-                            no_u, mode, a, p, bit, h, y,
-                        )  # fmt: skip
-                        logp_low = 0.0
-                        y_low[:] = 0.0
-                    countdown -= 1
+                    if resync_due(gpos, lo, period):
+                        logp, logp_low = resync(ex, walk, gpos), 0.0
                     w = exp(logp + logp_low)
                     if w > 0.0:
-                        for o in range(n_out):
-                            y_sum[o] = y[o] + y_low[o]
-                        C = loss_and_grad(loss, y_sum, T[b], dy)
+                        C = compensated_loss(loss, t, y, y_low, y_sum, dy)
                         if score:
                             x = C - shift
                             base = 0
@@ -436,23 +416,13 @@ def factored_moments_kernel(
                         _add_descent(w, dots, out, desc)
                     if gpos + 1 < hi:
                         logp, logp_low, u = gray_step(
-                            gpos,
-                            mask,
-                            top,
-                            n_top,
-                            top_units,
-                            w_out,
-                            bit,
-                            h,
-                            y,
-                            y_low,
-                            logp,
+                            gpos, mask, top, n_top, top_units, w_out, bit, h, y, y_low, logp,
                             logp_low,
-                        )
+                        )  # fmt: skip
                         coef[u] = bit[u] - p[u] if score else jac[int(bit[u]), u]
                 _add_block(
-                    score, sizes, woff, boff, uoff, p, h, coef, stats, total, groups, counts, c_b,
-                    shift, ranks, G[b], m, m2, sign,
+                    score, geo, p, h, coef, stats, total, groups, counts, c_b, shift, ranks, G[b],
+                    m, m2, sign,
                 )  # fmt: skip
                 lo = hi
-    return reduce_chunks(acc_m, acc_m2, acc_sign, acc_desc, acc_cov)
+    return reduce_chunks((acc_m, acc_m2, acc_sign, acc_desc, acc_cov))

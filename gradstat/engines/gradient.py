@@ -18,29 +18,32 @@ from numba import njit, prange
 from gradstat._validation import describe_power
 from gradstat.engines.message_moments import layerwise_cost, layerwise_gradient
 from gradstat.engines.one_layer import one_layer_kernel, one_layer_layout
-from gradstat.kernels.blocks import block_chunks, enter_block, gray_step, joint_state
+from gradstat.kernels.accumulate import sum_chunks
+from gradstat.kernels.blocks import (
+    block_chunks,
+    block_end,
+    compensated_loss,
+    enter_block,
+    gray_step,
+    new_walk,
+    resync,
+    resync_due,
+)
 from gradstat.kernels.forward import (
     BCE,
     XENT,
-    forward_state,
+    forward_loss,
     layer1_table,
-    loss_and_grad,
-    offsets,
     state_buffers,
 )
+from gradstat.kernels.geometry import Batch, Geometry, example, geometry, make_batch
 from gradstat.network import BinaryNetwork
 from gradstat.problem import Problem, check_states, expand_mean, threads_for
 
 
 @njit(parallel=True, cache=True)
 def gradient_kernel(
-    theta: np.ndarray,
-    sizes: np.ndarray,
-    L1: np.ndarray,
-    T: np.ndarray,
-    loss: int,
-    mode: int,
-    want_stats: bool,
+    batch: Batch, geo: Geometry, want_stats: bool
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Per example: ``E[C]``, the exact gradient, and (``want_stats``) ``E[s^2 C]``, ``E[s^2]``.
 
@@ -57,12 +60,13 @@ def gradient_kernel(
     only need the block's ``sum w (C - r)``, ``sum w C`` and ``sum w``. Per state the cost
     is ``O(n_L n_out)`` instead of ``O(n_params)``.
     """
-    woff, boff, uoff = offsets(sizes)
+    theta = batch.theta
+    sizes, woff, boff, uoff = geo
     L = sizes.shape[0] - 2
     n_units = uoff[L]
     top = uoff[L - 1]
     n_top = sizes[L]
-    B = L1.shape[0]
+    B = batch.L1.shape[0]
     n_out = sizes[L + 1]
     w_out = theta[woff[L] : woff[L] + n_out * n_top]
     s0 = sizes[0] * sizes[1]
@@ -71,21 +75,20 @@ def gradient_kernel(
     nc = block_chunks(S)
     mask = (np.int64(1) << n_top) - 1
     n_stat = Pc if want_stats else 0
-    acc_loss = np.zeros((B, nc))
+    acc_loss = np.zeros((B, nc, 1))
     acc_g = np.zeros((B, nc, Pc))
     acc_s2c = np.zeros((B, nc, n_stat))
     acc_s2 = np.zeros((B, nc, n_stat))
-    no_u = np.empty(0)
     half = np.full(n_units, 0.5)
     for b in range(B):
         ga, gp, gbit, gh, gy, gdy = state_buffers(n_units, n_out)
-        forward_state(theta, sizes, woff, boff, uoff, L1[b], 0, half, mode, ga, gp, gbit, gh, gy)
-        ref = loss_and_grad(loss, gy, T[b], gdy)
+        ref = forward_loss(example(batch, geo, b), 0, half, ga, gp, gbit, gh, gy, gdy)[1]
         for c in prange(nc):
-            a, p, bit, h, y, dy = state_buffers(n_units, n_out)
-            y_low = np.empty(n_out)
-            y_sum = np.empty(n_out)
-            top_units = np.empty((3, n_top))
+            ex = example(batch, geo, b)
+            walk = new_walk(geo)
+            p, bit, h, y, dy = walk.p, walk.bit, walk.h, walk.y, walk.dy
+            y_low, y_sum, top_units = walk.y_low, walk.y_sum, walk.top_units
+            loss, t = ex.loss, ex.t
             unit = np.empty((3, n_top))
             ag = acc_g[b, c]
             s2c = acc_s2c[b, c]
@@ -93,32 +96,18 @@ def gradient_kernel(
             lo = c * S // nc
             stop = (c + 1) * S // nc
             while lo < stop:
-                hi = min(stop, ((lo >> n_top) + 1) << n_top)
-                logp, period = enter_block(
-                    theta, sizes, woff, boff, uoff, L1[b], mode, lo, no_u, a, p, bit, h, y,
-                    top_units,
-                )  # fmt: skip
+                hi = block_end(lo, stop, n_top)
+                logp, period = enter_block(ex, lo, walk)
                 unit[:] = 0.0
                 sum_r = 0.0
                 sum_c = 0.0
                 sum_w = 0.0
                 logp_low = 0.0
-                y_low[:] = 0.0
-                countdown = period
                 for g in range(lo, hi):
-                    if countdown == 0:
-                        countdown = period
-                        logp = forward_state(
-                            theta, sizes, woff, boff, uoff, L1[b], joint_state(g, n_top, top),
-                            no_u, mode, a, p, bit, h, y,
-                        )  # fmt: skip
-                        logp_low = 0.0
-                        y_low[:] = 0.0
-                    countdown -= 1
+                    if resync_due(g, lo, period):
+                        logp, logp_low = resync(ex, walk, g), 0.0
                     w = exp(logp + logp_low)
-                    for o in range(n_out):
-                        y_sum[o] = y[o] + y_low[o]
-                    C = loss_and_grad(loss, y_sum, T[b], dy)
+                    C = compensated_loss(loss, t, y, y_low, y_sum, dy)
                     r = w * (C - ref)
                     sum_r += r
                     sum_c += w * C
@@ -140,7 +129,7 @@ def gradient_kernel(
                         logp, logp_low, u = gray_step(
                             g, mask, top, n_top, top_units, w_out, bit, h, y, y_low, logp, logp_low
                         )
-                acc_loss[b, c] += sum_c
+                acc_loss[b, c, 0] += sum_c
                 for l in range(L):
                     n_prev = sizes[l]
                     for i in range(sizes[l + 1]):
@@ -165,17 +154,7 @@ def gradient_kernel(
                                     s2c[row + j] += f * f * cu
                                     s2[row + j] += f * f * wu
                 lo = hi
-    losses = np.zeros(B)
-    grads = np.zeros((B, Pc))
-    out_s2c = np.zeros((B, n_stat))
-    out_s2 = np.zeros((B, n_stat))
-    for b in range(B):
-        for cc in range(nc):
-            losses[b] += acc_loss[b, cc]
-            grads[b] += acc_g[b, cc]
-            out_s2c[b] += acc_s2c[b, cc]
-            out_s2[b] += acc_s2[b, cc]
-    return losses, grads, out_s2c, out_s2
+    return sum_chunks(acc_loss)[:, 0], sum_chunks(acc_g), sum_chunks(acc_s2c), sum_chunks(acc_s2)
 
 
 TRANSCENDENTAL_COST = 16
@@ -205,15 +184,15 @@ def gradient_pass(
     one_layer = problem.net.n_layers == 1
     with threads_for(one_layer_work(problem) if one_layer else problem.work()):
         kernel = one_layer_kernel if one_layer else gradient_kernel
-        return kernel(
-            problem.theta,
-            problem.sizes,
-            layer1_table(problem.A1, problem.mode),
-            problem.T,
-            problem.loss_code,
-            problem.mode,
-            want_stats,
-        )
+        return kernel(*problem_batch(problem, problem.mode), want_stats)
+
+
+def problem_batch(problem: Problem, mode: int, rows: slice = slice(None)) -> tuple[Batch, Geometry]:
+    """The kernels' :class:`~gradstat.kernels.geometry.Batch` of examples ``rows`` of
+    ``problem``, with layer 1's tables for the unit mode ``mode``, and its geometry."""
+    L1 = layer1_table(problem.A1[rows], mode)
+    batch = make_batch(problem.theta, L1, problem.X[rows], problem.T[rows], problem.loss_code, mode)
+    return batch, geometry(problem.sizes)
 
 
 def gradient_engine(net: BinaryNetwork) -> str:

@@ -19,28 +19,25 @@ from gradstat.estimators.codes import REINFORCE, SURROGATES
 from gradstat.estimators.dispatch import draw_estimate
 from gradstat.kernels.accumulate import accumulate, new_accumulators, reduce_chunks
 from gradstat.kernels.blocks import CHUNKS, n_chunks
-from gradstat.kernels.forward import forward_state, loss_and_grad, offsets, state_buffers
+from gradstat.kernels.forward import forward_state, loss_and_grad, state_buffers
+from gradstat.kernels.geometry import Batch, Geometry, example
 from gradstat.kernels.workspace import WS_ROWS
+
+
+@njit(cache=True)
+def _state_chunks(n_bits: int, want_cov: bool) -> tuple[int, int]:
+    """The number ``2^n_bits`` of noise states and of the chunks they are summed in (fewer
+    with the covariance, whose per-chunk accumulators are ``n x n``)."""
+    S = np.int64(1) << n_bits
+    return S, n_chunks(S, CHUNKS // 4 if want_cov else CHUNKS)
 
 
 @njit(parallel=True, cache=True)
 def moments_kernel(
-    theta: np.ndarray,
-    sizes: np.ndarray,
-    L1: np.ndarray,
-    T: np.ndarray,
-    loss: int,
-    code: int,
-    mode: int,
-    n_bits: int,
-    opts: np.ndarray,
-    baselines: np.ndarray,
-    G: np.ndarray,
-    DW: np.ndarray,
-    seg: np.ndarray,
-    want_cov: bool,
+    batch: Batch, geo: Geometry, code: int, n_bits: int, opts: np.ndarray,
+    baselines: np.ndarray, G: np.ndarray, DW: np.ndarray, seg: np.ndarray, want_cov: bool,
     cols: int,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:  # fmt: skip
     """Exact moments of built-in estimator ``code``, per example, in the compressed layout.
 
     Sums over the ``2^n_bits`` noise states (``n_bits = N``, or ``N k`` for ``k`` draws).
@@ -51,34 +48,29 @@ def moments_kernel(
     probabilities (see :func:`gradstat.kernels.accumulate.accumulate`) and (``want_cov``)
     ``sum_x E[d d^T]``.
     """
-    woff, boff, uoff = offsets(sizes)
+    uoff = geo.uoff
     B, n = G.shape
     n_seg = seg.shape[0] - 1
     if not want_cov and n_bits == uoff[uoff.shape[0] - 1]:
         if code == REINFORCE or code in SURROGATES:
-            return factored_moments_kernel(
-                theta, sizes, L1, T, loss, code, mode, opts, baselines, G, DW, seg
-            )
-    S = np.int64(1) << n_bits
-    nc = n_chunks(S, CHUNKS // 4 if want_cov else CHUNKS)
+            return factored_moments_kernel(batch, geo, code, opts, baselines, G, DW, seg)
+    S, nc = _state_chunks(n_bits, want_cov)
     acc_m, acc_m2, acc_sign, acc_desc, acc_cov = new_accumulators(B, nc, n, n_seg, want_cov)
     no_u = np.empty(0)
     for b in range(B):
         for c in prange(nc):
+            ex = example(batch, geo, b)
             ws = np.empty((WS_ROWS, cols))
             e = np.empty(n)
             d = np.empty(n)
             dots = np.empty(n_seg)
             for state in range(c * S // nc, (c + 1) * S // nc):
-                logp = draw_estimate(
-                    code, opts, theta, sizes, woff, boff, uoff, L1[b], T[b], loss, mode, state,
-                    no_u, baselines[b], ws, e,
-                )  # fmt: skip
+                logp = draw_estimate(code, opts, ex, state, no_u, baselines[b], ws, e)
                 accumulate(
                     exp(logp), e, G[b], DW[b], seg, acc_m[b, c], acc_m2[b, c],
                     acc_sign[b, c], acc_desc[b, c], d, dots, acc_cov[c],
                 )  # fmt: skip
-    return reduce_chunks(acc_m, acc_m2, acc_sign, acc_desc, acc_cov)
+    return reduce_chunks((acc_m, acc_m2, acc_sign, acc_desc, acc_cov))
 
 
 @cache
@@ -91,14 +83,16 @@ def user_moments_kernel(fn: Any) -> Any:
     """
 
     @njit(parallel=True)
-    def kernel(theta, sizes, X, L1, T, loss, mode, G, DW, seg, want_cov):  # noqa: ANN001, ANN202
-        woff, boff, uoff = offsets(sizes)
-        n_units = uoff[uoff.shape[0] - 1]
+    def kernel(batch, geo, G, DW, seg, want_cov):  # noqa: ANN001, ANN202
+        # Arrays are taken out of the tuples outside the loops over states: reading a tuple's
+        # array costs a reference count update.
+        theta, L1, X, T, loss, mode = batch
+        sizes, woff, boff, uoff = geo
+        n_units = uoff[sizes.shape[0] - 2]
         B, n = G.shape
         n_out = sizes[sizes.shape[0] - 1]
         n_seg = seg.shape[0] - 1
-        S = np.int64(1) << n_units
-        nc = n_chunks(S, CHUNKS // 4 if want_cov else CHUNKS)
+        S, nc = _state_chunks(n_units, want_cov)
         acc_m, acc_m2, acc_sign, acc_desc, acc_cov = new_accumulators(B, nc, n, n_seg, want_cov)
         no_u = np.empty(0)
         for b in range(B):
@@ -119,6 +113,6 @@ def user_moments_kernel(fn: Any) -> Any:
                         exp(logp), e, G[b], DW[b], seg, acc_m[b, c], acc_m2[b, c],
                         acc_sign[b, c], acc_desc[b, c], d, dots, acc_cov[c],
                     )  # fmt: skip
-        return reduce_chunks(acc_m, acc_m2, acc_sign, acc_desc, acc_cov)
+        return reduce_chunks((acc_m, acc_m2, acc_sign, acc_desc, acc_cov))
 
     return kernel

@@ -18,7 +18,10 @@ from gradstat.engines.messages import (
     expect,
     forward_message,
     half_tables,
+    job_span,
+    pair_jobs,
     preactivations,
+    reduce_jobs,
     top_layer,
     unit_values,
 )
@@ -65,18 +68,10 @@ def layerwise_cost(sizes: tuple[int, ...]) -> int:
 # ---------------------------------------------------------------------------------------
 
 
-@njit(parallel=True, cache=True)
 def _surrogate_moments(
-    TL: np.ndarray,
-    TH: np.ndarray,
-    D0: np.ndarray,
-    D1: np.ndarray,
-    rbar: np.ndarray,
-    V: np.ndarray,
-    pi: np.ndarray,
-    pk: np.ndarray,
-    pidx: np.ndarray,
-) -> tuple[np.ndarray, np.ndarray]:
+    TL: np.ndarray, TH: np.ndarray, D0: np.ndarray, D1: np.ndarray, rbar: np.ndarray,
+    V: np.ndarray, pi: np.ndarray, pk: np.ndarray, pidx: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
     """Conditional mean and covariance of the surrogate signal ``e = D(s, b') * r``.
 
     Given the layer below in state ``s`` and this layer in ``s'`` (bits ``b'``), the signal
@@ -88,57 +83,57 @@ def _surrogate_moments(
         Cov[e_i, e_k | s] = sum_{s'} T(s, s') [(x_i - m_i)(x_k - m_k) + D_i D_k V_ik(s')],
 
     ``x = D * rbar`` (the law of total covariance), summed about the mean in a second pass
-    so that nearly deterministic signals lose no precision.
+    (:func:`_pair_sums`) so that nearly deterministic signals lose no precision.
+    """
+    m = _pair_sums(TL, TH, D0, D1, rbar, V, np.zeros((0, 0)), pi, pk, pidx)
+    return m, _pair_sums(TL, TH, D0, D1, rbar, V, m, pi, pk, pidx)
+
+
+@njit(parallel=True, cache=True)
+def _pair_sums(
+    TL: np.ndarray, TH: np.ndarray, D0: np.ndarray, D1: np.ndarray, rbar: np.ndarray,
+    V: np.ndarray, m: np.ndarray, pi: np.ndarray, pk: np.ndarray, pidx: np.ndarray,
+) -> np.ndarray:  # fmt: skip
+    """One pass of :func:`_surrogate_moments` over the pairs ``(s, s')``, per state ``s``.
+
+    With ``m`` empty, ``sum_{s'} T D_i rbar_i`` per unit ``i`` (the mean); else, per pair
+    ``q`` of units, ``sum_{s'} T [(x_i - m_i)(x_k - m_k) + D_i D_k V_ik]`` with ``x = D *
+    rbar``, ``i = pi[q]``, ``k = pk[q]`` and ``V`` packed (``pidx``). The pairs are split as
+    in :func:`gradstat.engines.messages.expect`: fixed jobs, each summed and then reduced
+    in a fixed order.
     """
     S, nl = TL.shape
     nh = TH.shape[1]
     n = D0.shape[1]
     P = pi.shape[0]
+    second = m.shape[0] > 0
     has_v = V.shape[0] > 0
-    nb = 1 if S >= CHUNKS else min(nh, CHUNKS // S)
-    jobs = S * nb
-    nc = jobs if jobs < CHUNKS else CHUNKS
-    part_m = np.zeros((jobs, n))
-    part_c = np.zeros((jobs, P))
+    nb, jobs, nc = pair_jobs(S, nh)
+    part = np.zeros((jobs, P if second else n))
     for c in prange(nc):
-        for job in range(c * jobs // nc, (c + 1) * jobs // nc):
-            s = job // nb
-            bk = job % nb
-            for kh in range(bk * nh // nb, (bk + 1) * nh // nb):
-                for kl in range(nl):
-                    w = TL[s, kl] * TH[s, kh]
-                    s2 = kh * nl + kl
-                    for i in range(n):
-                        d = D1[s, i] if (s2 >> i) & 1 else D0[s, i]
-                        part_m[job, i] += w * d * rbar[s2, i]
-    m = np.zeros((S, n))
-    for job2 in range(jobs):
-        for i in range(n):
-            m[job2 // nb, i] += part_m[job2, i]
-    for c3 in prange(nc):
         x = np.empty(n)
         d = np.empty(n)
-        for job in range(c3 * jobs // nc, (c3 + 1) * jobs // nc):
-            s = job // nb
-            bk = job % nb
-            for kh in range(bk * nh // nb, (bk + 1) * nh // nb):
+        for job in range(c * jobs // nc, (c + 1) * jobs // nc):
+            s, kh0, kh1 = job_span(job, nb, nh)
+            row = part[job]
+            for kh in range(kh0, kh1):
                 for kl in range(nl):
                     w = TL[s, kl] * TH[s, kh]
                     s2 = kh * nl + kl
+                    if not second:
+                        for i in range(n):
+                            di = D1[s, i] if (s2 >> i) & 1 else D0[s, i]
+                            row[i] += w * di * rbar[s2, i]
+                        continue
                     for i in range(n):
                         d[i] = D1[s, i] if (s2 >> i) & 1 else D0[s, i]
                         x[i] = d[i] * rbar[s2, i] - m[s, i]
-                    row = part_c[job]
                     for q in range(P):
                         v = x[pi[q]] * x[pk[q]]
                         if has_v:
                             v += d[pi[q]] * d[pk[q]] * V[s2, pidx[q]]
                         row[q] += w * v
-    cov = np.zeros((S, P))
-    for job4 in range(jobs):
-        for q in range(P):
-            cov[job4 // nb, q] += part_c[job4, q]
-    return m, cov
+    return reduce_jobs(part, nb)
 
 
 def _centred_moments(

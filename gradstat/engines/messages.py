@@ -109,6 +109,33 @@ def forward_message(TL: np.ndarray, TH: np.ndarray, alpha: np.ndarray) -> np.nda
     return out
 
 
+@njit(cache=True, inline="always")
+def pair_jobs(S: int, nh: int) -> tuple[int, int, int]:
+    """How the pairs ``(s, s')`` of ``S`` rows (states of the layer below) by ``2^n``
+    columns are split: ``nb`` blocks of a row's ``nh`` high-bit states (more than one when
+    the rows are few), ``jobs = S nb`` fixed jobs, and the number of parallel chunks."""
+    nb = 1 if S >= CHUNKS else min(nh, CHUNKS // S)
+    jobs = S * nb
+    return nb, jobs, jobs if jobs < CHUNKS else CHUNKS
+
+
+@njit(cache=True, inline="always")
+def job_span(job: int, nb: int, nh: int) -> tuple[int, int, int]:
+    """Job ``job``'s row ``s`` and its block ``kh0 .. kh1 - 1`` of high-bit states."""
+    bk = job % nb
+    return job // nb, bk * nh // nb, (bk + 1) * nh // nb
+
+
+@njit(cache=True)
+def reduce_jobs(part: np.ndarray, nb: int) -> np.ndarray:
+    """``out[s] = sum`` of row ``s``'s ``nb`` jobs' sums ``part``, in job order."""
+    out = np.zeros((part.shape[0] // nb, part.shape[1]))
+    for job in range(part.shape[0]):
+        for q in range(part.shape[1]):
+            out[job // nb, q] += part[job, q]
+    return out
+
+
 @njit(parallel=True, cache=True)
 def expect(TL: np.ndarray, TH: np.ndarray, F: np.ndarray) -> np.ndarray:
     """``Y[s, q] = sum_{s'} T(s, s') F[s', q]``: conditional expectations given the layer below.
@@ -120,17 +147,14 @@ def expect(TL: np.ndarray, TH: np.ndarray, F: np.ndarray) -> np.ndarray:
     S, nl = TL.shape
     nh = TH.shape[1]
     Q = F.shape[1]
-    nb = 1 if S >= CHUNKS else min(nh, CHUNKS // S)
-    jobs = S * nb
+    nb, jobs, nc = pair_jobs(S, nh)
     part = np.zeros((jobs, Q))
-    nc = jobs if jobs < CHUNKS else CHUNKS
     for c in prange(nc):
         tmp = np.empty(Q)
         for job in range(c * jobs // nc, (c + 1) * jobs // nc):
-            s = job // nb
-            bk = job % nb
+            s, kh0, kh1 = job_span(job, nb, nh)
             row = part[job]
-            for kh in range(bk * nh // nb, (bk + 1) * nh // nb):
+            for kh in range(kh0, kh1):
                 for q in range(Q):
                     tmp[q] = 0.0
                 for kl in range(nl):
@@ -141,22 +165,12 @@ def expect(TL: np.ndarray, TH: np.ndarray, F: np.ndarray) -> np.ndarray:
                 th = TH[s, kh]
                 for q in range(Q):
                     row[q] += th * tmp[q]
-    Y = np.zeros((S, Q))
-    for s2 in range(S):
-        for bk2 in range(nb):
-            for q in range(Q):
-                Y[s2, q] += part[s2 * nb + bk2, q]
-    return Y
+    return reduce_jobs(part, nb)
 
 
 @njit(parallel=True, cache=True)
 def top_layer(
-    theta: np.ndarray,
-    sizes: np.ndarray,
-    t: np.ndarray,
-    loss: int,
-    low: float,
-    alpha: np.ndarray,
+    theta: np.ndarray, sizes: np.ndarray, t: np.ndarray, loss: int, low: float, alpha: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, float, np.ndarray]:
     """Loss ``C(s)`` and ``dC/dy(s)`` for every state of the last layer, ``E[C]``, and the
     mean ``[o, j, 0]`` and variance ``[o, j, 1]`` under ``alpha`` of the output layer's

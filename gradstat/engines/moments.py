@@ -10,12 +10,11 @@ import numpy as np
 from gradstat.engines.baselines import kernel_options, workspace_for
 from gradstat.engines.cells import cells_kernel
 from gradstat.engines.choice import descent_labels
-from gradstat.engines.gradient import reference_gradient
+from gradstat.engines.gradient import problem_batch, reference_gradient
 from gradstat.engines.joint import moments_kernel, user_moments_kernel
 from gradstat.engines.message_moments import layerwise_moments, layerwise_moments_cost
 from gradstat.estimators.registry import EstimatorBase
 from gradstat.kernels.blocks import CHUNKS
-from gradstat.kernels.forward import layer1_table
 from gradstat.problem import (
     Problem,
     expand_mean,
@@ -145,28 +144,21 @@ def _run_moments(
     engine: str,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """One enumeration over the examples ``rows`` with the kernel that fits ``spec``."""
-    mode = spec.unit_mode(problem.mode)
-    L1, T = layer1_table(problem.A1[rows], mode), problem.T[rows]
+    batch, geo = problem_batch(problem, spec.unit_mode(problem.mode), rows)
     net = problem.net
     count = spec.exact_count(net.hidden_sizes, options)
-    work = L1.shape[0] * count * G.shape[1] * (G.shape[1] if want_cov else 1)
+    work = batch.L1.shape[0] * count * G.shape[1] * (G.shape[1] if want_cov else 1)
+    common = (G[rows], dw[rows], seg, want_cov)  # exact gradients, descent weights, segments
     with threads_for(work):
         if engine == "cells":
-            return cells_kernel(
-                spec.name == "disarm", problem.theta, problem.sizes, L1, T, problem.loss_code,
-                G[rows], dw[rows], seg, want_cov, CHUNKS // 4 if want_cov else CHUNKS,
-            )  # fmt: skip
+            chunks = CHUNKS // 4 if want_cov else CHUNKS
+            return cells_kernel(spec.name == "disarm", batch, geo, *common, chunks)
         if spec.jitted is None:
             return moments_kernel(
-                problem.theta, problem.sizes, L1, T, problem.loss_code, spec.code, mode,
-                spec.noise_size(net.hidden_sizes, options), opts, baselines[rows], G[rows],
-                dw[rows], seg, want_cov, workspace_for(problem, spec, options),
+                batch, geo, spec.code, spec.noise_size(net.hidden_sizes, options), opts,
+                baselines[rows], *common, workspace_for(problem, spec, options),
             )  # fmt: skip
-        kernel = user_moments_kernel(spec.jitted)
-        return kernel(
-            problem.theta, problem.sizes, problem.X[rows], L1, T, problem.loss_code, mode,
-            G[rows], dw[rows], seg, want_cov,
-        )  # fmt: skip
+        return user_moments_kernel(spec.jitted)(batch, geo, *common)
 
 
 def moments_pass(

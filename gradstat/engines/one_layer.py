@@ -9,6 +9,7 @@ from numba import njit, prange
 
 from gradstat.kernels.blocks import CHUNKS
 from gradstat.kernels.forward import BCE, MSE, XENT, loss_and_grad
+from gradstat.kernels.geometry import Batch, Geometry
 
 LO_BITS = 10
 """Units in the low half of a one-layer state: a block is the ``2^LO_BITS`` consecutive
@@ -278,13 +279,7 @@ def one_layer_layout(n1: int) -> tuple[int, int]:
 
 @njit(parallel=True, cache=True)
 def one_layer_kernel(
-    theta: np.ndarray,
-    sizes: np.ndarray,
-    L1: np.ndarray,
-    T: np.ndarray,
-    loss: int,
-    mode: int,
-    want_stats: bool,
+    batch: Batch, geo: Geometry, want_stats: bool
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """:func:`gradient_kernel` for one stochastic layer of units with values ``01`` or
     ``pm1`` (``mode`` ``BITS`` or ``PM1``; the values and probabilities are read from
@@ -323,6 +318,7 @@ def one_layer_kernel(
     Chunks (a fixed number per example, set by ``n_1`` only) are ranges of ``s_hi`` with
     private accumulators, reduced in a fixed order: bit-identical on any thread count.
     """
+    theta, sizes, L1, T, loss = batch.theta, geo.sizes, batch.L1, batch.T, batch.loss
     n1, n_out = sizes[1], sizes[2]
     B = L1.shape[0]
     n_lo, nc = one_layer_layout(n1)

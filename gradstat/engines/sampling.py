@@ -5,21 +5,17 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cache
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 from numba import njit, prange
 
 from gradstat.engines.baselines import kernel_options, workspace_for
+from gradstat.engines.gradient import problem_batch
 from gradstat.estimators.dispatch import draw_estimate
 from gradstat.estimators.registry import EstimatorBase
-from gradstat.kernels.forward import (
-    forward_state,
-    layer1_table,
-    loss_and_grad,
-    offsets,
-    state_buffers,
-)
+from gradstat.kernels.forward import forward_state, loss_and_grad, state_buffers
+from gradstat.kernels.geometry import Batch, Geometry, example
 from gradstat.kernels.philox import fill_noise, stream_key
 from gradstat.kernels.workspace import WS_ROWS
 from gradstat.problem import DEFAULT_MAX_STATES, Problem, threads_for
@@ -75,37 +71,36 @@ def _store_estimate(
         row[s0 + k] += e[k]
 
 
+class Draws(NamedTuple):
+    """Which draws a sampling kernel makes: those of built-in estimator ``code`` with option
+    array ``opts`` and per-example baseline rows ``baselines``, numbered from ``first``,
+    from noise ``noise[i, b]`` when ``noise`` is not empty, else from the Philox streams of
+    ``key`` (standard normals when ``normal``, else uniforms;
+    :func:`gradstat.kernels.philox.fill_noise`)."""
+
+    code: int
+    opts: np.ndarray
+    baselines: np.ndarray
+    key: np.ndarray
+    normal: bool
+    first: int
+    noise: np.ndarray
+
+
 @njit(cache=True)
 def _sample_chunk(
-    start: int,
-    stop: int,
-    theta: np.ndarray,
-    sizes: np.ndarray,
-    L1: np.ndarray,
-    X: np.ndarray,
-    T: np.ndarray,
-    loss: int,
-    code: int,
-    mode: int,
-    opts: np.ndarray,
-    baselines: np.ndarray,
-    key: np.ndarray,
-    normal: bool,
-    first: int,
-    noise: np.ndarray,
-    per_example: bool,
-    scratch: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
-    out: np.ndarray,
-) -> None:
+    start: int, stop: int, batch: Batch, geo: Geometry, draws: Draws, per_example: bool,
+    scratch: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray], out: np.ndarray,
+) -> None:  # fmt: skip
     """Rows ``start .. stop - 1`` of :func:`_sample_kernel`'s ``out``, on one thread.
 
     ``scratch`` is ``(ws, u, e, stage)``: the estimators' workspace, one example's noise,
     one example's compressed estimate and the rows built before they are copied to ``out``
     together (faster than scattering each estimate's writes over a large array).
     """
-    woff, boff, uoff = offsets(sizes)
+    code, opts, baselines, key, normal, first, noise = draws
     ws, u, e, stage = scratch
-    B = X.shape[0]
+    B = batch.X.shape[0]
     given = noise.shape[0] > 0
     for lo in range(start, stop, stage.shape[0]):
         hi = min(stop, lo + stage.shape[0])
@@ -114,17 +109,14 @@ def _sample_chunk(
         # estimate always go through the same two buffers: branches that pick different
         # arrays in this loop compile to markedly slower code.
         for b in range(B):
-            tab, t, base, x = L1[b], T[b], baselines[b], X[b]
+            ex, base, x = example(batch, geo, b), baselines[b], batch.X[b]
             for i in range(lo, hi):
                 if given:
                     for k in range(u.shape[0]):
                         u[k] = noise[i, b, k]
                 else:
                     fill_noise(key, first + i, b, normal, u)
-                draw_estimate(
-                    code, opts, theta, sizes, woff, boff, uoff, tab, t, loss, mode, 0, u, base, ws,
-                    e,
-                )  # fmt: skip
+                draw_estimate(code, opts, ex, 0, u, base, ws, e)
                 _store_estimate(e, x, b, per_example, stage[i - lo])
         if not per_example and B > 1:
             for r in range(hi - lo):
@@ -135,35 +127,16 @@ def _sample_chunk(
 
 @njit(parallel=True, cache=True)
 def _sample_kernel(
-    theta: np.ndarray,
-    sizes: np.ndarray,
-    L1: np.ndarray,
-    X: np.ndarray,
-    T: np.ndarray,
-    loss: int,
-    code: int,
-    mode: int,
-    opts: np.ndarray,
-    baselines: np.ndarray,
-    key: np.ndarray,
-    normal: bool,
-    first: int,
-    noise: np.ndarray,
-    n_noise: int,
-    chunk: int,
-    stage_rows: int,
-    cols: int,
-    per_example: bool,
-    out: np.ndarray,
-) -> None:
-    """Fill ``out[i]`` with draw ``first + i`` of built-in estimator ``code``.
+    batch: Batch, geo: Geometry, draws: Draws, n_noise: int, chunk: int, stage_rows: int,
+    cols: int, per_example: bool, out: np.ndarray,
+) -> None:  # fmt: skip
+    """Fill ``out[i]`` with draw ``draws.first + i`` (:class:`Draws`) of ``batch``.
 
     Row ``i`` is the batch estimate in the full layout (``per_example`` false) or the
-    ``B`` per-example estimates in the compressed layout, one after the other. The noise
-    of example ``b`` is ``noise[i, b]`` when ``noise`` is not empty, else ``n_noise``
-    numbers drawn by :func:`gradstat.kernels.philox.fill_noise` for draw ``first + i``. Chunks of
-    ``chunk`` draws run in parallel, each with its own scratch (``stage_rows`` rows of
-    ``out`` and ``cols`` columns of workspace).
+    ``B`` per-example estimates in the compressed layout, one after the other; the noise
+    of a draw is ``n_noise`` numbers per example. Chunks of ``chunk`` draws run in
+    parallel, each with its own scratch (``stage_rows`` rows of ``out`` and ``cols``
+    columns of workspace).
     """
     m = out.shape[0]
     nc = (m + chunk - 1) // chunk
@@ -171,13 +144,11 @@ def _sample_kernel(
         scratch = (
             np.empty((WS_ROWS, cols)),
             np.empty(n_noise),
-            np.empty(baselines.shape[1]),
+            np.empty(draws.baselines.shape[1]),
             np.empty((stage_rows, out.shape[1])),
         )
-        _sample_chunk(
-            c * chunk, min(m, (c + 1) * chunk), theta, sizes, L1, X, T, loss, code, mode, opts,
-            baselines, key, normal, first, noise, per_example, scratch, out,
-        )  # fmt: skip
+        start, stop = c * chunk, min(m, (c + 1) * chunk)
+        _sample_chunk(start, stop, batch, geo, draws, per_example, scratch, out)
 
 
 def chunk_seed(seed: np.random.SeedSequence, chunk: int) -> np.random.SeedSequence:
@@ -201,12 +172,14 @@ def user_sample_kernel(fn: Any) -> Any:
     """
 
     @njit(parallel=True)
-    def kernel(
-        theta, sizes, X, L1, T, loss, mode, key, first, noise, chunk, stage_rows, per_example, out
-    ):  # noqa: ANN001, ANN202
-        woff, boff, uoff = offsets(sizes)
-        n_units = uoff[uoff.shape[0] - 1]
+    def kernel(batch, geo, draws, chunk, stage_rows, per_example, out):  # noqa: ANN001, ANN202
+        # Arrays are taken out of the tuples outside the loops over draws: reading a tuple's
+        # array costs a reference count update.
+        theta, L1, X, T, loss, mode = batch
+        sizes, woff, boff, uoff = geo
+        n_units = uoff[sizes.shape[0] - 2]
         n_out = sizes[sizes.shape[0] - 1]
+        key, first, noise = draws.key, draws.first, draws.noise
         m = out.shape[0]
         B = X.shape[0]
         given = noise.shape[0] > 0
@@ -335,26 +308,22 @@ class Sampler:
         if spec.draws_own_noise:
             _python_draws(problem, spec, self.options, self.seed, first, per_example, out)
             return
-        key = stream_key(self.seed)
-        given = NO_NOISE if noise is None else noise
-        mode = spec.unit_mode(problem.mode)
-        L1 = layer1_table(problem.A1, mode)
-        args = (problem.theta, problem.sizes)
+        batch, geo = problem_batch(problem, spec.unit_mode(problem.mode))
+        draws = Draws(
+            spec.code, self.opts, self.baselines, stream_key(self.seed),
+            spec.normal_noise, first, NO_NOISE if noise is None else noise,
+        )  # fmt: skip
         rows = max(1, min(CHUNK_DRAWS, STAGE_VALUES // max(1, out.shape[1])))
         with threads_for(out.shape[0] * problem.n_examples * self.width):
             if spec.jitted is None:
                 _sample_kernel(
-                    *args, L1, problem.X, problem.T, problem.loss_code, spec.code, mode,
-                    self.opts, self.baselines, key, spec.normal_noise, first, given,
-                    spec.noise_size(problem.net.hidden_sizes, self.options), CHUNK_DRAWS, rows,
-                    workspace_for(problem, spec, self.options), per_example, out,
+                    batch, geo, draws, spec.noise_size(problem.net.hidden_sizes, self.options),
+                    CHUNK_DRAWS, rows, workspace_for(problem, spec, self.options), per_example,
+                    out,
                 )  # fmt: skip
             else:
                 kernel = user_sample_kernel(spec.jitted)
-                kernel(
-                    *args, problem.X, L1, problem.T, problem.loss_code, mode, key, first,
-                    given, CHUNK_DRAWS, rows, per_example, out,
-                )  # fmt: skip
+                kernel(batch, geo, draws, CHUNK_DRAWS, rows, per_example, out)
 
 
 def make_sampler(

@@ -44,13 +44,16 @@ from numba import njit
 from gradstat.estimators.codes import ARM, DISARM
 from gradstat.estimators.registry import Estimator
 from gradstat.kernels.forward import (
-    forward_state,
+    forward_loss,
     log_sigmoid,
     loss_and_grad,
     output_gradient,
     output_layer,
+    preactivation,
     write_unit,
 )
+from gradstat.kernels.geometry import Example
+from gradstat.kernels.workspace import PARAMS, UNIT2, state_rows
 
 
 def arm_noise_size(hidden: tuple[int, ...]) -> int:
@@ -71,63 +74,36 @@ def layer_estimate(disarm: bool, a: float, u: float, b1: float, b2: float, diff:
 
 @njit(cache=True)
 def _forward_above(
-    theta: np.ndarray,
-    sizes: np.ndarray,
-    woff: np.ndarray,
-    boff: np.ndarray,
-    uoff: np.ndarray,
-    start: int,
-    v: np.ndarray,
-    low: float,
-    h: np.ndarray,
-    y: np.ndarray,
+    ex: Example, start: int, v: np.ndarray, low: float, h: np.ndarray, y: np.ndarray
 ) -> None:
-    """Sample layers ``start..L-1`` (0-based) from uniforms ``v`` given ``h`` below; set ``y``."""
-    L = sizes.shape[0] - 2
-    for l in range(start, L):
-        n_prev = sizes[l]
-        prev = uoff[l - 1]
+    """Sample layers ``start..L-1`` (0-based, ``start > 0``) from uniforms ``v`` given ``h``
+    below; set ``y``."""
+    theta, geo, tab1, _, _, _ = ex
+    sizes, uoff = geo.sizes, geo.uoff
+    for l in range(start, sizes.shape[0] - 2):
         for i in range(sizes[l + 1]):
-            ai = theta[boff[l] + i]
-            for j in range(n_prev):
-                ai += theta[woff[l] + i * n_prev + j] * h[prev + j]
+            ai = preactivation(theta, geo, tab1, h, l, i)
             fire = v[uoff[l] - uoff[start] + i] < exp(log_sigmoid(ai))
             h[uoff[l] + i] = 1.0 if fire else low
-    output_layer(theta, sizes, woff, boff, uoff, h, y)
+    output_layer(theta, geo, h, y)
 
 
 @njit(cache=True)
-def arm_draw(
-    disarm: bool,
-    theta: np.ndarray,
-    sizes: np.ndarray,
-    woff: np.ndarray,
-    boff: np.ndarray,
-    uoff: np.ndarray,
-    tab1: np.ndarray,
-    t: np.ndarray,
-    loss: int,
-    mode: int,
-    noise: np.ndarray,
-    a: np.ndarray,
-    p: np.ndarray,
-    bit: np.ndarray,
-    h: np.ndarray,
-    y: np.ndarray,
-    dy: np.ndarray,
-    h2: np.ndarray,
-    y2: np.ndarray,
-    dy2: np.ndarray,
-    s: np.ndarray,
-    e: np.ndarray,
-) -> float:
-    """One ARM or DisARM draw from ``noise`` (see the module docstring); returns ``log P``."""
+def arm_draw(disarm: bool, ex: Example, noise: np.ndarray, ws: np.ndarray, e: np.ndarray) -> float:
+    """One ARM or DisARM draw from ``noise`` (see the module docstring); returns ``log P``.
+
+    Row ``UNIT2`` of ``ws`` holds branch 1's values, ``Y2``/``DY2`` its output and ``dC/dy``,
+    ``PARAMS`` its direct path.
+    """
+    theta, geo, tab1, t, loss, _ = ex
+    sizes, woff, boff, uoff = geo
     L = sizes.shape[0] - 2
     N = uoff[L]
-    s0 = sizes[0] * sizes[1]
+    a, p, bit, h, _, y, dy, y2, dy2 = state_rows(ws, geo)
+    h2 = ws[UNIT2, :N]
+    s = ws[PARAMS, : e.shape[0]]
     low = tab1[6, 0]
-    logp = forward_state(theta, sizes, woff, boff, uoff, tab1, 0, noise[:N], mode, a, p, bit, h, y)
-    C2 = loss_and_grad(loss, y, t, dy)
+    logp, C2 = forward_loss(ex, 0, noise[:N], a, p, bit, h, y, dy)
     off = N
     for l in range(L):
         base = uoff[l]
@@ -138,25 +114,18 @@ def arm_draw(
             k = base + i
             b1 = noise[k] > exp(log_sigmoid(-a[k]))
             h2[k] = 1.0 if b1 else low
-        if l < L - 1:
-            _forward_above(theta, sizes, woff, boff, uoff, l + 1, noise[off:], low, h2, y2)
-            off += N - uoff[l + 1]
-        else:
-            n_last = sizes[L]
-            for o in range(sizes[L + 1]):
-                val = theta[boff[L] + o]
-                for j in range(n_last):
-                    val += theta[woff[L] + o * n_last + j] * h2[base + j]
-                y2[o] = val
+        # Branch 1 samples the layers above afresh (or, from the top layer, only its output).
+        _forward_above(ex, l + 1, noise[off:], low, h2, y2)
+        off += N - uoff[l + 1]
         C1 = loss_and_grad(loss, y2, t, dy2)
-        sizes[l]
         for i in range(n):
             k = base + i
             b1 = 1.0 if h2[k] == 1.0 else 0.0
             g = layer_estimate(disarm, a[k], noise[k], b1, bit[k], C1 - C2)
-            write_unit(sizes, woff, boff, uoff, h, l, i, g, e)
+            write_unit(geo, h, l, i, g, e)
     output_gradient(sizes, woff, boff, uoff, h, dy, e)
     output_gradient(sizes, woff, boff, uoff, h2, dy2, s)
+    s0 = sizes[0] * sizes[1]
     for k in range(boff[L - 1] + sizes[L] - s0, e.shape[0]):
         e[k] = 0.5 * (e[k] + s[k])
     return logp
@@ -166,25 +135,22 @@ def _arm_noise(hidden: tuple[int, ...], options: Mapping[str, Any]) -> int:
     return arm_noise_size(hidden)
 
 
+_PAIR = {"unbiased": True, "noise": "continuous", "noise_size": _arm_noise, "cells": True}
+"""What ARM and DisARM share: the same noise and cells, two estimates from them."""
+
 ENTRIES = (
     Estimator(
         name="arm",
         code=ARM,
         summary="ARM: (C(b1) - C(b2)) (u - 1/2), b1 = 1[u > 1-p], b2 = 1[u < p]",
         reference="Yin & Zhou (2019), ICLR, arXiv:1807.11143",
-        unbiased=True,
-        noise="continuous",
-        noise_size=_arm_noise,
-        cells=True,
+        **_PAIR,
     ),
     Estimator(
         name="disarm",
         code=DISARM,
         summary="DisARM: 1/2 (C(b1) - C(b2)) 1[b1 != b2] (-1)^b2 sigmoid(|a|)",
         reference="Dong, Mnih & Tucker (2020), NeurIPS, arXiv:2006.10680",
-        unbiased=True,
-        noise="continuous",
-        noise_size=_arm_noise,
-        cells=True,
+        **_PAIR,
     ),
 )

@@ -46,22 +46,14 @@ from gradstat.estimators.straight_through import (
 )
 from gradstat.kernels.forward import (
     backprop_surrogate,
+    forward_loss,
     forward_state,
     loss_and_grad,
     output_gradient,
     score_vector,
 )
-from gradstat.kernels.workspace import (
-    DRAWS,
-    PARAMS,
-    REBAR_G,
-    REBAR_Z,
-    UNIT2,
-    UNIT3,
-    UNIT4,
-    WORK,
-    state_rows,
-)
+from gradstat.kernels.geometry import Example
+from gradstat.kernels.workspace import DRAWS, PARAMS, WORK, state_rows
 
 
 @njit(cache=True)
@@ -86,20 +78,7 @@ def surrogate_jacobian(code: int, a: float, bit: float, opts: np.ndarray, kappa:
 
 @njit(cache=True)
 def _loo_draw(
-    k: int,
-    theta: np.ndarray,
-    sizes: np.ndarray,
-    woff: np.ndarray,
-    boff: np.ndarray,
-    uoff: np.ndarray,
-    tab1: np.ndarray,
-    t: np.ndarray,
-    loss: int,
-    mode: int,
-    state: int,
-    noise: np.ndarray,
-    ws: np.ndarray,
-    e: np.ndarray,
+    k: int, ex: Example, state: int, noise: np.ndarray, ws: np.ndarray, e: np.ndarray
 ) -> float:
     """REINFORCE with leave-one-out baselines over ``k`` independent states.
 
@@ -107,12 +86,15 @@ def _loo_draw(
     ``noise[j N : (j+1) N]``. Each state is run forward twice (once for the losses, once
     for its score), so no per-draw storage beyond ``k`` losses is needed.
     """
+    # Fields are read once, outside the loops: reading a tuple's array costs a reference
+    # count update.
+    theta, geo, tab1, t, loss, mode = ex
+    sizes, woff, boff, uoff = geo
     L = sizes.shape[0] - 2
     N = uoff[L]
     n = e.shape[0]
-    s0 = sizes[0] * sizes[1]
-    hidden = woff[L] - s0
-    a, p, bit, h, _, y, dy, _, _ = state_rows(ws, N, sizes[L + 1])
+    hidden = woff[L] - sizes[0] * sizes[1]
+    a, p, bit, h, _, y, dy, _, _ = state_rows(ws, geo)
     s = ws[PARAMS, :n]
     losses = ws[DRAWS, :k]
     sampling = noise.shape[0] > 0
@@ -144,30 +126,15 @@ def _loo_draw(
 
 @njit(cache=True)
 def _surrogate_draw(
-    code: int,
-    opts: np.ndarray,
-    theta: np.ndarray,
-    sizes: np.ndarray,
-    woff: np.ndarray,
-    boff: np.ndarray,
-    uoff: np.ndarray,
-    tab1: np.ndarray,
-    t: np.ndarray,
-    loss: int,
-    mode: int,
-    state: int,
-    noise: np.ndarray,
-    ws: np.ndarray,
+    code: int, opts: np.ndarray, ex: Example, state: int, noise: np.ndarray, ws: np.ndarray,
     e: np.ndarray,
-) -> float:
+) -> float:  # fmt: skip
     """A straight-through-type estimate: backprop with the surrogate ``dh/da`` of ``code``."""
-    L = sizes.shape[0] - 2
-    N = uoff[L]
-    n_out = sizes[L + 1]
-    a, p, bit, h, jac, y, dy, _, _ = state_rows(ws, N, n_out)
-    u = noise[:N]
-    logp = forward_state(theta, sizes, woff, boff, uoff, tab1, state, u, mode, a, p, bit, h, y)
-    loss_and_grad(loss, y, t, dy)
+    theta, geo, tab1, _, _, _ = ex
+    sizes, woff, boff, uoff = geo
+    a, p, bit, h, jac, y, dy, _, _ = state_rows(ws, geo)
+    N = a.shape[0]
+    logp, _ = forward_loss(ex, state, noise[:N], a, p, bit, h, y, dy)
     kappa = 1.0 - tab1[6, 0]
     for q in range(N):
         jac[q] = surrogate_jacobian(code, a[q], bit[q], opts, kappa)
@@ -177,134 +144,54 @@ def _surrogate_draw(
 
 @njit(cache=True)
 def _score_draw(
-    code: int,
-    opts: np.ndarray,
-    theta: np.ndarray,
-    sizes: np.ndarray,
-    woff: np.ndarray,
-    boff: np.ndarray,
-    uoff: np.ndarray,
-    tab1: np.ndarray,
-    t: np.ndarray,
-    loss: int,
-    mode: int,
-    state: int,
-    noise: np.ndarray,
-    baseline: np.ndarray,
-    ws: np.ndarray,
-    e: np.ndarray,
-) -> float:
+    code: int, opts: np.ndarray, ex: Example, state: int, noise: np.ndarray,
+    baseline: np.ndarray, ws: np.ndarray, e: np.ndarray,
+) -> float:  # fmt: skip
     """A REINFORCE, LEG or MuProp estimate: each reads one sampled state and its loss."""
-    L = sizes.shape[0] - 2
-    N = uoff[L]
-    n_out = sizes[L + 1]
-    a, p, bit, h, _, y, dy, y2, dy2 = state_rows(ws, N, n_out)
-    low = tab1[6, 0]
-    u = noise[:N]
-    logp = forward_state(theta, sizes, woff, boff, uoff, tab1, state, u, mode, a, p, bit, h, y)
-    C = loss_and_grad(loss, y, t, dy)
+    a, p, bit, h, _, y, dy, _, _ = state_rows(ws, ex.geo)
+    logp, C = forward_loss(ex, state, noise[: a.shape[0]], a, p, bit, h, y, dy)
     if code == REINFORCE:
-        reinforce_estimate(sizes, woff, boff, uoff, bit, p, h, dy, C, baseline, e)
+        reinforce_estimate(ex.geo, C, baseline, ws, e)
     elif code == LEG:
-        leg_estimate(
-            theta, sizes, woff, boff, uoff, t, loss, low, a, p, bit, h, y, dy, C, y2, dy2, e
-        )
+        leg_estimate(ex, C, ws, e)
     else:
-        muprop_estimate(
-            theta, sizes, woff, boff, uoff, t, loss, low, opts[0], a, p, bit, h, dy, C,
-            ws[UNIT3, :N], ws[UNIT4, :N], y2, dy2, ws[WORK : WORK + 2], e,
-        )  # fmt: skip
+        muprop_estimate(opts[0], ex, C, ws, e)
     return logp
 
 
 @njit(cache=True)
 def _noise_draw(
-    code: int,
-    opts: np.ndarray,
-    theta: np.ndarray,
-    sizes: np.ndarray,
-    woff: np.ndarray,
-    boff: np.ndarray,
-    uoff: np.ndarray,
-    tab1: np.ndarray,
-    t: np.ndarray,
-    loss: int,
-    mode: int,
-    noise: np.ndarray,
-    ws: np.ndarray,
-    e: np.ndarray,
+    code: int, opts: np.ndarray, ex: Example, noise: np.ndarray, ws: np.ndarray, e: np.ndarray
 ) -> float:
     """An estimate that reads continuous noise: ARM/DisARM, Gumbel/concrete, REBAR, rectifier."""
-    L = sizes.shape[0] - 2
-    N = uoff[L]
-    n_out = sizes[L + 1]
-    n = e.shape[0]
-    a, p, bit, h, jac, y, dy, y2, dy2 = state_rows(ws, N, n_out)
-    work = ws[WORK : WORK + 2]
     if code == ARM or code == DISARM:
-        return arm_draw(
-            code == DISARM, theta, sizes, woff, boff, uoff, tab1, t, loss, mode, noise,
-            a, p, bit, h, y, dy, ws[UNIT2, :N], y2, dy2, ws[PARAMS, :n], e,
-        )  # fmt: skip
+        return arm_draw(code == DISARM, ex, noise, ws, e)
     if code == GUMBEL_ST or code == CONCRETE:
-        relaxed_draw(
-            code == CONCRETE, opts[0], theta, sizes, woff, boff, uoff, tab1, t, loss, noise,
-            h, jac, y, dy, work, e,
-        )  # fmt: skip
+        relaxed_draw(code == CONCRETE, opts[0], ex, noise, ws, e)
     elif code == REBAR:
-        rebar_draw(
-            opts[0], opts[1], theta, sizes, woff, boff, uoff, tab1, t, loss, noise, a, bit, h,
-            ws[UNIT3, :N], ws[UNIT4, :N], ws[REBAR_Z : REBAR_Z + 3], ws[REBAR_G : REBAR_G + 2],
-            y, dy, y2, dy2, work, e,
-        )  # fmt: skip
+        rebar_draw(opts[0], opts[1], ex, noise, ws, e)
     else:
-        rectifier_draw(
-            opts[0], theta, sizes, woff, boff, uoff, tab1, t, loss, noise, h, jac, y, dy,
-            work, e,
-        )  # fmt: skip
+        rectifier_draw(opts[0], ex, noise, ws, e)
     return 0.0
 
 
 @njit(cache=True)
 def draw_estimate(
-    code: int,
-    opts: np.ndarray,
-    theta: np.ndarray,
-    sizes: np.ndarray,
-    woff: np.ndarray,
-    boff: np.ndarray,
-    uoff: np.ndarray,
-    tab1: np.ndarray,
-    t: np.ndarray,
-    loss: int,
-    mode: int,
-    state: int,
-    noise: np.ndarray,
-    baseline: np.ndarray,
-    ws: np.ndarray,
-    e: np.ndarray,
-) -> float:
-    """Write the estimate of estimator ``code`` for one draw into ``e`` (compressed layout).
+    code: int, opts: np.ndarray, ex: Example, state: int, noise: np.ndarray,
+    baseline: np.ndarray, ws: np.ndarray, e: np.ndarray,
+) -> float:  # fmt: skip
+    """Write the estimate of estimator ``code`` for one draw of example ``ex`` into ``e``
+    (compressed layout).
 
     Returns the log-probability of the draw's discrete state (used by enumeration; 0 for
-    estimators whose noise is continuous). A thin dispatcher: each family's function takes
+    estimators whose noise is continuous). A thin dispatcher: each family's function reads
     only the rows of ``ws`` it uses, which keeps the common paths short (a single function
     holding every estimator compiles to markedly slower code for each of them).
     """
     if code == ST or code == ST_SIGMOID or code == STS or code == ST_TEMPERED or code == REINMAX:
-        return _surrogate_draw(
-            code, opts, theta, sizes, woff, boff, uoff, tab1, t, loss, mode, state, noise, ws, e
-        )
+        return _surrogate_draw(code, opts, ex, state, noise, ws, e)
     if code == REINFORCE or code == LEG or code == MUPROP:
-        return _score_draw(
-            code, opts, theta, sizes, woff, boff, uoff, tab1, t, loss, mode, state, noise,
-            baseline, ws, e,
-        )  # fmt: skip
+        return _score_draw(code, opts, ex, state, noise, baseline, ws, e)
     if code == REINFORCE_LOO:
-        return _loo_draw(
-            int(opts[0]), theta, sizes, woff, boff, uoff, tab1, t, loss, mode, state, noise,
-            ws, e,
-        )  # fmt: skip
-    return _noise_draw(
-        code, opts, theta, sizes, woff, boff, uoff, tab1, t, loss, mode, noise, ws, e
-    )
+        return _loo_draw(int(opts[0]), ex, state, noise, ws, e)
+    return _noise_draw(code, opts, ex, noise, ws, e)

@@ -27,37 +27,21 @@ from numba import njit
 from gradstat.estimators.codes import LEG
 from gradstat.estimators.registry import Estimator
 from gradstat.kernels.forward import log_sigmoid, loss_and_grad, output_gradient, write_unit
+from gradstat.kernels.geometry import Example
+from gradstat.kernels.workspace import state_rows
 
 
 @njit(cache=True)
-def leg_estimate(
-    theta: np.ndarray,
-    sizes: np.ndarray,
-    woff: np.ndarray,
-    boff: np.ndarray,
-    uoff: np.ndarray,
-    t: np.ndarray,
-    loss: int,
-    low: float,
-    a: np.ndarray,
-    p: np.ndarray,
-    bit: np.ndarray,
-    h: np.ndarray,
-    y: np.ndarray,
-    dy: np.ndarray,
-    C: float,
-    y2: np.ndarray,
-    dy2: np.ndarray,
-    e: np.ndarray,
-) -> None:
-    """Write the LEG estimate of the current state into ``e`` (compressed layout)."""
+def leg_estimate(ex: Example, C: float, ws: np.ndarray, e: np.ndarray) -> None:
+    """Write the LEG estimate of the state in ``ws`` (loss ``C``) into ``e`` (compressed)."""
+    theta, geo, tab1, t, loss, _ = ex
+    sizes, woff, boff, uoff = geo
+    a, p, bit, h, _, y, dy, y2, dy2 = state_rows(ws, geo)
     L = sizes.shape[0] - 2
-    sizes[0] * sizes[1]
-    n_out = sizes[L + 1]
+    low = tab1[6, 0]
     step = 1.0 - low
     for l in range(L):
         n = sizes[l + 1]
-        sizes[l]
         base = uoff[l]
         for i in range(n):
             k = base + i
@@ -67,9 +51,8 @@ def leg_estimate(
             f1 = C
             f0 = C
             if l < L - 1:
-                n_next = sizes[l + 2]
                 nb = uoff[l + 1]
-                for c in range(n_next):
+                for c in range(sizes[l + 2]):
                     wci = theta[woff[l + 1] + c * n + i]
                     # Child pre-activation with unit i firing / not firing.
                     a_on = a[nb + c] + wci * (1.0 - h[k])
@@ -83,7 +66,7 @@ def leg_estimate(
             else:
                 # Last layer: the loss with unit i flipped.
                 sign = -1.0 if bit[k] == 1.0 else 1.0
-                for o in range(n_out):
+                for o in range(sizes[L + 1]):
                     y2[o] = y[o] + sign * step * theta[woff[L] + o * n + i]
                 other = loss_and_grad(loss, y2, t, dy2)
                 if bit[k] == 1.0:
@@ -95,7 +78,7 @@ def leg_estimate(
             w0 = exp(lw0 - m)
             z = w1 + w0
             g = (w1 * f1 * (1.0 - p[k]) - w0 * f0 * p[k]) / z
-            write_unit(sizes, woff, boff, uoff, h, l, i, g, e)
+            write_unit(geo, h, l, i, g, e)
     output_gradient(sizes, woff, boff, uoff, h, dy, e)
 
 

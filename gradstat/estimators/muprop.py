@@ -37,45 +37,33 @@ from gradstat.kernels.forward import (
     loss_and_grad,
     output_gradient,
     output_layer,
+    preactivation,
+    transposed_product,
     write_unit,
 )
+from gradstat.kernels.geometry import Example
+from gradstat.kernels.workspace import UNIT3, UNIT4, WORK, state_rows
 
 check_expansion = check_keyword_or_real("expansion", ("mean_field",))
 
 
 @njit(cache=True)
-def muprop_estimate(
-    theta: np.ndarray,
-    sizes: np.ndarray,
-    woff: np.ndarray,
-    boff: np.ndarray,
-    uoff: np.ndarray,
-    t: np.ndarray,
-    loss: int,
-    low: float,
-    expansion: float,
-    a: np.ndarray,
-    p: np.ndarray,
-    bit: np.ndarray,
-    h: np.ndarray,
-    dy: np.ndarray,
-    C: float,
-    m: np.ndarray,
-    jm: np.ndarray,
-    ybar: np.ndarray,
-    dybar: np.ndarray,
-    work: np.ndarray,
-    e: np.ndarray,
-) -> None:
-    """Write the MuProp estimate of the current state into ``e`` (compressed layout).
+def muprop_estimate(expansion: float, ex: Example, C: float, ws: np.ndarray, e: np.ndarray) -> None:
+    """Write the MuProp estimate of the state in ``ws`` (loss ``C``) into ``e`` (compressed).
 
     ``expansion`` is NaN for the mean-field point, else the constant expansion value.
-    ``m`` and ``jm`` (length ``N``) hold the mean-field values and their slopes
-    ``kappa sigmoid'(abar)``; ``work`` is ``(2, max width)`` scratch.
+    Rows ``UNIT3`` and ``UNIT4`` of ``ws`` receive the mean-field values ``m`` and their
+    slopes ``jm = kappa sigmoid'(abar)``; ``Y2``/``DY2`` the mean-field output and its
+    ``dC/dy``.
     """
+    theta, geo, tab1, t, loss, _ = ex
+    sizes, woff, boff, uoff = geo
+    a, p, bit, h, _, _, dy, ybar, dybar = state_rows(ws, geo)
     L = sizes.shape[0] - 2
-    sizes[0] * sizes[1]
-    n_out = sizes[L + 1]
+    m = ws[UNIT3, : uoff[L]]
+    jm = ws[UNIT4, : uoff[L]]
+    work = ws[WORK : WORK + 2]
+    low = tab1[6, 0]
     kappa = 1.0 - low
     for l in range(L):
         base = uoff[l]
@@ -87,25 +75,17 @@ def muprop_estimate(
             else:
                 m[base + i] = expansion
         for k in range(l + 1, L):
-            nk, nprev = sizes[k + 1], sizes[k]
-            for i in range(nk):
-                ab = theta[boff[k] + i]
-                for j in range(nprev):
-                    ab += theta[woff[k] + i * nprev + j] * m[uoff[k - 1] + j]
+            for i in range(sizes[k + 1]):
+                ab = preactivation(theta, geo, tab1, m, k, i)
                 ls1 = log_sigmoid(ab)
                 ls0 = log_sigmoid(-ab)
                 m[uoff[k] + i] = kappa * np.exp(ls1) + low
                 jm[uoff[k] + i] = kappa * np.exp(ls1 + ls0)
-        nL = sizes[L]
-        output_layer(theta, sizes, woff, boff, uoff, m, ybar)
+        output_layer(theta, geo, m, ybar)
         fbar = loss_and_grad(loss, ybar, t, dybar)
         # d fbar / d h_L, then down to layer l through the mean-field slopes.
         cur = 0
-        for j in range(nL):
-            v = 0.0
-            for o in range(n_out):
-                v += theta[woff[L] + o * nL + j] * dybar[o]
-            work[cur, j] = v
+        transposed_product(theta, woff[L], sizes[L + 1], sizes[L], dybar, work[cur])
         for k in range(L - 1, l, -1):
             nk, nprev = sizes[k + 1], sizes[k]
             nxt = 1 - cur
@@ -118,13 +98,12 @@ def muprop_estimate(
         r = C - fbar
         for i in range(n):
             r -= work[cur, i] * (h[base + i] - m[base + i])
-        sizes[l]
         for i in range(n):
             pi = p[base + i]
             ai = a[base + i]
             slope = kappa * np.exp(log_sigmoid(ai) + log_sigmoid(-ai))
             g = r * (bit[base + i] - pi) + work[cur, i] * slope
-            write_unit(sizes, woff, boff, uoff, h, l, i, g, e)
+            write_unit(geo, h, l, i, g, e)
     output_gradient(sizes, woff, boff, uoff, h, dy, e)
 
 

@@ -29,42 +29,26 @@ from numba import njit
 from gradstat.estimators.codes import NOISY_RECTIFIER
 from gradstat.estimators.options import check_positive, noise_shifted_units
 from gradstat.estimators.registry import NORMAL_LIMIT, Estimator
-from gradstat.kernels.forward import backprop_surrogate, loss_and_grad, output_layer, preactivation
+from gradstat.estimators.relaxed import backprop_values
+from gradstat.kernels.forward import preactivation
+from gradstat.kernels.geometry import Example
+from gradstat.kernels.workspace import state_rows
 from gradstat.problem import Problem
 
 
 @njit(cache=True)
-def rectifier_draw(
-    sigma: float,
-    theta: np.ndarray,
-    sizes: np.ndarray,
-    woff: np.ndarray,
-    boff: np.ndarray,
-    uoff: np.ndarray,
-    tab1: np.ndarray,
-    t: np.ndarray,
-    loss: int,
-    z: np.ndarray,
-    h: np.ndarray,
-    jac: np.ndarray,
-    y: np.ndarray,
-    dy: np.ndarray,
-    work: np.ndarray,
-    e: np.ndarray,
-) -> None:
+def rectifier_draw(sigma: float, ex: Example, z: np.ndarray, ws: np.ndarray, e: np.ndarray) -> None:
     """One pathwise estimate of the noisy-rectifier network for standard normals ``z``."""
-    L = sizes.shape[0] - 2
-    for l in range(L):
-        sizes[l]
+    theta, geo, tab1, _, _, _ = ex
+    sizes, uoff = geo.sizes, geo.uoff
+    _, _, _, h, jac, _, _, _, _ = state_rows(ws, geo)
+    for l in range(sizes.shape[0] - 2):
         for i in range(sizes[l + 1]):
             k = uoff[l] + i
-            ai = preactivation(theta, sizes, woff, boff, uoff, tab1, h, l, i)
-            r = ai + sigma * z[k]
+            r = preactivation(theta, geo, tab1, h, l, i) + sigma * z[k]
             h[k] = r if r > 0.0 else 0.0
             jac[k] = 1.0 if r > 0.0 else 0.0
-    output_layer(theta, sizes, woff, boff, uoff, h, y)
-    loss_and_grad(loss, y, t, dy)
-    backprop_surrogate(theta, sizes, woff, boff, uoff, h, dy, jac, work, e)
+    backprop_values(ex, ws, e)
 
 
 def _normal_pdf(s: np.ndarray) -> np.ndarray:

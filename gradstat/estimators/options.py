@@ -89,3 +89,14 @@ def expansion_units(option: str) -> Callable[[np.ndarray, Mapping[str, Any]], fl
 def encode_tau(options: Mapping[str, Any]) -> np.ndarray:
     """The kernels' option array of an estimator whose only option is ``tau``."""
     return np.array([options["tau"]])
+
+
+def tau_option(check: Callable[[Any], float] | None = None) -> dict[str, Any]:
+    """The registry fields of an estimator whose only option is a temperature ``tau``:
+    default 1, validated by ``check`` (a finite number > 0 unless given), passed to the
+    kernels by :func:`encode_tau`."""
+    return {
+        "options": {"tau": 1.0},
+        "validators": {"tau": check_positive("tau") if check is None else check},
+        "encode": encode_tau,
+    }

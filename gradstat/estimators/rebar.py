@@ -39,76 +39,60 @@ from gradstat.kernels.forward import (
     output_gradient,
     output_layer,
     preactivation,
+    transposed_product,
     write_unit,
 )
+from gradstat.kernels.geometry import Example
+from gradstat.kernels.workspace import REBAR_G, REBAR_Z, UNIT3, UNIT4, WORK, state_rows
 
 
 @njit(cache=True)
 def _relaxed_loss(
-    theta: np.ndarray,
-    sizes: np.ndarray,
-    woff: np.ndarray,
-    boff: np.ndarray,
-    uoff: np.ndarray,
-    t: np.ndarray,
-    loss: int,
-    layer: int,
-    z_layer: np.ndarray,
-    u: np.ndarray,
-    tau: float,
-    low: float,
-    h: np.ndarray,
-    hr: np.ndarray,
-    jr: np.ndarray,
-    y: np.ndarray,
-    dy: np.ndarray,
-    work: np.ndarray,
+    ex: Example, layer: int, z_layer: np.ndarray, u: np.ndarray, tau: float, ws: np.ndarray,
     gz: np.ndarray,
-) -> float:
+) -> float:  # fmt: skip
     """``c(z)`` for layer ``layer`` at ``z_layer``, and ``dc/dz`` of that layer into ``gz``.
 
-    Layers below ``layer`` keep the hard values ``h``; ``hr`` and ``jr`` receive the relaxed
-    values and their slopes ``d hr / dz``.
+    Layers below ``layer`` keep the hard values (row ``H`` of ``ws``); rows ``UNIT3`` and
+    ``UNIT4`` receive the relaxed values ``hr`` and their slopes ``jr = d hr / dz``. With
+    ``r_l = dc/dz_l``: ``r_L = (W_o^T dc/dy) * jr_L`` and ``r_{l-1} = (W_l^T r_l) *
+    jr_{l-1}``, each product summed as in :func:`transposed_product`.
     """
+    theta, geo, tab1, t, loss, _ = ex
+    sizes, woff, _, uoff = geo
     L = sizes.shape[0] - 2
+    _, _, _, h, _, _, _, y, dy = state_rows(ws, geo)
+    hr = ws[UNIT3, : uoff[L]]
+    jr = ws[UNIT4, : uoff[L]]
+    work = ws[WORK : WORK + 2]
+    low = tab1[6, 0]
     kappa = 1.0 - low
     for k in range(uoff[layer]):
         hr[k] = h[k]
     for l in range(layer, L):
-        n_prev = sizes[l]
         for i in range(sizes[l + 1]):
             k = uoff[l] + i
             if l == layer:
                 z = z_layer[i]
             else:
-                z = theta[boff[l] + i]
-                for j in range(n_prev):
-                    z += theta[woff[l] + i * n_prev + j] * hr[uoff[l - 1] + j]
-                z += logistic(u[k])
+                z = preactivation(theta, geo, tab1, hr, l, i) + logistic(u[k])
             s = z / tau
             ls1 = log_sigmoid(s)
             hr[k] = kappa * exp(ls1) + low
             jr[k] = kappa * exp(ls1 + log_sigmoid(-s)) / tau
-    n_last = sizes[L]
-    last = uoff[L - 1]
-    n_out = sizes[L + 1]
-    output_layer(theta, sizes, woff, boff, uoff, hr, y)
+    output_layer(theta, geo, hr, y)
     c = loss_and_grad(loss, y, t, dy)
     cur = 0
-    for j in range(n_last):
-        v = 0.0
-        for o in range(n_out):
-            v += theta[woff[L] + o * n_last + j] * dy[o]
-        work[cur, j] = v * jr[last + j]
-    for l in range(L - 1, layer, -1):
-        n, n_prev = sizes[l + 1], sizes[l]
-        nxt = 1 - cur
-        for j in range(n_prev):
-            v = 0.0
-            for i in range(n):
-                v += theta[woff[l] + i * n_prev + j] * work[cur, i]
-            work[nxt, j] = v * jr[uoff[l - 1] + j]
-        cur = nxt
+    transposed_product(theta, woff[L], sizes[L + 1], sizes[L], dy, work[cur])
+    for l in range(L, layer, -1):
+        n = sizes[l]
+        g = work[cur, :n]
+        for i in range(n):
+            g[i] *= jr[uoff[l - 1] + i]
+        if l - 1 > layer:
+            nxt = 1 - cur
+            transposed_product(theta, woff[l - 1], n, sizes[l - 1], g, work[nxt])
+            cur = nxt
     for i in range(sizes[layer + 1]):
         gz[i] = work[cur, i]
     return c
@@ -116,48 +100,28 @@ def _relaxed_loss(
 
 @njit(cache=True)
 def rebar_draw(
-    eta: float,
-    tau: float,
-    theta: np.ndarray,
-    sizes: np.ndarray,
-    woff: np.ndarray,
-    boff: np.ndarray,
-    uoff: np.ndarray,
-    tab1: np.ndarray,
-    t: np.ndarray,
-    loss: int,
-    noise: np.ndarray,
-    a: np.ndarray,
-    bit: np.ndarray,
-    h: np.ndarray,
-    hr: np.ndarray,
-    jr: np.ndarray,
-    zbuf: np.ndarray,
-    gz: np.ndarray,
-    y: np.ndarray,
-    dy: np.ndarray,
-    y2: np.ndarray,
-    dy2: np.ndarray,
-    work: np.ndarray,
-    e: np.ndarray,
+    eta: float, tau: float, ex: Example, noise: np.ndarray, ws: np.ndarray, e: np.ndarray
 ) -> None:
     """One REBAR estimate from ``2N`` uniforms (``u`` then ``v``), compressed layout."""
+    theta, geo, tab1, t, loss, _ = ex
+    sizes, uoff = geo.sizes, geo.uoff
     L = sizes.shape[0] - 2
     N = uoff[L]
-    sizes[0] * sizes[1]
+    a, _, bit, h, _, y, dy, _, _ = state_rows(ws, geo)
+    zbuf = ws[REBAR_Z : REBAR_Z + 3]
+    gz = ws[REBAR_G : REBAR_G + 2]
     low = tab1[6, 0]
     u = noise[:N]
     v = noise[N:]
     for l in range(L):
-        sizes[l]
         for i in range(sizes[l + 1]):
             k = uoff[l] + i
-            ai = preactivation(theta, sizes, woff, boff, uoff, tab1, h, l, i)
+            ai = preactivation(theta, geo, tab1, h, l, i)
             a[k] = ai
             fire = ai + logistic(u[k]) > 0.0
             bit[k] = 1.0 if fire else 0.0
             h[k] = 1.0 if fire else low
-    output_layer(theta, sizes, woff, boff, uoff, h, y)
+    output_layer(theta, geo, h, y)
     C = loss_and_grad(loss, y, t, dy)
     for l in range(L):
         n = sizes[l + 1]
@@ -185,22 +149,14 @@ def rebar_draw(
                 dzc[i] = exp(lq) * (1.0 - vk) / (1.0 - vp)
         gz1 = gz[0, :n]
         gz2 = gz[1, :n]
-        _relaxed_loss(
-            theta, sizes, woff, boff, uoff, t, loss, l, zl, u, tau, low, h, hr, jr, y2, dy2,
-            work, gz1,
-        )  # fmt: skip
-        c_tilde = _relaxed_loss(
-            theta, sizes, woff, boff, uoff, t, loss, l, zc, u, tau, low, h, hr, jr, y2, dy2,
-            work, gz2,
-        )  # fmt: skip
-        r = C - eta * c_tilde
-        sizes[l]
+        _relaxed_loss(ex, l, zl, u, tau, ws, gz1)
+        r = C - eta * _relaxed_loss(ex, l, zc, u, tau, ws, gz2)
         for i in range(n):
             k = base + i
             p = exp(log_sigmoid(a[k]))
             g = r * (bit[k] - p) + eta * gz1[i] - eta * gz2[i] * dzc[i]
-            write_unit(sizes, woff, boff, uoff, h, l, i, g, e)
-    output_gradient(sizes, woff, boff, uoff, h, dy, e)
+            write_unit(geo, h, l, i, g, e)
+    output_gradient(geo.sizes, geo.woff, geo.boff, uoff, h, dy, e)
 
 
 ENTRIES = (

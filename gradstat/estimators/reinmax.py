@@ -25,7 +25,7 @@ from numba import njit
 
 from gradstat._validation import MAGNITUDE_LIMIT, check_real
 from gradstat.estimators.codes import REINMAX
-from gradstat.estimators.options import encode_tau
+from gradstat.estimators.options import tau_option
 from gradstat.estimators.registry import Estimator
 from gradstat.kernels.forward import log_sigmoid, sigmoid_derivative
 
@@ -56,9 +56,7 @@ ENTRIES = (
         summary="ReinMax: surrogate 2q(1-q) - p(1-p)/2, q = (sigmoid(a/tau) + b)/2, tau >= 1",
         reference="Liu, Dong, Liu, Yu & Gao (2023), NeurIPS, arXiv:2304.08612",
         unbiased=False,
-        options={"tau": 1.0},
-        validators={"tau": check_reinmax_tau},
-        encode=encode_tau,
+        **tau_option(check_reinmax_tau),
         layerwise=True,
     ),
 )

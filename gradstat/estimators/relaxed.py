@@ -27,7 +27,7 @@ import numpy as np
 from numba import njit
 
 from gradstat.estimators.codes import CONCRETE, GUMBEL_ST
-from gradstat.estimators.options import check_positive, encode_tau
+from gradstat.estimators.options import tau_option
 from gradstat.estimators.registry import Estimator
 from gradstat.kernels.forward import (
     backprop_surrogate,
@@ -36,6 +36,8 @@ from gradstat.kernels.forward import (
     output_layer,
     preactivation,
 )
+from gradstat.kernels.geometry import Example
+from gradstat.kernels.workspace import WORK, state_rows
 
 
 @njit(cache=True)
@@ -46,44 +48,42 @@ def logistic(u: float) -> float:
 
 @njit(cache=True)
 def relaxed_draw(
-    concrete: bool,
-    tau: float,
-    theta: np.ndarray,
-    sizes: np.ndarray,
-    woff: np.ndarray,
-    boff: np.ndarray,
-    uoff: np.ndarray,
-    tab1: np.ndarray,
-    t: np.ndarray,
-    loss: int,
-    noise: np.ndarray,
-    h: np.ndarray,
-    jac: np.ndarray,
-    y: np.ndarray,
-    dy: np.ndarray,
-    work: np.ndarray,
-    e: np.ndarray,
+    concrete: bool, tau: float, ex: Example, noise: np.ndarray, ws: np.ndarray, e: np.ndarray
 ) -> None:
     """One ``gumbel_st`` (``concrete=False``) or ``concrete`` estimate from uniforms ``noise``."""
-    L = sizes.shape[0] - 2
+    theta, geo, tab1, _, _, _ = ex
+    sizes, uoff = geo.sizes, geo.uoff
+    _, _, _, h, jac, _, _, _, _ = state_rows(ws, geo)
     low = tab1[6, 0]
     kappa = 1.0 - low
-    for l in range(L):
-        sizes[l]
+    for l in range(sizes.shape[0] - 2):
         for i in range(sizes[l + 1]):
             k = uoff[l] + i
-            ai = preactivation(theta, sizes, woff, boff, uoff, tab1, h, l, i)
-            z = (ai + logistic(noise[k])) / tau
+            z = (preactivation(theta, geo, tab1, h, l, i) + logistic(noise[k])) / tau
             ls1 = log_sigmoid(z)
             jac[k] = kappa * exp(ls1 + log_sigmoid(-z)) / tau
             if concrete:
                 h[k] = kappa * exp(ls1) + low
             else:
                 h[k] = 1.0 if z > 0.0 else low
-    output_layer(theta, sizes, woff, boff, uoff, h, y)
-    loss_and_grad(loss, y, t, dy)
-    backprop_surrogate(theta, sizes, woff, boff, uoff, h, dy, jac, work, e)
+    backprop_values(ex, ws, e)
 
+
+@njit(cache=True)
+def backprop_values(ex: Example, ws: np.ndarray, e: np.ndarray) -> None:
+    """The estimate of units whose values and slopes ``dh/da`` fill rows ``H`` and ``JAC``
+    of ``ws``: ``y = W_o h_L + b_o``, its loss's ``dC/dy``, then
+    :func:`gradstat.kernels.forward.backprop_surrogate` with those slopes."""
+    theta, geo, _, t, loss, _ = ex
+    sizes, woff, boff, uoff = geo
+    _, _, _, h, jac, y, dy, _, _ = state_rows(ws, geo)
+    output_layer(theta, geo, h, y)
+    loss_and_grad(loss, y, t, dy)
+    backprop_surrogate(theta, sizes, woff, boff, uoff, h, dy, jac, ws[WORK : WORK + 2], e)
+
+
+_RELAXED = {"unbiased": False, "noise": "continuous", **tau_option()}
+"""What both relaxations share: logistic noise and a temperature."""
 
 ENTRIES = (
     Estimator(
@@ -91,21 +91,13 @@ ENTRIES = (
         code=GUMBEL_ST,
         summary="straight-through Gumbel: h = 1[a + L > 0], surrogate sigmoid'((a+L)/tau)/tau",
         reference="Jang, Gu & Poole (2017), ICLR, arXiv:1611.01144",
-        unbiased=False,
-        noise="continuous",
-        options={"tau": 1.0},
-        validators={"tau": check_positive("tau")},
-        encode=encode_tau,
+        **_RELAXED,
     ),
     Estimator(
         name="concrete",
         code=CONCRETE,
         summary="binary Concrete: relaxed h = sigmoid((a + L)/tau) passed on, backprop",
         reference="Maddison, Mnih & Teh (2017), ICLR, arXiv:1611.00712",
-        unbiased=False,
-        noise="continuous",
-        options={"tau": 1.0},
-        validators={"tau": check_positive("tau")},
-        encode=encode_tau,
+        **_RELAXED,
     ),
 )

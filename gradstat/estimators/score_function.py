@@ -38,6 +38,8 @@ from gradstat.estimators.codes import REINFORCE, REINFORCE_LOO
 from gradstat.estimators.options import check_count, check_keyword_or_real
 from gradstat.estimators.registry import Estimator
 from gradstat.kernels.forward import output_gradient, score_vector
+from gradstat.kernels.geometry import Geometry
+from gradstat.kernels.workspace import state_rows
 
 BASELINES = ("none", "mean", "optimal")
 
@@ -46,24 +48,17 @@ check_baseline = check_keyword_or_real("baseline", BASELINES)
 
 @njit(cache=True)
 def reinforce_estimate(
-    sizes: np.ndarray,
-    woff: np.ndarray,
-    boff: np.ndarray,
-    uoff: np.ndarray,
-    bit: np.ndarray,
-    p: np.ndarray,
-    h: np.ndarray,
-    dy: np.ndarray,
-    loss_value: float,
-    baseline: np.ndarray,
-    e: np.ndarray,
+    geo: Geometry, C: float, baseline: np.ndarray, ws: np.ndarray, e: np.ndarray
 ) -> None:
-    """One REINFORCE estimate in the compressed layout: ``(C - c_j) s_j`` plus the direct path."""
+    """One REINFORCE estimate of the state in ``ws`` (loss ``C``), compressed layout:
+    ``(C - c_j) s_j`` plus the direct path."""
+    sizes, woff, boff, uoff = geo
+    _, p, bit, h, _, _, dy, _, _ = state_rows(ws, geo)
     score_vector(sizes, woff, boff, uoff, bit, p, h, e)
     L = sizes.shape[0] - 2
     s0 = sizes[0] * sizes[1]
     for k in range(woff[L] - s0):
-        e[k] *= loss_value - baseline[k]
+        e[k] *= C - baseline[k]
     output_gradient(sizes, woff, boff, uoff, h, dy, e)
 
 

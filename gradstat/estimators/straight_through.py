@@ -20,7 +20,7 @@ from __future__ import annotations
 from numba import njit
 
 from gradstat.estimators.codes import ST, ST_SIGMOID, ST_TEMPERED
-from gradstat.estimators.options import check_positive, encode_tau
+from gradstat.estimators.options import tau_option
 from gradstat.estimators.registry import Estimator
 from gradstat.kernels.forward import sigmoid_derivative
 
@@ -43,32 +43,31 @@ def st_tempered_jacobian(a: float, tau: float) -> float:
     return sigmoid_derivative(a / tau) / tau
 
 
+_STRAIGHT_THROUGH = {"unbiased": False, "layerwise": True}
+"""What every straight-through estimator shares: biased, with exact moments by messages
+over adjacent layers too."""
+
 ENTRIES = (
     Estimator(
         name="st",
         code=ST,
         summary="straight-through: h ~ Bernoulli(p), surrogate dh/da = 1",
         reference="Bengio, Léonard & Courville (2013), arXiv:1308.3432",
-        unbiased=False,
-        layerwise=True,
+        **_STRAIGHT_THROUGH,
     ),
     Estimator(
         name="st_sigmoid",
         code=ST_SIGMOID,
         summary="sigmoid straight-through: h ~ Bernoulli(p), surrogate dh/da = p(1-p)",
         reference="Hinton, Neural Networks for Machine Learning, lecture 9c (2012)",
-        unbiased=False,
-        layerwise=True,
+        **_STRAIGHT_THROUGH,
     ),
     Estimator(
         name="st_tempered",
         code=ST_TEMPERED,
         summary="tempered straight-through: h ~ Bernoulli(p), surrogate sigmoid'(a/tau)/tau",
         reference="Liu, Dong, Liu, Yu & Gao (2023), arXiv:2304.08612 (temperature ST)",
-        unbiased=False,
-        options={"tau": 1.0},
-        validators={"tau": check_positive("tau")},
-        encode=encode_tau,
-        layerwise=True,
+        **_STRAIGHT_THROUGH,
+        **tau_option(),
     ),
 )

@@ -2,6 +2,7 @@
 
 ``forward``: the forward pass of one joint state, losses, backpropagation of a surrogate;
 ``philox``: counter-based random streams; ``accumulate``: chunked accumulators of moments.
-Kernels take plain arrays and scalars; nothing here imports an estimator, an engine or the
-public API.
+Kernels take plain arrays and scalars, or named tuples of them (``geometry``: the
+network's layout, a batch, an example); nothing here imports an estimator, an engine or
+the public API.
 """

@@ -89,26 +89,25 @@ def new_accumulators(
 
 
 @njit(cache=True)
-def reduce_chunks(
-    acc_m: np.ndarray,
-    acc_m2: np.ndarray,
-    acc_sign: np.ndarray,
-    acc_desc: np.ndarray,
-    acc_cov: np.ndarray,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Sum the per-chunk accumulators in chunk order (bit-identical for any thread count)."""
-    B, nc, n = acc_m.shape
-    m = np.zeros((B, n))
-    m2 = np.zeros((B, n))
-    sign = np.zeros((B, n))
-    desc = np.zeros((B, acc_desc.shape[2]))
-    cov = np.zeros((acc_cov.shape[1], acc_cov.shape[2]))
+def sum_chunks(acc: np.ndarray) -> np.ndarray:
+    """``out[b] = sum_c acc[b, c]`` for per-example, per-chunk rows ``acc`` ``(B, nc, n)``,
+    summed from 0 in chunk order (bit-identical for any thread count)."""
+    B, nc, n = acc.shape
+    out = np.zeros((B, n))
     for b in range(B):
         for c in range(nc):
-            m[b] += acc_m[b, c]
-            m2[b] += acc_m2[b, c]
-            sign[b] += acc_sign[b, c]
-            desc[b] += acc_desc[b, c]
-    for c in range(nc):
+            out[b] += acc[b, c]
+    return out
+
+
+@njit(cache=True)
+def reduce_chunks(
+    acc: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray],
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Sum the per-chunk accumulators of :func:`new_accumulators` in chunk order
+    (bit-identical for any thread count)."""
+    acc_m, acc_m2, acc_sign, acc_desc, acc_cov = acc
+    cov = np.zeros((acc_cov.shape[1], acc_cov.shape[2]))
+    for c in range(acc_cov.shape[0]):
         cov += acc_cov[c]
-    return m, m2, sign, desc, cov
+    return sum_chunks(acc_m), sum_chunks(acc_m2), sum_chunks(acc_sign), sum_chunks(acc_desc), cov

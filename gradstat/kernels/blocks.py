@@ -10,11 +10,21 @@ through a Gray code (:func:`enter_block`), so consecutive states differ in one u
 from __future__ import annotations
 
 from math import exp
+from typing import NamedTuple
 
 import numpy as np
 from numba import njit
 
-from gradstat.kernels.forward import PM1, SMOOTH, forward_state, log1mexp, log_sigmoid
+from gradstat.kernels.forward import (
+    PM1,
+    SMOOTH,
+    forward_state,
+    log1mexp,
+    log_sigmoid,
+    loss_and_grad,
+    state_buffers,
+)
+from gradstat.kernels.geometry import Example, Geometry
 
 CHUNKS = 64
 """Number of state chunks (fixed: results do not depend on the number of threads)."""
@@ -39,7 +49,8 @@ def n_chunks(n_states: int, cap: int) -> int:
 
 
 RESYNC = 4096
-"""Gray-code steps between exact recomputations of ``log P`` and ``y`` (bounds drift)."""
+"""Gray-code steps between exact recomputations of ``log P`` and ``y`` (bounds drift); a
+power of two (:func:`resync_due`)."""
 
 
 @njit(cache=True)
@@ -72,12 +83,60 @@ def two_sum(a: float, b: float) -> tuple[float, float]:
     return s, (a - (s - bb)) + (b - bb)
 
 
+class Walk(NamedTuple):
+    """One chunk's scratch for walking blocks of joint states (:func:`new_walk`).
+
+    The current state's ``a, p, bit, h`` (``N`` units), its output ``y`` and ``dC/dy``
+    ``dy``; ``y_low``, the rounding errors of the Gray-code updates of ``y``, and
+    ``y_sum = y + y_low`` (``n_out``); ``top_units`` (:func:`enter_block`); ``no_u``, the
+    empty noise of an enumerated state. Per-block steps take the tuple; the loop over a
+    block's states takes its arrays out first, since reading an array from a tuple costs a
+    reference count update each time.
+    """
+
+    a: np.ndarray
+    p: np.ndarray
+    bit: np.ndarray
+    h: np.ndarray
+    y: np.ndarray
+    dy: np.ndarray
+    y_low: np.ndarray
+    y_sum: np.ndarray
+    top_units: np.ndarray
+    no_u: np.ndarray
+
+
+@njit(cache=True, inline="always")
+def new_walk(geo: Geometry) -> Walk:
+    """Fresh scratch for a walk through the states of the network of ``geo``."""
+    L = geo.sizes.shape[0] - 2
+    n_out = geo.sizes[L + 1]
+    a, p, bit, h, y, dy = state_buffers(geo.uoff[L], n_out)
+    top_units = np.empty((3, geo.sizes[L]))
+    return Walk(a, p, bit, h, y, dy, np.empty(n_out), np.empty(n_out), top_units, np.empty(0))
+
+
+@njit(cache=True, inline="always")
+def block_end(lo: int, stop: int, n_top: int) -> int:
+    """End of the block that starts at position ``lo``, cut at the chunk's end ``stop``."""
+    return min(stop, ((lo >> n_top) + 1) << n_top)
+
+
 @njit(cache=True)
-def enter_block(
-    theta: np.ndarray, sizes: np.ndarray, woff: np.ndarray, boff: np.ndarray,
-    uoff: np.ndarray, tab1: np.ndarray, mode: int, g: int, no_u: np.ndarray, a: np.ndarray,
-    p: np.ndarray, bit: np.ndarray, h: np.ndarray, y: np.ndarray, top_units: np.ndarray,
-) -> tuple[float, int]:  # fmt: skip
+def resync(ex: Example, walk: Walk, g: int) -> float:
+    """Run the state at position ``g`` forward from scratch, dropping the rounding errors of
+    the Gray steps that led to it (``walk.y_low``); returns its ``log P``."""
+    theta, geo, tab1, mode = ex.theta, ex.geo, ex.tab1, ex.mode
+    sizes, woff, boff, uoff = geo
+    L = sizes.shape[0] - 2
+    state = joint_state(g, sizes[L], uoff[L - 1])
+    a, p, bit, h, y, no_u = walk.a, walk.p, walk.bit, walk.h, walk.y, walk.no_u
+    walk.y_low[:] = 0.0
+    return forward_state(theta, sizes, woff, boff, uoff, tab1, state, no_u, mode, a, p, bit, h, y)
+
+
+@njit(cache=True)
+def enter_block(ex: Example, g: int, walk: Walk) -> tuple[float, int]:
     """Run the state at position ``g`` forward and tabulate the top layer for Gray steps.
 
     Joint states are visited in blocks of ``2^{n_L}``: within a block the units below the
@@ -86,16 +145,17 @@ def enter_block(
     (:func:`joint_state`), so consecutive states differ in one top unit ``k``
     (:func:`gray_unit`). Flipping it changes ``log P`` by ``+-(log P(b_k = 1) -
     log P(b_k = 0))`` and ``y`` by ``(h_k' - h_k) W_o[:, k]``: ``O(n_out)`` per state
-    instead of a forward pass. Fills ``top_units`` (rows: the value a top unit passes on
-    when it fires, when it does not, and its log-odds of firing) and returns ``log P`` of
-    the state and the period of exact recomputation: :data:`RESYNC` (bounds the drift of
-    the updates), or 1 (every state run forward) when a log-odds is infinite.
+    instead of a forward pass. Fills ``walk`` for the state (clearing ``y_low``) and
+    ``walk.top_units`` (rows: the value a top unit passes on when it fires, when it does
+    not, and its log-odds of firing) and returns ``log P`` of the state and the period of
+    exact recomputation: :data:`RESYNC` (bounds the drift of the updates), or 1 (every
+    state run forward) when a log-odds is infinite.
     """
-    L = sizes.shape[0] - 2
-    top = uoff[L - 1]
-    n_top = sizes[L]
-    state = joint_state(g, n_top, top)
-    logp = forward_state(theta, sizes, woff, boff, uoff, tab1, state, no_u, mode, a, p, bit, h, y)
+    tab1, mode, a, top_units = ex.tab1, ex.mode, walk.a, walk.top_units
+    L = ex.geo.sizes.shape[0] - 2
+    top = ex.geo.uoff[L - 1]
+    n_top = ex.geo.sizes[L]
+    logp = resync(ex, walk, g)
     low = -1.0 if mode == PM1 else 0.0
     period = RESYNC
     for i in range(n_top):
@@ -115,21 +175,32 @@ def enter_block(
     return logp, period
 
 
+@njit(cache=True, inline="always")
+def resync_due(g: int, lo: int, period: int) -> bool:
+    """Whether the state at position ``g`` of the block that starts at ``lo`` is run forward
+    from scratch (:func:`resync`): every ``period``-th state after the first (``period`` is
+    :data:`RESYNC` or 1, a power of two, so no division is needed)."""
+    return g != lo and (g - lo) & (period - 1) == 0
+
+
+@njit(cache=True, inline="always")
+def compensated_loss(
+    loss: int, t: np.ndarray, y: np.ndarray, y_low: np.ndarray, y_sum: np.ndarray,
+    dy: np.ndarray,
+) -> float:  # fmt: skip
+    """The loss ``C(y + y_low)`` of a state reached by Gray steps (``y_sum = y + y_low``),
+    with ``dC/dy`` in ``dy``."""
+    for o in range(y_sum.shape[0]):
+        y_sum[o] = y[o] + y_low[o]
+    return loss_and_grad(loss, y_sum, t, dy)
+
+
 @njit(cache=True)
 def gray_step(
-    g: int,
-    mask: int,
-    top: int,
-    n_top: int,
-    top_units: np.ndarray,
-    w_out: np.ndarray,
-    bit: np.ndarray,
-    h: np.ndarray,
-    y: np.ndarray,
-    y_low: np.ndarray,
-    logp: float,
+    g: int, mask: int, top: int, n_top: int, top_units: np.ndarray, w_out: np.ndarray,
+    bit: np.ndarray, h: np.ndarray, y: np.ndarray, y_low: np.ndarray, logp: float,
     logp_low: float,
-) -> tuple[float, float, int]:
+) -> tuple[float, float, int]:  # fmt: skip
     """Move from position ``g`` of a block to ``g + 1``: flip the one top unit that changes.
 
     ``log P`` and ``y`` are updated by compensated sums (their rounding errors collect in

@@ -1,6 +1,7 @@
 """Jitted forward and backward pass of one hidden state.
 
-These kernels take plain arrays only. They are shared by joint enumeration
+These kernels take plain arrays and scalars, and the internal helpers the named tuples of
+:mod:`gradstat.kernels.geometry`. They are shared by joint enumeration
 (:mod:`gradstat.exact`) and Monte Carlo sampling (:mod:`gradstat.sampling`), so an
 estimate is computed by the same code whether its moments are enumerated or sampled.
 
@@ -9,7 +10,10 @@ Layout conventions used by every kernel:
 * ``sizes`` is the int64 array ``(n_in, n_1, ..., n_L, n_out)``.
 * ``woff[l]``, ``boff[l]`` are the offsets of ``W_{l+1}`` and ``b_{l+1}`` in ``theta``
   (``l = L`` is the output layer); ``uoff[l]`` is the offset of layer ``l+1``'s units in
-  the flat unit arrays ``a, p, bit, h`` of length ``N`` (``uoff[L] = N``).
+  the flat unit arrays ``a, p, bit, h`` of length ``N`` (``uoff[L] = N``). Internal code
+  carries the four as one :class:`gradstat.kernels.geometry.Geometry` ``geo``; the
+  building blocks users' estimators call (:func:`forward_state`, :func:`output_gradient`,
+  :func:`backprop_surrogate`, :func:`score_vector`) take them one by one.
 * Estimates are written in the *compressed* layout: ``theta``'s layout without the
   ``W_1`` block. For one example the input ``x`` is fixed, so every estimate of ``W_1``
   is ``outer(estimate of b_1, x)`` and is recovered outside the kernels
@@ -19,9 +23,13 @@ Layout conventions used by every kernel:
 from __future__ import annotations
 
 from math import exp, expm1, log, log1p
+from typing import TYPE_CHECKING
 
 import numpy as np
 from numba import njit
+
+if TYPE_CHECKING:
+    from gradstat.kernels.geometry import Example, Geometry
 
 MSE, BCE, XENT, LINEAR = 0, 1, 2, 3
 
@@ -232,17 +240,14 @@ def forward_state(
     return logp - log(norm)
 
 
-@njit(cache=True)
+# The small helpers below are inlined where they are called (``inline="always"``): numba
+# compiles each function apart and calls it, so per-draw code that called them in its
+# inner loops would otherwise be slower than the loops they replace.
+
+
+@njit(cache=True, inline="always")
 def preactivation(
-    theta: np.ndarray,
-    sizes: np.ndarray,
-    woff: np.ndarray,
-    boff: np.ndarray,
-    uoff: np.ndarray,
-    tab1: np.ndarray,
-    h: np.ndarray,
-    l: int,
-    i: int,
+    theta: np.ndarray, geo: Geometry, tab1: np.ndarray, h: np.ndarray, l: int, i: int
 ) -> float:
     """``a = b_l[i] + sum_j W_l[i, j] h_{l-1, j}`` of unit ``i`` of layer ``l`` (0-based).
 
@@ -251,6 +256,7 @@ def preactivation(
     """
     if l == 0:
         return tab1[0, i]
+    sizes, woff, boff, uoff = geo
     n_prev = sizes[l]
     ai = theta[boff[l] + i]
     for j in range(n_prev):
@@ -258,17 +264,10 @@ def preactivation(
     return ai
 
 
-@njit(cache=True)
-def output_layer(
-    theta: np.ndarray,
-    sizes: np.ndarray,
-    woff: np.ndarray,
-    boff: np.ndarray,
-    uoff: np.ndarray,
-    h: np.ndarray,
-    y: np.ndarray,
-) -> None:
+@njit(cache=True, inline="always")
+def output_layer(theta: np.ndarray, geo: Geometry, h: np.ndarray, y: np.ndarray) -> None:
     """``y = W_o h_L + b_o`` from the top layer's values in ``h``."""
+    sizes, woff, boff, uoff = geo
     L = sizes.shape[0] - 2
     n_last = sizes[L]
     last = uoff[L - 1]
@@ -279,20 +278,11 @@ def output_layer(
         y[o] = v
 
 
-@njit(cache=True)
-def write_unit(
-    sizes: np.ndarray,
-    woff: np.ndarray,
-    boff: np.ndarray,
-    uoff: np.ndarray,
-    h: np.ndarray,
-    l: int,
-    i: int,
-    g: float,
-    e: np.ndarray,
-) -> None:
+@njit(cache=True, inline="always")
+def write_unit(geo: Geometry, h: np.ndarray, l: int, i: int, g: float, e: np.ndarray) -> None:
     """Write ``e(b_l)_i = g`` and ``e(W_l)_ij = g h_{l-1, j}`` (compressed layout: layer 0's
     weights are ``outer(e(b_1), x)``, expanded later)."""
+    sizes, woff, boff, uoff = geo
     s0 = sizes[0] * sizes[1]
     e[boff[l] - s0 + i] = g
     if l > 0:
@@ -301,6 +291,39 @@ def write_unit(
         prev = uoff[l - 1]
         for j in range(n_prev):
             e[row + j] = g * h[prev + j]
+
+
+@njit(cache=True, inline="always")
+def transposed_product(
+    theta: np.ndarray, w0: int, n: int, n_prev: int, v: np.ndarray, out: np.ndarray
+) -> None:
+    """``out[j] = sum_i W[i, j] v[i]`` for the ``(n, n_prev)`` block ``W`` of ``theta`` at
+    ``w0``: one step of backpropagation, ``dC/dh_{l-1} = W_l^T dC/da_l`` (or
+    ``W_o^T dC/dy``).
+
+    Every sum runs over ``i = 0, 1, ...`` in order from 0, so each caller gets the same
+    values, bit for bit; rows of ``W`` are read contiguously, the inner loop over ``j``.
+    """
+    for j in range(n_prev):
+        out[j] = 0.0
+    for i in range(n):
+        w = theta[w0 + i * n_prev : w0 + (i + 1) * n_prev]
+        d = v[i]
+        for j in range(n_prev):
+            out[j] += w[j] * d
+
+
+@njit(cache=True, inline="always")
+def forward_loss(
+    ex: Example, state: int, u: np.ndarray, a: np.ndarray, p: np.ndarray, bit: np.ndarray,
+    h: np.ndarray, y: np.ndarray, dy: np.ndarray,
+) -> tuple[float, float]:  # fmt: skip
+    """:func:`forward_state` of example ``ex`` and then :func:`loss_and_grad`: returns
+    ``log P`` of the state and its loss ``C``, with ``dC/dy`` in ``dy``."""
+    theta, geo, tab1, t, loss, mode = ex
+    sizes, woff, boff, uoff = geo
+    logp = forward_state(theta, sizes, woff, boff, uoff, tab1, state, u, mode, a, p, bit, h, y)
+    return logp, loss_and_grad(loss, y, t, dy)
 
 
 @njit(cache=True)
@@ -382,18 +405,10 @@ def backprop_surrogate(
     L = sizes.shape[0] - 2
     s0 = sizes[0] * sizes[1]
     output_gradient(sizes, woff, boff, uoff, h, dy, e)
-    n_last = sizes[L]
     cur = 0
+    transposed_product(theta, woff[L], sizes[L + 1], sizes[L], dy, work[cur])
     # Slices with indices from range() compile without negative-index checks; every sum
-    # runs in the order o (or i) = 0, 1, ... as in the formulas.
-    g = work[cur, :n_last]
-    for j in range(n_last):
-        g[j] = 0.0
-    for o in range(sizes[L + 1]):
-        w = theta[woff[L] + o * n_last : woff[L] + (o + 1) * n_last]
-        d = dy[o]
-        for j in range(n_last):
-            g[j] += w[j] * d
+    # runs in the order i = 0, 1, ... as in the formulas.
     for l in range(L - 1, -1, -1):
         n = sizes[l + 1]
         n_prev = sizes[l]

@@ -7,8 +7,13 @@ by bare numbers in each estimator.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 from numba import njit
+
+if TYPE_CHECKING:
+    from gradstat.kernels.geometry import Geometry
 
 A, P, BIT, H, JAC = 0, 1, 2, 3, 4
 """Per unit: pre-activations, probabilities, sampled bits, values, surrogate ``dh/da``."""
@@ -33,14 +38,17 @@ def workspace_columns(n_units: int, n_out: int, n_compressed: int, width: int, k
     return max(n_units, n_out, n_compressed, width, k, 1)
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def state_rows(
-    ws: np.ndarray, n_units: int, n_out: int
+    ws: np.ndarray, geo: Geometry
 ) -> tuple[
     np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray,
     np.ndarray, np.ndarray, np.ndarray, np.ndarray,
 ]:  # fmt: skip
-    """Views ``a, p, bit, h, jac`` (``n_units``) and ``y, dy, y2, dy2`` (``n_out``) of ``ws``."""
+    """Views ``a, p, bit, h, jac`` (``N`` units) and ``y, dy, y2, dy2`` (``n_out``) of ``ws``."""
+    L = geo.sizes.shape[0] - 2
+    n_units = geo.uoff[L]
+    n_out = geo.sizes[L + 1]
     return (
         ws[A, :n_units], ws[P, :n_units], ws[BIT, :n_units], ws[H, :n_units],
         ws[JAC, :n_units], ws[Y, :n_out], ws[DY, :n_out], ws[Y2, :n_out], ws[DY2, :n_out],
