@@ -98,6 +98,52 @@ def start(name: str, description: str, argv: Sequence[str] | None = None) -> Run
     return Run(name=name, quick=args.quick, out=out, seed=args.seed)
 
 
+def exact_variants(n_layers: int) -> list[tuple[str, str, dict[str, Any]]]:
+    """``(label, estimator, options)`` for every registered estimator with exact moments on
+    ``n_layers`` stochastic layers, REINFORCE once per baseline (none, mean, optimal)."""
+    import gradstat as gs
+
+    out: list[tuple[str, str, dict[str, Any]]] = []
+    for name in gs.available_estimators():
+        if gs.get_estimator(name).exact_engine(n_layers) is None:
+            continue
+        if name == "reinforce":
+            for baseline in ("none", "mean", "optimal"):
+                out.append((f"reinforce[{baseline}]", name, {"baseline": baseline}))
+        else:
+            out.append((name, name, {}))
+    return out
+
+
+def group_means(
+    rows: Sequence[Mapping[str, Any]], by: Mapping[str, Sequence[Any]], keys: Sequence[str]
+) -> list[dict[str, Any]]:
+    """One row per combination of the values in ``by`` (in that order): the NaN-ignoring
+    means of ``keys`` over the rows that match it."""
+    import itertools
+
+    import numpy as np
+
+    out = []
+    for combo in itertools.product(*by.values()):
+        match = dict(zip(by, combo))
+        sel = [r for r in rows if all(r[k] == v for k, v in match.items())]
+        out.append({**match, **{k: float(np.nanmean([r[k] for r in sel])) for k in keys}})
+    return out
+
+
+def t_interval(values: Sequence[float]) -> tuple[float, float]:
+    """Mean over seeds and the half-width of its 95% Student-t interval (NaN for one seed)."""
+    import numpy as np
+    from scipy.stats import t as student_t
+
+    v = np.asarray(values, dtype=float)
+    if v.size < 2:
+        return float(v.mean()), float("nan")
+    half = student_t.ppf(0.975, v.size - 1) * v.std(ddof=1) / np.sqrt(v.size)
+    return float(v.mean()), float(half)
+
+
 def pyplot() -> Any:
     """``matplotlib.pyplot`` with a non-interactive backend (the ``plot`` extra)."""
     import matplotlib

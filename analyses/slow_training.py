@@ -52,7 +52,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from common import pyplot, start
+from common import exact_variants, group_means, pyplot, start, t_interval
 
 import gradstat as gs
 
@@ -78,6 +78,8 @@ class Config:
     restarts: int
     capacity_steps: int
     capacity_lr: float
+    cost_seeds: int
+    cost_steps: int
 
 
 FULL = Config(
@@ -88,10 +90,13 @@ FULL = Config(
     restarts=6,
     capacity_steps=4000,
     capacity_lr=0.03,
+    cost_seeds=20,
+    cost_steps=1000,
 )
 QUICK = Config(
-    seeds=1, steps=40, lrs=(0.03,), every=5, restarts=1, capacity_steps=60, capacity_lr=0.03
-)
+    seeds=1, steps=40, lrs=(0.03,), every=5, restarts=1, capacity_steps=60, capacity_lr=0.03,
+    cost_seeds=2, cost_steps=20,
+)  # fmt: skip
 
 
 # ----------------------------------------------------------------------------------------
@@ -165,19 +170,19 @@ def check_deterministic_gradient(X: np.ndarray, T: np.ndarray, seed: int) -> flo
 # Task and training
 
 
-def make_task(seed: int) -> tuple[np.ndarray, np.ndarray]:
+def make_task(seed: int, sizes: tuple[int, ...] = SIZES) -> tuple[np.ndarray, np.ndarray]:
     """Fixed inputs and standardised targets of a random deterministic sigmoid teacher."""
     ss = np.random.SeedSequence([seed, 1])
     rng = np.random.default_rng(ss)
-    X = rng.normal(size=(BATCH, SIZES[0]))
-    teacher = gs.BinaryNetwork.random(SIZES, scale=TEACHER_SCALE, seed=rng.integers(2**31))
-    Y = deterministic_output(teacher.params, SIZES, X)
+    X = rng.normal(size=(BATCH, sizes[0]))
+    teacher = gs.BinaryNetwork.random(sizes, scale=TEACHER_SCALE, seed=rng.integers(2**31))
+    Y = deterministic_output(teacher.params, sizes, X)
     T = (Y - Y.mean(axis=0)) / Y.std(axis=0)
     return X, T
 
 
-def initial_params(seed: int, k: int) -> np.ndarray:
-    return gs.BinaryNetwork.random(SIZES, seed=np.random.SeedSequence([seed, 2, k])).params.copy()
+def initial_params(seed: int, k: int, sizes: tuple[int, ...] = SIZES) -> np.ndarray:
+    return gs.BinaryNetwork.random(sizes, seed=np.random.SeedSequence([seed, 2, k])).params.copy()
 
 
 def adam(
@@ -369,22 +374,124 @@ def unit_probabilities(theta: np.ndarray, X: np.ndarray) -> float:
 
 
 # ----------------------------------------------------------------------------------------
+# The three costs, with intervals over seeds
+
+COST_SHAPES: tuple[tuple[int, ...], ...] = ((4, 3, 3, 2), (4, 8, 2))
+"""Networks of the three-costs study: the main two-layer network and one wider layer."""
+COST_LRS = {"sgd": 0.1, "adam": 0.03}
+"""Learning rate per optimiser in the three-costs study, the same for every method."""
+COST_METHODS = ("exact", MEAN_ST_SIGMOID, "st_sigmoid", SIGMOID_ROW)
+COSTS = ("bias", "noise", "capacity")
+
+
+def sgd(
+    grad: Callable[[np.ndarray, int], np.ndarray],
+    theta0: np.ndarray,
+    lr: float,
+    steps: int,
+    record: Callable[[np.ndarray, int], None],
+    every: int,
+) -> np.ndarray:
+    """Plain gradient descent, as in the lecture; ``record`` as in :func:`adam`."""
+    theta = theta0.copy()
+    for k in range(steps):
+        if k % every == 0:
+            record(theta, k)
+        theta = theta - lr * grad(theta, k)
+    record(theta, steps)
+    return theta
+
+
+def cost_run(
+    method: str,
+    sizes: tuple[int, ...],
+    X: np.ndarray,
+    T: np.ndarray,
+    theta0: np.ndarray,
+    optimizer: str,
+    steps: int,
+    every: int,
+    noise_seed: Any,
+) -> float:
+    """Final objective of one run (mean of the last 10% of evaluations): the binary
+    network's exact expected loss, or the sigmoid network's own loss."""
+    rng = np.random.default_rng(noise_seed)
+    losses: list[float] = []
+
+    def record(theta: np.ndarray, k: int) -> None:
+        if method == SIGMOID_ROW:
+            losses.append(deterministic_loss_grad(theta, sizes, X, T)[0])
+        else:
+            losses.append(gs.expected_loss(gs.BinaryNetwork(sizes, theta), X, T))
+
+    def grad(theta: np.ndarray, k: int) -> np.ndarray:
+        if method == SIGMOID_ROW:
+            return deterministic_loss_grad(theta, sizes, X, T)[1]
+        net = gs.BinaryNetwork(sizes, theta)
+        if method == "exact":
+            return gs.exact_gradient(net, X, T)
+        if method == MEAN_ST_SIGMOID:
+            return gs.estimator_moments(net, X, T, "st_sigmoid").mean
+        u = gs.sample_noise(net, method, rng, n_examples=X.shape[0])
+        return gs.estimate_from_noise(net, X, T, method, u)
+
+    descend = adam if optimizer == "adam" else sgd
+    descend(grad, theta0, COST_LRS[optimizer], steps, record, every)
+    return final_value(np.array(losses))
+
+
+def three_costs(run: Any, cfg: Config) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Per seed, from the same initialisation and the same budget: ``bias = F(exact mean of
+    st_sigmoid) - F(exact)``, ``noise = F(st_sigmoid) - F(exact mean)``, ``capacity =
+    F(exact) - F(sigmoid network)``, with ``F`` the final objective; so the three add up
+    to ``F(st_sigmoid) - F(sigmoid network)``. Per-seed rows and, per network and
+    optimiser, each cost's mean with a 95% t-interval over seeds."""
+    rows = []
+    for sizes in COST_SHAPES:
+        X, T = make_task(run.seed, sizes)
+        for optimizer in COST_LRS:
+            for s in range(cfg.cost_seeds):
+                theta0 = initial_params(run.seed, 500 + s, sizes)
+                noise = np.random.SeedSequence([run.seed, 4, s])
+                final = {
+                    m: cost_run(
+                        m, sizes, X, T, theta0, optimizer, cfg.cost_steps, cfg.every, noise
+                    )  # fmt: skip
+                    for m in COST_METHODS
+                }
+                rows.append(
+                    {
+                        "network": "-".join(map(str, sizes)),
+                        "optimizer": optimizer,
+                        "seed": s,
+                        **{f"final {m}": v for m, v in final.items()},
+                        "bias": final[MEAN_ST_SIGMOID] - final["exact"],
+                        "noise": final["st_sigmoid"] - final[MEAN_ST_SIGMOID],
+                        "capacity": final["exact"] - final[SIGMOID_ROW],
+                    }
+                )
+    summary = []
+    for sizes in COST_SHAPES:
+        for optimizer in COST_LRS:
+            net = "-".join(map(str, sizes))
+            sel = [r for r in rows if r["network"] == net and r["optimizer"] == optimizer]
+            row: dict[str, Any] = {"network": net, "optimizer": optimizer, "seeds": len(sel)}
+            for cost in COSTS:
+                mean, half = t_interval([r[cost] for r in sel])
+                row[cost] = mean
+                row[f"{cost} 95% half-width"] = half
+            summary.append(row)
+    return rows, summary
+
+
+# ----------------------------------------------------------------------------------------
 # Noise and bias
 
 
 def variants() -> list[tuple[str, str, dict[str, Any]]]:
     """Every registered estimator whose covariance is exact on this network (plus REINFORCE
     with each baseline)."""
-    out: list[tuple[str, str, dict[str, Any]]] = []
-    for name in gs.available_estimators():
-        if gs.get_estimator(name).exact_engine(len(SIZES) - 2) is None:
-            continue
-        if name == "reinforce":
-            for baseline in ("none", "mean", "optimal"):
-                out.append((f"reinforce[{baseline}]", name, {"baseline": baseline}))
-        else:
-            out.append((name, name, {}))
-    return out
+    return exact_variants(len(SIZES) - 2)
 
 
 def spectrum(cov: np.ndarray, g: np.ndarray) -> dict[str, float]:
@@ -522,6 +629,9 @@ def main(argv: Sequence[str] | None = None) -> Path:
     # --- capacity ---------------------------------------------------------------------
     cap = capacity(run, cfg, X, T)
     run.csv("capacity.csv", cap["rows"])
+    cost_rows, cost_summary = three_costs(run, cfg)
+    run.csv("three_costs_runs.csv", cost_rows)
+    run.csv("three_costs.csv", cost_summary)
 
     # --- noise and bias along the exact run ---------------------------------------------
     checkpoints: dict[str, list[np.ndarray]] = {"start": [], "halfway": [], "end": []}
@@ -564,21 +674,15 @@ def main(argv: Sequence[str] | None = None) -> Path:
         "noise_to_signal",
         "median_snr",
         "relative_bias",
+        "stochastic_relative_bias",
         "cosine",
+        "stochastic_cosine",
         "sign_agreement",
         "descent_probability",
     ]
-    metric_means = []
-    for point in checkpoints:
-        for label, _, _ in variants():
-            sel = [r for r in metric_rows if r["checkpoint"] == point and r["estimator"] == label]
-            metric_means.append(
-                {
-                    "checkpoint": point,
-                    "estimator": label,
-                    **{k: float(np.mean([r[k] for r in sel])) for k in keys},
-                }
-            )
+    labels = [label for label, _, _ in variants()]
+    metric_means = group_means(metric_rows, {"checkpoint": list(checkpoints), "estimator": labels},
+                               keys)  # fmt: skip
     run.csv("noise_bias_means.csv", metric_means)
 
     # --- the form of the noise -----------------------------------------------------------
@@ -624,17 +728,8 @@ def main(argv: Sequence[str] | None = None) -> Path:
         "max_cos_top3_g",
         "g_in_top5",
     ]
-    spec_means = []
-    for point in ("start", "end"):
-        for label, _, _ in variants():
-            sel = [r for r in spec_rows if r["checkpoint"] == point and r["estimator"] == label]
-            spec_means.append(
-                {
-                    "checkpoint": point,
-                    "estimator": label,
-                    **{k: float(np.nanmean([r[k] for r in sel])) for k in spec_keys},
-                }
-            )
+    spec_means = group_means(spec_rows, {"checkpoint": ["start", "end"], "estimator": labels},
+                             spec_keys)  # fmt: skip
     run.csv("noise_spectrum_means.csv", spec_means)
 
     # --- report --------------------------------------------------------------------------
@@ -708,9 +803,45 @@ def main(argv: Sequence[str] | None = None) -> Path:
         f"are within 0.05 of 0 or 1."
     )
     run.section(
+        "The three costs, with intervals",
+        f"For each network and optimiser (plain SGD as in the lecture, lr "
+        f"{COST_LRS['sgd']}; Adam, lr {COST_LRS['adam']}), {cfg.cost_seeds} seeds, each a "
+        f"random initialisation shared by four runs of {cfg.cost_steps} steps: the exact "
+        f"gradient, the exact mean of st_sigmoid (its bias without its noise), sampled "
+        f"st_sigmoid (bias and noise), and the deterministic sigmoid network on its own loss. "
+        f"With F the final objective: bias = F(mean) - F(exact), noise = F(st_sigmoid) - "
+        f"F(mean), capacity = F(exact) - F(sigmoid network); the three add up to what "
+        f"sampled st_sigmoid loses against the sigmoid network. Means over seeds with the "
+        f"half-widths of 95% t-intervals (a cost whose interval contains 0 is not resolved "
+        f"at this number of seeds).",
+    )
+    run.table(cost_summary)
+    fig, ax = plt.subplots(figsize=(8, 4))
+    width = 0.8 / len(COSTS)
+    for j, cost in enumerate(COSTS):
+        ax.bar(
+            np.arange(len(cost_summary)) + (j - 1) * width,
+            [r[cost] for r in cost_summary],
+            width,
+            yerr=[r[f"{cost} 95% half-width"] for r in cost_summary],
+            capsize=3,
+            label=cost,
+        )
+    ax.set_xticks(
+        np.arange(len(cost_summary)),
+        [f"{r['network']}\n{r['optimizer']}" for r in cost_summary],
+    )
+    ax.axhline(0.0, color="k", lw=0.6)
+    ax.set_ylabel("increase of the final objective")
+    ax.set_title(f"The three costs of st_sigmoid (95% intervals, {cfg.cost_seeds} seeds)")
+    ax.legend()
+    run.figure("three_costs.png", fig)
+    run.section(
         "Noise and bias along the exact-gradient run",
-        "Means over seeds, all parameters; `noise_to_signal` = total variance / ||g||^2 of "
-        "the batch estimate (one draw per example).",
+        "Means over seeds, all parameters except the `stochastic_` columns, which are over "
+        "the stochastic layers alone (the unbiased output layer dominates the all-parameter "
+        "relative bias); `noise_to_signal` = total variance / ||g||^2 of the batch estimate "
+        "(one draw per example).",
     )
     run.table(metric_means)
     run.section(

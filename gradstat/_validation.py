@@ -148,12 +148,14 @@ def check_items(value: Any, name: str, expected: str) -> tuple[Any, ...]:
     return tuple(value)
 
 
-def check_n_samples(value: Any, name: str = "n_samples") -> int:
-    """A sample count: an int >= 2 (a variance needs two draws) that int64 counters hold."""
+def check_n_samples(value: Any, name: str = "n_samples", minimum: int = 2) -> int:
+    """A sample count: an int >= ``minimum`` that int64 counters hold (the default 2 is for
+    statistics, since a variance needs two draws; drawing alone needs one)."""
     if not is_int(value):
-        raise TypeError(f"{name} must be an int >= 2, got {type(value).__name__} {value!r}")
-    if value < 2:
-        raise ValueError(f"{name} must be >= 2 (a variance needs two draws), got {value}")
+        raise TypeError(f"{name} must be an int >= {minimum}, got {type(value).__name__} {value!r}")
+    if value < minimum:
+        why = " (a variance needs two draws)" if minimum == 2 else ""
+        raise ValueError(f"{name} must be >= {minimum}{why}, got {value}")
     if value > INT64_MAX:
         raise ValueError(f"{name} must be at most 2^63 - 1 (an int64 counter), got {value}")
     return int(value)

@@ -103,7 +103,7 @@ def sample_gradients(
         A registered name, a :func:`gradstat.per_state_estimator` or a callable
         ``f(net, x, t, rng, **options)``.
     n_samples : int
-        Number of independent draws (>= 2).
+        Number of independent draws (>= 1).
     seed : int, SeedSequence or None
         The draws are a function of the seed alone, bit for bit, whatever the number of
         threads: draw ``n`` reads its own Philox stream (see the module docstring).
@@ -125,7 +125,7 @@ def sample_gradients(
         exceed 2^31 values), and when the estimator produces NaN or infinite draws.
     """
     spec, opts = resolve_estimator(estimator, options)
-    n = check_n_samples(n_samples)
+    n = check_n_samples(n_samples, minimum=1)
     ss = check_seed(seed)
     max_states = check_max_states(max_states)
     problem = make_problem(net, x, t)

@@ -235,3 +235,16 @@ def test_batch_estimate_is_mean_of_examples():
     both = gs.estimate_from_noise(net, X, T, "st_sigmoid", u)
     one = [gs.estimate_from_noise(net, X[b], T[b], "st_sigmoid", u[b]) for b in range(2)]
     np.testing.assert_allclose(both, (one[0] + one[1]) / 2, rtol=1e-14)
+
+
+def test_one_draw_is_the_first_of_many():
+    """``n_samples=1`` (a training step) is allowed, and draw k depends on the seed and k
+    alone, so one draw equals the first of several."""
+    net = gs.BinaryNetwork.random((2, 3, 1), seed=0)
+    x, t = np.ones(2), np.ones(1)
+    one = gs.sample_gradients(net, x, t, "st", 1, seed=5)
+    three = gs.sample_gradients(net, x, t, "st", 3, seed=5)
+    assert one.shape == (1, net.n_params)
+    np.testing.assert_array_equal(one[0], three[0])
+    with pytest.raises(ValueError, match="n_samples must be >= 1"):
+        gs.sample_gradients(net, x, t, "st", 0, seed=5)

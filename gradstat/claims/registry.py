@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from gradstat._registry import add_unique
 from gradstat._validation import check_int
 from gradstat.network import BinaryNetwork
 
@@ -227,12 +228,9 @@ CLAIMS: dict[str, Claim] = {}
 
 def register_claim(claim: Claim) -> Claim:
     """Add a claim to :data:`CLAIMS` (its key must be new) and return it."""
-    if not isinstance(claim, Claim):
-        raise TypeError(f"register_claim takes a Claim, got {type(claim).__name__}")
-    if claim.key in CLAIMS:
-        raise ValueError(f"a claim with key {claim.key!r} is already registered")
-    CLAIMS[claim.key] = claim
-    return claim
+    key = getattr(claim, "key", None)
+    return add_unique(CLAIMS, key, claim, Claim, "register_claim",
+                      f"a claim with key {key!r}")  # fmt: skip
 
 
 def claim(

@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from gradstat._registry import add_unique
 from gradstat._validation import MAX_PARAMS, describe_power
 from gradstat.estimators.codes import REINFORCE, SCORE, SURROGATE, SURROGATES
 from gradstat.kernels.forward import SMOOTH
@@ -401,12 +402,9 @@ _REGISTRY: dict[str, Estimator] = {}
 
 def register(estimator: Estimator) -> Estimator:
     """Add an estimator to the registry (its name must be new)."""
-    if not isinstance(estimator, Estimator):
-        raise TypeError(f"register takes an Estimator, got {type(estimator).__name__}")
-    if estimator.name in _REGISTRY:
-        raise ValueError(f"an estimator named {estimator.name!r} is already registered")
-    _REGISTRY[estimator.name] = estimator
-    return estimator
+    name = getattr(estimator, "name", None)
+    return add_unique(_REGISTRY, name, estimator, Estimator, "register",
+                      f"an estimator named {name!r}")  # fmt: skip
 
 
 def get_estimator(name: str) -> Estimator:

@@ -141,20 +141,11 @@ def cosine_proxy_curve(
 
 
 def write_plots(records: Sequence[Record], out_dir: Path, metrics: Sequence[str]) -> list[Path]:
-    """Draw the four figures of a report into ``out_dir`` and return their paths.
+    """Draw the four figures of :func:`draw_figures` into ``out_dir``; their paths.
 
-    Parameters
-    ----------
-    records : sequence of Record
-        The analyses (network case, estimator, result).
-    out_dir : Path
-    metrics : sequence of str
-        The metrics drawn against depth.
-
-    Raises
-    ------
-    ImportError
-        When matplotlib is not installed (the message says how to install it).
+    ``records`` are the analyses (network case, estimator, result), ``metrics`` the
+    metrics drawn against depth; raises ImportError, saying how to install it, without
+    matplotlib.
     """
     paths = []
     for name, fig in draw_figures(records, metrics).items():

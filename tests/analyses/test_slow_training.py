@@ -8,7 +8,8 @@ from __future__ import annotations
 import json
 import math
 
-from analysis_scripts import read_csv, run_quick
+import numpy as np
+from analysis_scripts import load, read_csv, run_quick
 
 
 def test_slow_training_quick(tmp_path):
@@ -34,3 +35,23 @@ def test_slow_training_quick(tmp_path):
     cap = json.loads((tmp_path / "capacity.json").read_text())
     assert math.isclose(cap["fit"] + cap["noise"], cap["binary_best"], rel_tol=1e-12)
     assert cap["noise"] >= -1e-12
+    costs = read_csv(tmp_path / "three_costs_runs.csv")
+    assert {(r["network"], r["optimizer"]) for r in costs} == {
+        (net, opt) for net in ("4-3-3-2", "4-8-2") for opt in ("sgd", "adam")
+    }
+    for r in costs:
+        parts = sum(float(r[c]) for c in ("bias", "noise", "capacity"))
+        total = float(r["final st_sigmoid"]) - float(r["final sigmoid network (own loss)"])
+        assert math.isclose(parts, total, rel_tol=1e-9, abs_tol=1e-12)
+    summary_costs = read_csv(tmp_path / "three_costs.csv")
+    assert all(int(r["seeds"]) == 2 for r in summary_costs)
+
+
+def test_plain_sgd_steps_along_the_gradient() -> None:
+    module = load("slow_training")
+    seen: list[tuple[int, float]] = []
+    theta = module.sgd(
+        lambda th, k: 2.0 * th, np.array([1.0]), 0.25, 3, lambda th, k: seen.append((k, th[0])), 1
+    )
+    assert theta[0] == 0.125  # each step halves theta: theta - 0.25 * 2 theta
+    assert seen == [(0, 1.0), (1, 0.5), (2, 0.25), (3, 0.125)]
