@@ -242,8 +242,8 @@ representative is the subset?": after training they are not).
 is gradstat's `st_sigmoid`; `st` (identity) is shown as well. PSA is not a gradstat
 estimator. ARM (and DisARM) and Concrete are (`arm`, `disarm`, `concrete`), but on three
 stochastic layers only Monte Carlo measures them, and the crossing points M* need exact
-biases and variances, so they are left out here. (7) The cosine curve is the proxy of the module docstring,
-exact; the paper's E[cos] is the Monte Carlo column.
+biases and variances, so they are left out here. (7) The cosine curve is the proxy of
+the module docstring, exact; the paper's E[cos] is the Monte Carlo column.
 """,
     )
 
