@@ -16,7 +16,15 @@ from hypothesis import strategies as st
 from scipy.special import expit
 
 from gradstat.claims.registry import TOL, Counterexample, Part, claim
-from gradstat.claims.search import Search, confirmed, dsigmoid, one_layer, relative, single
+from gradstat.claims.search import (
+    Search,
+    confirmed,
+    dsigmoid,
+    first_example,
+    one_layer,
+    relative,
+    single,
+)
 from gradstat.exact import estimator_moments
 from gradstat.kernels.forward import loss_and_grad
 from gradstat.network import LOSSES, BinaryNetwork, as_batch
@@ -174,10 +182,7 @@ def st_sigmoid_noise_form(max_examples: int) -> list[Part]:
         return worst
 
     def describe(problem: Any) -> Counterexample:
-        net, x, t = single(problem)
-        return Counterexample.from_problem(
-            "st_sigmoid's noise is not g_det + D H epsilon", net, x, t, "st_sigmoid"
-        )
+        return first_example("st_sigmoid's noise is not g_det + D H epsilon", problem, "st_sigmoid")
 
     return [
         Search(max_examples).holds(
@@ -248,10 +253,8 @@ def st_sigmoid_mean_is_deterministic(max_examples: int) -> list[Part]:
         return max(relative(m.mean[stoch], det), relative(m.gradient[stoch], want))
 
     def describe(problem: Any) -> Counterexample:
-        net, x, t = single(problem)
-        return Counterexample.from_problem(
-            "E[st_sigmoid] differs from the deterministic gradient", net, x, t, "st_sigmoid"
-        )
+        what = "E[st_sigmoid] differs from the deterministic gradient"
+        return first_example(what, problem, "st_sigmoid")
 
     return [
         s.holds(
@@ -329,11 +332,7 @@ def surrogate_walsh_covariance(max_examples: int) -> list[Part]:
         return relative(cov, walsh_covariance(net, x, t, s))
 
     def describe(case: Any) -> Counterexample:
-        problem, estimator = case
-        net, x, t = single(problem)
-        return Counterexample.from_problem(
-            "the covariance differs from the Walsh sum", net, x, t, estimator
-        )
+        return first_example("the covariance differs from the Walsh sum", *case)
 
     return [
         Search(max_examples).holds(
@@ -382,10 +381,7 @@ def noise_sources_sum(max_examples: int) -> list[Part]:
         )
 
     def describe(case: Any) -> Counterexample:
-        (net, X, T), estimator = case
-        return Counterexample.from_problem(
-            "the source parts do not sum to the covariance", net, X[0], T[0], estimator
-        )
+        return first_example("the source parts do not sum to the covariance", *case)
 
     return [
         Search(max_examples).holds(
