@@ -145,3 +145,12 @@ def test_refusals_name_the_problem():
 
     with pytest.raises(ValueError, match="user estimator"):
         gs.noise_decomposition(net, x, t, user)
+
+
+@pytest.mark.parametrize("estimator", ["st_sigmoid", "reinmax", "leg"])
+def test_pm1_units(estimator):
+    net = gs.BinaryNetwork.random((2, 2, 3, 1), loss="mse", seed=5, values="pm1")
+    x, t = np.array([0.3, -1.0]), np.array([0.4])
+    d = gs.noise_decomposition(net, x, t, estimator, full_cov=True)
+    m = gs.estimator_moments(net, x, t, estimator, full_cov=True)
+    np.testing.assert_allclose(d.cov.sum(axis=0), m.cov, rtol=0, atol=1e-13 * np.abs(m.cov).max())
