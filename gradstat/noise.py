@@ -43,8 +43,9 @@ from gradstat.problem import (
 
 __all__ = ["NoiseDecomposition", "noise_decomposition"]
 
-MAX_KEPT_VALUES = 2**27
-"""The most float64 values (1 GiB) of per-state estimates kept at once for one example."""
+MAX_KEPT_VALUES = 2**26
+"""The most float64 values (512 MiB) of per-state estimates kept at once for one example
+(the split makes two temporaries of that size as well)."""
 
 _ADVICE = (
     "Monte Carlo draws cannot split a covariance by source exactly (the conditional means "

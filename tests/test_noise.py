@@ -139,6 +139,12 @@ def test_refusals_name_the_problem():
         gs.noise_decomposition(net, x, t, "st", full_cov="yes")
     with pytest.raises(TypeError, match="unknown option"):
         gs.noise_decomposition(net, x, t, "st", baseline="mean")
+    with pytest.raises(ValueError, match="max_states"):
+        gs.noise_decomposition(net, x, t, "st", max_states=0)
+    with pytest.raises(ValueError, match="x"):
+        gs.noise_decomposition(net, [1.0, 2.0, 3.0], t, "st")
+    with pytest.raises(ValueError, match=r"2\^"):
+        gs.noise_decomposition(net, x, t, "reinforce_loo", k=40)
 
     def user(net, x, t, rng):
         return np.zeros(net.n_params)
