@@ -7,7 +7,9 @@ arXiv:1308.3432) outputs ``h = b sqrt(p)`` with ``b ~ Bernoulli(sqrt(p))``, so
 f(0)`` gives the sharper ``E f(h) - f(p) = (1/2) p^{3/2} f''(0) + O(p^2)``, hence
 ``|E f(h) - f(p)| / p -> 0`` like ``p^{1/2}``. Its back-propagated estimate follows the
 smooth factor only: for one unit its mean is ``(1/2) sigmoid'(a) f'(sqrt(p))``, which is
-exactly half the true gradient ``sigmoid'(a) (f(1) - f(0))`` when ``f`` is linear.
+exactly half the true gradient ``sigmoid'(a) (f(1) - f(0))`` when ``f`` is linear. The
+binary neuron's ``E f(b) = f(0) + p (f(1) - f(0))`` and ``f(p) = f(0) + p f'(0) + O(p^2)``
+differ at first order unless ``f(1) - f(0) = f'(0)``.
 
 Setup. Everything is exact (enumeration; no sampling).
 
@@ -267,6 +269,21 @@ def one_layer_linear_half(n_nets: int, seed: int) -> float:
     return worst
 
 
+UNBIASED_CASE = (logit(0.49), 1.5, 0.0, 0.45)
+"""``(a, w, c, t)`` of a one-unit mse network on which STS is exactly unbiased on the
+logit: ``(1/2) sigmoid'(a) w (w sqrt(p) + c - t) = sigmoid'(a) (f(1) - f(0))`` at
+``p = 0.49`` (``sqrt(p) = 0.7``), both ``0.2499 * 0.45 = 0.112455``."""
+
+
+def unbiased_crossing() -> tuple[float, float]:
+    """STS's exact mean and the exact gradient on the logit of :data:`UNBIASED_CASE`: a
+    firing rate where the bias crosses zero, so STS is not biased at every rate."""
+    a, w, c, t = UNBIASED_CASE
+    net = gs.BinaryNetwork((0, 1, 1), [a, w, c], loss="mse")
+    m = gs.estimator_moments(net, [], [t], "sts")
+    return float(m.mean[0]), float(m.gradient[0])
+
+
 # ----------------------------------------------------------------------------------------
 
 
@@ -363,6 +380,7 @@ def main(argv: Sequence[str] | None = None) -> Path:
     # --- one-unit bias ---------------------------------------------------------------------------
     lin = [r for r in b_rows if r["loss"] == "linear"]
     half_one_unit = max(abs(r["ratio_binary"] - 0.5) for r in lin)
+    crossing_mean, crossing_gradient = unbiased_crossing()
     run.section(
         "The STS estimator's bias on one unit",
         f"`ratio_binary` = E[g_hat_a] / g_a against the binary network's exact gradient; "
@@ -375,7 +393,10 @@ def main(argv: Sequence[str] | None = None) -> Path:
         f"STS mean is exactly half the true gradient. `rel. bias (logit)` = |ratio_binary - 1| "
         f"on the logit coordinate; `rel. bias (all)` and `cosine (all)` over all three "
         f"parameters, where the exact output-layer coordinates dominate when sigmoid'(a) is "
-        f"small.",
+        f"small. The bias can cross zero: with mse, w = 1.5, c = 0, t = 0.45 and p = 0.49, "
+        f"E[g_hat_b1] = {crossing_mean:.6f} and g = {crossing_gradient:.6f} (difference "
+        f"{crossing_mean - crossing_gradient:.1e}), so STS is exactly unbiased on the logit "
+        f"at that firing rate.",
     )
     table = []
     for label, *_ in CASES:
@@ -482,6 +503,7 @@ def main(argv: Sequence[str] | None = None) -> Path:
             "half_one_unit": half_one_unit,
             "half_one_layer": half_error,
             "first_order_holds": holds,
+            "unbiased_crossing": {"mean": crossing_mean, "gradient": crossing_gradient},
         },
     )
     return run.finish("STS: first-order approximation and bias as p varies")

@@ -24,6 +24,7 @@ from gradstat.estimators.user import (
 from gradstat.exact import EstimatorMoments, estimator_moments, exact_gradient, expected_loss
 from gradstat.metrics import METRICS, ScopeMetrics
 from gradstat.network import BinaryNetwork
+from gradstat.noise import NoiseDecomposition, noise_decomposition
 from gradstat.problem import DEFAULT_MAX_STATES
 from gradstat.report import ReportConfig, ReportResult, run_report
 from gradstat.sampling import (
@@ -49,6 +50,7 @@ __all__ = [
     "Estimator",
     "EstimatorMoments",
     "ForwardPass",
+    "NoiseDecomposition",
     "PerStateEstimator",
     "PythonEstimator",
     "ReportConfig",
@@ -63,6 +65,7 @@ __all__ = [
     "forward_pass",
     "get_estimator",
     "load_network",
+    "noise_decomposition",
     "per_state_estimator",
     "python_estimator",
     "register",

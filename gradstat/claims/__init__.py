@@ -56,6 +56,7 @@ from gradstat.claims import (  # noqa: F401
     reinmax,
     relaxed,
     muprop,
+    noise_form,
 )
 
 # isort: on
@@ -67,6 +68,12 @@ from gradstat.claims.local_expectation import (
     leg_variance_gaps,
 )
 from gradstat.claims.metrics import MSE_CASES
+from gradstat.claims.noise_form import (
+    ST_MEAN_BCE,
+    ST_MEAN_TWO_LAYERS,
+    deterministic_gradient,
+    walsh_covariance,
+)
 from gradstat.claims.registry import (
     CLAIMS,
     DEFAULT_MAX_EXAMPLES,
@@ -136,6 +143,8 @@ __all__ = [
     "REINMAX_PROBE",
     "SIGN_TOL",
     "STS_LOGITS",
+    "ST_MEAN_BCE",
+    "ST_MEAN_TWO_LAYERS",
     "STS_RATIO_EXAMPLE",
     "ST_SIGN_ONE_LAYER_MINIMAL",
     "ST_SIGN_ONE_UNIT",
@@ -153,10 +162,12 @@ __all__ = [
     "claim",
     "claims_table",
     "counterexample_list",
+    "deterministic_gradient",
     "gumbel_st_toy_moments",
     "leg_variance_gaps",
     "register_claim",
     "reinmax_power_bias",
     "sts_expected_loss",
+    "walsh_covariance",
     "zgr_estimate",
 ]

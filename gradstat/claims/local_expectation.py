@@ -85,8 +85,10 @@ def _leg_beaten(net: BinaryNetwork, x: Any, t: Any) -> tuple[list[str | float], 
 
 
 @claim(
-    statement="LEG (local expectation gradients) has variance at most REINFORCE's with any "
-    "baseline that ignores the unit's own value, per stochastic coordinate.",
+    statement="LEG (local expectation gradients) has variance at most REINFORCE's, per "
+    "stochastic coordinate: for one stochastic layer with any baseline c(h_-i) that ignores "
+    "the unit's own value, and at any depth with no baseline (deeper, a baseline can beat "
+    "LEG).",
     source="Titsias & Lázaro-Gredilla (2015), NeurIPS, arXiv:1503.01494 (LEG as "
     "REINFORCE Rao-Blackwellised per unit); where it holds is derived here",
     conditions="One stochastic layer (N <= 5), every loss, units in {0, 1} or {-1, +1}, "

@@ -95,16 +95,20 @@ def reinforce_unbiased(max_examples: int) -> list[Part]:
 
 @claim(
     statement="REINFORCE's optimal baseline c_j = E[s_j^2 C] / E[s_j^2] gives, on every "
-    "stochastic-layer coordinate, variance at most that of any constant baseline; for a "
-    "one-unit network the variance is zero.",
-    source="Bengio, Léonard & Courville (2013), arXiv:1308.3432 (minimum-variance "
-    "unbiased estimator); Weaver & Tao (2001), UAI, arXiv:1301.2315",
+    "stochastic-layer coordinate, variance at most that of any constant baseline (the "
+    "minimum among constant baselines, not among unbiased estimators: LEG, which sums over "
+    "the unit's own values, can have less); for a one-unit network the variance on the "
+    "stochastic-layer coordinates is zero (the output layer's direct gradient keeps its "
+    "variance).",
+    source="Bengio, Léonard & Courville (2013), arXiv:1308.3432 (the variance-minimising "
+    "constant baseline); Weaver & Tao (2001), UAI, arXiv:1301.2315",
     conditions="Any depth, N <= 5, every loss, batches of 1-2; constants drawn in "
     f"[-5, 5] plus none and mean. Var_opt - Var_c <= {TOL:g} (1 + Var_c); for N = 1, "
     f"Var_j <= {TOL:g} (1 + max |E g_hat|)^2.",
 )
 def optimal_baseline(max_examples: int) -> list[Part]:
-    """The optimal baseline minimises REINFORCE's variance over constants; zero for N = 1.
+    """The optimal baseline minimises REINFORCE's variance over constants; zero on the
+    stochastic layer for N = 1.
 
     Closed form: on a stochastic coordinate ``j`` the estimate is ``(C - c) s_j``, with a
     mean that does not depend on ``c``, so ``Var_j(c) = E[s_j^2 (C - c)^2] - g_j^2``: a
@@ -160,7 +164,8 @@ def optimal_baseline(max_examples: int) -> list[Part]:
             ),
         ),
         s.holds(
-            "N = 1: the optimal baseline has zero variance",
+            "N = 1: the optimal baseline has zero variance on the stochastic-layer "
+            "coordinates",
             problems(max_batch=2, max_depth=1, max_width=1), spread_one_unit,
             "largest Var_j / (1 + |E g_hat|_max)^2:", describe_unit,
         ),

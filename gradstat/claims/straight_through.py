@@ -321,11 +321,14 @@ def _two_layer_chain() -> st.SearchStrategy[tuple[BinaryNetwork, np.ndarray, np.
     "guaranteed through more layers)",
     conditions="One stochastic layer (N <= 4), one example, and a loss linear in h or "
     "monotone in each unit on [0, 1] in one direction for all states of the other units "
-    "(generated: linear; bce, one output, t in {0, 1}; xent, two classes; mse, one "
-    "output, target beyond reach; verified per example from dC/dh_i at all 2^N "
-    "corners). Compared on layer-1 coordinates with |g_j| > 1e-9; the sign must be "
-    "strictly right. Outside: one-layer mse (one output); two layers, one unit feeding "
-    "two, linear loss, parameters in [-8, 8].",
+    "and convex (or concave) in each unit; monotone alone is not enough (a monotone f with "
+    "f'(0) = f'(1) = 0 < f(1) - f(0) gives E[g_hat] = 0 while g > 0). Every built-in loss "
+    "is convex in each unit (convex in y, y affine in h), so the search needs only "
+    "monotonicity (generated: linear; bce, one output, t in {0, 1}; xent, two classes; "
+    "mse, one output, target beyond reach; verified per example from dC/dh_i at all 2^N "
+    "corners, which decide it for a convex loss). Compared on layer-1 coordinates with "
+    "|g_j| > 1e-9; the sign must be strictly right. Outside: one-layer mse (one output); "
+    "two layers, one unit feeding two, linear loss, parameters in [-8, 8].",
 )
 def st_right_sign(max_examples: int) -> list[Part]:
     """ "Straight-through has the right sign for a single layer": when it holds.
@@ -334,9 +337,12 @@ def st_right_sign(max_examples: int) -> list[Part]:
     and ``g_i = sigmoid'(a_i) E[C(h_-i, 1) - C(h_-i, 0)]``; identity straight-through is the
     first divided by ``sigmoid'(a_i) > 0``, so the two always share a sign. If ``C`` is
     multilinear (e.g. linear) the two expectations are equal; if ``C`` is monotone in
-    ``h_i`` in one direction for every state of the other units, ``dC/dh_i`` at every
+    ``h_i`` in one direction for every state of the other units and convex in ``h_i`` (as
+    every built-in loss is: convex in ``y``, ``y`` affine in ``h``), ``dC/dh_i`` at every
     corner and every secant ``C(1) - C(0)`` share that direction, so the signs agree (and
     both vanish together, since a convex slope that is zero at both ends is zero between).
+    Convexity (or concavity) is needed: a monotone ``f`` flat at both ends (``f'(0) = f'(1)
+    = 0 < f(1) - f(0)``) has slope 0 at every corner while the secant is positive.
     Otherwise the tangent at the sampled value and the secant can disagree: a quadratic
     ``(h - t)^2`` with ``p < t < 1/2`` does it with one unit. Through two layers the
     surrogate replaces each layer's secant ``sigmoid(w + c) - sigmoid(c)`` by a tangent

@@ -33,8 +33,9 @@ cluster), then writes the summary files and plots.
 
 The package builds on :mod:`gradstat.sweep`, which never imports it: the configuration
 types are :mod:`gradstat.sweep.config`'s and are re-exported here. :mod:`.results`
-(:class:`Record`, :class:`ReportResult`), :mod:`.markdown` (``report.md``), :mod:`.plots`
-(the PNG plots) and :mod:`.run` (:func:`run_report`), each importing only those before it.
+(:class:`Record`, :class:`ReportResult`), :mod:`.noise_sources` (the table of where the
+noise comes from), :mod:`.markdown` (``report.md``), :mod:`.plots` (the PNG plots) and
+:mod:`.run` (:func:`run_report`), each importing only those before it.
 """
 
 from gradstat.report import plots

@@ -15,6 +15,7 @@ import numpy as np
 
 from gradstat.analysis import DEFAULT_MC_SAMPLES, AnalysisResult
 from gradstat.metrics import METRICS
+from gradstat.report.noise_sources import noise_table
 from gradstat.report.results import ReportResult
 from gradstat.sweep.results import CSV_COLUMNS, counted
 
@@ -249,6 +250,16 @@ def format_report(result: ReportResult) -> str:
             format_table(rows, tuple(rows[0][1].scopes())[1:], config.metrics),
             "",
         ]
+        sources = noise_table([r for r in result.records if r.case is case])
+        if sources is not None:
+            lines += [
+                "Where the noise comes from: the share of the stochastic layers' total "
+                "variance caused by each layer's sampling (`gradstat.noise_decomposition`, "
+                "exact analyses only):",
+                "",
+                sources,
+                "",
+            ]
     if result.failures:
         lines += ["## Failed analyses", "", "| network | estimator | error |", "|---|---|---|"]
         for case, spec, error in result.failures:

@@ -17,6 +17,9 @@ def test_sts_first_order_quick(tmp_path):
     assert checks["first_order_holds"] is True
     assert checks["half_one_unit"] < 1e-12 and checks["half_one_layer"] < 1e-12
     assert checks["closed_form_error"] < 1e-12
+    crossing = checks["unbiased_crossing"]  # one unit, mse, w = 1.5, t = 0.45, p = 0.49
+    assert abs(crossing["mean"] - 0.112455) < 1e-12
+    assert abs(crossing["gradient"] - 0.112455) < 1e-12
     first = read_csv(tmp_path / "first_order.csv")
     for r in first:
         assert math.isfinite(float(r["ratio_over_p"]))

@@ -25,6 +25,10 @@ EXPECTED = {
     "reinmax_zgr": "holds only under conditions",
     "gumbel_st_limit": "proved",
     "muprop_unbiased": "proved",
+    "st_sigmoid_noise_form": "proved",
+    "st_sigmoid_mean_is_deterministic": "holds only under conditions",
+    "surrogate_walsh_covariance": "proved",
+    "noise_sources_sum": "proved",
 }
 
 N_EXAMPLES = settings.default.max_examples
@@ -34,12 +38,13 @@ PUBLIC_NAMES = (
     "GUMBEL_TOY", "GUMBEL_TOY_TARGET", "KEPT_LEG_COUNTEREXAMPLES", "KEPT_SIGN_COUNTEREXAMPLES",
     "LEG_CONSTANT_LOSS", "LEG_DEEP_BASELINES", "LEG_TWO_LAYERS_MSE", "MSE_CASES",
     "REINMAX_BCE_MINIMAL", "REINMAX_BIAS_TOL", "REINMAX_LOGITS", "REINMAX_POWER_C",
-    "REINMAX_PROBE", "SIGN_TOL", "STS_LOGITS", "STS_RATIO_EXAMPLE",
-    "ST_SIGN_ONE_LAYER_MINIMAL", "ST_SIGN_ONE_UNIT", "ST_SIGN_TWO_LAYERS",
+    "REINMAX_PROBE", "SIGN_TOL", "STS_LOGITS", "STS_RATIO_EXAMPLE", "ST_MEAN_BCE",
+    "ST_MEAN_TWO_LAYERS", "ST_SIGN_ONE_LAYER_MINIMAL", "ST_SIGN_ONE_UNIT", "ST_SIGN_TWO_LAYERS",
     "ST_SIGN_TWO_LAYERS_IDENTITY", "ST_SIGN_TWO_LAYERS_MINIMAL", "TOL", "VERDICTS", "Claim",
     "ClaimResult", "Counterexample", "Part", "Search", "check_claims", "claim",
-    "claims_table", "counterexample_list", "gumbel_st_toy_moments", "leg_variance_gaps",
-    "register_claim", "reinmax_power_bias", "sts_expected_loss", "zgr_estimate",
+    "claims_table", "counterexample_list", "deterministic_gradient", "gumbel_st_toy_moments",
+    "leg_variance_gaps", "register_claim", "reinmax_power_bias", "sts_expected_loss",
+    "walsh_covariance", "zgr_estimate",
 )  # fmt: skip
 
 

@@ -1,0 +1,162 @@
+"""``noise_decomposition`` against the naive NumPy enumerator and the exact moments.
+
+The reference split conditions the naive enumerator's per-state estimates on each prefix
+of layers with plain dictionaries: no code shared with :mod:`gradstat.noise`.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+from collections import defaultdict
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from reference import naive_enumerator as ne
+
+import gradstat as gs
+from gradstat.strategies import problems
+
+
+def _reference_parts(net, x, t, estimator):
+    """Per layer, ``E[(M_l - M_{l-1})^2]`` per coordinate, from the naive enumerator."""
+    sizes, theta = net.sizes, net.params
+    probs, fwds = ne.noise_states(sizes, theta, x, estimator)
+    est = np.array([ne.estimate(sizes, theta, net.loss, x, t, f, estimator) for f in fwds])
+    # The naive states come in itertools.product order, layer 1's bits first.
+    states = list(itertools.product((0, 1), repeat=net.n_stochastic))
+    ends = [0, *np.cumsum(net.hidden_sizes)]
+    means = []
+    for end in ends:
+        mass, total = defaultdict(float), defaultdict(float)
+        for s, p, e in zip(states, probs, est):
+            mass[s[:end]] += p
+            total[s[:end]] = total[s[:end]] + p * e
+        means.append({k: total[k] / mass[k] for k in mass if mass[k] > 0})
+    parts = []
+    for level in range(1, len(ends)):
+        acc = np.zeros(net.n_params)
+        for s, p in zip(states, probs):
+            d = means[level][s[: ends[level]]] - means[level - 1][s[: ends[level - 1]]]
+            acc += p * d * d
+        parts.append(acc)
+    return np.array(parts), est, probs
+
+
+@given(
+    problems(max_batch=1, max_depth=3, max_stochastic=5, max_width=2),
+    st.sampled_from(["st", "st_sigmoid", "sts", "reinforce"]),
+)
+def test_parts_match_the_naive_enumerator(problem, estimator):
+    net, X, T = problem
+    x, t = X[0], T[0]
+    want, est, probs = _reference_parts(net, x, t, estimator)
+    d = gs.noise_decomposition(net, x, t, estimator)
+    scale = 1.0 + np.abs(est).max() ** 2
+    np.testing.assert_allclose(d.parts, want, rtol=0, atol=1e-12 * scale)
+    np.testing.assert_allclose(d.mean, probs @ est, rtol=0, atol=1e-12 * (1 + np.abs(est).max()))
+
+
+@pytest.mark.parametrize(
+    ("estimator", "options"),
+    [
+        ("st_sigmoid", {}),
+        ("sts", {}),
+        ("reinforce", {"baseline": "optimal"}),
+        ("reinforce_loo", {"k": 2}),
+        ("leg", {}),
+        ("muprop", {}),
+        ("reinmax", {"tau": 1.5}),
+    ],
+)
+def test_parts_sum_to_the_exact_covariance_of_a_batch(estimator, options):
+    net = gs.BinaryNetwork.random((3, 2, 2, 2), loss="bce", seed=4)
+    rng = np.random.default_rng(5)
+    X, T = rng.normal(size=(3, 3)), rng.random((3, 2))
+    d = gs.noise_decomposition(net, X, T, estimator, full_cov=True, **options)
+    m = gs.estimator_moments(net, X, T, estimator, full_cov=True, **options)
+    scale = np.abs(m.cov).max()
+    np.testing.assert_allclose(d.cov.sum(axis=0), m.cov, rtol=0, atol=1e-13 * scale)
+    np.testing.assert_allclose(d.var, m.var, rtol=0, atol=1e-13 * scale)
+    np.testing.assert_allclose(d.mean, m.mean, rtol=0, atol=1e-13 * np.abs(m.mean).max())
+    # A batch's parts are the examples' parts over B^2 (independent noise per example).
+    single = [gs.noise_decomposition(net, X[b], T[b], estimator, **options) for b in range(3)]
+    np.testing.assert_allclose(d.parts, sum(s.parts for s in single) / 9, rtol=1e-12, atol=0)
+    for part in d.cov:
+        assert np.linalg.eigvalsh(part).min() >= -1e-13 * scale
+
+
+def test_one_layer_has_one_source_and_arm_uses_its_cells():
+    net = gs.BinaryNetwork.random((2, 3, 2), loss="mse", seed=1)
+    x, t = np.array([0.5, -1.0]), np.array([0.2, -0.3])
+    for name in ("st", "arm", "disarm"):
+        d = gs.noise_decomposition(net, x, t, name)
+        m = gs.estimator_moments(net, x, t, name)
+        assert d.sources == ("layer1",)
+        assert d.engine == ("cells" if name in ("arm", "disarm") else "joint")
+        np.testing.assert_allclose(d.parts[0], m.var, rtol=1e-13, atol=1e-16)
+        assert d.top_share == pytest.approx(1.0)
+
+
+def test_one_unit_two_layers_closed_form():
+    # Chain h1 -> h2, linear loss C = w h2: st_sigmoid's estimate on b_2 is
+    # s'(a2(h1)) w, a function of h1 only, so all of its noise comes from layer 1.
+    net = gs.BinaryNetwork((0, 1, 1, 1), [0.3, 1.7, -0.4, 2.0, 0.0], loss="linear")
+    d = gs.noise_decomposition(net, [], [1.0], "st_sigmoid")
+    b2 = 2
+    assert d.parts[1, b2] == pytest.approx(0.0, abs=1e-18)
+    p1 = 1 / (1 + np.exp(-0.3))
+    s = [np.exp(-a) / (1 + np.exp(-a)) ** 2 for a in (-0.4, 1.3)]
+    assert d.parts[0, b2] == pytest.approx(p1 * (1 - p1) * (2.0 * (s[1] - s[0])) ** 2, rel=1e-12)
+
+
+def test_traces_shares_and_to_dict():
+    net = gs.BinaryNetwork.random((2, 3, 2, 1), loss="mse", seed=2)
+    d = gs.noise_decomposition(net, [1.0, -1.0], [0.5], "st")
+    for group, sl in d.groups.items():
+        np.testing.assert_allclose(d.traces(group), d.parts[:, sl].sum(axis=1))
+        assert d.shares(group).sum() == pytest.approx(1.0)
+    assert set(d.groups) == {"all", "layer1", "layer2", "output", "stochastic"}
+    out = json.loads(json.dumps(d.to_dict()))
+    assert out["sources"] == ["layer1", "layer2"] and len(out["parts"]) == 2
+    assert "layer2" in repr(d)
+    with pytest.raises(ValueError, match="group must be one of"):
+        d.shares("nope")
+
+
+def test_refusals_name_the_problem():
+    net = gs.BinaryNetwork.random((2, 3, 2, 1), loss="mse", seed=2)
+    x, t = [1.0, -1.0], [0.5]
+    with pytest.raises(ValueError, match="cannot be split by source exactly"):
+        gs.noise_decomposition(net, x, t, "gumbel_st")
+    with pytest.raises(ValueError, match=r"enumerates 32 noise states .* max_states = 16"):
+        gs.noise_decomposition(net, x, t, "st", max_states=16)
+    with pytest.raises(ValueError, match="ARM cells are enumerated for one stochastic layer"):
+        gs.noise_decomposition(net, x, t, "arm")
+    with pytest.raises(TypeError, match="full_cov"):
+        gs.noise_decomposition(net, x, t, "st", full_cov="yes")
+    with pytest.raises(TypeError, match="unknown option"):
+        gs.noise_decomposition(net, x, t, "st", baseline="mean")
+    with pytest.raises(ValueError, match="max_states"):
+        gs.noise_decomposition(net, x, t, "st", max_states=0)
+    with pytest.raises(ValueError, match="x"):
+        gs.noise_decomposition(net, [1.0, 2.0, 3.0], t, "st")
+    with pytest.raises(ValueError, match=r"2\^"):
+        gs.noise_decomposition(net, x, t, "reinforce_loo", k=40)
+
+    def user(net, x, t, rng):
+        return np.zeros(net.n_params)
+
+    with pytest.raises(ValueError, match="user estimator"):
+        gs.noise_decomposition(net, x, t, user)
+
+
+@pytest.mark.parametrize("estimator", ["st_sigmoid", "reinmax", "leg"])
+def test_pm1_units(estimator):
+    net = gs.BinaryNetwork.random((2, 2, 3, 1), loss="mse", seed=5, values="pm1")
+    x, t = np.array([0.3, -1.0]), np.array([0.4])
+    d = gs.noise_decomposition(net, x, t, estimator, full_cov=True)
+    m = gs.estimator_moments(net, x, t, estimator, full_cov=True)
+    np.testing.assert_allclose(d.cov.sum(axis=0), m.cov, rtol=0, atol=1e-13 * np.abs(m.cov).max())
