@@ -24,7 +24,7 @@ import numpy as np
 from gradstat._validation import check_bool, check_size
 from gradstat.engines.baselines import kernel_options, workspace_for
 from gradstat.engines.gradient import problem_batch
-from gradstat.engines.states import state_estimates_kernel
+from gradstat.engines.state_estimates import state_estimates_kernel
 from gradstat.estimators.registry import EstimatorBase
 from gradstat.estimators.user import guard_engines, resolve_estimator
 from gradstat.exact import check_reference, estimator_moments
@@ -293,7 +293,7 @@ def noise_decomposition(
 def _joint_split(
     problem: Problem, spec: EstimatorBase, opts: dict[str, Any], full_cov: bool, max_states: int
 ) -> NoiseDecomposition:
-    """The split from every noise state's estimate (:mod:`gradstat.engines.states`)."""
+    """The split from every noise state's estimate (:mod:`gradstat.engines.state_estimates`)."""
     net = problem.net
     k = spec.draws_per_estimate(opts)
     n_bits = spec.noise_size(net.hidden_sizes, opts)
