@@ -56,6 +56,7 @@ from gradstat.claims import (  # noqa: F401
     reinmax,
     relaxed,
     muprop,
+    rebar,
 )
 
 # isort: on
@@ -67,6 +68,7 @@ from gradstat.claims.local_expectation import (
     leg_variance_gaps,
 )
 from gradstat.claims.metrics import MSE_CASES
+from gradstat.claims.rebar import REBAR_TIED_MINIMAL, tied_bias
 from gradstat.claims.registry import (
     CLAIMS,
     DEFAULT_MAX_EXAMPLES,
@@ -129,6 +131,7 @@ __all__ = [
     "LEG_DEEP_BASELINES",
     "LEG_TWO_LAYERS_MSE",
     "MSE_CASES",
+    "REBAR_TIED_MINIMAL",
     "REINMAX_BCE_MINIMAL",
     "REINMAX_BIAS_TOL",
     "REINMAX_LOGITS",
@@ -158,5 +161,6 @@ __all__ = [
     "register_claim",
     "reinmax_power_bias",
     "sts_expected_loss",
+    "tied_bias",
     "zgr_estimate",
 ]

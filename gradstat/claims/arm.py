@@ -5,11 +5,14 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+from hypothesis import strategies as st
 
+from gradstat.claims.reference import uniforms
 from gradstat.claims.registry import TOL, Counterexample, Part, claim
 from gradstat.claims.search import Search, first_example, relative, spread
 from gradstat.exact import estimator_moments
-from gradstat.network import VALUES
+from gradstat.network import VALUES, BinaryNetwork
+from gradstat.sampling import estimate_from_noise, forward_pass
 from gradstat.strategies import problems
 
 
@@ -79,5 +82,79 @@ def disarm_le_arm(max_examples: int) -> list[Part]:
             strategy, excess, "largest of (Var_disarm - Var_arm) / (1 + Var_arm) and the "
             "relative deviations:", describe,
             lambda: spread("total layer-1 variance DisARM / ARM: median", ratios),
+        )
+    ]  # fmt: skip
+
+
+def cell_midpoints(net: BinaryNetwork, x: Any, t: Any, noise: np.ndarray) -> np.ndarray:
+    """``noise`` with each unit's uniform ``u_i`` moved to the midpoint of its ARM cell.
+
+    The cells are those of the main pass that ``u`` draws (``forward_pass``: unit ``i``
+    fires when ``u_i < p_i``): ``[0, m)``, ``[m, 1 - m)``, ``[1 - m, 1]`` with ``m =
+    min(p_i, 1 - p_i)``; the uniforms ``v`` of the upper branches are kept.
+    """
+    n = net.n_stochastic
+    u = noise[:n]
+    p = forward_pass(net, x, t, u).p
+    m = np.minimum(p, 1.0 - p)
+    mid = np.where(u < m, m / 2, np.where(u >= 1.0 - m, 1.0 - m / 2, 0.5))
+    return np.concatenate([mid, noise[n:]])
+
+
+@claim(
+    statement="DisARM has per-coordinate variance at most ARM's at any depth: in the "
+    "multi-layer scheme (each layer's pair of branches, upper layers resampled) DisARM is "
+    "ARM averaged over u given the cells of u and the other uniforms.",
+    source="Dong, Mnih & Tucker (2020), NeurIPS, arXiv:2006.10680; ARM: Yin & Zhou "
+    "(2019), ICLR, arXiv:1807.11143",
+    conditions="Exact draw by draw: two or three stochastic layers, N <= 6, every loss, "
+    "units in {0, 1} or {-1, +1}, one example, 3 draws of the noise per network; DisARM's "
+    "estimate equals ARM's at the cell midpoints of u on every coordinate to "
+    f"{TOL:g} (1 + largest magnitude). The variance inequality follows by the law of "
+    "total variance; one layer is disarm_le_arm's.",
+)
+def disarm_le_arm_any_depth(max_examples: int) -> list[Part]:
+    """DisARM ``= E[ARM | cells of u, v]`` draw by draw, at any depth.
+
+    In the multi-layer scheme (module :mod:`gradstat.estimators.arm`) layer ``t``'s two
+    losses ``f1, f2`` depend on ``u_t`` only through the pair ``(b1_t, b2_t)``, i.e. the cell
+    of each ``u_{t,i}``; the layers above are sampled from ``u_{>t}`` (branch 2) and ``v^(t)``
+    (branch 1), and ``h_{t-1}`` from ``u_{<t}``. ARM's coordinate ``(f1 - f2)(u_{t,i} - 1/2)
+    h_{t-1,j}`` is therefore linear in ``u_{t,i}`` given the cells and every other uniform, and
+    its conditional mean is its value at the cell's midpoint: ``0`` on the middle cell and
+    ``-+(1 - m)/2 (f1 - f2)`` on the outer ones, DisARM's ``1/2 (f1 - f2) 1[b1 != b2]
+    (-1)^{b2} sigmoid(|a|)``. Moving every ``u`` to its midpoint at once changes no cell, so
+    no loss, and the output layer (the mean of two direct paths) is unchanged. With DisARM
+    ``= E[ARM | G]`` for the sigma-algebra ``G`` of the cells and ``v``, ``Var(ARM_j) =
+    Var(DisARM_j) + E[Var(ARM_j | G)]``: the inequality holds coordinate by coordinate at
+    every depth, with equality where ARM does not read ``u`` (the output layer).
+    """
+
+    def deviation(case: Any) -> float:
+        (net, X, T), seed = case
+        x, t = X[0], T[0]
+        size = net.n_stochastic + sum(
+            sum(net.hidden_sizes[k + 1 :]) for k in range(len(net.hidden_sizes) - 1)
+        )
+        worst = 0.0
+        for k in range(3):
+            noise = uniforms(seed + k, size)
+            dis = estimate_from_noise(net, x, t, "disarm", noise)
+            arm = estimate_from_noise(net, x, t, "arm", cell_midpoints(net, x, t, noise))
+            worst = max(worst, relative(arm, dis))
+        return worst
+
+    def describe(case: Any) -> Counterexample:
+        return first_example(
+            "DisARM differs from ARM at the cell midpoints of u", case[0], "disarm"
+        )
+
+    deep = problems(max_batch=1, min_depth=2, max_depth=3, max_stochastic=6, values=VALUES)
+    return [
+        Search(max_examples).holds(
+            "DisARM(noise) = ARM(u at its cell midpoints, v kept) on every coordinate, "
+            "two or three stochastic layers",
+            st.tuples(deep, st.integers(0, 2**32 - 1)), deviation,
+            "largest relative deviation:", describe,
         )
     ]  # fmt: skip
