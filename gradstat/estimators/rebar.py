@@ -198,7 +198,8 @@ ENTRIES = (
     Estimator(
         name="rebar",
         code=REBAR,
-        summary="REBAR: REINFORCE with a conditional Concrete control variate (eta, tau)",
+        summary="REBAR: REINFORCE with a conditional Concrete control variate (eta, tau; "
+        "tied=True: the published multi-layer code, biased)",
         reference="Tucker, Mnih, Maddison, Lawson & Sohl-Dickstein (2017), NeurIPS, "
         "arXiv:1703.07370",
         unbiased=True,
