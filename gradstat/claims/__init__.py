@@ -57,6 +57,7 @@ from gradstat.claims import (  # noqa: F401
     relaxed,
     muprop,
     noise_form,
+    rebar,
 )
 
 # isort: on
@@ -74,6 +75,7 @@ from gradstat.claims.noise_form import (
     deterministic_gradient,
     walsh_covariance,
 )
+from gradstat.claims.rebar import REBAR_TIED_MINIMAL, tied_bias
 from gradstat.claims.registry import (
     CLAIMS,
     DEFAULT_MAX_EXAMPLES,
@@ -136,6 +138,7 @@ __all__ = [
     "LEG_DEEP_BASELINES",
     "LEG_TWO_LAYERS_MSE",
     "MSE_CASES",
+    "REBAR_TIED_MINIMAL",
     "REINMAX_BCE_MINIMAL",
     "REINMAX_BIAS_TOL",
     "REINMAX_LOGITS",
@@ -169,5 +172,6 @@ __all__ = [
     "reinmax_power_bias",
     "sts_expected_loss",
     "walsh_covariance",
+    "tied_bias",
     "zgr_estimate",
 ]

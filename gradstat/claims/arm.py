@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+from fractions import Fraction
+from itertools import product
+from math import factorial
 from typing import Any
 
 import numpy as np
+from hypothesis import strategies as st
 
+from gradstat.claims.reference import uniforms
 from gradstat.claims.registry import TOL, Counterexample, Part, claim
 from gradstat.claims.search import Search, first_example, relative, spread
-from gradstat.exact import estimator_moments
-from gradstat.network import VALUES
+from gradstat.exact import estimator_moments, exact_gradient
+from gradstat.network import VALUES, BinaryNetwork
+from gradstat.sampling import estimate_from_noise, forward_pass
 from gradstat.strategies import problems
 
 
@@ -81,3 +87,150 @@ def disarm_le_arm(max_examples: int) -> list[Part]:
             lambda: spread("total layer-1 variance DisARM / ARM: median", ratios),
         )
     ]  # fmt: skip
+
+
+def cell_midpoints(net: BinaryNetwork, x: Any, t: Any, noise: np.ndarray) -> np.ndarray:
+    """``noise`` with each unit's uniform ``u_i`` moved to the midpoint of its ARM cell.
+
+    The cells are those of the main pass that ``u`` draws (``forward_pass``: unit ``i``
+    fires when ``u_i < p_i``): ``[0, m)``, ``[m, 1 - m)``, ``[1 - m, 1]`` with ``m =
+    min(p_i, 1 - p_i)``; the uniforms ``v`` of the upper branches are kept.
+    """
+    n = net.n_stochastic
+    u = noise[:n]
+    p = forward_pass(net, x, t, u).p
+    m = np.minimum(p, 1.0 - p)
+    mid = np.where(u < m, m / 2, np.where(u >= 1.0 - m, 1.0 - m / 2, 0.5))
+    return np.concatenate([mid, noise[n:]])
+
+
+@claim(
+    statement="DisARM has per-coordinate variance at most ARM's at any depth: in the "
+    "multi-layer scheme (each layer's pair of branches, upper layers resampled) DisARM is "
+    "ARM averaged over u given the cells of u and the other uniforms.",
+    source="Dong, Mnih & Tucker (2020), NeurIPS, arXiv:2006.10680; ARM: Yin & Zhou "
+    "(2019), ICLR, arXiv:1807.11143",
+    conditions="Exact draw by draw: two or three stochastic layers, N <= 6, every loss, "
+    "units in {0, 1} or {-1, +1}, one example, 3 draws of the noise per network; DisARM's "
+    "estimate equals ARM's at the cell midpoints of u on every coordinate to "
+    f"{TOL:g} (1 + largest magnitude). The variance inequality follows by the law of "
+    "total variance; one layer is disarm_le_arm's.",
+)
+def disarm_le_arm_any_depth(max_examples: int) -> list[Part]:
+    """DisARM ``= E[ARM | cells of u, v]`` draw by draw, at any depth.
+
+    In the multi-layer scheme (module :mod:`gradstat.estimators.arm`) layer ``t``'s two
+    losses ``f1, f2`` depend on ``u_t`` only through the pair ``(b1_t, b2_t)``, i.e. the cell
+    of each ``u_{t,i}``; the layers above are sampled from ``u_{>t}`` (branch 2) and ``v^(t)``
+    (branch 1), and ``h_{t-1}`` from ``u_{<t}``. ARM's coordinate ``(f1 - f2)(u_{t,i} - 1/2)
+    h_{t-1,j}`` is therefore linear in ``u_{t,i}`` given the cells and every other uniform, and
+    its conditional mean is its value at the cell's midpoint: ``0`` on the middle cell and
+    ``-+(1 - m)/2 (f1 - f2)`` on the outer ones, DisARM's ``1/2 (f1 - f2) 1[b1 != b2]
+    (-1)^{b2} sigmoid(|a|)``. Moving every ``u`` to its midpoint at once changes no cell, so
+    no loss, and the output layer (the mean of two direct paths) is unchanged. With DisARM
+    ``= E[ARM | G]`` for the sigma-algebra ``G`` of the cells and ``v``, ``Var(ARM_j) =
+    Var(DisARM_j) + E[Var(ARM_j | G)]``: the inequality holds coordinate by coordinate at
+    every depth, with equality where ARM does not read ``u`` (the output layer).
+    """
+
+    def deviation(case: Any) -> float:
+        (net, X, T), seed = case
+        x, t = X[0], T[0]
+        size = net.n_stochastic + sum(
+            sum(net.hidden_sizes[k + 1 :]) for k in range(len(net.hidden_sizes) - 1)
+        )
+        worst = 0.0
+        for k in range(3):
+            noise = uniforms(seed + k, size)
+            dis = estimate_from_noise(net, x, t, "disarm", noise)
+            arm = estimate_from_noise(net, x, t, "arm", cell_midpoints(net, x, t, noise))
+            worst = max(worst, relative(arm, dis))
+        return worst
+
+    def describe(case: Any) -> Counterexample:
+        return first_example(
+            "DisARM differs from ARM at the cell midpoints of u", case[0], "disarm"
+        )
+
+    deep = problems(max_batch=1, min_depth=2, max_depth=3, max_stochastic=6, values=VALUES)
+    return [
+        Search(max_examples).holds(
+            "DisARM(noise) = ARM(u at its cell midpoints, v kept) on every coordinate, "
+            "two or three stochastic layers",
+            st.tuples(deep, st.integers(0, 2**32 - 1)), deviation,
+            "largest relative deviation:", describe,
+        )
+    ]  # fmt: skip
+
+
+def _uniform_sum_above(weights: list[Fraction], threshold: Fraction) -> Fraction:
+    """``P(sum_i w_i U_i > threshold)`` for independent ``U_i ~ U(0, 1)``, exactly.
+
+    Negative weights become positive by ``U -> 1 - U``; with positive ``a_1..a_n`` the CDF
+    of ``S = sum a_i U_i`` is ``F(s) = sum_{A subset of [n]} (-1)^|A| (s - sum_A a_i)_+^n /
+    (n! prod a_i)`` (the Irwin-Hall formula with unequal weights), evaluated in rationals.
+    """
+    shift = sum((w for w in weights if w < 0), Fraction(0))
+    a = [abs(w) for w in weights if w != 0]
+    s = threshold - shift
+    if not a:
+        return Fraction(1 if s < 0 else 0)
+    n = len(a)
+    total = Fraction(0)
+    for mask in range(1 << n):
+        corner = sum((a[i] for i in range(n) if mask >> i & 1), Fraction(0))
+        if s > corner:
+            sign = -1 if bin(mask).count("1") % 2 else 1
+            total += sign * (s - corner) ** n
+    denominator = Fraction(factorial(n))
+    for ai in a:
+        denominator *= ai
+    cdf = min(max(total / denominator, Fraction(0)), Fraction(1))
+    return 1 - cdf
+
+
+def arm_descent_probability(net: BinaryNetwork, x: Any, t: Any, scope: str = "stochastic") -> float:
+    """ARM's exact ``P(<g_hat, g> > 0)`` for one example of a one-stochastic-layer network.
+
+    Within one of the ``3^N`` cell combinations of ``u`` (module
+    :mod:`gradstat.estimators.arm`) both losses are fixed and ARM's estimate is affine in
+    ``u``: ``<g_hat(u), g> = d + sum_i s_i (u_i - m_i)`` with ``m_i`` the cell's midpoint,
+    ``d = <g_hat(m), g>`` and ``s_i`` read off the engine's own estimate at ``m`` and at
+    ``m + h_i/2 e_i`` (exact up to rounding: the estimate is affine there). With ``u_i = m_i
+    + h_i (2 U_i - 1)``, ``h_i`` the half-width and ``U_i ~ U(0, 1)``, each cell contributes
+    its probability times ``P(sum_i 2 s_i h_i U_i > sum_i s_i h_i - d)``
+    (:func:`_uniform_sum_above`, exact in rationals from the floats ``s_i, h_i, d``).
+    ``scope`` is ``"stochastic"`` (layer 1's coordinates) or ``"all"``. Costs ``3^N (N + 1)``
+    estimates, so ``N <= 6``.
+    """
+    if net.n_layers != 1 or net.n_stochastic > 6:
+        raise ValueError(
+            "arm_descent_probability takes one stochastic layer of at most 6 units, got "
+            f"sizes {net.sizes}"
+        )
+    if scope not in ("stochastic", "all"):
+        raise ValueError(f"scope must be 'stochastic' or 'all', got {scope!r}")
+    keep = net.parameter_groups()["stochastic"] if scope == "stochastic" else slice(None)
+    g = exact_gradient(net, x, t)[keep]
+    p = forward_pass(net, x, t, np.full(net.n_stochastic, 0.5)).p
+    m = np.minimum(p, 1.0 - p)
+    cells = [((0.0, m_i), (m_i, 1.0 - m_i), (1.0 - m_i, 1.0)) for m_i in m]
+    total = Fraction(0)
+    for combo in product(*cells):
+        lo = np.array([c[0] for c in combo])
+        hi = np.array([c[1] for c in combo])
+        weight = float(np.prod(hi - lo))
+        if weight == 0.0:
+            continue
+        mid, half = (lo + hi) / 2, (hi - lo) / 2
+        d = float(estimate_from_noise(net, x, t, "arm", mid)[keep] @ g)
+        slopes = []
+        for i in range(net.n_stochastic):
+            step = mid.copy()
+            step[i] += half[i] / 2
+            moved = float(estimate_from_noise(net, x, t, "arm", step)[keep] @ g)
+            slopes.append((moved - d) / (half[i] / 2))
+        w = [Fraction(2.0 * s * h) for s, h in zip(slopes, half, strict=True)]
+        thr = Fraction(float(sum(s * h for s, h in zip(slopes, half, strict=True)))) - Fraction(d)
+        total += Fraction(weight) * _uniform_sum_above(w, thr)
+    return float(total)

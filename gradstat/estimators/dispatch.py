@@ -169,7 +169,7 @@ def _noise_draw(
     if code == GUMBEL_ST or code == CONCRETE:
         relaxed_draw(code == CONCRETE, opts[0], ex, noise, ws, e)
     elif code == REBAR:
-        rebar_draw(opts[0], opts[1], ex, noise, ws, e)
+        rebar_draw(opts[0], opts[1], opts[2] != 0.0, ex, noise, ws, e)
     else:
         rectifier_draw(opts[0], ex, noise, ws, e)
     return 0.0

@@ -20,6 +20,22 @@ and the direct path ``dC/dW_o`` at the hard sample for the output layer. The ide
 layer ``t``'s noise only through ``z_t`` (the uniforms above are independent of it), so
 REBAR is unbiased for every ``eta`` and ``tau``. Its mean is the exact gradient; its
 variance is measured by Monte Carlo. A draw takes ``2N`` uniforms: ``u`` then ``v``.
+
+**Tied conditional noise (``tied=True``), the authors' multi-layer code.** The reference
+implementation (``tensorflow/models``, ``research/rebar/rebar.py``, ``quadratic=True``)
+reparameterises the conditional sample of *every* layer ``k >= t`` in the relaxed pass
+``c(ztilde_t)``, not only of the switch layer ``t``: layer ``k > t`` gets ``ztilde_k =
+atilde_k + logit(v'_k)`` with ``v'_k`` equal to ``u_k`` in value but differentiated as the
+conditional sample given ``b_k`` at the hard logit ``a_k``, ``d logit(v'_k)/d a_k = e_k =
+-(1 - p_k)/u_k`` (``b_k = 1``) or ``-p_k/(1 - u_k)`` (``b_k = 0``). The relaxed values are
+unchanged; the estimate gains, for every ``k > t``, ``-eta r_k e_k`` on ``b_k`` and ``-eta
+r_k e_k h_{k-1}`` on ``W_k`` (``r_k = dc(ztilde_t)/dz_k`` in that pass, ``h_{k-1}`` the hard
+values). By the REBAR identity for unit ``k`` alone, ``E[r_k e_k] = -E[c(ztilde_t) (b_k -
+p_k)]``, so the tied estimate's mean is the gradient plus ``eta sum_{t<k} E[c(ztilde_t)
+(b_k - p_k) h_{k-1}]``, which is not zero: tied REBAR is biased from the second
+stochastic layer up (the switch layer's own ``v_t`` stays gradstat's independent draw; with
+``v_t`` the cell fraction of ``u_t``, ``(u_t - 1 + p_t)/p_t`` or ``u_t/(1 - p_t)``, the
+estimate is the published code's draw for draw). One stochastic layer is unaffected.
 """
 
 from __future__ import annotations
@@ -29,6 +45,7 @@ from math import exp, log, log1p
 import numpy as np
 from numba import njit
 
+from gradstat._validation import check_bool
 from gradstat.estimators.codes import REBAR
 from gradstat.estimators.options import check_finite, check_positive
 from gradstat.estimators.registry import Estimator
@@ -43,25 +60,28 @@ from gradstat.kernels.forward import (
     write_unit,
 )
 from gradstat.kernels.geometry import Example
-from gradstat.kernels.workspace import REBAR_G, REBAR_Z, UNIT3, UNIT4, WORK, state_rows
+from gradstat.kernels.workspace import REBAR_G, REBAR_Z, UNIT2, UNIT3, UNIT4, WORK, state_rows
 
 
 @njit(cache=True)
 def _relaxed_loss(
     ex: Example, layer: int, z_layer: np.ndarray, u: np.ndarray, tau: float, ws: np.ndarray,
-    gz: np.ndarray,
+    gz: np.ndarray, tied: float,
 ) -> float:  # fmt: skip
     """``c(z)`` for layer ``layer`` at ``z_layer``, and ``dc/dz`` of that layer into ``gz``.
 
     Layers below ``layer`` keep the hard values (row ``H`` of ``ws``); rows ``UNIT3`` and
     ``UNIT4`` receive the relaxed values ``hr`` and their slopes ``jr = d hr / dz``. With
     ``r_l = dc/dz_l``: ``r_L = (W_o^T dc/dy) * jr_L`` and ``r_{l-1} = (W_l^T r_l) *
-    jr_{l-1}``, each product summed as in :func:`transposed_product`.
+    jr_{l-1}``, each product summed as in :func:`transposed_product`. A nonzero ``tied``
+    adds ``tied * r_k * e_k`` (the tied noise's path, module docstring) to row ``UNIT2``
+    for every unit ``k`` above ``layer``.
     """
     theta, geo, tab1, t, loss, _ = ex
     sizes, woff, _, uoff = geo
     L = sizes.shape[0] - 2
-    _, _, _, h, _, _, _, y, dy = state_rows(ws, geo)
+    a, _, bit, h, _, _, _, y, dy = state_rows(ws, geo)
+    extra = ws[UNIT2, : uoff[L]]
     hr = ws[UNIT3, : uoff[L]]
     jr = ws[UNIT4, : uoff[L]]
     work = ws[WORK : WORK + 2]
@@ -89,6 +109,14 @@ def _relaxed_loss(
         g = work[cur, :n]
         for i in range(n):
             g[i] *= jr[uoff[l - 1] + i]
+        if tied != 0.0 and l - 1 > layer:
+            for i in range(n):
+                k = uoff[l - 1] + i
+                if bit[k] == 1.0:
+                    ek = -exp(log_sigmoid(-a[k])) / u[k]
+                else:
+                    ek = -exp(log_sigmoid(a[k])) / (1.0 - u[k])
+                extra[k] += tied * g[i] * ek
         if l - 1 > layer:
             nxt = 1 - cur
             transposed_product(theta, woff[l - 1], n, sizes[l - 1], g, work[nxt])
@@ -100,9 +128,11 @@ def _relaxed_loss(
 
 @njit(cache=True)
 def rebar_draw(
-    eta: float, tau: float, ex: Example, noise: np.ndarray, ws: np.ndarray, e: np.ndarray
-) -> None:
-    """One REBAR estimate from ``2N`` uniforms (``u`` then ``v``), compressed layout."""
+    eta: float, tau: float, tied: bool, ex: Example, noise: np.ndarray, ws: np.ndarray,
+    e: np.ndarray,
+) -> None:  # fmt: skip
+    """One REBAR estimate from ``2N`` uniforms (``u`` then ``v``), compressed layout;
+    ``tied`` adds the published code's path through the upper layers' conditional noise."""
     theta, geo, tab1, t, loss, _ = ex
     sizes, uoff = geo.sizes, geo.uoff
     L = sizes.shape[0] - 2
@@ -113,6 +143,10 @@ def rebar_draw(
     low = tab1[6, 0]
     u = noise[:N]
     v = noise[N:]
+    extra = ws[UNIT2, :N]
+    for k in range(N):
+        extra[k] = 0.0
+    coef = -eta if tied else 0.0
     for l in range(L):
         for i in range(sizes[l + 1]):
             k = uoff[l] + i
@@ -149,12 +183,13 @@ def rebar_draw(
                 dzc[i] = exp(lq) * (1.0 - vk) / (1.0 - vp)
         gz1 = gz[0, :n]
         gz2 = gz[1, :n]
-        _relaxed_loss(ex, l, zl, u, tau, ws, gz1)
-        r = C - eta * _relaxed_loss(ex, l, zc, u, tau, ws, gz2)
+        _relaxed_loss(ex, l, zl, u, tau, ws, gz1, 0.0)
+        r = C - eta * _relaxed_loss(ex, l, zc, u, tau, ws, gz2, coef)
         for i in range(n):
             k = base + i
             p = exp(log_sigmoid(a[k]))
-            g = r * (bit[k] - p) + eta * gz1[i] - eta * gz2[i] * dzc[i]
+            # extra[k] is complete: it collects the paths of the switch layers below l.
+            g = r * (bit[k] - p) + eta * gz1[i] - eta * gz2[i] * dzc[i] + extra[k]
             write_unit(geo, h, l, i, g, e)
     output_gradient(geo.sizes, geo.woff, geo.boff, uoff, h, dy, e)
 
@@ -163,14 +198,21 @@ ENTRIES = (
     Estimator(
         name="rebar",
         code=REBAR,
-        summary="REBAR: REINFORCE with a conditional Concrete control variate (eta, tau)",
+        summary="REBAR: REINFORCE with a conditional Concrete control variate (eta, tau; "
+        "tied=True: the published multi-layer code, biased)",
         reference="Tucker, Mnih, Maddison, Lawson & Sohl-Dickstein (2017), NeurIPS, "
         "arXiv:1703.07370",
         unbiased=True,
         noise="continuous",
-        options={"eta": 1.0, "tau": 0.5},
-        validators={"eta": check_finite("eta"), "tau": check_positive("tau")},
-        encode=lambda options: np.array([options["eta"], options["tau"]]),
+        options={"eta": 1.0, "tau": 0.5, "tied": False},
+        validators={
+            "eta": check_finite("eta"),
+            "tau": check_positive("tau"),
+            "tied": lambda value: check_bool(value, "tied"),
+        },
+        encode=lambda options: np.array(
+            [options["eta"], options["tau"], 1.0 if options["tied"] else 0.0]
+        ),
         noise_size=lambda hidden, options: 2 * int(sum(hidden)),
     ),
 )

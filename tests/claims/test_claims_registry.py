@@ -21,6 +21,7 @@ EXPECTED = {
     "sts": "proved",
     "mse_decomposition": "proved",
     "disarm_le_arm": "proved",
+    "disarm_le_arm_any_depth": "proved",
     "leg_le_reinforce": "holds only under conditions",
     "reinmax_zgr": "holds only under conditions",
     "gumbel_st_limit": "proved",
@@ -29,6 +30,8 @@ EXPECTED = {
     "st_sigmoid_mean_is_deterministic": "holds only under conditions",
     "surrogate_walsh_covariance": "proved",
     "noise_sources_sum": "proved",
+    "rebar_unbiased": "proved",
+    "rebar_tied_biased": "proved",
 }
 
 N_EXAMPLES = settings.default.max_examples
@@ -37,6 +40,7 @@ PUBLIC_NAMES = (
     "BASELINE_CASES", "CLAIMS", "DEFAULT_MAX_EXAMPLES", "GUMBEL_LOGITS", "GUMBEL_TAUS",
     "GUMBEL_TOY", "GUMBEL_TOY_TARGET", "KEPT_LEG_COUNTEREXAMPLES", "KEPT_SIGN_COUNTEREXAMPLES",
     "LEG_CONSTANT_LOSS", "LEG_DEEP_BASELINES", "LEG_TWO_LAYERS_MSE", "MSE_CASES",
+    "REBAR_TIED_MINIMAL", "tied_bias",
     "REINMAX_BCE_MINIMAL", "REINMAX_BIAS_TOL", "REINMAX_LOGITS", "REINMAX_POWER_C",
     "REINMAX_PROBE", "SIGN_TOL", "STS_LOGITS", "STS_RATIO_EXAMPLE", "ST_MEAN_BCE",
     "ST_MEAN_TWO_LAYERS", "ST_SIGN_ONE_LAYER_MINIMAL", "ST_SIGN_ONE_UNIT", "ST_SIGN_TWO_LAYERS",
