@@ -21,6 +21,7 @@ from gradstat.estimators.user import (
     per_state_estimator,
     python_estimator,
 )
+from gradstat.engines.states import enumerate_states
 from gradstat.exact import EstimatorMoments, estimator_moments, exact_gradient, expected_loss
 from gradstat.metrics import METRICS, ScopeMetrics
 from gradstat.network import BinaryNetwork
@@ -35,6 +36,28 @@ from gradstat.sampling import (
 )
 from gradstat.storage import load_network, save_network
 from gradstat.sweep import sweep
+
+_FRAMEWORKS = (
+    "FrameworkEstimator",
+    "jax_estimator",
+    "jax_layers",
+    "layer_views",
+    "network_from_jax",
+    "network_from_torch",
+    "torch_estimator",
+    "torch_layers",
+)
+
+
+def __getattr__(name: str) -> object:
+    # The framework adapters load on first use, so that importing gradstat never imports
+    # PyTorch or JAX (they import their framework only when called).
+    if name in _FRAMEWORKS:
+        from gradstat import frameworks
+
+        return getattr(frameworks, name)
+    raise AttributeError(f"module 'gradstat' has no attribute {name!r}")
+
 
 try:
     __version__ = _metadata.version("gradstat")
@@ -59,9 +82,11 @@ __all__ = [
     "estimate_from_noise",
     "estimator_moments",
     "exact_gradient",
+    "enumerate_states",
     "expected_loss",
     "forward_pass",
     "get_estimator",
+    *_FRAMEWORKS,
     "load_network",
     "per_state_estimator",
     "python_estimator",
