@@ -35,6 +35,10 @@ from gradstat.network import BinaryNetwork
 from gradstat.problem import Problem
 
 SIGNATURE = "fn(theta, x, t, u)"
+SIGNATURE_NET = "fn(theta, x, t, u, net)"
+"""An estimator written for any architecture also takes ``net``, the
+:class:`~gradstat.BinaryNetwork` being analysed, to read its ``sizes``, ``loss`` and
+``values`` (its parameters are ``theta``)."""
 OUTPUTS = ("surrogate", "estimate")
 
 DECLARATION_DRAWS = 16
@@ -94,13 +98,26 @@ def check_signature(fn: Any, name: str) -> None:
         signature = inspect.signature(fn)
     except (TypeError, ValueError):
         return  # builtins and some wrappers have no signature: the probe call checks them
+    for n_args in (4, 5):
+        try:
+            signature.bind(*range(n_args))
+            return
+        except TypeError:
+            pass
+    raise TypeError(
+        f"estimator {name!r} must take the 4 arguments {SIGNATURE} (or 5, {SIGNATURE_NET}); "
+        f"{getattr(fn, '__name__', 'fn')}{signature} does not"
+    )
+
+
+def takes_network(fn: Any) -> bool:
+    """Whether ``fn`` takes a fifth argument, the network (:data:`SIGNATURE_NET`)."""
     try:
-        signature.bind(1, 2, 3, 4)
-    except TypeError:
-        raise TypeError(
-            f"estimator {name!r} must take the 4 arguments {SIGNATURE}; "
-            f"{getattr(fn, '__name__', 'fn')}{signature} does not"
-        ) from None
+        signature = inspect.signature(fn)
+        signature.bind(*range(5))
+    except (TypeError, ValueError):
+        return False
+    return True
 
 
 @dataclass(frozen=True, eq=False)
@@ -116,7 +133,7 @@ class FrameworkEstimator(BatchedEstimator):
     output: str = "surrogate"
     block_size: int | None = None
     vectorize: bool | None = None
-    _cache: dict[str, Any] = field(default_factory=dict, repr=False)
+    _cache: dict[Any, Any] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
         check_name_and_claim(self.name, self.unbiased)
@@ -153,20 +170,27 @@ class FrameworkEstimator(BatchedEstimator):
         t = problem.T[example]
         return int(t[0]) if problem.net.loss == "xent" else t
 
-    def _compiled(self) -> Callable[..., np.ndarray]:
-        """The batched function ``(theta, x, t, U) -> (m, n_params)``, built once."""
-        if "batched" not in self._cache:
-            vectorize = self.vectorize
-            self._cache["batched"] = self.backend.batched(
-                self.function, self.output, True if vectorize is None else vectorize
-            )
-            self._cache["vectorized"] = vectorize is not False
-        return self._cache["batched"]
+    def _bound(self, net: BinaryNetwork) -> tuple[Any, Callable[..., Any]]:
+        """A cache key and ``fn`` with the network bound (for :data:`SIGNATURE_NET`)."""
+        if not takes_network(self.function):
+            return None, self.function
+        fn = self.function
+        return (net.sizes, net.loss, net.values), lambda th, x, t, u: fn(th, x, t, u, net)
+
+    def _compiled(self, net: BinaryNetwork, vectorize: bool | None = None) -> Callable[..., Any]:
+        """The batched function ``(theta, x, t, U) -> (m, n_params)``, built once per
+        architecture (``vectorize``: as the probe of :meth:`check_problem` decided)."""
+        key, fn = self._bound(net)
+        if vectorize is not None or key not in self._cache:
+            if vectorize is None:
+                vectorize = self.vectorize is not False
+            self._cache[key] = (self.backend.batched(fn, self.output, vectorize), vectorize)
+        return self._cache[key][0]
 
     def estimate_block(self, problem: Problem, example: int, U: np.ndarray) -> np.ndarray:
         """Estimates ``(m, n_params)`` of example ``example`` for uniforms ``U`` ``(m, N)``."""
         x, t = problem.X[example], self._target(problem, example)
-        E = np.asarray(self._compiled()(problem.theta, x, t, U), dtype=np.float64)
+        E = np.asarray(self._compiled(problem.net)(problem.theta, x, t, U), dtype=np.float64)
         P = problem.net.n_params
         if E.shape != (U.shape[0], P):
             raise ValueError(
@@ -197,8 +221,9 @@ class FrameworkEstimator(BatchedEstimator):
         u = forcing_uniforms(likely.bits, likely.p)
         x, t = problem.X[0], self._target(problem, 0)
         where = f"estimator {self.name!r} ({SIGNATURE})"
+        key, fn = self._bound(problem.net)
         try:
-            value = np.asarray(self.backend.value(self.function, problem.theta, x, t, u[0]))
+            value = np.asarray(self.backend.value(fn, problem.theta, x, t, u[0]))
         except Exception as err:
             raise ValueError(
                 f"{where} raised {type(err).__name__}: {err} when called on a probe state "
@@ -213,7 +238,7 @@ class FrameworkEstimator(BatchedEstimator):
             )
         if not np.all(np.isfinite(value)):
             raise ValueError(f"{where} returned NaN or infinite values on a probe state")
-        if "batched" not in self._cache:
+        if key not in self._cache:
             self._probe_batched(problem, u)
         if self.noise == "discrete":
             check_declared_noise(self, problem)
@@ -222,13 +247,17 @@ class FrameworkEstimator(BatchedEstimator):
         """Build the batched form, falling back to a loop where ``vmap`` fails."""
         try:
             self.estimate_block(problem, 0, np.repeat(u, 2, axis=0))
-        except Exception as err:
+        except Exception:
             if self.vectorize is not None:
                 raise
-            self._cache["batched"] = self.backend.batched(self.function, self.output, False)
-            self._cache["vectorized"] = False
-            self._cache["why"] = f"{type(err).__name__}: {err}"
+            self._compiled(problem.net, vectorize=False)
             self.estimate_block(problem, 0, np.repeat(u, 2, axis=0))
+
+    def vectorized(self, net: BinaryNetwork) -> bool | None:
+        """Whether the estimates on ``net``'s architecture run vectorised (``vmap``) or
+        draw by draw; None before the first run."""
+        entry = self._cache.get(self._bound(net)[0])
+        return None if entry is None else entry[1]
 
 
 def check_declared_noise(spec: FrameworkEstimator, problem: Problem) -> None:

@@ -35,7 +35,11 @@ class JaxBackend:
     framework = "jax"
 
     def __init__(self) -> None:
-        self.jax = _jax()
+        _jax()  # refuse at once, saying how to install, when jax is missing
+
+    @property
+    def jax(self) -> Any:
+        return _jax()  # not kept: the backend stays picklable for process pools
 
     def value(self, fn: Callable[..., Any], theta: np.ndarray, x: np.ndarray, t: Any,
               u: np.ndarray) -> np.ndarray:  # fmt: skip
@@ -61,7 +65,7 @@ class JaxBackend:
                 if vectorize:
                     # Rows padded to a power of two: jit compiles once per block shape.
                     m = U.shape[0]
-                    rows = 1 << max(3, (m - 1).bit_length())
+                    rows = 1 << max(4, (m - 1).bit_length())
                     padded = np.full((rows, U.shape[1]), 0.5)
                     padded[:m] = U
                     return np.asarray(mapped(*args, jax.numpy.asarray(padded)))[:m]

@@ -37,7 +37,11 @@ class TorchBackend:
     framework = "torch"
 
     def __init__(self) -> None:
-        self.torch = _torch()
+        _torch()  # refuse at once, saying how to install, when torch is missing
+
+    @property
+    def torch(self) -> Any:
+        return _torch()  # not kept: the backend stays picklable for process pools
 
     def _inputs(self, theta: np.ndarray, x: np.ndarray, t: Any) -> tuple[Any, Any, Any]:
         torch = self.torch
