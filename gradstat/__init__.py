@@ -14,6 +14,7 @@ Quick tour::
 from importlib import metadata as _metadata
 
 from gradstat.analysis import AnalysisResult, analyze
+from gradstat.engines.states import enumerate_states
 from gradstat.estimators import Estimator, available_estimators, get_estimator, register
 from gradstat.estimators.user import (
     PerStateEstimator,
@@ -21,7 +22,6 @@ from gradstat.estimators.user import (
     per_state_estimator,
     python_estimator,
 )
-from gradstat.engines.states import enumerate_states
 from gradstat.exact import EstimatorMoments, estimator_moments, exact_gradient, expected_loss
 from gradstat.metrics import METRICS, ScopeMetrics
 from gradstat.network import BinaryNetwork

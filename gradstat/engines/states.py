@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 from numba import njit
 
-from gradstat._validation import check_int
+from gradstat._validation import check_array, check_int
 from gradstat.estimators.registry import EstimatorBase
 from gradstat.kernels.accumulate import accumulate
 from gradstat.kernels.philox import fill_noise
@@ -34,6 +34,7 @@ from gradstat.problem import (
     DEFAULT_MAX_STATES,
     Problem,
     check_max_states,
+    check_network,
     check_states,
     make_problem,
 )
@@ -189,9 +190,13 @@ def enumerate_states(
     True
     """
     max_states = check_max_states(max_states)
-    problem = make_problem(net, x, np.zeros(net.n_out) if net.loss != "xent" else 0)
-    if problem.n_examples != 1:
-        raise ValueError("enumerate_states takes one input: x of shape (n_in,)")
+    net = check_network(net)
+    X = check_array(x, "x")
+    if X.shape != (net.n_in,):
+        raise ValueError(
+            f"enumerate_states takes one input: x of shape ({net.n_in},), got {X.shape}"
+        )
+    problem = make_problem(net, X, np.zeros(net.n_out) if net.loss != "xent" else 0)
     check_states(net, max_states, "enumerate_states")
     if block_size is None:
         block = default_block(problem)

@@ -146,9 +146,7 @@ def torch_estimator(
     )  # fmt: skip
 
 
-def network_from_torch(
-    layers: Any, *, loss: str = "mse", values: str = "01"
-) -> BinaryNetwork:
+def network_from_torch(layers: Any, *, loss: str = "mse", values: str = "01") -> BinaryNetwork:
     """A :class:`BinaryNetwork` from a stack of ``torch.nn.Linear`` layers, as they are.
 
     ``layers`` is a sequence of ``torch.nn.Linear`` (or a module, whose ``Linear``

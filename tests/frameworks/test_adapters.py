@@ -42,8 +42,10 @@ def close(a: np.ndarray, b: np.ndarray, tol: float) -> bool:
 @pytest.mark.parametrize("name", ["st", "st_sigmoid", "reinforce"])
 def test_exact_moments_equal_the_builtins(framework: str, name: str) -> None:
     make, ops = adapter(framework)
-    fn = written.reinforce(ops) if name == "reinforce" else written.surrogate_st(
-        ops, "one" if name == "st" else "sigmoid"
+    fn = (
+        written.reinforce(ops)
+        if name == "reinforce"
+        else written.surrogate_st(ops, "one" if name == "st" else "sigmoid")
     )
     est = make(fn)
     for net in (DEEP, ONE):
