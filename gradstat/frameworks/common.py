@@ -20,6 +20,7 @@ With ``noise="continuous"`` (Gumbel, Concrete, ARM-type estimators: anything rea
 
 from __future__ import annotations
 
+import importlib
 import inspect
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -32,6 +33,7 @@ from gradstat.engines.states import forcing_uniforms, layer_pass
 from gradstat.estimators.registry import NOISE_KINDS
 from gradstat.estimators.user import BatchedEstimator, check_name_and_claim
 from gradstat.network import BinaryNetwork
+from gradstat.network import _layer_slices as layer_slices
 from gradstat.problem import Problem
 
 SIGNATURE = "fn(theta, x, t, u)"
@@ -57,13 +59,33 @@ def layer_views(theta: Any, sizes: BinaryNetwork | Sequence[int]) -> list[tuple[
     so an estimator can read its parameters as layers inside ``vmap`` and ``grad``.
     """
     sizes = sizes.sizes if isinstance(sizes, BinaryNetwork) else tuple(sizes)
-    out, off = [], 0
-    for fan_in, fan_out in zip(sizes[:-1], sizes[1:]):
-        W = theta[off : off + fan_in * fan_out].reshape(fan_out, fan_in)
-        off += fan_in * fan_out
-        out.append((W, theta[off : off + fan_out]))
-        off += fan_out
-    return out
+    slices = layer_slices(sizes)
+    return [
+        (theta[w].reshape(fan_out, fan_in), theta[b])
+        for (w, b), fan_in, fan_out in zip(slices, sizes[:-1], sizes[1:])
+    ]
+
+
+class Backend:
+    """A framework, imported when used: ``module`` raises an ``ImportError`` saying how
+    to install it. Subclasses run a user's function on it (``value``, ``batched``)."""
+
+    framework: str
+    title: str
+    install: str
+
+    def __init__(self) -> None:
+        self.module  # noqa: B018 (refuse at once, saying how to install, without it)
+
+    @property
+    def module(self) -> Any:
+        """The framework's module (not kept: backends stay picklable for process pools)."""
+        try:
+            return importlib.import_module(self.framework)
+        except ImportError:
+            raise ImportError(
+                f"gradstat.{self.framework}_estimator needs {self.title}. {self.install}"
+            ) from None
 
 
 def network_from_arrays(

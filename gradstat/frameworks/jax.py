@@ -14,47 +14,38 @@ from typing import Any
 import numpy as np
 
 from gradstat._validation import check_choice
-from gradstat.frameworks.common import FrameworkEstimator, layer_views, network_from_arrays
+from gradstat.frameworks.common import (
+    Backend,
+    FrameworkEstimator,
+    layer_views,
+    network_from_arrays,
+)
 from gradstat.network import BinaryNetwork
 
-INSTALL = "JAX is not installed: pip install 'gradstat[jax]' (CPU wheels, about 600 MB)"
 STYLES = ("flax", "equinox")
 
 
-def _jax() -> Any:
-    try:
-        import jax
-    except ImportError:
-        raise ImportError(f"gradstat.jax_estimator needs JAX. {INSTALL}") from None
-    return jax
-
-
-class JaxBackend:
+class JaxBackend(Backend):
     """Calls of a user's function on float64 JAX arrays."""
 
     framework = "jax"
-
-    def __init__(self) -> None:
-        _jax()  # refuse at once, saying how to install, when jax is missing
-
-    @property
-    def jax(self) -> Any:
-        return _jax()  # not kept: the backend stays picklable for process pools
+    title = "JAX"
+    install = "JAX is not installed: pip install 'gradstat[jax]' (CPU wheels, about 600 MB)"
 
     def value(self, fn: Callable[..., Any], theta: np.ndarray, x: np.ndarray, t: Any,
               u: np.ndarray) -> np.ndarray:  # fmt: skip
         """``fn``'s output for one draw, as an array."""
-        with self.jax.enable_x64(True):
-            return np.asarray(fn(*self._inputs(theta, x, t), self.jax.numpy.asarray(u)))
+        with self.module.enable_x64(True):
+            return np.asarray(fn(*self._inputs(theta, x, t), self.module.numpy.asarray(u)))
 
     def _inputs(self, theta: np.ndarray, x: np.ndarray, t: Any) -> tuple[Any, Any, Any]:
-        jnp = self.jax.numpy
+        jnp = self.module.numpy
         tt = jnp.asarray(t, dtype=jnp.int64 if isinstance(t, int) else jnp.float64)
         return jnp.asarray(theta, dtype=jnp.float64), jnp.asarray(x, dtype=jnp.float64), tt
 
     def batched(self, fn: Callable[..., Any], output: str, vectorize: bool) -> Callable[..., Any]:
         """``(theta, x, t, U) -> (m, n_params)``: jitted ``vmap``, or a jitted loop body."""
-        jax = self.jax
+        jax = self.module
         inner = jax.grad(fn) if output == "surrogate" else fn
         mapped = jax.jit(jax.vmap(inner, in_axes=(None, None, None, 0)))
         single = jax.jit(inner)
@@ -75,19 +66,11 @@ class JaxBackend:
         return call
 
 
-def jax_estimator(
-    fn: Callable[..., Any],
-    *,
-    noise: str = "discrete",
-    output: str = "surrogate",
-    name: str = "",
-    unbiased: bool | None = None,
-    block_size: int | None = None,
-    vectorize: bool | None = None,
-) -> FrameworkEstimator:
+def jax_estimator(fn: Callable[..., Any], **settings: Any) -> FrameworkEstimator:
     """An estimator written in JAX, accepted wherever an estimator name is.
 
-    The contract and the options are those of :func:`gradstat.torch_estimator`: ``fn(theta,
+    The contract and the settings (``noise``, ``output``, ``name``, ``unbiased``,
+    ``block_size``, ``vectorize``) are those of :func:`gradstat.torch_estimator`: ``fn(theta,
     x, t, u)`` on float64 arrays (``t`` an int64 class for ``xent``), unit ``k`` firing
     when ``u[k] < p[k]``, returning a scalar surrogate whose ``jax.grad`` is the estimate
     (or the estimate itself with ``output="estimate"``). ``noise="discrete"`` gives exact
@@ -100,10 +83,7 @@ def jax_estimator(
     ImportError
         Without JAX (the message says how to install it).
     """
-    return FrameworkEstimator(
-        fn, JaxBackend(), name=name, unbiased=unbiased, noise=noise, output=output,
-        block_size=block_size, vectorize=vectorize,
-    )  # fmt: skip
+    return FrameworkEstimator(fn, JaxBackend(), **settings)
 
 
 def network_from_jax(
@@ -137,7 +117,7 @@ def network_from_jax(
 def jax_layers(net: BinaryNetwork, *, style: str = "flax") -> list[dict[str, Any]]:
     """``net``'s layers as float64 JAX arrays: flax ``{"kernel": (in, out), "bias"}``
     mappings, or ``{"weight": (out, in), "bias"}`` for ``style="equinox"``."""
-    jax = _jax()
+    jax = JaxBackend().module
     style = check_choice(style, "style", STYLES)
     out = []
     with jax.enable_x64(True):

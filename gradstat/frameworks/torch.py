@@ -14,37 +14,27 @@ from typing import Any
 
 import numpy as np
 
-from gradstat.frameworks.common import FrameworkEstimator, layer_views, network_from_arrays
+from gradstat.frameworks.common import (
+    Backend,
+    FrameworkEstimator,
+    layer_views,
+    network_from_arrays,
+)
 from gradstat.network import BinaryNetwork
 
-INSTALL = (
-    "PyTorch is not installed: pip install 'gradstat[torch]' (or a CPU build of torch from "
-    "https://download.pytorch.org/whl/cpu, which avoids the multi-gigabyte CUDA stack)"
-)
 
-
-def _torch() -> Any:
-    try:
-        import torch
-    except ImportError:
-        raise ImportError(f"gradstat.torch_estimator needs PyTorch. {INSTALL}") from None
-    return torch
-
-
-class TorchBackend:
+class TorchBackend(Backend):
     """Calls of a user's function on float64 tensors."""
 
     framework = "torch"
-
-    def __init__(self) -> None:
-        _torch()  # refuse at once, saying how to install, when torch is missing
-
-    @property
-    def torch(self) -> Any:
-        return _torch()  # not kept: the backend stays picklable for process pools
+    title = "PyTorch"
+    install = (
+        "PyTorch is not installed: pip install 'gradstat[torch]' (or a CPU build of torch "
+        "from https://download.pytorch.org/whl/cpu, which avoids the multi-gigabyte CUDA stack)"
+    )
 
     def _inputs(self, theta: np.ndarray, x: np.ndarray, t: Any) -> tuple[Any, Any, Any]:
-        torch = self.torch
+        torch = self.module
         th = torch.tensor(theta, dtype=torch.float64)
         xt = torch.tensor(x, dtype=torch.float64)
         tt = torch.tensor(t, dtype=torch.int64 if isinstance(t, int) else torch.float64)
@@ -54,12 +44,12 @@ class TorchBackend:
               u: np.ndarray) -> np.ndarray:  # fmt: skip
         """``fn``'s output for one draw, as an array (no gradient)."""
         th, xt, tt = self._inputs(theta, x, t)
-        out = fn(th, xt, tt, self.torch.tensor(u, dtype=self.torch.float64))
+        out = fn(th, xt, tt, self.module.tensor(u, dtype=self.module.float64))
         return out.detach().numpy() if hasattr(out, "detach") else np.asarray(out)
 
     def batched(self, fn: Callable[..., Any], output: str, vectorize: bool) -> Callable[..., Any]:
         """``(theta, x, t, U) -> (m, n_params)``: vmapped, or a loop over the draws."""
-        torch = self.torch
+        torch = self.module
         func = torch.func
         inner = func.grad(fn) if output == "surrogate" else fn
         mapped = func.vmap(inner, in_dims=(None, None, None, 0))
@@ -154,7 +144,7 @@ def network_from_torch(layers: Any, *, loss: str = "mse", values: str = "01") ->
     last is the linear output layer. ``Linear.weight`` has shape ``(out, in)``, SPEC's
     ``W_l``; layers without a bias get zeros.
     """
-    torch = _torch()
+    torch = TorchBackend().module
     if isinstance(layers, torch.nn.Module):
         layers = [m for m in layers.modules() if isinstance(m, torch.nn.Linear)]
     pairs = []
@@ -169,7 +159,7 @@ def network_from_torch(layers: Any, *, loss: str = "mse", values: str = "01") ->
 
 def torch_layers(net: BinaryNetwork, *, dtype: Any = None) -> list[Any]:
     """``torch.nn.Linear`` layers (float64 by default) holding ``net``'s parameters."""
-    torch = _torch()
+    torch = TorchBackend().module
     dtype = torch.float64 if dtype is None else dtype
     out = []
     for W, b in layer_views(net.params, net):
@@ -184,5 +174,5 @@ def torch_layers(net: BinaryNetwork, *, dtype: Any = None) -> list[Any]:
 def flat_parameters(layers: Sequence[Any]) -> Any:
     """The flat ``theta`` (SPEC order) of ``torch.nn.Linear`` layers, as one tensor that
     keeps their autograd history: ``W_1``, ``b_1``, ..., ``W_o``, ``b_o``."""
-    torch = _torch()
+    torch = TorchBackend().module
     return torch.cat([p for layer in layers for p in (layer.weight.reshape(-1), layer.bias)])

@@ -139,6 +139,13 @@ def test_an_estimator_by_import_path() -> None:
                        rtol=0, atol=1e-12)  # fmt: skip
     with pytest.raises(ValueError, match="cannot be imported"):
         gs.estimator_moments(NET, X, T, "named:nothing_here")
+    from gradstat.sweep.config import EstimatorSpec
+
+    assert EstimatorSpec.parse("named:st_sigmoid_jax").name == "named:st_sigmoid_jax"
+    spec = EstimatorSpec.parse("reinforce:baseline=optimal")
+    assert (spec.name, spec.options) == ("reinforce", {"baseline": "optimal"})
+    with pytest.raises(TypeError, match="takes no options"):
+        EstimatorSpec.parse("named:st_sigmoid_jax:tau=2")
 
 
 @pytest.mark.parametrize("tau", [1.0, 2.0])
