@@ -274,7 +274,8 @@ class EstimatorSpec:
         """From ``"name"`` or ``"name:key=value,key=value"`` (values: numbers or strings)."""
         name, _, rest = _check_type(text, "'estimators'", str, "a string").partition(":")
         attribute, _, after = rest.partition(":")
-        if attribute and "=" not in attribute and "," not in attribute:
+        registered = name.strip() in available_estimators()
+        if not registered and attribute and "=" not in attribute and "," not in attribute:
             name, rest = f"{name}:{attribute}", after  # "package.module:attribute[:options]"
         options: dict[str, Any] = {}
         for item in filter(None, rest.split(",")):
