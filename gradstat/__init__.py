@@ -14,6 +14,7 @@ Quick tour::
 from importlib import metadata as _metadata
 
 from gradstat.analysis import AnalysisResult, analyze
+from gradstat.engines.states import enumerate_states
 from gradstat.estimators import Estimator, available_estimators, get_estimator, register
 from gradstat.estimators.user import (
     PerStateEstimator,
@@ -36,6 +37,28 @@ from gradstat.sampling import (
 )
 from gradstat.storage import load_network, save_network
 from gradstat.sweep import sweep
+
+_FRAMEWORKS = (
+    "FrameworkEstimator",
+    "jax_estimator",
+    "jax_layers",
+    "layer_views",
+    "network_from_jax",
+    "network_from_torch",
+    "torch_estimator",
+    "torch_layers",
+)
+
+
+def __getattr__(name: str) -> object:
+    # The framework adapters load on first use, so that importing gradstat never imports
+    # PyTorch or JAX (they import their framework only when called).
+    if name in _FRAMEWORKS:
+        from gradstat import frameworks
+
+        return getattr(frameworks, name)
+    raise AttributeError(f"module 'gradstat' has no attribute {name!r}")
+
 
 try:
     __version__ = _metadata.version("gradstat")
@@ -61,9 +84,11 @@ __all__ = [
     "estimate_from_noise",
     "estimator_moments",
     "exact_gradient",
+    "enumerate_states",
     "expected_loss",
     "forward_pass",
     "get_estimator",
+    *_FRAMEWORKS,
     "load_network",
     "noise_decomposition",
     "per_state_estimator",

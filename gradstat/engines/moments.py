@@ -13,6 +13,7 @@ from gradstat.engines.choice import descent_labels
 from gradstat.engines.gradient import problem_batch, reference_gradient
 from gradstat.engines.joint import moments_kernel, user_moments_kernel
 from gradstat.engines.message_moments import layerwise_moments, layerwise_moments_cost
+from gradstat.engines.states import batched_moments
 from gradstat.estimators.registry import EstimatorBase
 from gradstat.kernels.blocks import CHUNKS
 from gradstat.problem import (
@@ -153,6 +154,8 @@ def _run_moments(
         if engine == "cells":
             chunks = CHUNKS // 4 if want_cov else CHUNKS
             return cells_kernel(spec.name == "disarm", batch, geo, *common, chunks)
+        if spec.batched:
+            return batched_moments(problem, spec, *common[:3], want_cov, rows)
         if spec.jitted is None:
             return moments_kernel(
                 batch, geo, spec.code, spec.noise_size(net.hidden_sizes, options), opts,

@@ -12,6 +12,7 @@ from numba import njit, prange
 
 from gradstat.engines.baselines import kernel_options, workspace_for
 from gradstat.engines.gradient import problem_batch
+from gradstat.engines.states import batched_draws
 from gradstat.estimators.dispatch import draw_estimate
 from gradstat.estimators.registry import EstimatorBase
 from gradstat.kernels.forward import forward_state, loss_and_grad, state_buffers
@@ -307,6 +308,9 @@ class Sampler:
         problem, spec = self.problem, self.spec
         if spec.draws_own_noise:
             _python_draws(problem, spec, self.options, self.seed, first, per_example, out)
+            return
+        if spec.batched:
+            batched_draws(problem, spec, stream_key(self.seed), first, per_example, noise, out)
             return
         batch, geo = problem_batch(problem, spec.unit_mode(problem.mode))
         draws = Draws(

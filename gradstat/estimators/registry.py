@@ -89,6 +89,10 @@ class EstimatorBase:
     normal_noise: bool = False
     smooth: bool = False
     values: tuple[str, ...] = ("01", "pm1")
+    batched: bool = False
+    """Computes blocks of estimates from blocks of uniforms in one call
+    (:class:`gradstat.estimators.user.BatchedEstimator`: estimators written in PyTorch or
+    JAX), which the engines enumerate and sample through :mod:`gradstat.engines.states`."""
     own_model: bool = False
     """Estimates the gradient of a different model (the noisy rectifier): its bias is
     measured against that model's own gradient (:meth:`own_gradient`)."""

@@ -39,6 +39,7 @@ infinite (or estimates too large to square) are refused after the run.
 
 from __future__ import annotations
 
+import importlib
 import inspect
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
@@ -75,12 +76,41 @@ class CheckedCall:
         )
 
 
-def _check_name_and_claim(name: Any, unbiased: Any) -> None:
+def check_name_and_claim(name: Any, unbiased: Any) -> None:
     """A user estimator's ``name`` (a string) and ``unbiased`` claim (a bool or None)."""
     if not isinstance(name, str):
         raise TypeError(f"name must be a string, got {type(name).__name__} {name!r}")
     if unbiased is not None:
         check_bool(unbiased, "unbiased")
+
+
+def no_options(what: str, options: Mapping[str, Any]) -> dict[str, Any]:
+    """Refuse options for an estimator that takes none (its function holds them)."""
+    if options:
+        raise TypeError(f"{what} takes no options, got {sorted(options)}")
+    return {}
+
+
+class BatchedEstimator(EstimatorBase):
+    """An estimator that computes a block of estimates from a block of uniforms at once.
+
+    Estimators written in PyTorch or JAX (:mod:`gradstat.frameworks`) are of this kind:
+    :meth:`estimate_block` maps uniforms ``U`` of shape ``(m, N)`` (row ``i`` one draw's
+    uniforms for one example; unit ``k`` fires when ``U[i, k] < p[k]``) to the ``m``
+    estimates in the full SPEC layout. The engines enumerate states for it with forcing
+    uniforms, or pass it gradstat's Philox uniforms (:mod:`gradstat.engines.states`).
+    """
+
+    batched = True
+    block_size: int | None = None
+    """States (or draws) per call of :meth:`estimate_block`; None: the engines' default."""
+
+    def resolve_options(self, options: Mapping[str, Any]) -> dict[str, Any]:
+        return no_options(f"estimator {self.name!r}", options)
+
+    def estimate_block(self, problem: Problem, example: int, U: np.ndarray) -> np.ndarray:
+        """Estimates ``(m, n_params)`` of example ``example`` for uniforms ``U`` ``(m, N)``."""
+        raise NotImplementedError
 
 
 @dataclass(frozen=True)
@@ -97,7 +127,7 @@ class PythonEstimator(EstimatorBase):
     def __post_init__(self) -> None:
         if not callable(self.function):
             raise TypeError(f"function must be callable, got {self.function!r}")
-        _check_name_and_claim(self.name, self.unbiased)
+        check_name_and_claim(self.name, self.unbiased)
         if not self.name:
             object.__setattr__(self, "name", getattr(self.function, "__name__", "user"))
         if not isinstance(self.function, CheckedCall):
@@ -120,7 +150,7 @@ class PerStateEstimator(EstimatorBase):
                 "@numba.njit); for a plain Python function pass it directly instead"
             )
         check_choice(self.noise, "noise", NOISE_KINDS)
-        _check_name_and_claim(self.name, self.unbiased)
+        check_name_and_claim(self.name, self.unbiased)
         if not self.name:
             object.__setattr__(self, "name", self.function.py_func.__name__)
         try:
@@ -137,11 +167,7 @@ class PerStateEstimator(EstimatorBase):
         return self.function
 
     def resolve_options(self, options: Mapping[str, Any]) -> dict[str, Any]:
-        if options:
-            raise TypeError(
-                f"per-state estimator {self.name!r} takes no options, got {sorted(options)}"
-            )
-        return {}
+        return no_options(f"per-state estimator {self.name!r}", options)
 
     def check_problem(self, problem: Problem, options: Mapping[str, Any]) -> None:
         """Call the function once, on example 0's likelier state, before any kernel does.
@@ -223,12 +249,34 @@ def per_state_estimator(
     return PerStateEstimator(function, name=name, noise=noise, unbiased=unbiased)
 
 
+def import_estimator(path: str) -> EstimatorBase:
+    """The estimator object named by ``"package.module:attribute"`` (for grids and the
+    command line, which name estimators by strings)."""
+    module, _, attribute = path.partition(":")
+    if not module or not attribute.isidentifier():
+        raise ValueError(
+            f"estimator {path!r} is neither a registered name nor an importable one "
+            "'package.module:attribute'"
+        )
+    try:
+        found = getattr(importlib.import_module(module), attribute)
+    except (ImportError, AttributeError) as err:
+        raise ValueError(f"estimator {path!r} cannot be imported: {err}") from None
+    if not isinstance(found, EstimatorBase):
+        raise TypeError(
+            f"estimator {path!r} is a {type(found).__name__}, not an estimator object (wrap "
+            "the function: gradstat.torch_estimator, gradstat.jax_estimator or "
+            "gradstat.per_state_estimator)"
+        )
+    return found
+
+
 def resolve_estimator(
     estimator: Any, options: Mapping[str, Any]
 ) -> tuple[EstimatorBase, dict[str, Any]]:
     """The estimator object and its validated options, for a name, object or callable."""
     if isinstance(estimator, str):
-        estimator = get_estimator(estimator)
+        estimator = import_estimator(estimator) if ":" in estimator else get_estimator(estimator)
     if isinstance(estimator, EstimatorBase):
         return estimator, estimator.resolve_options(options)
     if hasattr(estimator, "py_func"):

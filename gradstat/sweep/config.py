@@ -33,7 +33,8 @@ from gradstat._validation import (
     check_real,
 )
 from gradstat.analysis import METHODS
-from gradstat.estimators import available_estimators, get_estimator
+from gradstat.estimators import available_estimators
+from gradstat.estimators.user import resolve_estimator
 from gradstat.metrics import METRICS
 from gradstat.network import LOSSES, RANDOM_SCALE_LIMIT, BinaryNetwork
 from gradstat.storage import load_network
@@ -247,7 +248,10 @@ class EstimatorSpec:
     Attributes
     ----------
     name : str
-        A name from :func:`gradstat.available_estimators`.
+        A name from :func:`gradstat.available_estimators`, or ``"package.module:attribute"``
+        naming a module-level estimator object (:func:`gradstat.torch_estimator`,
+        :func:`gradstat.jax_estimator`, :func:`gradstat.per_state_estimator`); in the
+        string form of :meth:`parse`, options follow a second colon.
     options : mapping
         Options checked by the registry (e.g. ``{"baseline": "optimal"}``).
     """
@@ -256,9 +260,8 @@ class EstimatorSpec:
     options: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        spec = get_estimator(self.name)
         _check_type(self.options, "'options'", Mapping, "a table of estimator options")
-        spec.resolve_options(self.options)
+        resolve_estimator(self.name, self.options)  # a registered or importable name
         object.__setattr__(self, "options", dict(self.options))
 
     @property
@@ -270,6 +273,10 @@ class EstimatorSpec:
     def parse(cls, text: str) -> EstimatorSpec:
         """From ``"name"`` or ``"name:key=value,key=value"`` (values: numbers or strings)."""
         name, _, rest = _check_type(text, "'estimators'", str, "a string").partition(":")
+        attribute, _, after = rest.partition(":")
+        registered = name.strip() in available_estimators()
+        if not registered and attribute and "=" not in attribute and "," not in attribute:
+            name, rest = f"{name}:{attribute}", after  # "package.module:attribute[:options]"
         options: dict[str, Any] = {}
         for item in filter(None, rest.split(",")):
             key, eq, value = item.partition("=")

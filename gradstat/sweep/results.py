@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from gradstat.analysis import AnalysisResult
-from gradstat.estimators import get_estimator
+from gradstat.estimators.user import resolve_estimator
 from gradstat.metrics import METRICS
 from gradstat.sweep.config import EstimatorSpec, NetworkCase, ReportConfig
 from gradstat.sweep.tasks import SweepTask, TaskOutcome
@@ -99,7 +99,7 @@ def result_rows(
 
 def _options_text(spec: EstimatorSpec) -> str:
     try:
-        options = get_estimator(spec.name).resolve_options(spec.options)
+        options = resolve_estimator(spec.name, spec.options)[1]
     except Exception:  # the options as given: this row only reports an error
         options = dict(spec.options)
     return json.dumps(options, sort_keys=True, default=repr)
