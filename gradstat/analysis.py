@@ -21,7 +21,7 @@ from gradstat._validation import check_choice, check_n_samples, check_real, chec
 from gradstat.engines.choice import ENGINES, descent_labels, moments_engine
 from gradstat.engines.gradient import reference_gradient
 from gradstat.engines.moments import moments_pass
-from gradstat.engines.streaming import mc_group_sums, mc_sum
+from gradstat.engines.streaming import mc_group_sums
 from gradstat.estimators.registry import EstimatorBase
 from gradstat.estimators.user import guard_engines, resolve_estimator
 from gradstat.exact import check_reference
@@ -352,8 +352,11 @@ def _mc_reference(
     ex_grad = spec.own_gradient(problem, options)
     if ex_grad is not None:
         return ex_grad, "rectifier-exact"
-    total = mc_sum(problem, spec, options, n_samples, seed, max_states)
-    return expand_mean(problem, total / n_samples), "own-mean"
+    # The sum of the draws: the first sum of one group of draws against a zero reference.
+    zero = np.zeros((problem.n_examples, problem.n_compressed))
+    sums = mc_group_sums(problem, spec, options, n_samples, seed, max_states, zero, zero,
+                         problem.segment_starts(), 1)  # fmt: skip
+    return expand_mean(problem, sums.s1[0] / n_samples), "own-mean"
 
 
 def _recorded_seed(seed: np.random.SeedSequence) -> int | None:

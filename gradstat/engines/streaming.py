@@ -34,7 +34,6 @@ from gradstat.engines.sampling import (
     NO_NOISE,
     Draws,
     block_draws,
-    estimate_width,
     make_sampler,
     sampler_blocks,
 )
@@ -175,9 +174,10 @@ def _add_draw(
         d = v - G[q]
         s1[q] += d
         s2[q] += d * d
-        # numpy.sign: -1, 0 or 1, and NaN (which agrees with nothing) for NaN.
-        if (v > 0.0 and sg[q] > 0.0) or (v < 0.0 and sg[q] < 0.0) or (v == 0.0 and sg[q] == 0.0):
-            agree[q] += 1.0
+        # numpy.sign(v) is -1, 0 or 1, or NaN (which agrees with nothing) for a NaN v;
+        # written without branches, which would be mispredicted at random.
+        sv = (1.0 if v > 0.0 else 0.0) - (1.0 if v < 0.0 else 0.0)
+        agree[q] += 1.0 if sv == sg[q] and v == v else 0.0
         prod[q] = v * w[q]
     n_seg = seg.shape[0] - 1
     for j in range(n_seg):
@@ -288,23 +288,19 @@ def _waves(spans: Iterator[tuple[int, int, int]], per_wave: int) -> Iterator[np.
 
 
 def mc_group_sums(
-    problem: Problem,
-    spec: EstimatorBase,
-    options: dict[str, Any],
-    n_samples: int,
-    seed: np.random.SeedSequence,
-    max_states: int,
-    G: np.ndarray,
-    dw: np.ndarray,
-    seg: np.ndarray,
-    n_groups: int,
-) -> GroupSums:
+    problem: Problem, spec: EstimatorBase, options: dict[str, Any], n_samples: int,
+    seed: np.random.SeedSequence, max_states: int, G: np.ndarray, dw: np.ndarray,
+    seg: np.ndarray, n_groups: int,
+) -> GroupSums:  # fmt: skip
     """:class:`GroupSums` of ``n_samples`` draws in ``n_groups`` contiguous groups.
 
     ``G`` and ``dw`` are ``(B, n)`` in the layout of the estimates (compressed, or full for
     user estimators), ``seg`` the layer segment starts
-    (:meth:`gradstat.problem.Problem.segment_starts`). Built-in estimators and
-    :func:`gradstat.per_state_estimator` functions... see the module docstring.
+    (:meth:`gradstat.problem.Problem.segment_starts`). Built-in estimators are drawn and
+    summed in one kernel; user estimators (per-state functions and plain Python ones)
+    draw their blocks as :func:`gradstat.engines.sampling.draw_blocks` does, and the same
+    kernel sums each block. Either way the sums equal those of a NumPy loop over
+    ``draw_blocks`` bit for bit (module docstring).
     """
     sampler = make_sampler(problem, spec, options, seed, max_states)
     B, n = problem.n_examples, sampler.width
@@ -354,20 +350,3 @@ def mc_group_sums(
     for wave in _waves(spans, per_wave):
         run(wave, empty)
     return sums
-
-
-def mc_sum(
-    problem: Problem,
-    spec: EstimatorBase,
-    options: dict[str, Any],
-    n_samples: int,
-    seed: np.random.SeedSequence,
-    max_states: int,
-) -> np.ndarray:
-    """The sum ``(B, n)`` of ``n_samples`` per-example draws (one group's ``s1`` against a
-    zero reference): equal, bit for bit, to the sum of ``block.sum(axis=0)`` over the blocks
-    of :func:`gradstat.engines.sampling.draw_blocks`."""
-    zero = np.zeros((problem.n_examples, estimate_width(problem, spec)))
-    seg = problem.segment_starts(spec.full_layout)
-    sums = mc_group_sums(problem, spec, options, n_samples, seed, max_states, zero, zero, seg, 1)
-    return sums.s1[0]

@@ -156,13 +156,16 @@ def test_sums_do_not_depend_on_the_thread_count(monkeypatch):
 
 
 def test_own_mean_is_the_sum_of_the_draws():
-    """mc_sum (the noisy rectifier's own-model reference) adds the draws block by block."""
-    problem, spec, opts, _, _, _ = _setup((3, 4, 2), "noisy_rectifier", 2)
+    """Against a zero reference, one group's s1 is the sum of the draws, block by block as
+    the noisy rectifier's own-model reference summed them."""
+    problem, spec, opts, _, _, seg = _setup((3, 4, 2), "noisy_rectifier", 2)
     seed = np.random.SeedSequence(6)
     want = np.zeros((2, problem.n_compressed))
     for block in sampling.draw_blocks(problem, spec, opts, 3001, seed):
         want += block.sum(axis=0)
-    assert np.array_equal(streaming.mc_sum(problem, spec, opts, 3001, seed, 10**6), want)
+    zero = np.zeros_like(want)
+    sums = streaming.mc_group_sums(problem, spec, opts, 3001, seed, 10**6, zero, zero, seg, 1)
+    assert np.array_equal(sums.s1[0], want)
 
 
 def test_memory_does_not_grow_with_the_draws():
