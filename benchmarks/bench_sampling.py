@@ -5,20 +5,24 @@ the ten-class network) it measures single-example draws per second of
 
 * the kernel alone: :meth:`gradstat.sampling.Sampler.fill` writing into a preallocated
   array (noise generation, estimates, full-layout output);
-* ``gradstat.sample_gradients`` end to end (validation, a fresh output array per call).
+* ``gradstat.sample_gradients`` end to end (validation, a fresh output array per call);
+* ``gradstat.analyze(method="mc")`` end to end (the exact reference gradient, then draws
+  whose sums are accumulated inside the sampling kernel: nothing is materialised), in
+  calls of ``ANALYZE_DRAWS`` single-example draws.
 
 Draws are made in calls of at most ``CALL_BYTES`` of output each, enough calls to take
 about ``SECONDS`` per measurement; every measurement warms up once (compilation or the
 on-disk cache) and reports the best of ``--repeat`` runs, with numba on one thread and on
 all of its threads. Besides wall-clock rates it reports the process CPU time per draw,
 which other processes on the machine disturb less. The header gives the core count,
-numba's thread count and the load average; the project's target (at least 2 million
-single-example draws per second of ``sample_gradients`` for ``st_sigmoid`` on
-``(8, 8, 8, 1)`` on 2 cores) is checked against the measurement.
+numba's threads and threading layer and the load average; the project's targets for
+``st_sigmoid`` on ``(8, 8, 8, 1)`` on 2 cores (at least 2 million single-example draws
+per second through ``sample_gradients``, and 3 million through ``analyze(method="mc")``
+with ``n_samples=10**6``) are checked against the measurements.
 
 Run from the repository root::
 
-    python benchmarks/bench_sampling.py            # every case (about a minute)
+    python benchmarks/bench_sampling.py            # every case (a few minutes)
     python benchmarks/bench_sampling.py --quick    # the target case only, one repeat
     python benchmarks/bench_sampling.py --out sampling.md
 """
@@ -50,6 +54,10 @@ TARGET_SIZES = (8, 8, 8, 1)
 TARGET_ESTIMATOR = "st_sigmoid"
 TARGET_RATE = 2e6
 TARGET = "sample_gradients st_sigmoid on (8, 8, 8, 1) >= 2 M draws/s on 2 cores"
+ANALYZE_RATE = 3e6
+ANALYZE_TARGET = 'analyze(method="mc") st_sigmoid on (8, 8, 8, 1) >= 3 M draws/s on 2 cores'
+ANALYZE_DRAWS = 10**6
+"""Draws per ``analyze`` call (``--quick``: a tenth)."""
 
 
 @dataclass(frozen=True)
@@ -121,6 +129,25 @@ def measure(fn: Callable[[], object], draws: int, repeat: int) -> Rate:
     return Rate(draws / wall, cpu / draws * 1e9)
 
 
+def analyze_rate(case: Case, repeat: int, n_samples: int) -> Rate | None:
+    """Single-example draws per second of ``analyze(method="mc")`` with ``n_samples``
+    single-example draws (the exact reference gradient included) at the current thread
+    count; ``None`` when the exact reference is out of reach."""
+    net, x, t = problem_of(case)
+    n_samples //= case.n_examples
+
+    def run() -> None:
+        gs.analyze(net, x, t, case.estimator, method="mc", n_samples=n_samples, seed=0,
+                   **case.options)  # fmt: skip
+
+    try:
+        gs.analyze(net, x, t, case.estimator, method="mc", n_samples=100, seed=0,
+                   **case.options)  # fmt: skip
+    except ValueError:  # too many states for the exact reference gradient
+        return None
+    return measure(run, n_samples * case.n_examples, repeat)
+
+
 def rates(case: Case, repeat: int) -> tuple[Rate, Rate]:
     """``(kernel, sample_gradients)`` rates of one case at the current thread count."""
     net, x, t = problem_of(case)
@@ -147,9 +174,17 @@ def rates(case: Case, repeat: int) -> tuple[Rate, Rate]:
     return measure(kernel, total, repeat), measure(end_to_end, total, repeat)
 
 
-def fmt_rate_cpu(rate: Rate) -> str:
-    """``1.23 M/s (812 ns)``: draws per second and CPU time per draw."""
+def fmt_rate_cpu(rate: Rate | None) -> str:
+    """``1.23 M/s (812 ns)``: draws per second and CPU time per draw (``-`` for none)."""
+    if rate is None:
+        return "-"
     return f"{_timing.fmt_rate(rate.per_second)} ({rate.cpu_ns:.0f} ns)"
+
+
+def _verdict(target: str, rate: float | None, wanted: float, threads: int) -> str:
+    """``Target: ...: PASS (2.1 M/s with 2 threads)``, or FAIL."""
+    verdict = "PASS" if rate is not None and rate >= wanted else "FAIL"
+    return f"Target: {target}: {verdict} ({(rate or 0.0) / 1e6:.3g} M/s with {threads} threads)"
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -165,8 +200,9 @@ def main(argv: list[str] | None = None) -> None:
     most = numba.get_num_threads()
     thread_counts = sorted({1, most})
     load_start = _timing.load_average()
+    n_analyze = ANALYZE_DRAWS // 10 if args.quick else ANALYZE_DRAWS
     rows = []
-    target = None
+    target = analyzed = None
     for case in cases:
         print(f"measuring {case.label} ...", file=sys.stderr, flush=True)
         cells = []
@@ -174,16 +210,18 @@ def main(argv: list[str] | None = None) -> None:
             numba.set_num_threads(threads)
             try:
                 kernel, end_to_end = rates(case, args.repeat)
+                analysis = analyze_rate(case, args.repeat, n_analyze)
             finally:
                 numba.set_num_threads(most)
-            cells += [fmt_rate_cpu(kernel), fmt_rate_cpu(end_to_end)]
+            cells += [fmt_rate_cpu(kernel), fmt_rate_cpu(end_to_end), fmt_rate_cpu(analysis)]
             if case == CASES[0] and threads == most:
                 target = end_to_end.per_second
+                analyzed = None if analysis is None else analysis.per_second
         rows.append(f"| {case.label} | " + " | ".join(cells) + " |")
     head = ["case"]
     for threads in thread_counts:
-        head += [f"kernel, {threads} thr", f"sample_gradients, {threads} thr"]
-    verdict = "PASS" if target is not None and target >= TARGET_RATE else "FAIL"
+        head += [f"kernel, {threads} thr", f"sample_gradients, {threads} thr",
+                 f"analyze mc, {threads} thr"]  # fmt: skip
     report = [
         f"# gradstat {gs.__version__} sampling benchmark",
         "",
@@ -198,7 +236,11 @@ def main(argv: list[str] | None = None) -> None:
         "Single-example draws per second (a batch of B examples counts B); in parentheses, "
         "process CPU time per single-example draw over all threads.",
         "",
-        f"Target: {TARGET}: {verdict} ({target / 1e6:.3g} M/s with {most} threads)",
+        f'`analyze mc`: `analyze(method="mc")` end to end, {n_analyze:,} single-example '
+        "draws per call (`-`: no exact reference gradient within the default max_states).",
+        "",
+        _verdict(TARGET, target, TARGET_RATE, most),
+        _verdict(ANALYZE_TARGET, analyzed, ANALYZE_RATE, most),
     ]
     _timing.publish(report, args.out)
 

@@ -21,7 +21,7 @@ from gradstat._validation import check_choice, check_n_samples, check_real, chec
 from gradstat.engines.choice import ENGINES, descent_labels, moments_engine
 from gradstat.engines.gradient import reference_gradient
 from gradstat.engines.moments import moments_pass
-from gradstat.engines.sampling import draw_blocks
+from gradstat.engines.streaming import mc_group_sums
 from gradstat.estimators.registry import EstimatorBase
 from gradstat.estimators.user import guard_engines, resolve_estimator
 from gradstat.exact import check_reference
@@ -284,33 +284,10 @@ def _monte_carlo(
     seg = problem.segment_starts(full)
     dw = problem.descent_weights(G, full)
     n_groups = min(JACKKNIFE_GROUPS, n_samples)
-    B, Pc, n_seg = problem.n_examples, G.shape[1], seg.shape[0] - 1
-    s1 = np.zeros((n_groups, B, Pc))
-    s2 = np.zeros((n_groups, B, Pc))
-    agree = np.zeros((n_groups, B, Pc))
-    desc = np.zeros((n_groups, B, n_seg + 2))
-    counts = np.zeros(n_groups)
-    sign_g = np.sign(G)
-    start = 0
-    for block in draw_blocks(problem, spec, options, n_samples, seed, max_states):
-        m = block.shape[0]
-        group = (np.arange(start, start + m) * n_groups) // n_samples
-        d = block - G
-        dots = np.add.reduceat(block * dw, seg[:-1], axis=2)
-        total = dots.sum(axis=2)
-        # The stochastic layers' part summed directly (total - output would lose it to
-        # rounding when the output layer dominates).
-        stochastic = dots[:, :, :-1].sum(axis=2)
-        for k in np.unique(group):
-            sel = group == k
-            counts[k] += sel.sum()
-            s1[k] += d[sel].sum(axis=0)
-            s2[k] += (d[sel] ** 2).sum(axis=0)
-            agree[k] += (np.sign(block[sel]) == sign_g).sum(axis=0)
-            desc[k, :, :n_seg] += (dots[sel] > 0).sum(axis=0)
-            desc[k, :, n_seg] += (total[sel] > 0).sum(axis=0)
-            desc[k, :, n_seg + 1] += (stochastic[sel] > 0).sum(axis=0)
-        start += m
+    B = problem.n_examples
+    counts, s1, s2, agree, desc = mc_group_sums(
+        problem, spec, options, n_samples, seed, max_states, G, dw, seg, n_groups
+    )
 
     def scopes_of(keep: np.ndarray) -> tuple[dict[str, ScopeMetrics], np.ndarray, np.ndarray]:
         n = counts[keep].sum()
@@ -375,10 +352,11 @@ def _mc_reference(
     ex_grad = spec.own_gradient(problem, options)
     if ex_grad is not None:
         return ex_grad, "rectifier-exact"
-    total = np.zeros((problem.n_examples, problem.n_compressed))
-    for block in draw_blocks(problem, spec, options, n_samples, seed, max_states):
-        total += block.sum(axis=0)
-    return expand_mean(problem, total / n_samples), "own-mean"
+    # The sum of the draws: the first sum of one group of draws against a zero reference.
+    zero = np.zeros((problem.n_examples, problem.n_compressed))
+    sums = mc_group_sums(problem, spec, options, n_samples, seed, max_states, zero, zero,
+                         problem.segment_starts(), 1)  # fmt: skip
+    return expand_mean(problem, sums.s1[0] / n_samples), "own-mean"
 
 
 def _recorded_seed(seed: np.random.SeedSequence) -> int | None:

@@ -20,15 +20,17 @@ would give as its ``c``-th child); the chunks run one after the other.
 chunk size or block size, and from one run to the next. The uniforms are exact integer
 functions of ``(seed, n, b, k)`` on every machine; the estimates computed from them use
 the platform's ``exp`` and ``log``, so on other hardware or library versions they may differ
-in the last bits. The per-example estimates of :func:`draw_blocks` (which
-:func:`gradstat.analyze` reads) use the same noise as :func:`sample_gradients`: for a
-single example they are its batch estimates exactly. These streams are not those of
+in the last bits. The per-example estimates of :func:`draw_blocks`, and those that
+:func:`gradstat.analyze` sums inside its kernel (:mod:`gradstat.engines.streaming`), use
+the same noise as :func:`sample_gradients`: for a single example they are its batch
+estimates exactly. These streams are not those of
 gradstat versions that drew all uniforms from one ``default_rng(seed)``.
 
 **Memory.** Each parallel chunk builds a few rows in about 16 KB of scratch (the batch
 estimate in the full SPEC layout, with ``W_1``'s block expanded from ``b_1``'s in the
 kernel, or the per-example estimates) and copies them to the caller's array in one go, so
 a call needs its output and a few KB per chunk, never a copy of the output.
+``analyze(method="mc")`` stores no draw at all: it keeps per-group sums.
 """
 
 from __future__ import annotations

@@ -274,6 +274,12 @@ def draw_noise(
     return U
 
 
+def estimate_width(problem: Problem, spec: EstimatorBase) -> int:
+    """Length of one per-example estimate of ``spec``: compressed, or ``n_params`` for user
+    estimators (``spec.full_layout``)."""
+    return problem.net.n_params if spec.full_layout else problem.n_compressed
+
+
 @dataclass(frozen=True, eq=False)
 class Sampler:
     """One estimator on one problem, ready to fill arrays with draws (see :meth:`fill`).
@@ -292,9 +298,8 @@ class Sampler:
 
     @property
     def width(self) -> int:
-        """Length of one per-example estimate: compressed, or ``n_params`` for user ones."""
-        net = self.problem.net
-        return net.n_params if self.spec.full_layout else self.problem.n_compressed
+        """Length of one per-example estimate (:func:`estimate_width`)."""
+        return estimate_width(self.problem, self.spec)
 
     def fill(
         self, out: np.ndarray, *, first: int = 0, per_example: bool = False, noise: Any = None
@@ -343,6 +348,17 @@ def make_sampler(
     return Sampler(problem, spec, options, seed, opts, baselines)
 
 
+def block_draws(sampler: Sampler) -> int:
+    """Draws per block of :func:`draw_blocks`: about ``BLOCK_VALUES`` values of noise or
+    estimates, a whole number of ``PYTHON_CHUNK`` draws for plain Python estimators."""
+    problem, spec = sampler.problem, sampler.spec
+    N = spec.noise_size(problem.net.hidden_sizes, sampler.options)
+    per_block = max(1, BLOCK_VALUES // max(1, problem.n_examples * max(N, sampler.width)))
+    if spec.draws_own_noise:
+        per_block = -(-per_block // PYTHON_CHUNK) * PYTHON_CHUNK
+    return per_block
+
+
 def draw_blocks(
     problem: Problem,
     spec: EstimatorBase,
@@ -357,12 +373,13 @@ def draw_blocks(
     layout) for user estimators (``spec.full_layout``). Draw ``i``
     is the one :func:`sample_gradients` makes with the same seed, whatever the block size.
     """
-    sampler = make_sampler(problem, spec, options, seed, max_states)
-    B, n = problem.n_examples, sampler.width
-    N = spec.noise_size(problem.net.hidden_sizes, options)
-    per_block = max(1, BLOCK_VALUES // max(1, B * max(N, n)))
-    if spec.draws_own_noise:
-        per_block = -(-per_block // PYTHON_CHUNK) * PYTHON_CHUNK
+    return sampler_blocks(make_sampler(problem, spec, options, seed, max_states), n_samples)
+
+
+def sampler_blocks(sampler: Sampler, n_samples: int) -> Iterator[np.ndarray]:
+    """:func:`draw_blocks` of a :class:`Sampler`."""
+    B, n = sampler.problem.n_examples, sampler.width
+    per_block = block_draws(sampler)
     done = 0
     while done < n_samples:
         m = min(per_block, n_samples - done)
