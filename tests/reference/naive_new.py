@@ -1,0 +1,153 @@
+"""Naive, independent references for PSA, Gumbel-Rao and the Gumbel surrogate's moments.
+
+Written from the papers' definitions in plain NumPy/SciPy, sharing no code with the
+``gradstat`` package (the elementary pieces come from the other test oracles,
+:mod:`naive_enumerator` and :mod:`naive_zoo`).
+
+* :func:`psa_estimate` builds PSA the way its authors' code does: a scalar objective of
+  the parameters in which every "detached" quantity is frozen at the current parameters,
+  whose gradient is the estimate. Here the gradient is taken by central finite
+  differences, so nothing of the backward recursion is reused. ``linearize=True`` gives
+  the paper's linearised ("deep straight-through") variant.
+* :func:`gumbel_rao_estimate`: the conditional noises by inversion with
+  ``scipy.stats.logistic.ppf``.
+* :func:`surrogate_moments`: ``E[J^n | b]`` of the Gumbel surrogate by adaptive
+  ``scipy.integrate.quad`` over the uniform ``u`` restricted to the bit's interval.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+from scipy import integrate, stats
+from scipy.special import expit
+
+from reference import naive_enumerator as ne
+from reference import naive_zoo as nz
+
+
+def _layers(sizes: Sequence[int], noise: np.ndarray) -> list[np.ndarray]:
+    return nz._split(np.asarray(noise, dtype=float), [int(s) for s in sizes[1:-1]])
+
+
+def _flip_value(h: np.ndarray, values: str) -> np.ndarray:
+    """The other value of each unit: ``1 - h`` or ``-h``."""
+    return 1.0 - h if values == "01" else -h
+
+
+def _psa_objective(
+    theta: np.ndarray, theta0: np.ndarray, sizes, x, t, loss, values, bits, linearize
+) -> float:
+    """The authors' surrogate objective (``fw_SAH``) at ``theta``, detached parts at
+    ``theta0``; the bits are those sampled at ``theta0``."""
+    params = ne.unpack(sizes, theta)
+    params0 = ne.unpack(sizes, theta0)
+    hs = [nz._value(b, values) for b in bits]
+    inputs = [np.asarray(x, dtype=float), *hs[:-1]]
+    q = None
+    for layer, ((W, b), (W0, b0)) in enumerate(zip(params[:-1], params0[:-1], strict=True)):
+        s = 2.0 * bits[layer] - 1.0
+        a = W @ inputs[layer] + b
+        a0 = W0 @ inputs[layer] + b0
+        q_new = expit(-s * a) - expit(-s * a0)  # value 0, derivative of the flip probability
+        if q is not None:
+            h_prev = inputs[layer]
+            jump = _flip_value(h_prev, values) - h_prev
+            if linearize:
+                D = (-s * expit(a0) * expit(-a0))[:, None] * W0 * jump[None, :]
+            else:
+                a_flip = a0[:, None] + W0 * jump[None, :]  # (j, i)
+                D = expit(-s[:, None] * a_flip) - expit(-s * a0)[:, None]
+            q_new = q_new + D @ q
+        q = q_new
+    W_o, b_o = params[-1]
+    W_o0, b_o0 = params0[-1]
+    h_top = hs[-1]
+    C = ne.loss_value(loss, W_o @ h_top + b_o, t)
+    C0 = ne.loss_value(loss, W_o0 @ h_top + b_o0, t)
+    jump = _flip_value(h_top, values) - h_top
+    if linearize:
+        dC = (W_o0.T @ ne.loss_grad(loss, W_o0 @ h_top + b_o0, t)) * jump
+    else:
+        dC = np.array(
+            [
+                ne.loss_value(loss, W_o0 @ (h_top + jump[i] * np.eye(len(h_top))[i]) + b_o0, t)
+                - C0
+                for i in range(len(h_top))
+            ]
+        )
+    return float(C + q @ dC)
+
+
+def psa_estimate(
+    sizes: Sequence[int], theta: np.ndarray, x: np.ndarray, t: Any, loss: str, u: np.ndarray,
+    *, values: str = "01", linearize: bool = False, step: float = 1e-5,
+) -> np.ndarray:  # fmt: skip
+    """PSA for the state drawn by ``u`` (unit fires when ``u < p``), SPEC order, as the
+    central-difference gradient of :func:`_psa_objective` (error about ``1e-9``)."""
+    sizes = tuple(int(s) for s in sizes)
+    theta = np.asarray(theta, dtype=float)
+    fwd = nz._uniform_pass(ne.unpack(sizes, theta), np.asarray(x, float), values,
+                           _layers(sizes, u))  # fmt: skip
+    bits = fwd["bits"]
+    grad = np.empty_like(theta)
+    for k in range(theta.size):
+        e = np.zeros_like(theta)
+        e[k] = step
+        up = _psa_objective(theta + e, theta, sizes, x, t, loss, values, bits, linearize)
+        down = _psa_objective(theta - e, theta, sizes, x, t, loss, values, bits, linearize)
+        grad[k] = (up - down) / (2 * step)
+    return grad
+
+
+def gumbel_rao_estimate(
+    sizes: Sequence[int], theta: np.ndarray, x: np.ndarray, t: Any, loss: str,
+    noise: np.ndarray, *, k: int, tau: float, values: str = "01",
+) -> np.ndarray:  # fmt: skip
+    """Gumbel-Rao from ``(k + 1) N`` uniforms: ``u`` sets the bits (``a + logit(u) > 0``),
+    block ``r`` the ``r``-th conditional logistic draw of every unit."""
+    sizes = tuple(int(s) for s in sizes)
+    params = ne.unpack(sizes, np.asarray(theta, dtype=float))
+    N = sum(sizes[1:-1])
+    noise = np.asarray(noise, dtype=float)
+    fwd = nz._logistic_pass(params, np.asarray(x, float), values, _layers(sizes, noise[:N]))
+    blocks = [_layers(sizes, noise[(r + 1) * N : (r + 2) * N]) for r in range(k)]
+    jac = []
+    for layer, (a, bits) in enumerate(zip(fwd["a"], fwd["bits"], strict=True)):
+        edge = stats.logistic.cdf(-a)  # P(L < -a) = 1 - p: the unit fires above it
+        total = np.zeros_like(a)
+        for block in blocks:
+            v = block[layer]
+            quantile = np.where(bits == 1.0, edge + (1.0 - edge) * v, edge * v)
+            z = a + stats.logistic.ppf(quantile)
+            total += stats.logistic.pdf(z / tau) / tau
+        jac.append(nz._kappa(values) * total / k)
+    return nz._pack(sizes, nz._backprop(params, fwd["inputs"], fwd["h"][-1], fwd["y"], loss,
+                                        t, jac))  # fmt: skip
+
+
+def surrogate_moments(a: float, bit: int, tau: float) -> tuple[float, float]:
+    """``E[J | b]``, ``E[J^2 | b]`` for ``J = sigmoid'((a + logit(u))/tau)/tau``, ``u``
+    uniform on the bit's interval (``(1 - p, 1)`` for ``b = 1``, ``(0, 1 - p)`` for ``b = 0``),
+    by adaptive quadrature in ``u`` with breakpoints where ``J`` is peaked."""
+    p = float(expit(a))
+    lo, hi = (1.0 - p, 1.0) if bit == 1 else (0.0, 1.0 - p)
+    width = tau * p * (1.0 - p)
+    edge = 1.0 - p
+    points = [edge + sgn * m * width for sgn in (-1, 1) for m in (0.3, 1, 3, 10, 30, 100)]
+    inside = [q for q in points if lo < q < hi] or None
+
+    def J(u: float) -> float:
+        z = (a + np.log(u) - np.log1p(-u)) / tau
+        return float(expit(z) * expit(-z) / tau)
+
+    out = []
+    for power in (1, 2):
+        value, _ = integrate.quad(
+            lambda u, n=power: J(u) ** n, lo, hi, points=inside, limit=500, epsabs=0.0,
+            epsrel=1e-12,
+        )  # fmt: skip
+        out.append(value / (hi - lo))
+    return out[0], out[1]
