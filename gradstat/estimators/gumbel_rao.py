@@ -123,6 +123,22 @@ def surrogate_moments(a: float, bit: float, tau: float) -> tuple[float, float]:
     return m1, m2
 
 
+@njit(cache=True)
+def conditional_surrogate(
+    code: int, opts: np.ndarray, a: float, bit: float, kappa: float
+) -> tuple[float, float]:
+    """Mean and variance, given the unit's bit, of the slope ``dh/da`` that estimator
+    ``code`` uses for that unit: ``gumbel_st`` (``opts = [tau]``) one draw of ``J``,
+    ``gumbel_rao`` (``opts = [k, tau]``) the average of ``k``; ``kappa`` as in the module
+    docstring."""
+    if code == GUMBEL_RAO:
+        draws, tau = opts[0], opts[1]
+    else:
+        draws, tau = 1.0, opts[0]
+    m1, m2 = surrogate_moments(a, bit, tau)
+    return kappa * m1, kappa * kappa * max(m2 - m1 * m1, 0.0) / draws
+
+
 def _noise_size(hidden: tuple[int, ...], options: dict) -> int:
     return (int(options["k"]) + 1) * int(sum(hidden))
 

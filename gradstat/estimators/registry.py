@@ -87,6 +87,8 @@ class EstimatorBase:
     no enumeration, no given noise."""
     normal_noise: bool = False
     smooth: bool = False
+    quadrature: bool = False
+    """Exact mean and variance by quadrature per unit (built-in Gumbel estimators only)."""
     values: tuple[str, ...] = ("01", "pm1")
     own_model: bool = False
     """Estimates the gradient of a different model (the noisy rectifier): its bias is
