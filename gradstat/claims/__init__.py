@@ -56,6 +56,8 @@ from gradstat.claims import (  # noqa: F401
     reinmax,
     relaxed,
     muprop,
+    psa,
+    gumbel_rao,
 )
 
 # isort: on

@@ -12,7 +12,7 @@ Written from the papers' definitions in plain NumPy/SciPy, sharing no code with 
 * :func:`gumbel_rao_estimate`: the conditional noises by inversion with
   ``scipy.stats.logistic.ppf``.
 * :func:`surrogate_moments`: ``E[J^n | b]`` of the Gumbel surrogate by adaptive
-  ``scipy.integrate.quad`` over the uniform ``u`` restricted to the bit's interval.
+  ``scipy.integrate.quad`` over the conditional uniform of the bit's interval.
 """
 
 from __future__ import annotations
@@ -129,25 +129,38 @@ def gumbel_rao_estimate(
 
 
 def surrogate_moments(a: float, bit: int, tau: float) -> tuple[float, float]:
-    """``E[J | b]``, ``E[J^2 | b]`` for ``J = sigmoid'((a + logit(u))/tau)/tau``, ``u``
-    uniform on the bit's interval (``(1 - p, 1)`` for ``b = 1``, ``(0, 1 - p)`` for ``b = 0``),
-    by adaptive quadrature in ``u`` with breakpoints where ``J`` is peaked."""
+    """``E[J | b]``, ``E[J^2 | b]`` for ``J = sigmoid'((a + L)/tau)/tau``, ``L`` logistic
+    given the bit, by adaptive quadrature over the conditional uniform ``w`` in ``(0, 1)``:
+    the upper tail ``P(L > z - a)`` is ``p (1 - w)`` for ``b = 1`` and ``p + (1 - p) w``
+    for ``b = 0``, so that ``z = a + L = 0`` at ``w = 0`` either way, with breakpoints where ``J`` is peaked
+    (width about ``tau (1 - p)``, or ``tau p``, in ``w``)."""
     p = float(expit(a))
-    lo, hi = (1.0 - p, 1.0) if bit == 1 else (0.0, 1.0 - p)
-    width = tau * p * (1.0 - p)
-    edge = 1.0 - p
-    points = [edge + sgn * m * width for sgn in (-1, 1) for m in (0.3, 1, 3, 10, 30, 100)]
-    inside = [q for q in points if lo < q < hi] or None
+    scales = np.array([0.3, 1.0, 3.0, 10.0, 30.0, 100.0, 300.0])
+    points = tau * float(expit(-a) if bit == 1 else p) * scales
 
-    def J(u: float) -> float:
-        z = (a + np.log(u) - np.log1p(-u)) / tau
-        return float(expit(z) * expit(-z) / tau)
+    q_fire, q_rest = p, float(expit(-a))  # P(b = 1), P(b = 0), neither rounded to 1
+
+    def z(w: float) -> float:
+        # The upper tail P(L > z - a) is p (1 - w) for b = 1 and p + (1 - p) w for b = 0;
+        # the lower tail is one minus it. Whichever is below 1/2 is formed directly (no
+        # cancellation) and inverted by isf or ppf.
+        upper = q_fire * (1.0 - w) if bit == 1 else q_fire + q_rest * w
+        lower = q_rest + q_fire * w if bit == 1 else q_rest * (1.0 - w)
+        if upper <= 0.5:
+            return a + stats.logistic.isf(upper)
+        return a + stats.logistic.ppf(lower)
+
+    # Breakpoints only where the spike is narrower than J's decay over the interval.
+    inside = sorted(q for q in points if 0.0 < q < 1.0) if tau < 1.0 else None
+
+    def J(w: float) -> float:
+        return float(stats.logistic.pdf(z(w) / tau) / tau)
 
     out = []
     for power in (1, 2):
         value, _ = integrate.quad(
-            lambda u, n=power: J(u) ** n, lo, hi, points=inside, limit=500, epsabs=0.0,
-            epsrel=1e-12,
+            lambda w, n=power: J(w) ** n, 0.0, 1.0, points=inside, limit=500,
+            epsabs=1e-14 / (4.0 * tau) ** power, epsrel=1e-11,
         )  # fmt: skip
-        out.append(value / (hi - lo))
+        out.append(value)
     return out[0], out[1]
