@@ -164,3 +164,39 @@ def surrogate_moments(a: float, bit: int, tau: float) -> tuple[float, float]:
         )  # fmt: skip
         out.append(value)
     return out[0], out[1]
+
+
+def _conditional_z(a: float, bit: float, v: float) -> float:
+    """``a + L`` with ``L`` logistic given ``1[a + L > 0] = bit``, by inversion of ``v``."""
+    edge = stats.logistic.cdf(-a)  # P(L < -a)
+    return a + stats.logistic.ppf(edge + (1.0 - edge) * v if bit == 1.0 else edge * v)
+
+
+def relax_estimate(
+    sizes: Sequence[int], theta: np.ndarray, x: np.ndarray, t: Any, loss: str,
+    noise: np.ndarray, control: Any, *, values: str = "01", step: float = 1e-6,
+) -> np.ndarray:  # fmt: skip
+    """RELAX from ``2N`` uniforms (``u`` then ``v``), written from Grathwohl et al.'s
+    estimator: ``ztilde`` by ``scipy.stats.logistic`` inversion and ``d ztilde / da`` by
+    central differences in ``a`` with ``v`` held fixed."""
+    sizes = tuple(int(s) for s in sizes)
+    params = ne.unpack(sizes, np.asarray(theta, dtype=float))
+    N = sum(sizes[1:-1])
+    noise = np.asarray(noise, dtype=float)
+    u_layers, v_layers = _layers(sizes, noise[:N]), _layers(sizes, noise[N:])
+    fwd = nz._logistic_pass(params, np.asarray(x, float), values, u_layers)
+    C = ne.loss_value(loss, fwd["y"], t)
+    terms = []
+    for layer, (a, bits) in enumerate(zip(fwd["a"], fwd["bits"], strict=True)):
+        z = a + nz._logit(u_layers[layer])
+        zt = np.array([_conditional_z(ai, bi, vi)
+                       for ai, bi, vi in zip(a, bits, v_layers[layer], strict=True)])  # fmt: skip
+        slope = np.array([
+            (_conditional_z(ai + step, bi, vi) - _conditional_z(ai - step, bi, vi)) / (2 * step)
+            for ai, bi, vi in zip(a, bits, v_layers[layer], strict=True)
+        ])  # fmt: skip
+        _, dz = control(layer, z)
+        c_t, dzt = control(layer, zt)
+        terms.append((C - c_t) * (bits - expit(a)) + dz - dzt * slope)
+    out = nz._direct(params, fwd["h"][-1], fwd["y"], loss, t)
+    return nz._pack(sizes, nz._from_unit_terms(fwd["inputs"], terms, out))
