@@ -58,6 +58,7 @@ from gradstat.claims import (  # noqa: F401
     muprop,
     psa,
     gumbel_rao,
+    relax,
 )
 
 # isort: on
