@@ -529,10 +529,10 @@ def finding(
         parts.append(
             f"PSA (the paper's estimator) has relative bias {rel_bias(first, 'psa')} at epoch "
             f"{first} and {rel_bias(last, 'psa')} at epoch {last} (none on the top layer, by "
-            "construction); its relative RMSE for M = 1, 10, 100 draws is "
-            + "; ".join(rmse_at(last, "psa", M) for M in (1, 10, 100))
-            + f" at epoch {last}, against `st_sigmoid`'s "
-            + "; ".join(rmse_at(last, "st_sigmoid", M) for M in (1, 10, 100))
+            f"construction); at epoch {last} its relative RMSE per layer is "
+            + "; ".join(f"{rmse_at(last, 'psa', M)} (M = {M})" for M in (1, 10, 100))
+            + ", against `st_sigmoid`'s "
+            + "; ".join(f"{rmse_at(last, 'st_sigmoid', M)} (M = {M})" for M in (1, 10, 100))
             + " (the paper's headline: PSA below ST in the deep layers at practical M)."
         )
     for u in ("reinforce", "reinforce[optimal]"):

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from math import sqrt
+from dataclasses import replace
 
 import numpy as np
 from scipy.special import expit
 
 from gradstat.claims.registry import Counterexample, Part, claim
+from gradstat.claims.relaxed import GUMBEL_TOY
 from gradstat.estimators.relax import Control, linear_control, relax_from_noise
 from gradstat.exact import exact_gradient
 from gradstat.network import BinaryNetwork
@@ -18,14 +19,10 @@ RELAX_TOL = 1e-9
 RELAX_LOGITS: tuple[float, ...] = (-2.0, 0.0, 1.5)
 """Logits of the one-unit toy."""
 
-RELAX_TOY = Counterexample(
-    description="one unit, C = (h - 0.25)^2 (mse, W_o = sqrt(2), t = sqrt(2)/4); the logit "
-    "b_1 is replaced by each of RELAX_LOGITS",
-    sizes=(0, 1, 1),
-    params=(0.0, sqrt(2.0), 0.0),
-    x=(),
-    t=(sqrt(2.0) * 0.25,),
-    loss="mse",
+RELAX_TOY = replace(
+    GUMBEL_TOY,
+    description="one unit, C = (h - 0.25)^2 (the Gumbel claim's toy); the logit b_1 is "
+    "replaced by each of RELAX_LOGITS",
     estimator="relax",
 )
 """The network of the check (not a counterexample, recorded in the same form)."""

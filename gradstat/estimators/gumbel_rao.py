@@ -40,7 +40,7 @@ from gradstat.estimators.registry import Estimator
 from gradstat.estimators.relaxed import backprop_values, logistic
 from gradstat.kernels.forward import log_sigmoid, preactivation, sigmoid_derivative
 from gradstat.kernels.geometry import Example
-from gradstat.kernels.workspace import state_rows
+from gradstat.kernels.workspace import JAC, H
 
 QUAD_NODES, QUAD_WEIGHTS = np.polynomial.legendre.leggauss(8)
 """Gauss-Legendre rule of 8 nodes on ``[-1, 1]``, used on every panel."""
@@ -69,16 +69,17 @@ def gumbel_rao_draw(
     K: int, tau: float, ex: Example, noise: np.ndarray, ws: np.ndarray, e: np.ndarray
 ) -> None:
     """One Gumbel-Rao estimate from ``(K + 1) N`` uniforms, compressed layout."""
-    theta, geo, tab1, _, _, _ = ex
-    sizes, uoff = geo.sizes, geo.uoff
-    _, _, _, h, jac, _, _, _, _ = state_rows(ws, geo)
-    N = uoff[sizes.shape[0] - 2]
-    low = tab1[6, 0]
+    geo = ex.geo
+    L = geo.sizes.shape[0] - 2
+    N = geo.uoff[L]
+    h = ws[H, :N]
+    jac = ws[JAC, :N]
+    low = ex.tab1[6, 0]
     kappa = 1.0 - low
-    for l in range(sizes.shape[0] - 2):
-        for i in range(sizes[l + 1]):
-            k = uoff[l] + i
-            a = preactivation(theta, geo, tab1, h, l, i)
+    for l in range(L):
+        for i in range(geo.sizes[l + 1]):
+            k = geo.uoff[l] + i
+            a = preactivation(ex.theta, geo, ex.tab1, h, l, i)
             bit = 1.0 if a + logistic(noise[k]) > 0.0 else 0.0
             total = 0.0
             for r in range(K):

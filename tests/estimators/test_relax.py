@@ -63,7 +63,8 @@ def _rebar_control(net, x, u, eta, tau):
             for i in range(z.size):
                 e = np.zeros_like(z)
                 e[i] = 1e-6
-                grad[i] = (loss_from(t_layer, z + e, target) - loss_from(t_layer, z - e, target)) / 2e-6
+                up, down = loss_from(t_layer, z + e, target), loss_from(t_layer, z - e, target)
+                grad[i] = (up - down) / 2e-6
             return eta * loss_from(t_layer, z, target), eta * grad
 
         return control

@@ -132,8 +132,8 @@ def surrogate_moments(a: float, bit: int, tau: float) -> tuple[float, float]:
     """``E[J | b]``, ``E[J^2 | b]`` for ``J = sigmoid'((a + L)/tau)/tau``, ``L`` logistic
     given the bit, by adaptive quadrature over the conditional uniform ``w`` in ``(0, 1)``:
     the upper tail ``P(L > z - a)`` is ``p (1 - w)`` for ``b = 1`` and ``p + (1 - p) w``
-    for ``b = 0``, so that ``z = a + L = 0`` at ``w = 0`` either way, with breakpoints where ``J`` is peaked
-    (width about ``tau (1 - p)``, or ``tau p``, in ``w``)."""
+    for ``b = 0``, so that ``z = a + L = 0`` at ``w = 0`` either way, with breakpoints
+    where ``J`` is peaked (width about ``tau (1 - p)``, or ``tau p``, in ``w``)."""
     p = float(expit(a))
     scales = np.array([0.3, 1.0, 3.0, 10.0, 30.0, 100.0, 300.0])
     points = tau * float(expit(-a) if bit == 1 else p) * scales
