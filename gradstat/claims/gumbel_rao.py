@@ -104,9 +104,7 @@ def gumbel_rao_rao_blackwell(max_examples: int) -> list[Part]:
         st.integers(0, 2**32 - 1),
         st.floats(0.05, 3.0),
     )
-    moments = st.tuples(
-        problems(max_batch=2, max_stochastic=4, values=VALUES), st.floats(0.1, 3.0)
-    )
+    moments = st.tuples(problems(max_batch=2, max_stochastic=4, values=VALUES), st.floats(0.1, 3.0))
     return [
         s.holds(
             "k = 1 with v placed as u within the bit's interval is gumbel_st sample by sample",
@@ -140,8 +138,9 @@ def _cold_ratio(problem: Any) -> tuple[bool, float]:
     net, X, T = problem
     zgr = estimator_moments(net, X, T, "reinmax", tau=1.0).mean
     warm, cold = (
-        relative(estimator_moments(net, X, T, "gumbel_rao", engine="quadrature", tau=tau).mean,
-                 zgr)  # fmt: skip
+        relative(
+            estimator_moments(net, X, T, "gumbel_rao", engine="quadrature", tau=tau).mean, zgr
+        )  # fmt: skip
         for tau in GUMBEL_RAO_COLD_TAUS
     )
     return cold > 0.2 * warm + TOL, cold

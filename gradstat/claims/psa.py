@@ -75,8 +75,9 @@ def psa_exact_cases(max_examples: int) -> list[Part]:
         ),
         s.holds(
             "one stochastic layer: mean and variance equal LEG's, mean equals g",
-            problems(max_batch=2, min_depth=1, max_depth=1, max_width=5, max_stochastic=5,
-                     values=VALUES),  # fmt: skip
+            problems(
+                max_batch=2, min_depth=1, max_depth=1, max_width=5, max_stochastic=5, values=VALUES
+            ),  # fmt: skip
             _leg_gap,
             "largest relative deviation:",
             describe("one layer: PSA differs from LEG"),

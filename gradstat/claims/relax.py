@@ -111,7 +111,10 @@ def relax_unbiased(max_examples: int) -> list[Part]:
                 bad.append(
                     Counterexample.from_problem(
                         f"a = {a:g}, control {label}: |E g_hat - g| = {dev:.3g}",
-                        net, RELAX_TOY.x, RELAX_TOY.t, "relax",
+                        net,
+                        RELAX_TOY.x,
+                        RELAX_TOY.t,
+                        "relax",
                     )  # fmt: skip
                 )
         rows.append(f"a = {a:g}: largest relative deviation {worst:.2g}")

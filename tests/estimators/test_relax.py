@@ -48,11 +48,20 @@ def _rebar_control(net, x, u, eta, tau):
         for k, (W, b) in enumerate(layers[:-1]):
             a = W @ h + b
             if k < t_layer:
-                zk = a + np.log(u[starts[k]:starts[k + 1]]) - np.log1p(-u[starts[k]:starts[k + 1]])
+                zk = (
+                    a
+                    + np.log(u[starts[k] : starts[k + 1]])
+                    - np.log1p(-u[starts[k] : starts[k + 1]])
+                )
                 h = np.where(zk > 0, 1.0, low)
                 continue
-            zk = z if k == t_layer else a + np.log(u[starts[k]:starts[k + 1]]) - np.log1p(
-                -u[starts[k]:starts[k + 1]])
+            zk = (
+                z
+                if k == t_layer
+                else a
+                + np.log(u[starts[k] : starts[k + 1]])
+                - np.log1p(-u[starts[k] : starts[k + 1]])
+            )
             h = kappa * expit(zk / tau) + low
         W_o, b_o = layers[-1]
         return ne.loss_value(net.loss, W_o @ h + b_o, target)

@@ -73,8 +73,7 @@ def _psa_objective(
     else:
         dC = np.array(
             [
-                ne.loss_value(loss, W_o0 @ (h_top + jump[i] * np.eye(len(h_top))[i]) + b_o0, t)
-                - C0
+                ne.loss_value(loss, W_o0 @ (h_top + jump[i] * np.eye(len(h_top))[i]) + b_o0, t) - C0
                 for i in range(len(h_top))
             ]
         )
