@@ -25,6 +25,10 @@ EXPECTED = {
     "reinmax_zgr": "holds only under conditions",
     "gumbel_st_limit": "proved",
     "muprop_unbiased": "proved",
+    "psa_exact_cases": "proved",
+    "gumbel_rao_rao_blackwell": "proved",
+    "gumbel_rao_zero_temperature": "proved",
+    "relax_unbiased": "proved",
 }
 
 N_EXAMPLES = settings.default.max_examples
