@@ -523,6 +523,20 @@ def finding(
             f"`sts` has relative bias {rel_bias(first, 'sts')} (epoch {first}) and "
             f"{rel_bias(last, 'sts')} (epoch {last})."
         )
+    if "psa" in labels and "st_sigmoid" in labels:
+
+        def rmse_at(epoch: int, label: str, M: int) -> str:
+            return ", ".join(f"{rel_rmse(curves[epoch, label][x], M):.3g}" for x in hidden)
+
+        parts.append(
+            f"PSA (the paper's estimator) has relative bias {rel_bias(first, 'psa')} at epoch "
+            f"{first} and {rel_bias(last, 'psa')} at epoch {last} (none on the top layer, by "
+            f"construction); at epoch {last} its relative RMSE per layer is "
+            + "; ".join(f"{rmse_at(last, 'psa', M)} (M = {M})" for M in (1, 10, 100))
+            + ", against `st_sigmoid`'s "
+            + "; ".join(f"{rmse_at(last, 'st_sigmoid', M)} (M = {M})" for M in (1, 10, 100))
+            + " (the paper's headline: PSA below ST in the deep layers at practical M)."
+        )
     for u in ("reinforce", "reinforce[optimal]"):
         if u in labels:
             parts.append(

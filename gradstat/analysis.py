@@ -411,11 +411,13 @@ def analyze(
         the reference of a Monte Carlo analysis).
     tol : float
         Coordinates with ``|g_j| <= tol`` are left out of ``sign_agreement``.
-    engine : {"auto", "joint", "cells", "layerwise"}
-        The exact engine. ``"auto"`` chooses by cost: joint enumeration (it alone gives
-        exact sign agreement and descent probability) while it costs at most as much as
-        messages or under :data:`gradstat.exact.JOINT_PREFERRED_WORK` state-coordinate
-        updates per example, else messages over adjacent layers for REINFORCE and the
+    engine : {"auto", "joint", "cells", "layerwise", "quadrature"}
+        The exact engine (``"quadrature"``: ``gumbel_st`` and ``gumbel_rao`` by states and
+        one integral per unit, only when asked for). ``"auto"`` chooses by cost: joint
+        enumeration (it alone gives exact sign agreement and descent probability) while it
+        costs at most as much as messages or under
+        :data:`gradstat.exact.JOINT_PREFERRED_WORK` state-coordinate updates per example,
+        else messages over adjacent layers for REINFORCE and the
         straight-through-type estimators (exact mean, variance, bias, MSE, cosine and SNR;
         sign agreement and descent probability NaN), else Monte Carlo under
         ``method="auto"``. ``result.engine`` records the choice.

@@ -140,11 +140,13 @@ def estimator_moments(
     max_states : int
         Refuse to enumerate more than this many states per example (joint states, or
         pairs of adjacent layer states for ``engine="layerwise"``).
-    engine : {"auto", "joint", "cells", "layerwise"}
+    engine : {"auto", "joint", "cells", "layerwise", "quadrature"}
         ``"joint"`` enumerates all noise states; ``"layerwise"`` passes messages over
         adjacent layers (REINFORCE and straight-through-type estimators; mean and variance
-        only, ``sign_probability`` and ``descent_probability`` are NaN); ``"auto"`` picks by
-        cost (see :func:`moments_engine`) and ``result.engine`` says which ran.
+        only, ``sign_probability`` and ``descent_probability`` are NaN); ``"quadrature"``
+        enumerates the states with one integral per unit (``gumbel_st``, ``gumbel_rao``;
+        mean and variance only); ``"auto"`` picks by cost (see :func:`moments_engine`;
+        never ``"quadrature"``) and ``result.engine`` says which ran.
     **options
         Estimator options, e.g. ``baseline="optimal"`` for ``reinforce``.
 

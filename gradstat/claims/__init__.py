@@ -58,6 +58,9 @@ from gradstat.claims import (  # noqa: F401
     muprop,
     noise_form,
     rebar,
+    psa,
+    gumbel_rao,
+    relax,
 )
 
 # isort: on

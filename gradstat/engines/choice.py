@@ -44,8 +44,27 @@ def check_exact(
     return engine
 
 
-ENGINES = ("auto", "joint", "cells", "layerwise")
-"""Exact-moment engines a caller may ask for (``"auto"`` chooses by cost)."""
+def _check_quadrature(
+    spec: EstimatorBase, net: BinaryNetwork, max_states: int, full_cov: bool
+) -> str:
+    """``"quadrature"`` if ``spec`` has per-unit quadrature moments, else a ValueError."""
+    if not spec.quadrature:
+        raise ValueError(
+            f"exact moments of {spec.name!r} by quadrature are not available: only "
+            "'gumbel_st' and 'gumbel_rao' have slopes that depend on each unit's own noise "
+            "given the bits; use engine='auto' or method='mc'"
+        )
+    if full_cov:
+        raise ValueError(
+            "full_cov needs joint enumeration; engine='quadrature' gives variances only"
+        )
+    check_states(net, max_states, f"exact moments of {spec.name!r}")
+    return "quadrature"
+
+
+ENGINES = ("auto", "joint", "cells", "layerwise", "quadrature")
+"""Exact-moment engines a caller may ask for (``"auto"`` chooses by cost; ``"quadrature"``,
+for the Gumbel estimators, only when asked for, so that their default stays Monte Carlo)."""
 
 JOINT_PREFERRED_WORK = 2**26
 """``"auto"`` keeps joint enumeration up to this many state-coordinate updates per example
@@ -81,6 +100,8 @@ def moments_engine(
     """
     engine = check_choice(engine, "engine", ENGINES)
     spec.check_values(net)
+    if engine == "quadrature":
+        return _check_quadrature(spec, net, max_states, full_cov)
     family = spec.layerwise_family()
     name = spec.name
     if engine == "layerwise" or (engine == "auto" and family is not None and not full_cov):

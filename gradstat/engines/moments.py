@@ -13,6 +13,7 @@ from gradstat.engines.choice import descent_labels
 from gradstat.engines.gradient import problem_batch, reference_gradient
 from gradstat.engines.joint import moments_kernel, user_moments_kernel
 from gradstat.engines.message_moments import layerwise_moments, layerwise_moments_cost
+from gradstat.engines.quadrature import quadrature_kernel
 from gradstat.engines.states import batched_moments
 from gradstat.estimators.registry import EstimatorBase
 from gradstat.kernels.blocks import CHUNKS
@@ -52,9 +53,10 @@ class EstimatorMoments:
         ``layer1..layerL, output, all, stochastic``.
     engine : str
         How the moments were computed: ``"joint"`` (all noise states), ``"cells"``
-        (ARM/DisARM's cells of ``u``) or ``"layerwise"`` (messages over adjacent layers;
+        (ARM/DisARM's cells of ``u``), ``"layerwise"`` (messages over adjacent layers;
         sign and descent probabilities are then NaN: they are not sums over adjacent
-        layer states).
+        layer states) or ``"quadrature"`` (states and per-unit quadrature for the Gumbel
+        estimators; sign and descent probabilities NaN).
     """
 
     estimator: str
@@ -131,6 +133,28 @@ def _layerwise_pass(
     )  # fmt: skip
 
 
+def _quadrature_pass(
+    problem: Problem, spec: EstimatorBase, options: dict[str, Any], max_states: int
+) -> EstimatorMoments:
+    """Exact means and variances of the Gumbel estimators by states and per-unit quadrature
+    (:mod:`gradstat.engines.quadrature`)."""
+    opts = np.ascontiguousarray(spec.encode(options), dtype=np.float64)
+    _, ex_grad = reference_gradient(problem, max_states, f"exact moments of {spec.name!r}")
+    G = np.ascontiguousarray(ex_grad[:, problem.net.n_params - problem.n_compressed :])
+    batch, geo = problem_batch(problem, spec.unit_mode(problem.mode))
+    with threads_for(problem.n_examples * problem.net.n_states * G.shape[1]):
+        m, m2 = quadrature_kernel(batch, geo, spec.code, opts, G,
+                                  workspace_for(problem, spec, options))  # fmt: skip
+    var = np.maximum(m2 - m**2, 0.0)
+    labels = descent_labels(problem.net)
+    nan_descent = np.full((problem.n_examples, len(labels)), np.nan)
+    return EstimatorMoments.from_examples(
+        spec.name, options, ex_grad, ex_grad + expand_mean(problem, m),
+        expand_square(problem, var), np.full_like(ex_grad, np.nan), nan_descent, labels,
+        "quadrature",
+    )  # fmt: skip
+
+
 def _run_moments(
     problem: Problem,
     spec: EstimatorBase,
@@ -182,6 +206,8 @@ def moments_pass(
     spec.check_values(problem.net)
     if engine == "layerwise":
         return _layerwise_pass(problem, spec, options)
+    if engine == "quadrature":
+        return _quadrature_pass(problem, spec, options, max_states)
     full = spec.full_layout
     opts, baselines = kernel_options(spec, options, problem, max_states)
     _, ex_grad = reference_gradient(problem, max_states, f"exact moments of {spec.name!r}")

@@ -11,9 +11,11 @@ The built-ins are registered here, in the order reports and tables list them.
 
 from gradstat.estimators import (
     arm,
+    gumbel_rao,
     local_expectation,
     muprop,
     noisy_rectifier,
+    psa,
     rebar,
     reinmax,
     relaxed,
@@ -49,5 +51,7 @@ for _entry in (
     _concrete,
     *rebar.ENTRIES,
     *noisy_rectifier.ENTRIES,
+    *psa.ENTRIES,
+    *gumbel_rao.ENTRIES,
 ):
     register(_entry)

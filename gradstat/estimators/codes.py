@@ -20,6 +20,8 @@ CONCRETE = 11
 NOISY_RECTIFIER = 12
 REBAR = 13
 REINFORCE_LOO = 14
+PSA = 15
+GUMBEL_RAO = 16
 
 SURROGATES = (ST, ST_SIGMOID, STS, ST_TEMPERED, REINMAX)
 """Straight-through-type estimators: backprop with a surrogate ``dh/da`` per unit."""

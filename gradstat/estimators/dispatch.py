@@ -19,9 +19,11 @@ from gradstat.estimators.codes import (
     ARM,
     CONCRETE,
     DISARM,
+    GUMBEL_RAO,
     GUMBEL_ST,
     LEG,
     MUPROP,
+    PSA,
     REBAR,
     REINFORCE,
     REINFORCE_LOO,
@@ -31,9 +33,11 @@ from gradstat.estimators.codes import (
     ST_TEMPERED,
     STS,
 )
+from gradstat.estimators.gumbel_rao import gumbel_rao_draw
 from gradstat.estimators.local_expectation import leg_estimate
 from gradstat.estimators.muprop import muprop_estimate
 from gradstat.estimators.noisy_rectifier import rectifier_draw
+from gradstat.estimators.psa import psa_draw
 from gradstat.estimators.rebar import rebar_draw
 from gradstat.estimators.reinmax import reinmax_jacobian
 from gradstat.estimators.relaxed import relaxed_draw
@@ -163,13 +167,16 @@ def _score_draw(
 def _noise_draw(
     code: int, opts: np.ndarray, ex: Example, noise: np.ndarray, ws: np.ndarray, e: np.ndarray
 ) -> float:
-    """An estimate that reads continuous noise: ARM/DisARM, Gumbel/concrete, REBAR, rectifier."""
+    """An estimate that reads continuous noise: ARM/DisARM, Gumbel/concrete, REBAR, Gumbel-Rao,
+    rectifier."""
     if code == ARM or code == DISARM:
         return arm_draw(code == DISARM, ex, noise, ws, e)
     if code == GUMBEL_ST or code == CONCRETE:
         relaxed_draw(code == CONCRETE, opts[0], ex, noise, ws, e)
     elif code == REBAR:
         rebar_draw(opts[0], opts[1], opts[2] != 0.0, ex, noise, ws, e)
+    elif code == GUMBEL_RAO:
+        gumbel_rao_draw(int(opts[0]), opts[1], ex, noise, ws, e)
     else:
         rectifier_draw(opts[0], ex, noise, ws, e)
     return 0.0
@@ -194,4 +201,6 @@ def draw_estimate(
         return _score_draw(code, opts, ex, state, noise, baseline, ws, e)
     if code == REINFORCE_LOO:
         return _loo_draw(int(opts[0]), ex, state, noise, ws, e)
+    if code == PSA:
+        return psa_draw(ex, state, noise, ws, e)
     return _noise_draw(code, opts, ex, noise, ws, e)

@@ -88,6 +88,8 @@ class EstimatorBase:
     no enumeration, no given noise."""
     normal_noise: bool = False
     smooth: bool = False
+    quadrature: bool = False
+    """Exact mean and variance by quadrature per unit (built-in Gumbel estimators only)."""
     values: tuple[str, ...] = ("01", "pm1")
     batched: bool = False
     """Computes blocks of estimates from blocks of uniforms in one call
@@ -264,6 +266,11 @@ class Estimator(EstimatorBase):
         (ARM, DisARM), although the noise is continuous.
     normal_noise : bool
         Draws standard normals instead of uniforms.
+    quadrature : bool
+        Given the sampled bits, each unit's surrogate depends on its own logistic noise
+        only, so exact means and variances follow from the ``2^N`` states and one
+        one-dimensional integral per unit (``engine="quadrature"``,
+        :mod:`gradstat.engines.quadrature`): ``gumbel_st`` and ``gumbel_rao``.
     layerwise : bool
         Its exact mean and variance can be computed by messages over adjacent layers'
         states: the estimate is a sum over layers of terms that depend on the layer
@@ -298,6 +305,7 @@ class Estimator(EstimatorBase):
     values: tuple[str, ...] = ("01", "pm1")
     cells: bool = False
     normal_noise: bool = False
+    quadrature: bool = False
     layerwise: bool = False
     own_model_gradient: Callable[[Problem, Mapping[str, Any]], np.ndarray | None] | None = field(
         default=None, repr=False

@@ -16,7 +16,9 @@ strictly inside ``(0, 1)``), ``1[a + L > 0]`` is a ``Bernoulli(sigmoid(a))`` dra
   the relaxed objective, biased for the binary one (measured against the binary
   network's exact gradient).
 
-The noise is continuous, so both are measured by Monte Carlo.
+The noise is continuous, so both are measured by Monte Carlo; ``gumbel_st``'s exact mean
+and variance are also available by one-dimensional quadrature per unit
+(``engine="quadrature"``, :mod:`gradstat.engines.quadrature`).
 """
 
 from __future__ import annotations
@@ -91,6 +93,7 @@ ENTRIES = (
         code=GUMBEL_ST,
         summary="straight-through Gumbel: h = 1[a + L > 0], surrogate sigmoid'((a+L)/tau)/tau",
         reference="Jang, Gu & Poole (2017), ICLR, arXiv:1611.01144",
+        quadrature=True,
         **_RELAXED,
     ),
     Estimator(

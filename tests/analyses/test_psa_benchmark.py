@@ -27,6 +27,15 @@ def test_psa_benchmark_quick(tmp_path: Path) -> None:
         if r["estimator"] == "reinforce" and r["layer"] == "layer1" and r["epoch"] == "0"
     }
     assert rein[1000] == pytest.approx(rein[1] / math.sqrt(1000), rel=1e-6)
+    # PSA is unbiased on the top stochastic layer: its relative RMSE there falls like
+    # 1/sqrt(M); below it PSA keeps a bias, so its error levels off.
+    psa = {
+        (r["layer"], int(r["M"])): float(r["rel_rmse"])
+        for r in rows
+        if r["estimator"] == "psa" and r["epoch"] == "0"
+    }
+    assert psa["layer3", 1000] == pytest.approx(psa["layer3", 1] / math.sqrt(1000), rel=1e-6)
+    assert psa["layer1", 1000] > 1.5 * psa["layer1", 1] / math.sqrt(1000)
     mc = read_csv(tmp_path / "monte_carlo.csv")
     assert all(-1.0 <= float(r["mc_cos"]) <= 1.0 for r in mc)
 

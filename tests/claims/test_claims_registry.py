@@ -32,6 +32,10 @@ EXPECTED = {
     "noise_sources_sum": "proved",
     "rebar_unbiased": "proved",
     "rebar_tied_biased": "proved",
+    "psa_exact_cases": "proved",
+    "gumbel_rao_rao_blackwell": "proved",
+    "gumbel_rao_zero_temperature": "proved",
+    "relax_unbiased": "proved",
 }
 
 N_EXAMPLES = settings.default.max_examples
