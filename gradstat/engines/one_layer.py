@@ -162,21 +162,9 @@ def _block_sums(
             if o == cls:
                 for j in range(K):
                     tot, tot_r, tot_c = _add_state(
-                        j,
-                        0.0,
-                        ex[j],
-                        False,
-                        last,
-                        ph,
-                        ref,
-                        p_lo,
-                        cost,
-                        acc,
-                        sum_r,
-                        tot,
-                        tot_r,
+                        j, 0.0, ex[j], False, last, ph, ref, p_lo, cost, acc, sum_r, tot, tot_r,
                         tot_c,
-                    )
+                    )  # fmt: skip
             else:
                 for j in range(K):
                     tot, tot_r, tot_c = _add_state(
@@ -195,21 +183,9 @@ def _block_sums(
             for j in range(K):
                 r = row[j] + c
                 tot, tot_r, tot_c = _add_state(
-                    j,
-                    0.5 * r * r,
-                    r,
-                    first,
-                    last,
-                    ph,
-                    ref,
-                    p_lo,
-                    cost,
-                    acc,
-                    sum_r,
-                    tot,
-                    tot_r,
+                    j, 0.5 * r * r, r, first, last, ph, ref, p_lo, cost, acc, sum_r, tot, tot_r,
                     tot_c,
-                )
+                )  # fmt: skip
             totals[1 + o] = tot
     elif loss == BCE:
         for o in range(n_out):
