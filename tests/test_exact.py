@@ -410,12 +410,13 @@ def test_joint_kernels_identical_for_any_thread_count(sizes):
 def test_descent_over_the_stochastic_layers_survives_a_dominant_output_term():
     """``<g_hat, g>`` restricted to the stochastic layers is summed on its own, not recovered
     as the total minus the output layer's term: here that term dominates and the
-    difference would be rounding (both kernels)."""
+    difference would be rounding (both kernels). The output weights differ, so that the
+    loss is not the constant log 2, whose stochastic gradient is exactly 0."""
     scale = 50.0
     net = gs.BinaryNetwork(
         (1, 2, 2, 2),
         np.r_[[scale, -scale], [0.0, 0.0], [scale, -scale, -scale, scale], [0.0, 0.0],
-              np.ones(4), np.zeros(2)],
+              [1.0, 1.0, 1.0, 0.5], np.zeros(2)],
         loss="xent",
     )  # fmt: skip
     want = ne.example_moments(net.sizes, net.params, "xent", np.ones(1), 1, "reinforce")

@@ -35,6 +35,52 @@ def _cells(p: float, pm: float) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.
     return lo, hi, b1, b2
 
 
+@njit(cache=True)
+def _cell_estimate(
+    disarm: bool, theta: np.ndarray, geo: Geometry, tab: np.ndarray, t: np.ndarray,
+    loss: int, digits: np.ndarray, LO: np.ndarray, HI: np.ndarray, B1: np.ndarray,
+    B2: np.ndarray, work: np.ndarray, e: np.ndarray, s: np.ndarray,
+) -> tuple[float, float]:  # fmt: skip
+    """The estimate ``e`` at the middle of the cell whose unit ``i`` lies in cell ``digits[i]``
+    (:func:`_cells`); returns the cell's probability ``w`` and ``C(b1) - C(b2)``.
+
+    ``work`` is scratch of shape ``(6, max(n_1, n_out))``; ``s`` is scratch like ``e``.
+    """
+    sizes, woff, boff, uoff = geo
+    n1 = sizes[1]
+    n_out = sizes[2]
+    n = e.shape[0]
+    low = tab[6, 0]
+    h1, h2 = work[0, :n1], work[1, :n1]
+    y1, y2, dy1, dy2 = work[2, :n_out], work[3, :n_out], work[4, :n_out], work[5, :n_out]
+    w = 1.0
+    for i in range(n1):
+        q = digits[i]
+        w *= HI[i, q] - LO[i, q]
+        h1[i] = 1.0 if B1[i, q] == 1.0 else low
+        h2[i] = 1.0 if B2[i, q] == 1.0 else low
+    if w <= 0.0:
+        return w, 0.0
+    for o in range(n_out):
+        v1 = theta[boff[1] + o]
+        v2 = v1
+        for j in range(n1):
+            v1 += theta[woff[1] + o * n1 + j] * h1[j]
+            v2 += theta[woff[1] + o * n1 + j] * h2[j]
+        y1[o] = v1
+        y2[o] = v2
+    diff = loss_and_grad(loss, y1, t, dy1) - loss_and_grad(loss, y2, t, dy2)
+    for i in range(n1):
+        q = digits[i]
+        mid = 0.5 * (LO[i, q] + HI[i, q])
+        e[i] = layer_estimate(disarm, tab[0, i], mid, B1[i, q], B2[i, q], diff)
+    output_gradient(sizes, woff, boff, uoff, h1, dy1, e)
+    output_gradient(sizes, woff, boff, uoff, h2, dy2, s)
+    for k in range(n1, n):
+        e[k] = 0.5 * (e[k] + s[k])
+    return w, diff
+
+
 @njit(parallel=True, cache=True)
 def cells_kernel(
     disarm: bool, batch: Batch, geo: Geometry, G: np.ndarray, DW: np.ndarray,
@@ -42,9 +88,9 @@ def cells_kernel(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:  # fmt: skip
     """Exact moments of ARM / DisARM for one stochastic layer over the ``3^N`` cells.
 
-    Same outputs as :func:`gradstat.exact.moments_kernel` (compressed layout): ``E[d]``,
-    ``E[d^2]`` with ``d = g_hat - g``, sign probabilities, descent probabilities (NaN for
-    ARM) and (``want_cov``) ``sum_x E[d d^T]``.
+    Same outputs as :func:`gradstat.engines.joint.moments_kernel` (compressed layout):
+    ``E[g_hat - g]``, ``Var[g_hat]`` (summed about the estimate in the likeliest cell), sign
+    probabilities, descent probabilities (NaN for ARM) and (``want_cov``) ``sum_x Cov_x``.
     """
     theta, L1, T, loss = batch.theta, batch.L1, batch.T, batch.loss
     sizes, woff, boff, uoff = geo
@@ -56,10 +102,11 @@ def cells_kernel(
     for _ in range(n1):
         S *= 3
     nc = S if S < chunks else chunks
-    acc_m, acc_m2, acc_sign, acc_desc, acc_cov = new_accumulators(B, nc, n, n_seg, want_cov)
+    acc = new_accumulators(B, nc, n, n_seg, want_cov)
+    acc_m, acc_s1, acc_m2, acc_sign, acc_desc, acc_cov = acc
+    shift = np.empty(n)
     for b in range(B):
         tab = L1[b]
-        low = tab[6, 0]
         LO = np.empty((n1, 3))
         HI = np.empty((n1, 3))
         B1 = np.empty((n1, 3))
@@ -71,52 +118,35 @@ def cells_kernel(
             HI[i] = hi
             B1[i] = c1
             B2[i] = c2
+        # The shift of the variance sums: the estimate in the likeliest cell.
+        greedy = np.empty(n1, dtype=np.int64)
+        for i in range(n1):
+            widths = HI[i] - LO[i]
+            greedy[i] = np.argmax(widths)
+        _cell_estimate(
+            disarm, theta, geo, tab, T[b], loss, greedy, LO, HI, B1, B2,
+            np.empty((6, max(n1, n_out))), shift, np.empty(n),
+        )  # fmt: skip
         for c in prange(nc):
-            h1 = np.empty(n1)
-            h2 = np.empty(n1)
-            y1 = np.empty(n_out)
-            y2 = np.empty(n_out)
-            dy1 = np.empty(n_out)
-            dy2 = np.empty(n_out)
+            work = np.empty((6, max(n1, n_out)))
             e = np.empty(n)
             s = np.empty(n)
             d = np.empty(n)
             dots = np.empty(n_seg)
             digits = np.empty(n1, dtype=np.int64)
             for cell in range(c * S // nc, (c + 1) * S // nc):
-                w = 1.0
                 rest = cell
                 for i in range(n1):
-                    q = rest % 3
+                    digits[i] = rest % 3
                     rest //= 3
-                    digits[i] = q
-                    w *= HI[i, q] - LO[i, q]
-                    h1[i] = 1.0 if B1[i, q] == 1.0 else low
-                    h2[i] = 1.0 if B2[i, q] == 1.0 else low
+                w, diff = _cell_estimate(
+                    disarm, theta, geo, tab, T[b], loss, digits, LO, HI, B1, B2, work, e, s
+                )
                 if w <= 0.0:
                     continue
-                for o in range(n_out):
-                    v1 = theta[boff[1] + o]
-                    v2 = v1
-                    for j in range(n1):
-                        v1 += theta[woff[1] + o * n1 + j] * h1[j]
-                        v2 += theta[woff[1] + o * n1 + j] * h2[j]
-                    y1[o] = v1
-                    y2[o] = v2
-                C1 = loss_and_grad(loss, y1, T[b], dy1)
-                C2 = loss_and_grad(loss, y2, T[b], dy2)
-                diff = C1 - C2
-                for i in range(n1):
-                    q = digits[i]
-                    mid = 0.5 * (LO[i, q] + HI[i, q])
-                    e[i] = layer_estimate(disarm, tab[0, i], mid, B1[i, q], B2[i, q], diff)
-                output_gradient(sizes, woff, boff, uoff, h1, dy1, e)
-                output_gradient(sizes, woff, boff, uoff, h2, dy2, s)
-                for k in range(n1, n):
-                    e[k] = 0.5 * (e[k] + s[k])
                 accumulate(
-                    w, e, G[b], DW[b], seg, acc_m[b, c], acc_m2[b, c], acc_sign[b, c],
-                    acc_desc[b, c], d, dots, acc_cov[c],
+                    w, e, G[b], shift, DW[b], seg, acc_m[b, c], acc_s1[b, c], acc_m2[b, c],
+                    acc_sign[b, c], acc_desc[b, c], d, dots, acc_cov[c],
                 )  # fmt: skip
                 if not disarm:
                     for i in range(n1):
@@ -137,10 +167,10 @@ def cells_kernel(
                             acc_sign[b, c, i] += w * agree
                         elif diff == 0.0 and gi == 0.0:
                             acc_sign[b, c, i] += w
-    m, m2, sign, desc, cov = reduce_chunks((acc_m, acc_m2, acc_sign, acc_desc, acc_cov))
+    m, var, sign, desc, cov = reduce_chunks(acc)
     # Cell widths are differences of rounded probabilities: clip sums of them to [0, 1].
     sign = np.minimum(np.maximum(sign, 0.0), 1.0)
     desc = np.minimum(np.maximum(desc, 0.0), 1.0)
     if not disarm:
         desc[:, :] = np.nan
-    return m, m2, sign, desc, cov
+    return m, var, sign, desc, cov

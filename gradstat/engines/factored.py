@@ -31,11 +31,15 @@ from gradstat.kernels.geometry import Batch, Geometry, example
 
 @njit(cache=True)
 def _add_coordinate(
-    w: float, e: float, q: int, g: np.ndarray, m: np.ndarray, m2: np.ndarray, sign: np.ndarray
-) -> None:
-    """Add coordinate ``q``'s estimate ``e`` of one state with probability ``w``."""
-    d = e - g[q]
-    m[q] += w * d
+    w: float, e: float, q: int, g: np.ndarray, cen: np.ndarray, m: np.ndarray, s1: np.ndarray,
+    m2: np.ndarray, sign: np.ndarray,
+) -> None:  # fmt: skip
+    """Add coordinate ``q``'s estimate ``e`` of one state with probability ``w`` (as
+    :func:`gradstat.kernels.accumulate.accumulate`: ``m`` sums ``w (e - g)``, ``s1`` and
+    ``m2`` ``w d`` and ``w d^2`` with ``d = e - cen``)."""
+    m[q] += w * (e - g[q])
+    d = e - cen[q]
+    s1[q] += w * d
     m2[q] += w * d * d
     sign[q] += w if sign_of(e) == sign_of(g[q]) else 0.0
 
@@ -154,18 +158,22 @@ def _surrogate_jacobians(
 @njit(cache=True, inline="always")
 def _add_states(
     q: int, f: float, mean: float, sq: float, W: float, pos: float, neg: float, zero: float,
-    g: np.ndarray, m: np.ndarray, m2: np.ndarray, sign: np.ndarray,
+    g: np.ndarray, cen: np.ndarray, m: np.ndarray, s1: np.ndarray, m2: np.ndarray,
+    sign: np.ndarray,
 ) -> None:  # fmt: skip
     """Add states of total weight ``W`` to coordinate ``q``, whose estimate is ``e = f x``.
 
     ``x`` has weighted mean ``mean`` over the states, ``sum w (x - mean)^2 = sq``, and its
     states with ``x > 0``, ``< 0``, ``= 0`` weigh ``pos``, ``neg``, ``zero``. Then
-    ``sum w (e - g) = W (f mean - g)``, ``sum w (e - g)^2 = f^2 sq + W (f mean - g)^2`` (no
-    cancellation), and ``sign e = sign f sign x``.
+    ``sum w (e - g) = W (f mean - g)``, ``sum w (e - c) = W (f mean - c)`` and
+    ``sum w (e - c)^2 = f^2 sq + W (f mean - c)^2`` (no cancellation; ``c = cen[q]``), and
+    ``sign e = sign f sign x``.
     """
-    mu = f * mean - g[q]
-    m[q] += W * mu
-    m2[q] += f * f * sq + W * mu * mu
+    fm = f * mean
+    m[q] += W * (fm - g[q])
+    nu = fm - cen[q]
+    s1[q] += W * nu
+    m2[q] += f * f * sq + W * nu * nu
     sf = sign_of(f)
     sg = sign_of(g[q])
     if sf == 0:
@@ -178,7 +186,8 @@ def _add_states(
 @njit(cache=True)
 def _add_group(
     fr: float, group: np.ndarray, counts: np.ndarray, K: int, c: float, rank: int, q: int,
-    g: np.ndarray, m: np.ndarray, m2: np.ndarray, sign: np.ndarray,
+    g: np.ndarray, cen: np.ndarray, m: np.ndarray, s1: np.ndarray, m2: np.ndarray,
+    sign: np.ndarray,
 ) -> None:  # fmt: skip
     """Add a group of states to coordinate ``q``, whose estimate is ``e = fr (C - c)`` there.
 
@@ -191,15 +200,17 @@ def _add_group(
     below = counts[2 * rank + 1]
     equal = counts[2 * rank + 2] - below
     above = counts[2 * K + 1] - counts[2 * rank + 2]
-    _add_states(q, fr, group[1] - c, group[2], group[0], above, below, equal, g, m, m2, sign)
+    _add_states(
+        q, fr, group[1] - c, group[2], group[0], above, below, equal, g, cen, m, s1, m2, sign
+    )
 
 
 @njit(cache=True)
 def _add_block(
     score: bool, geo: Geometry, p: np.ndarray, h: np.ndarray, coef: np.ndarray,
     stats: np.ndarray, total: float, groups: np.ndarray, counts: np.ndarray, c: np.ndarray,
-    shift: float, ranks: np.ndarray, g: np.ndarray, m: np.ndarray, m2: np.ndarray,
-    sign: np.ndarray,
+    shift: float, ranks: np.ndarray, g: np.ndarray, cen: np.ndarray, m: np.ndarray,
+    s1: np.ndarray, m2: np.ndarray, sign: np.ndarray,
 ) -> None:  # fmt: skip
     """Add a block's states to every coordinate of the stochastic layers.
 
@@ -229,28 +240,32 @@ def _add_block(
             if not score:
                 mean, sq = stats[0, k], stats[1, k]
                 pos, neg, zero = stats[2, k], stats[3, k], stats[4, k]
-                _add_states(q, 1.0, mean, sq, total, pos, neg, zero, g, m, m2, sign)
+                _add_states(q, 1.0, mean, sq, total, pos, neg, zero, g, cen, m, s1, m2, sign)
                 if l > 0:
                     for j in range(n_prev):
                         f = h[uoff[l - 1] + j]
-                        _add_states(row + j, f, mean, sq, total, pos, neg, zero, g, m, m2, sign)
+                        _add_states(
+                            row + j, f, mean, sq, total, pos, neg, zero, g, cen, m, s1, m2, sign
+                        )
                 continue
             first = 0 if k < top else 1 + 2 * (k - top)
             for gi in range(first, first + (1 if k < top else 2)):
                 r = coef[k] if k < top else float(gi - first) - p[k]
                 group, cum = groups[gi], counts[gi]
-                _add_group(r, group, cum, K, c[q] - shift, ranks[q], q, g, m, m2, sign)
+                _add_group(r, group, cum, K, c[q] - shift, ranks[q], q, g, cen, m, s1, m2, sign)
                 if l > 0:
                     for j in range(n_prev):
                         fr = r * h[uoff[l - 1] + j]
                         cq = c[row + j] - shift
-                        _add_group(fr, group, cum, K, cq, ranks[row + j], row + j, g, m, m2, sign)
+                        _add_group(
+                            fr, group, cum, K, cq, ranks[row + j], row + j, g, cen, m, s1, m2, sign
+                        )
 
 
 @njit(parallel=True, cache=True)
 def factored_moments_kernel(
     batch: Batch, geo: Geometry, code: int, opts: np.ndarray, baselines: np.ndarray,
-    G: np.ndarray, DW: np.ndarray, seg: np.ndarray,
+    G: np.ndarray, centre: np.ndarray, DW: np.ndarray, seg: np.ndarray,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:  # fmt: skip
     """:func:`moments_kernel` for the estimators whose estimate factorises per unit.
 
@@ -281,6 +296,10 @@ def factored_moments_kernel(
     ``sum_i r_{l,i} (C z_{l,i} - zc_{l,i})`` (:func:`_descent_weights`). Per state this
     costs ``O(n_L n_out + sum_{l<L} n_l n_{l+1})`` (surrogates, the backpropagation) or
     ``O(n_L n_out + log K)`` (``reinforce``) instead of ``O(n_params)``.
+
+    Variances are summed about ``centre`` (per example, a value of the estimate; see
+    :func:`gradstat.kernels.accumulate.reduce_chunks`): within a block about the block's
+    mean, across blocks about ``centre``, never as ``E[e^2] - E[e]^2``.
     """
     theta = batch.theta
     sizes, woff, boff, uoff = geo
@@ -290,6 +309,7 @@ def factored_moments_kernel(
     n_top = sizes[L]
     n_out = sizes[L + 1]
     w_out = theta[woff[L] : woff[L] + n_out * n_top]
+    b_out = theta[boff[L] : boff[L] + n_out]
     s0 = sizes[0] * sizes[1]
     n_hidden = woff[L] - s0
     B, n = G.shape
@@ -298,7 +318,8 @@ def factored_moments_kernel(
     mask = (np.int64(1) << n_top) - 1
     score = code == REINFORCE
     n_groups = 1 + 2 * n_top if score else 0
-    acc_m, acc_m2, acc_sign, acc_desc, acc_cov = new_accumulators(B, nc, n, seg.shape[0] - 1, False)
+    acc = new_accumulators(B, nc, n, seg.shape[0] - 1, False)
+    acc_m, acc_s1, acc_m2, acc_sign, acc_desc, _ = acc
     no_u = np.empty(0)
     for b in range(B):
         kappa = 1.0 - batch.L1[b, 6, 0]
@@ -312,6 +333,7 @@ def factored_moments_kernel(
             walk = new_walk(geo)
             a, p, bit, h, y, dy = walk.a, walk.p, walk.bit, walk.h, walk.y, walk.dy
             y_low, y_sum, top_units = walk.y_low, walk.y_sum, walk.top_units
+            y_mag, h_top = walk.y_mag, walk.h[top : top + n_top]
             loss, t = ex.loss, ex.t
             z = np.empty(n_units)
             zc = np.empty(n_units)
@@ -324,7 +346,8 @@ def factored_moments_kernel(
             below = np.empty((2, L))
             groups = np.empty((n_groups, 3))
             counts = np.empty((n_groups, 2 * K + 2))
-            m, m2, sign, desc = acc_m[b, c], acc_m2[b, c], acc_sign[b, c], acc_desc[b, c]
+            m, s1, m2 = acc_m[b, c], acc_s1[b, c], acc_m2[b, c]
+            sign, desc, cen = acc_sign[b, c], acc_desc[b, c], centre[b]
             lo = c * S // nc
             stop = (c + 1) * S // nc
             while lo < stop:
@@ -353,7 +376,9 @@ def factored_moments_kernel(
                         logp, logp_low = resync(ex, walk, gpos), 0.0
                     w = exp(logp + logp_low)
                     if w > 0.0:
-                        C = compensated_loss(loss, t, y, y_low, y_sum, dy)
+                        C = compensated_loss(
+                            loss, t, y, y_low, y_sum, dy, y_mag, w_out, b_out, h_top
+                        )
                         if score:
                             x = C - shift
                             base = 0
@@ -406,12 +431,12 @@ def factored_moments_kernel(
                         out = 0.0
                         for o in range(n_out):
                             q = boff[L] - s0 + o
-                            _add_coordinate(w, dy[o], q, G[b], m, m2, sign)
+                            _add_coordinate(w, dy[o], q, G[b], cen, m, s1, m2, sign)
                             out += dy[o] * DW[b, q]
                             row = woff[L] - s0 + o * n_top
                             for j in range(n_top):
                                 e = dy[o] * h[top + j]
-                                _add_coordinate(w, e, row + j, G[b], m, m2, sign)
+                                _add_coordinate(w, e, row + j, G[b], cen, m, s1, m2, sign)
                                 out += e * DW[b, row + j]
                         _add_descent(w, dots, out, desc)
                     if gpos + 1 < hi:
@@ -421,8 +446,8 @@ def factored_moments_kernel(
                         )  # fmt: skip
                         coef[u] = bit[u] - p[u] if score else jac[int(bit[u]), u]
                 _add_block(
-                    score, geo, p, h, coef, stats, total, groups, counts, c_b, shift, ranks, G[b],
-                    m, m2, sign,
+                    score, geo, p, h, coef, stats, total, groups, counts, c_b, shift, ranks,
+                    G[b], cen, m, s1, m2, sign,
                 )  # fmt: skip
                 lo = hi
-    return reduce_chunks((acc_m, acc_m2, acc_sign, acc_desc, acc_cov))
+    return reduce_chunks(acc)

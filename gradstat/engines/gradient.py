@@ -69,6 +69,7 @@ def gradient_kernel(
     B = batch.L1.shape[0]
     n_out = sizes[L + 1]
     w_out = theta[woff[L] : woff[L] + n_out * n_top]
+    b_out = theta[boff[L] : boff[L] + n_out]
     s0 = sizes[0] * sizes[1]
     Pc = theta.shape[0] - s0
     S = np.int64(1) << n_units
@@ -88,6 +89,7 @@ def gradient_kernel(
             walk = new_walk(geo)
             p, bit, h, y, dy = walk.p, walk.bit, walk.h, walk.y, walk.dy
             y_low, y_sum, top_units = walk.y_low, walk.y_sum, walk.top_units
+            y_mag, h_top = walk.y_mag, walk.h[top : top + n_top]
             loss, t = ex.loss, ex.t
             unit = np.empty((3, n_top))
             ag = acc_g[b, c]
@@ -107,7 +109,7 @@ def gradient_kernel(
                     if resync_due(g, lo, period):
                         logp, logp_low = resync(ex, walk, g), 0.0
                     w = exp(logp + logp_low)
-                    C = compensated_loss(loss, t, y, y_low, y_sum, dy)
+                    C = compensated_loss(loss, t, y, y_low, y_sum, dy, y_mag, w_out, b_out, h_top)
                     r = w * (C - ref)
                     sum_r += r
                     sum_c += w * C

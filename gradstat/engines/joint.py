@@ -2,7 +2,9 @@
 
 ``E[g_hat] = sum_s P(s) g_hat(s)`` and ``Var[g_hat_j] = sum_s P(s) (g_hat_j(s) - E g_hat_j)^2``
 over all noise states ``s`` (``2^N``, or ``2^(N k)`` for ``k`` draws), per example, in
-fixed chunks with private accumulators (:mod:`gradstat.kernels.accumulate`).
+fixed chunks with private accumulators (:mod:`gradstat.kernels.accumulate`). Variances are
+sums of squares about the estimate at the greedy state (:func:`greedy_shift`), so a nearly
+deterministic estimate keeps its tiny variance.
 """
 
 from __future__ import annotations
@@ -32,6 +34,24 @@ def _state_chunks(n_bits: int, want_cov: bool) -> tuple[int, int]:
     return S, n_chunks(S, CHUNKS // 4 if want_cov else CHUNKS)
 
 
+@njit(cache=True)
+def greedy_shift(
+    batch: Batch, geo: Geometry, code: int, n_bits: int, opts: np.ndarray,
+    baselines: np.ndarray, n: int, cols: int,
+) -> np.ndarray:  # fmt: skip
+    """Per example, the estimate of ``code`` at the greedy noise state (every unit at its
+    likelier value given the units below; each of ``k`` draws alike): the shift about which
+    the variance is summed (:func:`gradstat.kernels.accumulate.accumulate`). It is a value
+    the estimate takes, and the value of a nearly deterministic one."""
+    B = batch.L1.shape[0]
+    shift = np.empty((B, n))
+    half = np.full(n_bits, 0.5)
+    ws = np.empty((WS_ROWS, cols))
+    for b in range(B):
+        draw_estimate(code, opts, example(batch, geo, b), 0, half, baselines[b], ws, shift[b])
+    return shift
+
+
 @njit(parallel=True, cache=True)
 def moments_kernel(
     batch: Batch, geo: Geometry, code: int, n_bits: int, opts: np.ndarray,
@@ -44,18 +64,20 @@ def moments_kernel(
     ``reinforce`` and the straight-through-type estimators factorise per unit and take
     :func:`factored_moments_kernel` (except for ``want_cov``); every other estimator runs
     :func:`draw_estimate` per state. Returns
-    ``E[d]``, ``E[d^2]`` with ``d = g_hat - g``, ``P(sign g_hat_j = sign g_j)``, descent
+    ``E[g_hat - g]``, ``Var[g_hat]``, ``P(sign g_hat_j = sign g_j)``, descent
     probabilities (see :func:`gradstat.kernels.accumulate.accumulate`) and (``want_cov``)
-    ``sum_x E[d d^T]``.
+    ``sum_x Cov_x``; the variances are centred sums (:func:`greedy_shift`,
+    :func:`gradstat.kernels.accumulate.reduce_chunks`).
     """
     uoff = geo.uoff
     B, n = G.shape
     n_seg = seg.shape[0] - 1
+    shift = greedy_shift(batch, geo, code, n_bits, opts, baselines, n, cols)
     if not want_cov and n_bits == uoff[uoff.shape[0] - 1]:
         if code == REINFORCE or code in SURROGATES:
-            return factored_moments_kernel(batch, geo, code, opts, baselines, G, DW, seg)
+            return factored_moments_kernel(batch, geo, code, opts, baselines, G, shift, DW, seg)
     S, nc = _state_chunks(n_bits, want_cov)
-    acc_m, acc_m2, acc_sign, acc_desc, acc_cov = new_accumulators(B, nc, n, n_seg, want_cov)
+    acc_m, acc_s1, acc_m2, acc_sign, acc_desc, acc_cov = new_accumulators(B, nc, n, n_seg, want_cov)
     no_u = np.empty(0)
     for b in range(B):
         for c in prange(nc):
@@ -67,10 +89,10 @@ def moments_kernel(
             for state in range(c * S // nc, (c + 1) * S // nc):
                 logp = draw_estimate(code, opts, ex, state, no_u, baselines[b], ws, e)
                 accumulate(
-                    exp(logp), e, G[b], DW[b], seg, acc_m[b, c], acc_m2[b, c],
-                    acc_sign[b, c], acc_desc[b, c], d, dots, acc_cov[c],
+                    exp(logp), e, G[b], shift[b], DW[b], seg, acc_m[b, c], acc_s1[b, c],
+                    acc_m2[b, c], acc_sign[b, c], acc_desc[b, c], d, dots, acc_cov[c],
                 )  # fmt: skip
-    return reduce_chunks((acc_m, acc_m2, acc_sign, acc_desc, acc_cov))
+    return reduce_chunks((acc_m, acc_s1, acc_m2, acc_sign, acc_desc, acc_cov))
 
 
 @cache
@@ -93,9 +115,19 @@ def user_moments_kernel(fn: Any) -> Any:
         n_out = sizes[sizes.shape[0] - 1]
         n_seg = seg.shape[0] - 1
         S, nc = _state_chunks(n_units, want_cov)
-        acc_m, acc_m2, acc_sign, acc_desc, acc_cov = new_accumulators(B, nc, n, n_seg, want_cov)
+        acc = new_accumulators(B, nc, n, n_seg, want_cov)
+        acc_m, acc_s1, acc_m2, acc_sign, acc_desc, acc_cov = acc
         no_u = np.empty(0)
+        half = np.full(n_units, 0.5)
+        shift = np.zeros((B, n))
         for b in range(B):
+            # The estimate at the greedy state: the shift of the variance sums.
+            ga, gp, gbit, gh, gy, gdy = state_buffers(n_units, n_out)
+            forward_state(
+                theta, sizes, woff, boff, uoff, L1[b], 0, half, mode, ga, gp, gbit, gh, gy
+            )
+            gC = loss_and_grad(loss, gy, T[b], gdy)
+            fn(theta, sizes, X[b], T[b], no_u, ga, gp, gh, gy, gdy, gC, shift[b])
             for c in prange(nc):
                 a, p, bit, h, y, dy = state_buffers(n_units, n_out)
                 e = np.empty(n)
@@ -110,9 +142,9 @@ def user_moments_kernel(fn: Any) -> Any:
                     e[:] = 0.0
                     fn(theta, sizes, X[b], T[b], no_u, a, p, h, y, dy, C, e)
                     accumulate(
-                        exp(logp), e, G[b], DW[b], seg, acc_m[b, c], acc_m2[b, c],
-                        acc_sign[b, c], acc_desc[b, c], d, dots, acc_cov[c],
+                        exp(logp), e, G[b], shift[b], DW[b], seg, acc_m[b, c], acc_s1[b, c],
+                        acc_m2[b, c], acc_sign[b, c], acc_desc[b, c], d, dots, acc_cov[c],
                     )  # fmt: skip
-        return reduce_chunks((acc_m, acc_m2, acc_sign, acc_desc, acc_cov))
+        return reduce_chunks(acc)
 
     return kernel

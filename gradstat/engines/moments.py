@@ -218,8 +218,9 @@ def moments_pass(
     B = problem.n_examples
     everything = slice(0, B)
     args = (problem, spec, options, opts, baselines, G, dw, seg)
-    m, m2, sign, desc, _ = _run_moments(*args, everything, False, engine)
-    var = np.maximum(m2 - m**2, 0.0)
+    # The kernels return variances summed about a value of the estimate, never
+    # E[e^2] - E[e]^2 (gradstat.kernels.accumulate.reduce_chunks).
+    m, var, sign, desc, _ = _run_moments(*args, everything, False, engine)
     ex_mean = ex_grad + expand_mean(problem, m, full)
     ex_var = expand_square(problem, var, full)
     cov = None
@@ -227,7 +228,6 @@ def moments_pass(
         cov = np.zeros((problem.net.n_params, problem.net.n_params))
         for b in range(B):
             cov_b = _run_moments(*args, slice(b, b + 1), True, engine)[4]
-            cov_b -= np.outer(m[b], m[b])
             M = expansion_matrix(problem, b, full)
             cov += M @ cov_b @ M.T
         cov /= B**2

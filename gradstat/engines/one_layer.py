@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from math import exp, log, log1p
+from math import exp
 
 import numpy as np
 from numba import njit, prange
 
 from gradstat.kernels.blocks import CHUNKS
-from gradstat.kernels.forward import BCE, MSE, XENT, loss_and_grad
+from gradstat.kernels.forward import BCE, MSE, XENT, bce_term, loss_and_grad, xent_terms
 from gradstat.kernels.geometry import Batch, Geometry
 
 LO_BITS = 10
@@ -66,10 +66,10 @@ def _one_layer_tables(
 def _add_state(
     j: int, term: float, grad: float, first: bool, last: bool, ph: float, ref: float,
     p_lo: np.ndarray, cost: np.ndarray, acc: np.ndarray, sum_r: np.ndarray, tot: float,
-    tot_r: float,
-) -> tuple[float, float]:  # fmt: skip
+    tot_r: float, tot_c: float,
+) -> tuple[float, float, float]:  # fmt: skip
     """Low state ``j``'s share of one output in :func:`_block_sums`; returns the running
-    block totals ``tot`` (of ``v_d[o]``) and ``tot_r`` (of ``v_r``).
+    block totals ``tot`` (of ``v_d[o]``), ``tot_r`` (of ``v_r``) and ``tot_c`` (of ``P_lo C``).
 
     ``term`` is the output's part of the loss and ``grad`` its ``dC/dy_o``; ``cost[j]``
     carries the loss summed over the earlier outputs (none when ``first``), and the
@@ -84,9 +84,10 @@ def _add_state(
         v = pj * (c - ref)
         sum_r[j] += ph * v
         tot_r += v
+        tot_c += pj * c
     else:
         cost[j] = c
-    return tot, tot_r
+    return tot, tot_r, tot_c
 
 
 @njit(cache=True, fastmath={"reassoc"})
@@ -101,26 +102,30 @@ def _block_sums(
     units' part and ``b_o``), the per-state terms are ``v_r(s) = P_lo(s) (C(y(s), t) -
     ref)`` and ``v_d[o](s) = P_lo(s) dC/dy_o(s)``, with the losses of SPEC section 1 as in
     :func:`gradstat.kernels.forward.loss_and_grad`: ``mse`` ``sum_o (y_o - t_o)^2 / 2``; ``bce``
-    ``sum_o softplus(y_o) - t_o y_o`` with ``softplus(y) = max(y, 0) + log1p(e)`` and
-    ``sigmoid(y)`` from one ``e = exp(-|y|)``; ``xent`` ``lse(y) - y_t`` with
-    ``dC/dy_o = softmax(y)_o - [o = t]``; ``linear`` ``sum_o t_o y_o``.
+    ``sum_o softplus(y_o) - t_o y_o`` (:func:`gradstat.kernels.forward.bce_term`); ``xent``
+    ``lse(y) - y_t`` with ``dC/dy_o = softmax(y)_o - [o = t]``
+    (:func:`gradstat.kernels.forward.xent_terms`); ``linear`` ``sum_o t_o y_o``; ``bce`` and
+    ``xent`` to full relative precision at confident outputs.
 
-    Adds ``ph v_r`` to ``sum_r`` and ``ph v_d`` to ``sum_d`` (per low state) and writes
-    the block totals ``sum_s v_r(s)`` and ``sum_s v_d[o](s)`` to ``totals[0]`` and
-    ``totals[1 + o]``. One loop per loss and output, the states innermost, so that each
-    vectorises (:func:`_add_state` does the common part). The totals are reassociated
-    so that they vectorise too: their order is fixed by the compiled code, not by the
-    threads. ``work`` is scratch of shape ``(2 + n_out, K)``.
+    Adds ``ph v_r`` to ``sum_r`` and ``ph v_d`` to ``sum_d`` (per low state) and writes the block
+    totals ``sum_s v_r(s)``, ``sum_s v_d[o](s)`` and ``sum_s P_lo(s) C(s)`` to ``totals[0]``,
+    ``totals[1 + o]`` and ``totals[1 + n_out]``. One loop per loss and output, the states innermost,
+    so that each vectorises (:func:`_add_state` does the common part). The totals are reassociated
+    so that they vectorise too: their order is fixed by the compiled code, not by the threads.
+    ``work`` is scratch of shape ``(2 + n_out, K)``, ``totals`` of ``2 + n_out``.
     """
     K = p_lo.shape[0]
     n_out = yh.shape[0]
     cost = work[0]
     tot = 0.0
     tot_r = 0.0
+    tot_c = 0.0
     if loss == XENT:
         # The loss needs every output first; the first output's pass then adds v_r.
         # Row 1 of work holds max_o y_o, then 1 / sum_o exp(y_o - max); row 2 + o holds
-        # exp(y_o - max), so that dC/dy_o = exp(y_o - max) / sum costs no exponential.
+        # exp(y_o - max) (for the class, dC/dy_t itself), so that dC/dy_o costs no
+        # exponential; row 0 sums exp(y_o - max) over the other classes first, which
+        # xent_terms needs to keep a confident output's tiny loss and gradient.
         top = work[1]
         for j in range(K):
             top[j] = y_lo[0, j] + yh[0]
@@ -129,32 +134,43 @@ def _block_sums(
             row = y_lo[o]
             for j in range(K):
                 top[j] = max(top[j], row[j] + yo)
+        cls = int(t[0])
+        for j in range(K):
+            cost[j] = 0.0
         for o in range(n_out):
-            first = o == 0
             yo = yh[o]
             row = y_lo[o]
             ex = work[2 + o]
             for j in range(K):
                 ex[j] = exp(row[j] + yo - top[j])
-                cost[j] = ex[j] if first else cost[j] + ex[j]
-        cls = int(t[0])
+            if o != cls:
+                for j in range(K):
+                    cost[j] += ex[j]
         ycls = yh[cls]
         row = y_lo[cls]
+        ex_cls = work[2 + cls]
         for j in range(K):
-            total = cost[j]
-            cost[j] = top[j] + log(total) - (row[j] + ycls)
-            top[j] = 1.0 / total
+            e_cls = ex_cls[j]
+            others = cost[j]
+            cost[j], ex_cls[j] = xent_terms(top[j], row[j] + ycls, e_cls, others)
+            top[j] = 1.0 / (e_cls + others)
         for o in range(n_out):
             last = o == 0
             ex = work[2 + o]
             acc = sum_d[o]
-            hit = 1.0 if o == cls else 0.0
             tot = 0.0
-            for j in range(K):
-                tot, tot_r = _add_state(
-                    j, 0.0, ex[j] * top[j] - hit, False, last, ph, ref, p_lo, cost, acc, sum_r,
-                    tot, tot_r,
-                )  # fmt: skip
+            if o == cls:
+                for j in range(K):
+                    tot, tot_r, tot_c = _add_state(
+                        j, 0.0, ex[j], False, last, ph, ref, p_lo, cost, acc, sum_r, tot, tot_r,
+                        tot_c,
+                    )  # fmt: skip
+            else:
+                for j in range(K):
+                    tot, tot_r, tot_c = _add_state(
+                        j, 0.0, ex[j] * top[j], False, last, ph, ref, p_lo, cost, acc, sum_r,
+                        tot, tot_r, tot_c,
+                    )  # fmt: skip
             totals[1 + o] = tot
     elif loss == MSE:
         for o in range(n_out):
@@ -166,9 +182,10 @@ def _block_sums(
             tot = 0.0
             for j in range(K):
                 r = row[j] + c
-                tot, tot_r = _add_state(
-                    j, 0.5 * r * r, r, first, last, ph, ref, p_lo, cost, acc, sum_r, tot, tot_r
-                )
+                tot, tot_r, tot_c = _add_state(
+                    j, 0.5 * r * r, r, first, last, ph, ref, p_lo, cost, acc, sum_r, tot, tot_r,
+                    tot_c,
+                )  # fmt: skip
             totals[1 + o] = tot
     elif loss == BCE:
         for o in range(n_out):
@@ -180,12 +197,9 @@ def _block_sums(
             acc = sum_d[o]
             tot = 0.0
             for j in range(K):
-                y = row[j] + yo
-                e = exp(-abs(y))
-                term = max(y, 0.0) + log1p(e) - to * y
-                grad = (1.0 / (1.0 + e) if y >= 0.0 else e / (1.0 + e)) - to
-                tot, tot_r = _add_state(
-                    j, term, grad, first, last, ph, ref, p_lo, cost, acc, sum_r, tot, tot_r
+                term, grad = bce_term(row[j] + yo, to)
+                tot, tot_r, tot_c = _add_state(
+                    j, term, grad, first, last, ph, ref, p_lo, cost, acc, sum_r, tot, tot_r, tot_c
                 )
             totals[1 + o] = tot
     else:
@@ -199,11 +213,12 @@ def _block_sums(
             tot = 0.0
             for j in range(K):
                 term = to * (row[j] + yo)
-                tot, tot_r = _add_state(
-                    j, term, to, first, last, ph, ref, p_lo, cost, acc, sum_r, tot, tot_r
+                tot, tot_r, tot_c = _add_state(
+                    j, term, to, first, last, ph, ref, p_lo, cost, acc, sum_r, tot, tot_r, tot_c
                 )
             totals[1 + o] = tot
     totals[0] = tot_r
+    totals[1 + n_out] = tot_c
 
 
 @njit(cache=True)
@@ -297,11 +312,12 @@ def one_layer_kernel(
     Only bit marginals of per-state terms are needed. With ``v_r = P (C - ref)`` (``ref``
     the loss of the greedy state, removing an offset that would cost precision) and
     ``v_d[o] = P dC/dy_o``, let ``A^r_i = sum_s v_r(s) [b_i(s) = 1]`` and ``Z^r_i`` the
-    same over ``b_i(s) = 0`` (likewise ``A^d_oi``, ``Z^d_oi``), ``R = sum_s v_r``,
-    ``D_o = sum_s v_d[o]``, ``W = sum_s P(s)`` (1 up to rounding) and ``q_i = 1 - p_i``
-    (as ``exp(log P(not fire))``)::
+    same over ``b_i(s) = 0`` (likewise ``A^d_oi``, ``Z^d_oi``), ``D_o = sum_s v_d[o]``,
+    ``W = sum_s P(s)`` (1 up to rounding) and ``q_i = 1 - p_i`` (as ``exp(log P(not
+    fire))``)::
 
-        E[C]           = ref W + R
+        E[C]           = sum_s P C                  (summed apart: ref W + sum_s v_r
+                                                     would cancel when E[C] << ref)
         dJ/db_1i       = sum_s v_r (b_i - p_i)      = q_i A^r_i - p_i Z^r_i
         dJ/dW_o[o, i]  = sum_s v_d[o] h_i           = A^d_oi + low Z^d_oi
         dJ/db_o[o]     = D_o
@@ -335,7 +351,7 @@ def one_layer_kernel(
         refs[e] = _greedy_reference(theta, L1[e], n1, n_out, woff, boff, T[e], loss)
     # Per task, row 0 holds the marginals over b_i = 1 (compressed layout), R and W;
     # row 1 those over b_i = 0.
-    acc = np.zeros((B * nc, 2, Pc + 2))
+    acc = np.zeros((B * nc, 2, Pc + 3))
     for task in prange(B * nc):
         b = task // nc
         c = task % nc
@@ -346,7 +362,7 @@ def one_layer_kernel(
         p_lo = np.empty(K)
         y_lo = np.empty((n_out, K))
         work = np.empty((2 + n_out, K))
-        totals = np.empty(1 + n_out)
+        totals = np.empty(2 + n_out)
         sum_r = np.zeros(K)
         sum_d = np.zeros((n_out, K))
         yh = np.empty(n_out)
@@ -367,6 +383,7 @@ def one_layer_kernel(
                     yh[o] += theta[woff + o * n1 + i] * value
             _block_sums(loss, ph, p_lo, y_lo, yh, T[b], ref, work, sum_r, sum_d, totals)
             on[Pc + 1] += ph * mass_lo
+            on[Pc + 2] += ph * totals[1 + n_out]
             for q in range(n_out + 1):
                 total = ph * totals[q]
                 on[Pc if q == 0 else dcol + q - 1] += total
@@ -383,19 +400,18 @@ def one_layer_kernel(
     grads = np.zeros((B, Pc))
     s2c = np.zeros((B, n_stat))
     s2 = np.zeros((B, n_stat))
-    on_sum = np.empty(Pc + 2)
-    off_sum = np.empty(Pc + 2)
+    on_sum = np.empty(Pc + 3)
+    off_sum = np.empty(Pc + 3)
     for ex in range(B):
         on_sum[:] = 0.0
         off_sum[:] = 0.0
         for cc in range(nc):
-            for col in range(Pc + 2):
+            for col in range(Pc + 3):
                 on_sum[col] += acc[ex * nc + cc, 0, col]
                 off_sum[col] += acc[ex * nc + cc, 1, col]
         ref_ex = refs[ex]
-        R = on_sum[Pc]
         W = on_sum[Pc + 1]
-        losses[ex] = ref_ex * W + R
+        losses[ex] = on_sum[Pc + 2]
         for col in range(dcol, Pc):
             grads[ex, col] = on_sum[col]
         for i in range(n1):

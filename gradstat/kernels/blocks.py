@@ -83,12 +83,57 @@ def two_sum(a: float, b: float) -> tuple[float, float]:
     return s, (a - (s - bb)) + (b - bb)
 
 
+SPLITTER = 134217729.0
+"""``2^27 + 1``: Dekker's constant splitting a double into two halves of 26 bits."""
+
+
+@njit(cache=True, inline="always")
+def two_product(a: float, b: float) -> tuple[float, float]:
+    """``p = fl(a b)`` and its rounding error ``a b - p``, exactly (Dekker's TwoProduct;
+    ``|a|``, ``|b|`` below about ``1e300``, and the error may underflow)."""
+    p = a * b
+    t = SPLITTER * a
+    ah = t - (t - a)
+    al = a - ah
+    t = SPLITTER * b
+    bh = t - (t - b)
+    bl = b - bh
+    return p, al * bl - (((p - ah * bh) - al * bh) - ah * bl)
+
+
+@njit(cache=True)
+def exact_output(w: np.ndarray, b: float, h: np.ndarray) -> float:
+    """``b + sum_j w_j h_j`` as if computed in twice the working precision, then rounded.
+
+    Ogita, Rump & Oishi's Dot2 (SIAM J. Sci. Comput. 26, 2005): every product and sum is
+    split into its value and rounding error (:func:`two_product`, :func:`two_sum`) and the
+    errors are summed apart, so the result keeps full relative precision unless the terms
+    cancel to about ``eps^2`` of their size (an exact tiny bias next to large terms that
+    cancel survives).
+    """
+    s = b
+    err = 0.0
+    for j in range(h.shape[0]):
+        p, pe = two_product(w[j], h[j])
+        s, se = two_sum(s, p)
+        err += pe + se
+    return s + err
+
+
+CANCEL = 2.0**-20
+"""An output ``y`` below ``CANCEL`` times ``|b_o| + sum_j |W_o[o, j]| max|h_j|`` (the size of
+its terms) is recomputed by :func:`exact_output` in the Gray-code walk: the updated value
+carries absolute errors of about ``eps`` times that size, which would decide the sign of
+an output that is tiny by cancellation (:func:`compensated_loss`)."""
+
+
 class Walk(NamedTuple):
     """One chunk's scratch for walking blocks of joint states (:func:`new_walk`).
 
     The current state's ``a, p, bit, h`` (``N`` units), its output ``y`` and ``dC/dy``
-    ``dy``; ``y_low``, the rounding errors of the Gray-code updates of ``y``, and
-    ``y_sum = y + y_low`` (``n_out``); ``top_units`` (:func:`enter_block`); ``no_u``, the
+    ``dy``; ``y_low``, the rounding errors of the Gray-code updates of ``y``, ``y_sum =
+    y + y_low``, and ``y_mag``, the size of ``y``'s terms in the block (``n_out``, see
+    :data:`CANCEL`); ``top_units`` (:func:`enter_block`); ``no_u``, the
     empty noise of an enumerated state. Per-block steps take the tuple; the loop over a
     block's states takes its arrays out first, since reading an array from a tuple costs a
     reference count update each time.
@@ -102,6 +147,7 @@ class Walk(NamedTuple):
     dy: np.ndarray
     y_low: np.ndarray
     y_sum: np.ndarray
+    y_mag: np.ndarray
     top_units: np.ndarray
     no_u: np.ndarray
 
@@ -113,7 +159,10 @@ def new_walk(geo: Geometry) -> Walk:
     n_out = geo.sizes[L + 1]
     a, p, bit, h, y, dy = state_buffers(geo.uoff[L], n_out)
     top_units = np.empty((3, geo.sizes[L]))
-    return Walk(a, p, bit, h, y, dy, np.empty(n_out), np.empty(n_out), top_units, np.empty(0))
+    return Walk(
+        a, p, bit, h, y, dy, np.empty(n_out), np.empty(n_out), np.empty(n_out), top_units,
+        np.empty(0),
+    )  # fmt: skip
 
 
 @njit(cache=True, inline="always")
@@ -147,7 +196,8 @@ def enter_block(ex: Example, g: int, walk: Walk) -> tuple[float, int]:
     log P(b_k = 0))`` and ``y`` by ``(h_k' - h_k) W_o[:, k]``: ``O(n_out)`` per state
     instead of a forward pass. Fills ``walk`` for the state (clearing ``y_low``) and
     ``walk.top_units`` (rows: the value a top unit passes on when it fires, when it does
-    not, and its log-odds of firing) and returns ``log P`` of the state and the period of
+    not, and its log-odds of firing) and ``walk.y_mag`` (:data:`CANCEL`), and returns
+    ``log P`` of the state and the period of
     exact recomputation: :data:`RESYNC` (bounds the drift of the updates), or 1 (every
     state run forward) when a log-odds is infinite.
     """
@@ -172,6 +222,13 @@ def enter_block(ex: Example, g: int, walk: Walk) -> tuple[float, int]:
         top_units[2, i] = odds
         if not abs(odds) < np.inf:
             period = 1
+    theta, woff, boff = ex.theta, ex.geo.woff, ex.geo.boff
+    for o in range(ex.geo.sizes[L + 1]):
+        v = abs(theta[boff[L] + o])
+        for i in range(n_top):
+            big = max(abs(top_units[0, i]), abs(top_units[1, i]))
+            v += abs(theta[woff[L] + o * n_top + i]) * big
+        walk.y_mag[o] = v
     return logp, period
 
 
@@ -186,12 +243,26 @@ def resync_due(g: int, lo: int, period: int) -> bool:
 @njit(cache=True, inline="always")
 def compensated_loss(
     loss: int, t: np.ndarray, y: np.ndarray, y_low: np.ndarray, y_sum: np.ndarray,
-    dy: np.ndarray,
+    dy: np.ndarray, y_mag: np.ndarray, w_out: np.ndarray, b_out: np.ndarray,
+    h_top: np.ndarray,
 ) -> float:  # fmt: skip
     """The loss ``C(y + y_low)`` of a state reached by Gray steps (``y_sum = y + y_low``),
-    with ``dC/dy`` in ``dy``."""
+    with ``dC/dy`` in ``dy``.
+
+    An output that is small against the size of its terms (:data:`CANCEL`) is recomputed
+    from the top layer's values ``h_top``, ``W_o`` (``w_out``, row-major) and ``b_o``
+    (``b_out``) by :func:`exact_output`, and the walk continues from it: its sign and
+    relative precision come from the terms themselves, not from updates that lost a tiny
+    one.
+    """
+    n_top = h_top.shape[0]
     for o in range(y_sum.shape[0]):
-        y_sum[o] = y[o] + y_low[o]
+        v = y[o] + y_low[o]
+        if abs(v) < CANCEL * y_mag[o]:
+            v = exact_output(w_out[o * n_top : (o + 1) * n_top], b_out[o], h_top)
+            y[o] = v
+            y_low[o] = 0.0
+        y_sum[o] = v
     return loss_and_grad(loss, y_sum, t, dy)
 
 

@@ -296,13 +296,19 @@ def loss_value(loss: str, y: np.ndarray, t: Any) -> float:
         r = y - np.asarray(t, dtype=np.float64)
         return float(0.5 * np.sum(r * r))
     if loss == "bce":
+        # softplus(y) - t y = (1 - t) relu(y) + t relu(-y) + log(1 + e^-|y|): for t in
+        # [0, 1] a sum of non-negative terms, so a confident output keeps its tiny loss.
         t = np.asarray(t, dtype=np.float64)
-        return float(np.sum(np.logaddexp(0.0, y) - t * y))
+        tail = np.log1p(np.exp(-np.abs(y)))
+        return float(np.sum((1.0 - t) * np.maximum(y, 0.0) + t * np.maximum(-y, 0.0) + tail))
     if loss == "xent":
+        # -log softmax(y)[k] = log(1 + sum_{j != k} e^(y_j - y_k)) when y_k is the largest
+        # output, else (max - y_k) + log sum e^(y - max): no cancellation either way.
         k = _class_index(t, y.shape[0])
         m = np.max(y)
-        log_sum_exp = m + math.log(float(np.sum(np.exp(y - m))))
-        return float(log_sum_exp - y[k])
+        if y[k] >= m:
+            return float(np.log1p(np.sum(np.exp(np.delete(y, k) - y[k]))))
+        return float((m - y[k]) + math.log(float(np.sum(np.exp(y - m)))))
     if loss == "linear":
         return float(np.sum(np.asarray(t, dtype=np.float64) * y))
     raise ValueError(f"unknown loss {loss!r}; expected one of {LOSSES}")
@@ -321,12 +327,17 @@ def loss_grad(loss: str, y: np.ndarray, t: Any) -> np.ndarray:
     if loss == "mse":
         return y - np.asarray(t, dtype=np.float64)
     if loss == "bce":
-        return _sigmoid(y) - np.asarray(t, dtype=np.float64)
+        # sigmoid(y) - t as (1 - t) - sigmoid(-y) where t >= 1/2 (1 - t exact there), so a
+        # confident, right output keeps its tiny gradient.
+        t = np.broadcast_to(np.asarray(t, dtype=np.float64), y.shape)
+        return np.where(t >= 0.5, (1.0 - t) - _sigmoid(-y), _sigmoid(y) - t)
     if loss == "xent":
+        # softmax(y)_k - 1 = -sum_{j != k} softmax(y)_j, used where softmax(y)_k >= 1/2.
         k = _class_index(t, y.shape[0])
         e = np.exp(y - np.max(y))
         g = e / np.sum(e)
-        g[k] -= 1.0
+        rest = float(np.sum(np.delete(g, k)))
+        g[k] = -rest if g[k] >= 0.5 else g[k] - 1.0
         return g
     if loss == "linear":
         return np.broadcast_to(np.asarray(t, dtype=np.float64), y.shape).copy()
