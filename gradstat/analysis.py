@@ -1,4 +1,4 @@
-"""``analyze``: every metric of SPEC section 3 for one estimator on one problem.
+"""``analyze``: every metric of docs/model.md, section 3 for one estimator on one problem.
 
 ``method="exact"`` computes every metric without sampling error: by joint enumeration of
 all noise states, or for REINFORCE and the straight-through-type estimators on deep
@@ -135,7 +135,7 @@ class AnalysisResult:
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict.
 
-        Top-level metric keys are SPEC's names over all parameters; ``"stochastic"`` and
+        Top-level metric keys are the metric names over all parameters; ``"stochastic"`` and
         ``"layers"`` hold the restrictions; ``"standard_errors"`` (Monte Carlo only) mirrors
         ``{"all": ..., "stochastic": ..., "<layer>": ...}``.
         """
@@ -380,7 +380,7 @@ def analyze(
 ) -> AnalysisResult:
     """Bias, variance, MSE, cosine, sign agreement and descent probability of an estimator.
 
-    Every metric of SPEC section 3, over all parameters, over the stochastic layers'
+    Every metric of docs/model.md, section 3, over all parameters, over the stochastic layers'
     parameters and per layer. For a batch, ``mean``, ``bias`` and ``cosine`` are those of
     the batch estimate, ``var = (1/B^2) sum_x var_x``, and ``sign_agreement`` and
     ``descent_probability`` average the per-example values (each against that example's

@@ -67,7 +67,7 @@ def check_reference(losses: np.ndarray | None, grads: np.ndarray) -> None:
 def expected_loss(
     net: BinaryNetwork, x: Any, t: Any, *, max_states: int = DEFAULT_MAX_STATES
 ) -> float:
-    """Exact objective ``J = (1/B) sum_x E_{h ~ P(h | x)}[C(y(h), t)]`` (SPEC section 1).
+    """Exact objective ``J = (1/B) sum_x E_{h ~ P(h | x)}[C(y(h), t)]`` (docs/model.md, section 1).
 
     Parameters
     ----------
@@ -99,7 +99,7 @@ def exact_gradient(
     summed exactly over all joint states, or, for deep networks where that is cheaper,
     the same sums by messages over adjacent layers (:mod:`gradstat.engines.message_moments`; see
     :func:`gradient_engine`). No sampling either way. Returns shape ``(n_params,)`` in
-    SPEC order; for a batch, the mean over examples.
+    the parameter order of docs/model.md; for a batch, the mean over examples.
     """
     max_states = check_max_states(max_states)
     problem = make_problem(net, x, t)
@@ -126,7 +126,7 @@ def estimator_moments(
     straight-through-type estimators on deep networks, the same sums by messages over
     adjacent layers (:mod:`gradstat.engines.message_moments`, linear in depth). For a
     batch, each example has independent noise: the mean is the mean of the per-example
-    means and the variance is ``(1/B^2) sum_x var_x`` (SPEC section 3).
+    means and the variance is ``(1/B^2) sum_x var_x`` (docs/model.md, section 3).
 
     Parameters
     ----------

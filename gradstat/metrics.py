@@ -1,4 +1,4 @@
-"""The metrics of SPEC section 3, computed from per-example moments.
+"""The metrics of docs/model.md, section 3, computed from per-example moments.
 
 Every metric is a function of per-example exact gradients ``g_x``, estimator means and
 variances, sign-agreement probabilities and descent probabilities. The same function
@@ -23,7 +23,7 @@ METRICS: tuple[str, ...] = (
     "descent_probability",
     "median_snr",
 )
-"""Scalar metric names, as in SPEC section 3 (``median_snr`` summarises ``snr``)."""
+"""Scalar metric names, as in docs/model.md, section 3 (``median_snr`` summarises ``snr``)."""
 
 
 @dataclass(frozen=True)

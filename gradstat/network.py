@@ -1,6 +1,6 @@
 """The layered stochastic binary network and its flat parameter layout.
 
-Model (SPEC section 1), for one input ``x`` with ``h_0 = x``::
+Model (docs/model.md, section 1), for one input ``x`` with ``h_0 = x``::
 
     a_l = W_l h_{l-1} + b_l,   p_l = sigmoid(a_l),   h_l ~ Bernoulli(p_l)   (l = 1..L)
     y   = W_o h_L + b_o,       C = loss(y, t)
@@ -41,7 +41,7 @@ LOSS_TARGETS: dict[str, str] = {
 }
 
 VALUES = ("01", "pm1")
-"""Unit values: ``"01"`` (``h = b``, SPEC's default) or ``"pm1"`` (``h = 2b - 1``)."""
+"""Unit values: ``"01"`` (``h = b``, the default) or ``"pm1"`` (``h = 2b - 1``)."""
 
 RANDOM_SCALE_LIMIT = 1e100
 """The largest ``scale`` of :meth:`BinaryNetwork.random`: its pre-activations then stay far
@@ -113,7 +113,7 @@ def refuse_bounds(
 
 @dataclass(frozen=True, eq=False)
 class BinaryNetwork:
-    """A layered stochastic binary network (SPEC section 1).
+    """A layered stochastic binary network (docs/model.md, section 1).
 
     Parameters
     ----------
@@ -121,13 +121,13 @@ class BinaryNetwork:
         ``(n_in, n_1, ..., n_L, n_out)``; ``n_in`` may be 0 (the first layer then sees only
         its bias), every stochastic width ``n_l >= 1``.
     params : array_like, shape (n_params,), optional
-        Flat parameter vector in SPEC order ``W_1, b_1, ..., W_L, b_L, W_o, b_o``.
+        Flat parameter vector in the order ``W_1, b_1, ..., W_L, b_L, W_o, b_o``.
         Defaults to all zeros (every unit fires with probability 1/2).
     loss : {"mse", "bce", "xent", "linear"}
-        The loss ``C(y, t)`` of SPEC section 1.
+        The loss ``C(y, t)`` of docs/model.md, section 1.
     values : {"01", "pm1"}
         What a unit passes on for its bit ``b ~ Bernoulli(p)``: ``h = b`` (default) or
-        ``h = 2b - 1`` (units in ``{-1, +1}``, SPEC section 2b). With ``"pm1"`` the smooth
+        ``h = 2b - 1`` (units in ``{-1, +1}``, docs/model.md, section 1). With ``"pm1"`` the smooth
         proxy of ``E[h | a]`` is ``2 sigmoid(a) - 1``, so sigmoid-type surrogates double;
         identity straight-through stays 1.
 
@@ -207,7 +207,7 @@ class BinaryNetwork:
         """A network with Gaussian parameters.
 
         Weights of a layer with fan-in ``m`` are ``N(0, scale^2 / m)`` and biases
-        ``N(0, scale^2)``, drawn in SPEC order from ``numpy.random.default_rng(seed)``.
+        ``N(0, scale^2)``, drawn in docs/model.md order from ``numpy.random.default_rng(seed)``.
         ``scale`` is a finite number in ``[0, 1e100]`` (:data:`RANDOM_SCALE_LIMIT`);
         ``seed`` an int >= 0, a ``SeedSequence``, a ``Generator`` or None.
         """

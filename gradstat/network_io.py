@@ -10,7 +10,7 @@ A network file is an uncompressed NumPy ``.npz`` archive holding exactly these a
 * ``version``: 0-d integer ``1``, the layout version of this list;
 * ``sizes``: 1-d integers ``(n_in, n_1, ..., n_L, n_out)``;
 * ``loss``: 0-d string, ``"mse"``, ``"bce"``, ``"xent"`` or ``"linear"``;
-* ``params``: 1-d float64 of shape ``(n_params,)``, the flat parameters in SPEC order;
+* ``params``: 1-d float64 of shape ``(n_params,)``, the flat parameters in docs/model.md order;
 * ``values`` (optional; absent means ``"01"``): 0-d string, ``"01"`` or ``"pm1"``.
 
 Loading never unpickles (``numpy.load(..., allow_pickle=False)``) and checks every key,

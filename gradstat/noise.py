@@ -11,7 +11,7 @@ splits
 into one positive semi-definite part per stochastic layer: the noise that layer ``l``'s
 sampling adds given the layers below it. Each part is an exact finite sum over the noise
 states. For a batch each example has independent noise, so the parts add over examples
-with weight ``1/B^2`` as the variance does (SPEC section 3).
+with weight ``1/B^2`` as the variance does (docs/model.md, section 3).
 """
 
 from __future__ import annotations

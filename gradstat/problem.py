@@ -2,7 +2,7 @@
 
 Kernels write estimates in the *compressed* layout (``theta``'s layout without the
 ``W_1`` block, see :mod:`gradstat.kernels.forward`); this module expands per-example compressed
-quantities back to the full SPEC layout.
+quantities back to the full parameter layout (docs/model.md).
 """
 
 from __future__ import annotations

@@ -27,7 +27,7 @@ estimates exactly. These streams are not those of
 gradstat versions that drew all uniforms from one ``default_rng(seed)``.
 
 **Memory.** Each parallel chunk builds a few rows in about 16 KB of scratch (the batch
-estimate in the full SPEC layout, with ``W_1``'s block expanded from ``b_1``'s in the
+estimate in the docs/model.md layout, with ``W_1``'s block expanded from ``b_1``'s in the
 kernel, or the per-example estimates) and copies them to the caller's array in one go, so
 a call needs its output and a few KB per chunk, never a copy of the output.
 ``analyze(method="mc")`` stores no draw at all: it keeps per-group sums.
@@ -95,7 +95,7 @@ def sample_gradients(
     """Independent batch estimates of the gradient by Monte Carlo.
 
     Each draw samples fresh noise for every example and returns the batch estimate, the
-    mean over the ``B`` examples of the per-example estimates (SPEC section 2).
+    mean over the ``B`` examples of the per-example estimates (docs/model.md, section 2).
 
     Parameters
     ----------

@@ -71,7 +71,7 @@ def _target(net: BinaryNetwork, x: Any, t: Any) -> np.ndarray:
 
 def deterministic_gradient(net: BinaryNetwork, x: np.ndarray, t: Any) -> np.ndarray:
     """The gradient of the deterministic sigmoid network (every ``h_l`` replaced by
-    ``p_l = sigmoid(W_l p_{l-1} + b_l)``) at ``net``'s parameters, in SPEC order."""
+    ``p_l = sigmoid(W_l p_{l-1} + b_l)``) at ``net``'s parameters, in docs/model.md order."""
     layers = net.layers()
     acts = [np.asarray(x, dtype=float)]
     for W, b in layers[:-1]:
@@ -347,7 +347,7 @@ def surrogate_walsh_covariance(max_examples: int) -> list[Part]:
     "layer whose sampling causes it: Cov(g_hat) = sum_l E[Cov(E[g_hat | h_1..h_l] | "
     "h_1..h_{l-1})], each part positive semi-definite (gradstat.noise_decomposition).",
     source="Derived here from the law of total covariance (Eve's law: Blitzstein & Hwang "
-    "(2019), Introduction to Probability, ch. 9) for the estimators of SPEC section 2",
+    "(2019), Introduction to Probability, ch. 9) for the estimators of docs/model.md, section 2",
     conditions="1 to 3 stochastic layers, N <= 5, every loss, one example, "
     f"parameters and inputs in [-2, 2], estimators {', '.join(SOURCE_ESTIMATORS)}; the "
     f"parts sum to the enumerated covariance to {TOL:g} (1 + largest magnitude) and "

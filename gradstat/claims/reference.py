@@ -18,7 +18,7 @@ def backprop(net: BinaryNetwork, x: Any, fp: ForwardPass, jac: np.ndarray) -> np
     Plain numpy, independent of the engine's kernels: ``dC/dW_o = outer(dC/dy, h_L)``,
     ``dC/db_o = dC/dy``; then from layer ``L`` down, ``delta_l = (dC/dh_l) jac_l``,
     ``dW_l = outer(delta_l, h_{l-1})``, ``db_l = delta_l``, ``dC/dh_{l-1} = W_l^T delta_l``,
-    every derivative at the sampled values. Returns the estimate in SPEC order.
+    every derivative at the sampled values. Returns the estimate in docs/model.md order.
     """
     layers = net.layers()
     ends = np.cumsum((0, *net.hidden_sizes))

@@ -42,7 +42,7 @@ class Counterexample:
         What fails, with the exact numbers.
     sizes : tuple of int
     params : tuple of float
-        The flat parameter vector in SPEC order.
+        The flat parameter vector in the parameter order of docs/model.md.
     x : tuple of float
         One input of length ``n_in``.
     t : tuple of float or int
@@ -206,7 +206,7 @@ class Claim:
     key : str
         Short identifier (``python -m gradstat claims --claim KEY``).
     statement : str
-        The statement, in SPEC notation.
+        The statement, in the notation of docs/model.md.
     source : str
         The paper it comes from (or ``"derived here"`` with the paper defining the terms).
     conditions : str

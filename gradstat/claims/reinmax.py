@@ -60,7 +60,7 @@ def zgr_estimate(net: BinaryNetwork, x: Any, t: Any, u: Any) -> np.ndarray:
     ``forward_pass`` samples the state (unit ``k`` fires when ``u[k] < p[k]``); each unit's
     ``dh/da`` is replaced by ``kappa (b (1 - p) + (1 - b) p) / 2`` (``kappa`` 1, or 2 for
     ``values="pm1"``; ``b`` the unit's bit) and ``dC/dy`` is backpropagated with derivatives
-    at the sampled values. Returns the estimate in SPEC order.
+    at the sampled values. Returns the estimate in the parameter order of docs/model.md.
     """
     fp = forward_pass(net, x, t, u)
     bits = (fp.h + 1.0) / 2.0 if net.values == "pm1" else fp.h

@@ -65,7 +65,7 @@ def surrogate_jacobian(code: int, a: float, bit: float, opts: np.ndarray, kappa:
     """The surrogate ``dh/da`` of a straight-through-type estimator for one unit.
 
     ``kappa`` is 1 for units in ``{0, 1}`` and 2 for ``values="pm1"``: sigmoid-type
-    surrogates double, the identity stays 1 (SPEC section 2b).
+    surrogates double, the identity stays 1 (docs/model.md, section 1).
     """
     if code == ST:
         return st_jacobian(a, bit)

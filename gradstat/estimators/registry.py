@@ -69,7 +69,7 @@ enumeration); ``"continuous"``: it reads the uniforms themselves (Monte Carlo)."
 class EstimatorBase:
     """What every estimator answers to the engines; the defaults describe user estimators.
 
-    A user estimator writes its estimate in the full SPEC layout (``full_layout``), has no
+    A user estimator writes its estimate in the docs/model.md layout (``full_layout``), has no
     kernel code (``code = -1``) and no options beyond what its function takes.
     """
 
@@ -81,7 +81,7 @@ class EstimatorBase:
     jitted: Any = None
     """A user's jitted per-state function (:func:`gradstat.per_state_estimator`), or None."""
     full_layout: bool = True
-    """Estimates come in the full SPEC layout (user estimators) rather than the kernels'
+    """Estimates come in the docs/model.md layout (user estimators) rather than the kernels'
     compressed one (:mod:`gradstat.kernels.forward`)."""
     draws_own_noise: bool = False
     """A plain Python function drawing from the ``rng`` it is given: no seeded stream,

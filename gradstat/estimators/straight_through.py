@@ -2,7 +2,7 @@
 
 All sample ``h ~ Bernoulli(p)`` forward and backpropagate with a surrogate for the
 missing derivative ``dh/da`` at every stochastic layer, downstream derivatives taken at
-the sampled values (SPEC sections 2 and 2b). ``kappa`` is 1 for units in ``{0, 1}`` and 2
+the sampled values (docs/model.md, section 2). ``kappa`` is 1 for units in ``{0, 1}`` and 2
 for ``values="pm1"`` (``E[h | a] = 2 sigmoid(a) - 1``): sigmoid-type surrogates double,
 the identity stays 1.
 

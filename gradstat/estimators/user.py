@@ -13,7 +13,7 @@ measured by Monte Carlo. Pass the function itself, or wrap it with
 
     @numba.njit
     def fn(theta, sizes, x, t, u, a, p, h, y, dy, loss_value, out):
-        ...  # write the estimate for this state into out (n_params,), SPEC order
+        ...  # write the estimate for this state into out (n_params,), docs/model.md order
 
 It receives the flat parameters ``theta``, ``sizes`` (int64), the example's input ``x``
 and target row ``t`` (for ``xent`` a one-element array holding the class), and for the

@@ -40,6 +40,7 @@ noise comes from), :mod:`.markdown` (``report.md``), :mod:`.plots` (the PNG plot
 
 from gradstat.report import plots
 from gradstat.report.markdown import PLOT_TEXT, RELATIVE_METRICS, format_report, format_table
+from gradstat.report.plots import plot_bias_variance, plot_metric_vs_depth, plot_versus_samples
 from gradstat.report.results import Record, ReportInterrupted, ReportResult
 from gradstat.report.run import run_report
 from gradstat.sweep.config import (
@@ -79,6 +80,9 @@ __all__ = [
     "default_target",
     "format_report",
     "format_table",
+    "plot_bias_variance",
+    "plot_metric_vs_depth",
+    "plot_versus_samples",
     "plots",
     "result_rows",
     "run_report",

@@ -201,7 +201,7 @@ def format_report(result: ReportResult) -> str:
         ]
     lines += [
         "Each network sees one example: input `x = 1` (all ones) and target 0 (mse), 0.5 "
-        "(bce), class 0 (xent) or 1 (linear). Metrics follow SPEC section 3: `bias_norm = "
+        "(bce), class 0 (xent) or 1 (linear). Metrics as in docs/model.md, section 3: `bias_norm = "
         "||E[g_hat] - g||`, `relative_bias = bias_norm / ||g||`, `total_variance = tr Var`, "
         "`mse = bias_norm^2 + total_variance`, `cosine = cos(E[g_hat], g)`, "
         "`sign_agreement`, `descent_probability = P(<g_hat, g> > 0)` and `median_snr` (the "

@@ -21,7 +21,12 @@ Figures are sized for their content: the legend sits below the panels with full 
 in as many columns as fit, and titles wrap to the figure's width, whatever the number of
 networks. They are drawn on :class:`matplotlib.figure.Figure` objects directly, never
 through ``pyplot``, so the caller's backend and open figures are left alone. matplotlib
-is imported only when :func:`write_plots` runs.
+is imported only when a figure is drawn.
+
+Each panel is also public, to draw into a caller's own :class:`matplotlib.axes.Axes`
+and compose figures: :func:`plot_bias_variance`, :func:`plot_metric_vs_depth` and
+:func:`plot_versus_samples` take ``ax=`` (a new figure's axes when omitted), keep the
+variants' styles of the report, add a legend to the axes and return them.
 """
 
 from __future__ import annotations
@@ -34,6 +39,8 @@ from typing import Any
 
 import numpy as np
 
+from gradstat._validation import check_choice
+from gradstat.metrics import METRICS
 from gradstat.report.markdown import REFERENCE_MARK
 from gradstat.report.results import Record
 from gradstat.sweep.config import default_estimators
@@ -168,10 +175,24 @@ def draw_figures(records: Sequence[Record], metrics: Sequence[str]) -> dict[str,
     ImportError
         When matplotlib is not installed (the message says how to install it).
     """
+    look = _look(records)
+    return {
+        "bias_variance.png": _bias_variance(look, records),
+        "metrics_vs_depth.png": _metrics_vs_depth(look, records, metrics),
+        "cosine_vs_samples.png": _versus_samples(look, records, "cosine"),
+        "rmse_vs_samples.png": _versus_samples(look, records, "rmse"),
+    }
+
+
+def _figure_class() -> Any:
     try:
         from matplotlib.figure import Figure
     except ImportError as err:
         raise ImportError(f"the report's plots need matplotlib: {INSTALL_HINT}") from err
+    return Figure
+
+
+def _look(records: Sequence[Record]) -> _Look:
     styles = variant_styles(rec.estimator.label for rec in records)
     names = {
         label: legend_label(
@@ -179,13 +200,84 @@ def draw_figures(records: Sequence[Record], metrics: Sequence[str]) -> dict[str,
         )
         for label in styles
     }
-    look = _Look(Figure, styles, names)
-    return {
-        "bias_variance.png": _bias_variance(look, records),
-        "metrics_vs_depth.png": _metrics_vs_depth(look, records, metrics),
-        "cosine_vs_samples.png": _versus_samples(look, records, "cosine"),
-        "rmse_vs_samples.png": _versus_samples(look, records, "rmse"),
-    }
+    return _Look(_figure_class(), styles, names)
+
+
+def _into(ax: Any, look: _Look, handles: dict[str, Any]) -> Any:
+    """``ax`` with a legend of ``handles`` in the order of the variants' table."""
+    labels = [label for label in look.styles if label in handles]
+    ax.legend([handles[k] for k in labels], [look.names[k] for k in labels], fontsize=8)
+    return ax
+
+
+def _axes(ax: Any, look: _Look) -> Any:
+    if ax is None:
+        return look.Figure(figsize=(6.4, 4.8), layout="constrained").subplots()
+    if not callable(getattr(ax, "plot", None)) or not hasattr(ax, "figure"):
+        raise TypeError(f"ax must be a matplotlib Axes (or None), got {type(ax).__name__}")
+    return ax
+
+
+def plot_bias_variance(records: Sequence[Record], scope: str = "all", *, ax: Any = None) -> Any:
+    """Relative bias against the relative spread of one draw, one point per network.
+
+    The panel of ``bias_variance.png``: ``||E[g_hat] - g|| / ||g||`` against
+    ``sqrt(tr Var[g_hat]) / ||g||`` over the parameters of ``scope``.
+
+    Parameters
+    ----------
+    records : sequence of Record
+        The analyses (``ReportResult.records``).
+    scope : {"all", "stochastic"}
+    ax : matplotlib.axes.Axes, optional
+        Where to draw (default: the axes of a new :class:`matplotlib.figure.Figure`).
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+        ``ax``, with a legend.
+
+    Examples
+    --------
+    >>> fig, (left, right) = plt.subplots(1, 2)  # doctest: +SKIP
+    >>> plot_bias_variance(report.records, "stochastic", ax=right)  # doctest: +SKIP
+    """
+    scope = check_choice(scope, "scope", ("all", "stochastic"))
+    look = _look(records)
+    ax = _axes(ax, look)
+    return _into(ax, look, _bias_variance_panel(ax, look, records, scope))
+
+
+def plot_metric_vs_depth(records: Sequence[Record], metric: str = "mse", *, ax: Any = None) -> Any:
+    """A metric (all parameters) against the number ``L`` of stochastic layers.
+
+    The median over the networks of each depth, one line per estimator variant: a panel
+    of ``metrics_vs_depth.png``. Parameters as :func:`plot_bias_variance`, with
+    ``metric`` one of :data:`gradstat.METRICS`; returns ``ax``.
+    """
+    metric = check_choice(metric, "metric", METRICS)
+    look = _look(records)
+    ax = _axes(ax, look)
+    return _into(ax, look, _depth_panel(ax, look, records, metric))
+
+
+def plot_versus_samples(
+    records: Sequence[Record], network: str, kind: str = "rmse", *, ax: Any = None
+) -> Any:
+    """The quality of the average of ``M`` draws against ``M`` on one network.
+
+    ``kind="rmse"``: :func:`relative_rmse_curve`; ``kind="cosine"``: the limit
+    ``cos(E[g_hat], g)`` (dotted) and :func:`cosine_proxy_curve` (solid, exact moments
+    only): a panel of ``rmse_vs_samples.png`` or ``cosine_vs_samples.png``.
+    ``network`` is the network's label (e.g. ``"4-3-1_mse_seed0"``); other parameters
+    as :func:`plot_bias_variance`; returns ``ax``.
+    """
+    kind = check_choice(kind, "kind", ("rmse", "cosine"))
+    cases = {rec.case.label: rec.case for rec in records}
+    network = check_choice(network, "network", list(cases))
+    look = _look(records)
+    ax = _axes(ax, look)
+    return _into(ax, look, _samples_panel(ax, look, records, cases[network], kind))
 
 
 class _Look:
@@ -235,35 +327,40 @@ def _bias_variance(look: _Look, records: Sequence[Record]) -> Any:
     fig, ncols = look.figure(11, 4.8)
     axes = fig.subplots(1, 2)
     handles: dict[str, Any] = {}
-    for ax, scope, title in zip(
-        axes, ("all", "stochastic"), ("all parameters", "stochastic layers")
-    ):
-        spreads, biases = [], []
-        for label, style in look.styles.items():
-            points = []
-            for rec in records:
-                if rec.estimator.label != label:
-                    continue
-                where = slice(None) if scope == "all" else rec.case.net.parameter_groups()[scope]
-                g_norm = float(np.linalg.norm(rec.result.gradient[where]))
-                values = rec.result.scopes()[scope]
-                if g_norm > 0:
-                    points.append((math.sqrt(values.total_variance) / g_norm, values.relative_bias))
-            if points:
-                x, y = np.array(points).T
-                spreads += list(x)
-                biases += list(y)
-                handles[label] = ax.scatter(
-                    x, y, s=30, alpha=0.85, color=style["color"], marker=style["marker"]
-                )
-        _nonnegative_axis(ax, "x", spreads)
-        _nonnegative_axis(ax, "y", biases)
-        ax.set_xlabel("relative spread of one draw  sqrt(tr Var) / ||g||")
-        ax.set_ylabel("relative bias  ||E g_hat - g|| / ||g||")
-        ax.set_title(f"Bias vs spread, {title} (one point per network)", fontsize=10)
-        ax.grid(alpha=0.3)
+    for ax, scope in zip(axes, ("all", "stochastic")):
+        handles.update(_bias_variance_panel(ax, look, records, scope))
     look.legend(fig, handles, ncols)
     return fig
+
+
+def _bias_variance_panel(ax: Any, look: _Look, records: Sequence[Record], scope: str) -> dict:
+    title = "all parameters" if scope == "all" else "stochastic layers"
+    handles: dict[str, Any] = {}
+    spreads, biases = [], []
+    for label, style in look.styles.items():
+        points = []
+        for rec in records:
+            if rec.estimator.label != label:
+                continue
+            where = slice(None) if scope == "all" else rec.case.net.parameter_groups()[scope]
+            g_norm = float(np.linalg.norm(rec.result.gradient[where]))
+            values = rec.result.scopes()[scope]
+            if g_norm > 0:
+                points.append((math.sqrt(values.total_variance) / g_norm, values.relative_bias))
+        if points:
+            x, y = np.array(points).T
+            spreads += list(x)
+            biases += list(y)
+            handles[label] = ax.scatter(
+                x, y, s=30, alpha=0.85, color=style["color"], marker=style["marker"]
+            )
+    _nonnegative_axis(ax, "x", spreads)
+    _nonnegative_axis(ax, "y", biases)
+    ax.set_xlabel("relative spread of one draw  sqrt(tr Var) / ||g||")
+    ax.set_ylabel("relative bias  ||E g_hat - g|| / ||g||")
+    ax.set_title(f"Bias vs spread, {title} (one point per network)", fontsize=10)
+    ax.grid(alpha=0.3)
+    return handles
 
 
 def _nonnegative_axis(ax: Any, which: str, values: Sequence[float]) -> None:
@@ -290,37 +387,43 @@ def _metrics_vs_depth(look: _Look, records: Sequence[Record], metrics: Sequence[
     width = max(3.6 * ncols, 8.0)
     fig, legend_columns = look.figure(width, 2.9 * nrows + 0.5)
     axes = fig.subplots(nrows, ncols, squeeze=False).ravel()
-    depths = sorted({rec.case.net.n_layers for rec in records})
     handles: dict[str, Any] = {}
     for ax, metric in zip(axes, metrics):
-        shown = []
-        for label, style in look.styles.items():
-            x, y = [], []
-            for depth in depths:
-                values = [
-                    getattr(rec.result.overall, metric)
-                    for rec in records
-                    if rec.estimator.label == label and rec.case.net.n_layers == depth
-                ]
-                values = [v for v in values if math.isfinite(v)]
-                if values:
-                    x.append(depth)
-                    y.append(float(np.median(values)))
-            if x:
-                shown += y
-                (handles[label],) = ax.plot(x, y, markersize=5, **style)
-        if metric in LOG_METRICS:
-            _nonnegative_axis(ax, "y", shown)
-        ax.set_xticks(depths)
-        ax.set_xlabel("stochastic layers L")
-        ax.set_title(metric, fontsize=10)
-        ax.grid(alpha=0.3)
+        handles.update(_depth_panel(ax, look, records, metric))
     for ax in axes[len(metrics) :]:
         ax.set_visible(False)
     title = "Metrics (all parameters) against depth: median over networks"
     fig.suptitle(_title(title, width, 11), fontsize=11)
     look.legend(fig, handles, legend_columns)
     return fig
+
+
+def _depth_panel(ax: Any, look: _Look, records: Sequence[Record], metric: str) -> dict:
+    depths = sorted({rec.case.net.n_layers for rec in records})
+    handles: dict[str, Any] = {}
+    shown = []
+    for label, style in look.styles.items():
+        x, y = [], []
+        for depth in depths:
+            values = [
+                getattr(rec.result.overall, metric)
+                for rec in records
+                if rec.estimator.label == label and rec.case.net.n_layers == depth
+            ]
+            values = [v for v in values if math.isfinite(v)]
+            if values:
+                x.append(depth)
+                y.append(float(np.median(values)))
+        if x:
+            shown += y
+            (handles[label],) = ax.plot(x, y, markersize=5, **style)
+    if metric in LOG_METRICS:
+        _nonnegative_axis(ax, "y", shown)
+    ax.set_xticks(depths)
+    ax.set_xlabel("stochastic layers L")
+    ax.set_title(metric, fontsize=10)
+    ax.grid(alpha=0.3)
+    return handles
 
 
 def _versus_samples(look: _Look, records: Sequence[Record], kind: str) -> Any:
@@ -343,39 +446,43 @@ def _versus_samples(look: _Look, records: Sequence[Record], kind: str) -> Any:
     fig, legend_columns = look.figure(width, 2.8 * nrows + 0.25 * (title.count("\n") + 1))
     axes = fig.subplots(nrows, ncols, squeeze=False).ravel()
     handles: dict[str, Any] = {}
-    m = SAMPLE_COUNTS
     for ax, case in zip(axes, cases):
-        for rec in records:
-            if rec.case is not case:
-                continue
-            r = rec.result
-            label = rec.estimator.label
-            style = look.styles[label]
-            # Line styles mean something here: the variants differ by colour and marker.
-            mark = {"color": style["color"], "marker": style["marker"], "markersize": 4}
-            g_norm = float(np.linalg.norm(r.gradient))
-            if g_norm == 0:
-                continue
-            if kind == "rmse":
-                curve = relative_rmse_curve(
-                    r.overall.bias_norm, r.overall.total_variance, g_norm, m
-                )
-                line = "-" if r.method == "exact" else "--"
-                (handles[label],) = ax.plot(m, curve, line, markevery=(0, 12), **mark)
-                continue
-            (limit,) = ax.plot(m, np.full_like(m, r.overall.cosine), ":", markevery=(6, 12), **mark)
-            handles.setdefault(label, limit)
-            if r.method == "exact" and np.any(r.mean):
-                proxy = cosine_proxy_curve(r.mean, r.gradient, r.var, m)
-                (handles[label],) = ax.plot(m, proxy, "-", markevery=(0, 12), **mark)
-        ax.set_xscale("log")
-        if kind == "rmse":
-            ax.set_yscale("log")
-        ax.set_title(case.label, fontsize=9)
-        ax.set_xlabel("M (draws averaged)")
-        ax.grid(alpha=0.3)
+        handles.update(_samples_panel(ax, look, records, case, kind))
     for ax in axes[len(cases) :]:
         ax.set_visible(False)
     fig.suptitle(title, fontsize=10)
     look.legend(fig, handles, legend_columns)
     return fig
+
+
+def _samples_panel(ax: Any, look: _Look, records: Sequence[Record], case: Any, kind: str) -> dict:
+    handles: dict[str, Any] = {}
+    m = SAMPLE_COUNTS
+    for rec in records:
+        if rec.case is not case:
+            continue
+        r = rec.result
+        label = rec.estimator.label
+        style = look.styles[label]
+        # Line styles mean something here: the variants differ by colour and marker.
+        mark = {"color": style["color"], "marker": style["marker"], "markersize": 4}
+        g_norm = float(np.linalg.norm(r.gradient))
+        if g_norm == 0:
+            continue
+        if kind == "rmse":
+            curve = relative_rmse_curve(r.overall.bias_norm, r.overall.total_variance, g_norm, m)
+            line = "-" if r.method == "exact" else "--"
+            (handles[label],) = ax.plot(m, curve, line, markevery=(0, 12), **mark)
+            continue
+        (limit,) = ax.plot(m, np.full_like(m, r.overall.cosine), ":", markevery=(6, 12), **mark)
+        handles.setdefault(label, limit)
+        if r.method == "exact" and np.any(r.mean):
+            proxy = cosine_proxy_curve(r.mean, r.gradient, r.var, m)
+            (handles[label],) = ax.plot(m, proxy, "-", markevery=(0, 12), **mark)
+    ax.set_xscale("log")
+    if kind == "rmse":
+        ax.set_yscale("log")
+    ax.set_title(case.label, fontsize=9)
+    ax.set_xlabel("M (draws averaged)")
+    ax.grid(alpha=0.3)
+    return handles

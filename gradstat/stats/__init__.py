@@ -1,6 +1,6 @@
 """Statistical tests and confidence intervals for Monte Carlo gradient studies.
 
-This package implements SPEC.md section 4 with numpy and scipy only (no other part of
+This package implements docs/model.md, section 4 with numpy and scipy only (no other part of
 gradstat but its argument checks). A Monte Carlo check that "the estimator is unbiased"
 compares ``n`` independent draws ``g_hat_1, ..., g_hat_n`` (each a vector the size of
 ``theta``) with the exact gradient ``g``:

@@ -236,7 +236,7 @@ def unbiasedness_test(
     """Test whether ``n`` independent draws of a gradient estimator have mean ``target``.
 
     With ``m = (1/n) sum_i g_hat_i`` the sample mean and ``g`` the exact gradient, the
-    null hypothesis is ``E[g_hat] = g``. The test is chosen as SPEC.md section 4 asks:
+    null hypothesis is ``E[g_hat] = g``. The test is chosen as docs/model.md, section 4 asks:
 
     1. ``cov`` given (the exact covariance ``Sigma`` of one draw, from enumeration):
        ``X^2 = n (m - g)^T Sigma^+ (m - g) ~ chi2(rank Sigma)``, the pseudo-inverse taken

@@ -15,6 +15,10 @@ runs them on an executor and writes one result per task as soon as it completes:
   :class:`gradstat.AnalysisResult`, floats written exactly);
 * ``networks/<label>.npz``: every network of the grid; at the end, ``results.json``.
 
+:func:`load_results` reads such a folder into a :class:`pandas.DataFrame` (the metrics, or
+with ``per_parameter=True`` the per-parameter arrays), and ``SweepResult.to_frame()`` turns
+a result in memory into the same table; both need ``pip install "gradstat[pandas]"``.
+
 **Executors.** ``"serial"`` runs the tasks one after the other in this process; an int
 ``N`` (or None: every core of the machine, :func:`default_workers`) a pool of ``N`` worker
 processes that the sweep creates; any :class:`concurrent.futures.Executor` is used as
@@ -75,17 +79,27 @@ from gradstat.sweep.executors import (
 from gradstat.sweep.grid import as_config, grid_cases, grid_tasks, method_options, task_seed
 from gradstat.sweep.results import (
     CSV_COLUMNS,
+    FRAME_DTYPES,
+    PANDAS_HINT,
     Interrupted,
     RunResult,
     SweepInterrupted,
     SweepResult,
     counted,
     result_rows,
+    rows_frame,
     task_rows,
     write_results_json,
 )
 from gradstat.sweep.run import locked_sweep, run_sweep, sweep
-from gradstat.sweep.store import LOCK_FILE, LostRowsError, hold_folder
+from gradstat.sweep.store import (
+    LOCK_FILE,
+    PER_PARAMETER_COLUMNS,
+    LostRowsError,
+    hold_folder,
+    load_results,
+    parameter_names,
+)
 from gradstat.sweep.tasks import (
     TASKS_FILE,
     SweepTask,
@@ -100,8 +114,11 @@ __all__ = [
     "CSV_COLUMNS",
     "DASK_HINT",
     "DEFAULT_RETRIES",
+    "FRAME_DTYPES",
     "LOCK_FILE",
     "MAX_BATCH",
+    "PANDAS_HINT",
+    "PER_PARAMETER_COLUMNS",
     "TASKS_FILE",
     "Emit",
     "EstimatorSpec",
@@ -125,9 +142,12 @@ __all__ = [
     "grid_cases",
     "grid_tasks",
     "hold_folder",
+    "load_results",
     "locked_sweep",
     "method_options",
+    "parameter_names",
     "result_rows",
+    "rows_frame",
     "run_sweep",
     "run_task",
     "run_tasks",

@@ -3,6 +3,8 @@
 * :data:`CSV_COLUMNS`, :func:`result_rows` and :func:`task_rows`: the rows of
   ``results.csv`` (one per network x estimator x scope x metric; one per failed task);
 * :func:`write_results_json`: ``results.json``, the rows with the config and networks;
+* :func:`rows_frame`: the rows as a :class:`pandas.DataFrame` with nullable dtypes
+  (:data:`FRAME_DTYPES`; pandas is optional, ``pip install "gradstat[pandas]"``);
 * :class:`RunResult`: the fields a sweep's and a report's results share
   (:class:`SweepResult` here, :class:`gradstat.report.ReportResult` above), and
   :class:`Interrupted`, raised on Ctrl-C once what was finished is on disk
@@ -41,12 +43,46 @@ CSV_COLUMNS: tuple[str, ...] = (
     "task",
     "status",
     "error",
+    "estimator_label",
 )
 """Columns of ``results.csv`` (and keys of the rows of ``results.json``): ``engine`` is
 how the analysis was computed (``joint``, ``cells``, ``layerwise`` or ``monte-carlo``;
-``layerwise`` leaves sign agreement and descent probability NaN), ``task`` is the
-analysis's identity (``"<network>/<estimator label>"``), ``status`` is ``ok`` or
-``error``, and a failed analysis has one row, with its message in ``error``."""
+``layerwise`` leaves sign agreement and descent probability NaN), ``options`` the resolved
+options as JSON with sorted keys, ``task`` is the analysis's identity
+(``"<network>/<estimator label>"``), ``status`` is ``ok`` or ``error``, and a failed
+analysis has one row, with its message in ``error``. ``estimator_label`` (the last column,
+added after the others so that readers by position keep working) is the estimator's label
+in the grid, e.g. ``reinforce baseline=mean``: unique within a grid, so that (network,
+estimator_label, scope, metric) names one row even when an estimator appears with several
+options."""
+
+FRAME_DTYPES: dict[str, str] = {
+    "network": "string",
+    "sizes": "string",
+    "loss": "string",
+    "seed": "Int64",
+    "estimator": "string",
+    "options": "string",
+    "method": "string",
+    "engine": "string",
+    "scope": "string",
+    "metric": "string",
+    "value": "float64",
+    "standard_error": "Float64",
+    "n_samples": "Int64",
+    "task": "string",
+    "status": "string",
+    "error": "string",
+    "estimator_label": "string",
+}
+"""The pandas dtype of each column of :func:`rows_frame` and
+:func:`gradstat.sweep.load_results`: integers stay integers (``Int64``), a missing value
+(the standard error and draw count of an exact result, the error of a successful one) is
+``pd.NA``; ``value`` is a plain float, NaN where a metric is undefined (e.g. sign agreement
+of the ``layerwise`` engine)."""
+
+PANDAS_HINT = 'results as DataFrames need pandas: pip install "gradstat[pandas]"'
+"""The message of the ImportError raised without pandas."""
 
 
 def counted(n: int, singular: str, plural: str | None = None) -> str:
@@ -107,7 +143,12 @@ def _options_text(spec: EstimatorSpec) -> str:
 
 def task_rows(task: SweepTask, outcome: TaskOutcome, metrics: Sequence[str]) -> list[dict]:
     """The ``results.csv`` rows of a finished task (one holding the error if it failed)."""
-    extra = {"task": task.identity, "status": outcome.status, "error": outcome.error}
+    extra = {
+        "task": task.identity,
+        "status": outcome.status,
+        "error": outcome.error,
+        "estimator_label": task.estimator.label,
+    }
     if outcome.ok:
         return [{**row, **extra} for row in result_rows(task.case, outcome.result, metrics)]
     row = {
@@ -118,6 +159,64 @@ def task_rows(task: SweepTask, outcome: TaskOutcome, metrics: Sequence[str]) -> 
         "n_samples": task.method.get("n_samples"),
     }
     return [{column: row.get(column, extra.get(column)) for column in CSV_COLUMNS}]
+
+
+def import_pandas() -> Any:
+    """The pandas module, or an ImportError saying how to install it (:data:`PANDAS_HINT`)."""
+    try:
+        import pandas
+    except ImportError as exc:
+        raise ImportError(PANDAS_HINT) from exc
+    return pandas
+
+
+def _label_from_task(task: Any) -> Any:
+    # "<network>/<estimator label>": network labels hold no "/" (config._check_label).
+    return task.partition("/")[2] if isinstance(task, str) and "/" in task else None
+
+
+def typed_frame(frame: Any) -> Any:
+    """``frame`` (columns :data:`CSV_COLUMNS`, any of them text) with :data:`FRAME_DTYPES`.
+
+    Empty strings and None become ``pd.NA``; a table written before ``estimator_label``
+    existed gets it from ``task``.
+    """
+    pd = import_pandas()
+    frame = frame.copy()
+    if "estimator_label" not in frame.columns:
+        frame["estimator_label"] = frame["task"].map(_label_from_task)
+    out = {}
+    for column in CSV_COLUMNS:
+        # None, an empty CSV cell, or what pandas put in their place (NaN, NA); the
+        # text "nan" of a value column is a number, read as NaN below.
+        values = [
+            None if (v == "" if isinstance(v, str) else pd.isna(v)) else v
+            for v in frame[column].tolist()
+        ]
+        dtype = FRAME_DTYPES[column]
+        if dtype == "string":
+            out[column] = pd.array([v if v is None else str(v) for v in values], dtype=dtype)
+        else:
+            numbers = pd.to_numeric(pd.Series(values, dtype=object), errors="raise")
+            out[column] = numbers.astype(dtype).array
+    return pd.DataFrame(out, index=pd.RangeIndex(len(frame)))
+
+
+def rows_frame(rows: Sequence[Mapping[str, Any]]) -> Any:
+    """The rows of ``results.csv`` (:func:`task_rows`) as a :class:`pandas.DataFrame`.
+
+    Columns :data:`CSV_COLUMNS` with :data:`FRAME_DTYPES`; pivot it with
+    ``frame.pivot_table(index=["network", "estimator_label"], columns=["scope", "metric"],
+    values="value")``.
+
+    Raises
+    ------
+    ImportError
+        Without pandas (``pip install "gradstat[pandas]"``).
+    """
+    pd = import_pandas()
+    records = [{c: row.get(c) for c in CSV_COLUMNS} for row in rows]
+    return typed_frame(pd.DataFrame.from_records(records, columns=list(CSV_COLUMNS)))
 
 
 def _json_value(value: Any) -> Any:
@@ -216,6 +315,10 @@ class RunResult:
     def n_failed(self) -> int:
         """Number of failed tasks."""
         raise NotImplementedError
+
+    def to_frame(self) -> Any:
+        """:attr:`rows` as a :class:`pandas.DataFrame` (:func:`rows_frame`; needs pandas)."""
+        return rows_frame(self.rows)
 
     def write_json(self, path: Path) -> None:
         """Write ``results.json`` for this result (:func:`write_results_json`)."""

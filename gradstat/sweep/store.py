@@ -9,7 +9,8 @@ traceback, run time, worker, gradstat's version and the whole
 :class:`gradstat.AnalysisResult`, floats written exactly), flushing both, so that an
 interrupted sweep keeps everything finished; :meth:`Store.check` reads both files back at
 the end and raises :class:`LostRowsError` unless they hold exactly the rows written.
-:func:`read_previous` reads ``tasks.jsonl`` back for ``resume``.
+:func:`read_previous` reads ``tasks.jsonl`` back for ``resume``; :func:`load_results` reads
+a finished (or interrupted) folder into a :class:`pandas.DataFrame`.
 """
 
 from __future__ import annotations
@@ -25,9 +26,10 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+from gradstat._validation import parameter_count
 from gradstat.storage import save_network
 from gradstat.sweep.config import NetworkCase
-from gradstat.sweep.results import CSV_COLUMNS, task_rows
+from gradstat.sweep.results import CSV_COLUMNS, import_pandas, task_rows, typed_frame
 from gradstat.sweep.tasks import (
     TASK_FORMAT,
     TASKS_FILE,
@@ -280,3 +282,159 @@ class Store:
             "process replaced or changed them meanwhile); rerun into this folder, with "
             "--resume to keep what it holds"
         )
+
+
+PER_PARAMETER_COLUMNS: tuple[str, ...] = (
+    "network",
+    "estimator_label",
+    "estimator",
+    "options",
+    "method",
+    "engine",
+    "task",
+    "parameter",
+    "name",
+    "group",
+    "gradient",
+    "mean",
+    "var",
+    "bias",
+    "sign_probability",
+)
+"""Columns of ``load_results(folder, per_parameter=True)``: one row per task and
+parameter; ``parameter`` is the index into the flat vector, ``name`` e.g. ``W1[2,0]``
+(layer 1, unit 2, input 0) or ``bo[1]``, ``group`` its scope (``layer1..layerL``,
+``output``); ``mean`` and ``var`` are the estimator's (Monte Carlo estimates when
+``method`` is ``mc``), ``bias = mean - gradient``."""
+
+
+def parameter_names(sizes: Sequence[int]) -> list[tuple[str, str]]:
+    """``(name, group)`` of each parameter in the flat order ``W_1, b_1, ..., W_o, b_o``.
+
+    ``W<l>[i,j]`` is the weight from unit ``j`` of the layer below to unit ``i`` of layer
+    ``l`` (``o`` for the output layer), ``b<l>[i]`` the bias of unit ``i``.
+    """
+    out: list[tuple[str, str]] = []
+    n_layers = len(sizes) - 1
+    for k, (fan_in, fan_out) in enumerate(zip(sizes[:-1], sizes[1:]), start=1):
+        tag, group = ("o", "output") if k == n_layers else (str(k), f"layer{k}")
+        out += [(f"W{tag}[{i},{j}]", group) for i in range(fan_out) for j in range(fan_in)]
+        out += [(f"b{tag}[{i}]", group) for i in range(fan_out)]
+    return out
+
+
+def _check_folder(folder: Any) -> Path:
+    if not isinstance(folder, (str, os.PathLike)):
+        raise TypeError(
+            f"folder must be a path (str or os.PathLike) to a sweep's or report's output "
+            f"folder, got {type(folder).__name__}"
+        )
+    path = Path(folder)
+    if not (path / "results.csv").is_file():
+        raise ValueError(
+            f"folder {str(path)!r} holds no results.csv: give the output folder of "
+            "gradstat.sweep, gradstat.run_report or `gradstat report --out`"
+        )
+    return path
+
+
+def _per_parameter(path: Path, frame: Any) -> Any:
+    pd = import_pandas()
+    sizes = {
+        row.network: tuple(int(n) for n in row.sizes.split(","))
+        for row in frame[["network", "sizes"]].dropna().drop_duplicates().itertuples()
+    }
+    last: dict[str, dict] = {}  # a task rerun by resume: its last line counts
+    with contextlib.suppress(FileNotFoundError), (path / TASKS_FILE).open(encoding="utf-8") as fh:
+        for line in fh:
+            try:
+                data = json.loads(line)
+                last[data["task"]] = data
+            except (ValueError, KeyError, TypeError):
+                continue  # a line cut short by a crash
+    parts = []
+    for identity, data in last.items():
+        if data.get("status") != "ok" or data.get("network") not in sizes:
+            continue
+        result = decode_result(data["result"])
+        names = parameter_names(sizes[data["network"]])
+        if len(names) != result.gradient.size:
+            raise ValueError(
+                f"{TASKS_FILE} in {str(path)!r}: task {identity!r} has "
+                f"{result.gradient.size} parameters, but its network's sizes in results.csv "
+                f"have {parameter_count(sizes[data['network']])}; the two files are not "
+                "from the same run"
+            )
+        n = len(names)
+        parts.append(
+            pd.DataFrame(
+                {
+                    "network": [data["network"]] * n,
+                    "estimator_label": [data.get("estimator")] * n,
+                    "estimator": [result.estimator] * n,
+                    "options": [json.dumps(result.options, sort_keys=True)] * n,
+                    "method": [result.method] * n,
+                    "engine": [result.engine] * n,
+                    "task": [identity] * n,
+                    "parameter": range(n),
+                    "name": [name for name, _ in names],
+                    "group": [group for _, group in names],
+                    "gradient": result.gradient,
+                    "mean": result.mean,
+                    "var": result.var,
+                    "bias": result.bias,
+                    "sign_probability": result.sign_probability,
+                }
+            )
+        )
+    text = [*PER_PARAMETER_COLUMNS[:7], "name", "group"]
+    dtypes = {**dict.fromkeys(PER_PARAMETER_COLUMNS, "float64"), **dict.fromkeys(text, "string")}
+    dtypes["parameter"] = "Int64"
+    if not parts:
+        return pd.DataFrame({c: pd.Series(dtype=dtypes[c]) for c in PER_PARAMETER_COLUMNS})
+    return pd.concat(parts, ignore_index=True).astype(dtypes)
+
+
+def load_results(folder: str | os.PathLike[str], *, per_parameter: bool = False) -> Any:
+    """The results of a sweep or report folder as a :class:`pandas.DataFrame`.
+
+    Parameters
+    ----------
+    folder : str or path-like
+        The output folder of :func:`gradstat.sweep`, :func:`gradstat.run_report` or
+        ``gradstat report --out``.
+    per_parameter : bool, default False
+        False: ``results.csv``, one row per network x estimator x scope x metric (columns
+        :data:`gradstat.sweep.CSV_COLUMNS`, dtypes
+        :data:`gradstat.sweep.results.FRAME_DTYPES`). True: the per-parameter arrays of
+        every successful task, read from ``tasks.jsonl``, one row per task and parameter
+        (columns :data:`PER_PARAMETER_COLUMNS`).
+
+    Returns
+    -------
+    pandas.DataFrame
+        With ``per_parameter=False``, (``network``, ``estimator_label``, ``scope``,
+        ``metric``) names one row of a successful task, so that e.g.
+        ``frame.pivot(index=["network", "estimator_label"], columns=["scope", "metric"],
+        values="value")`` works; integers load as ``Int64`` and missing values as
+        ``pd.NA``. With ``per_parameter=True``, (``task``, ``parameter``) names one row.
+
+    Raises
+    ------
+    ImportError
+        Without pandas (``pip install "gradstat[pandas]"``).
+    TypeError, ValueError
+        When ``folder`` is not a path, or holds no ``results.csv``.
+
+    Examples
+    --------
+    >>> frame = gradstat.sweep.load_results("gradstat-report")  # doctest: +SKIP
+    >>> frame.query("scope == 'all' and metric == 'mse'")  # doctest: +SKIP
+    """
+    pd = import_pandas()
+    if not isinstance(per_parameter, bool):
+        raise TypeError(f"per_parameter must be True or False, got {per_parameter!r}")
+    path = _check_folder(folder)
+    text = pd.read_csv(path / "results.csv", dtype=str, keep_default_na=False)
+    frame = typed_frame(text)
+    return _per_parameter(path, frame) if per_parameter else frame

@@ -1,0 +1,81 @@
+"""Sphinx configuration of gradstat's documentation.
+
+Build with ``python -m sphinx -W -b html docs docs/_build/html`` (``pip install
+".[docs]"``). The pages generated from the registries (estimator families, claims, the
+TOML keys) are written into ``docs/generated/`` when the build starts
+(``_ext/gradstat_docs.py``), so they always describe the installed code.
+
+intersphinx links to numpy, scipy, numba, hypothesis, pandas and matplotlib need the
+network: when ``numpy.org`` cannot be resolved the mapping is left empty (the build
+says so), so that an offline build passes with ``-W`` and those references stay plain
+text.
+"""
+
+from __future__ import annotations
+
+import socket
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE / "_ext"))
+sys.path.insert(0, str(HERE.parent))
+
+import gradstat  # noqa: E402
+
+project = "gradstat"
+author = "the gradstat authors"
+copyright = "the gradstat authors"
+release = gradstat.__version__
+version = release
+
+extensions = [
+    "myst_parser",
+    "numpydoc",
+    "sphinx.ext.autodoc",
+    "sphinx.ext.autosummary",
+    "sphinx.ext.intersphinx",
+    "sphinx.ext.mathjax",
+    "gradstat_docs",
+]
+source_suffix = {".rst": "restructuredtext", ".md": "markdown"}
+exclude_patterns = ["_build", "README.md", "generated/claims.rst", "generated/config_keys.rst"]
+myst_enable_extensions = ["dollarmath", "amsmath", "colon_fence", "deflist"]
+myst_heading_anchors = 3
+
+autosummary_generate = True
+autodoc_typehints = "none"
+numpydoc_show_class_members = False
+numpydoc_class_members_toctree = False
+numpydoc_validation_checks: set[str] = set()
+
+
+def _online(host: str = "numpy.org") -> bool:
+    try:
+        socket.getaddrinfo(host, 443)
+    except OSError:
+        return False
+    return True
+
+
+intersphinx_mapping = {
+    "python": ("https://docs.python.org/3", None),
+    "numpy": ("https://numpy.org/doc/stable", None),
+    "scipy": ("https://docs.scipy.org/doc/scipy", None),
+    "numba": ("https://numba.readthedocs.io/en/stable", None),
+    "hypothesis": ("https://hypothesis.readthedocs.io/en/latest", None),
+    "pandas": ("https://pandas.pydata.org/docs", None),
+    "matplotlib": ("https://matplotlib.org/stable", None),
+}
+intersphinx_timeout = 5
+if not _online():  # offline: build without the links to other projects' docs
+    print("gradstat docs: offline, intersphinx links to numpy, scipy, ... left out")
+    intersphinx_mapping = {}
+templates_path = ["_templates"]
+
+html_theme = "pydata_sphinx_theme"
+html_title = f"gradstat {release}"
+html_theme_options = {
+    "navigation_with_keys": False,
+    "show_toc_level": 2,
+}
