@@ -300,7 +300,7 @@ def layerwise_moments(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Per-example expected loss, exact gradient, estimator mean and variance.
 
-    Returns ``(losses (B,), gradients, means, variances (B, n_params))`` in the full SPEC
+    Returns ``(losses (B,), gradients, means, variances (B, n_params))`` in the full
     layout, for ``family`` ``"surrogate"`` (straight-through-type estimator ``code`` with
     options ``opts``), ``"score"`` (REINFORCE with ``baseline``: ``"none"``, a float,
     ``"mean"`` or ``"optimal"``) or ``"gradient"`` (no estimator: means and variances are

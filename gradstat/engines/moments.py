@@ -29,7 +29,7 @@ from gradstat.problem import (
 
 @dataclass(frozen=True, eq=False)
 class EstimatorMoments:
-    """Exact moments of an estimator's batch estimate (all arrays in SPEC order).
+    """Exact moments of an estimator's batch estimate (all arrays in gradstat's parameter order).
 
     Attributes
     ----------

@@ -100,7 +100,7 @@ def _block_sums(
 
     With ``P(s) = ph P_lo(s)`` and ``y(s) = y_lo[:, s] + yh`` (``yh`` holds the high
     units' part and ``b_o``), the per-state terms are ``v_r(s) = P_lo(s) (C(y(s), t) -
-    ref)`` and ``v_d[o](s) = P_lo(s) dC/dy_o(s)``, with the losses of SPEC section 1 as in
+    ref)`` and ``v_d[o](s) = P_lo(s) dC/dy_o(s)``, with the losses of docs/model.md as in
     :func:`gradstat.kernels.forward.loss_and_grad`: ``mse`` ``sum_o (y_o - t_o)^2 / 2``; ``bce``
     ``sum_o softplus(y_o) - t_o y_o`` (:func:`gradstat.kernels.forward.bce_term`); ``xent``
     ``lse(y) - y_t`` with ``dC/dy_o = softmax(y)_o - [o = t]``

@@ -160,9 +160,9 @@ def enumerate_states(
 ) -> Iterator[StateBlock]:
     """The ``2^N`` hidden states of a network on one input, in blocks, vectorised.
 
-    State ``s`` sets unit ``k`` (layer 1 first, in SPEC order) to ``(s >> k) & 1``; its
+    State ``s`` sets unit ``k`` (layer 1 first, in parameter order) to ``(s >> k) & 1``; its
     probability is ``P(s | x) = prod_l prod_i p_{l,i}^{h_{l,i}} (1 - p_{l,i})^{1 - h_{l,i}}``
-    with ``p_l = sigmoid(W_l h_{l-1} + b_l)`` (SPEC section 1), returned as a
+    with ``p_l = sigmoid(W_l h_{l-1} + b_l)`` (docs/model.md), returned as a
     log-probability. Each block's :attr:`StateBlock.uniforms` are uniforms that select
     exactly its states under the rule ``fire = u < p``, ready for an estimator's ``u``.
 

@@ -84,7 +84,7 @@ def _conditional(a: np.ndarray, bits: np.ndarray, v: np.ndarray) -> tuple[np.nda
 def relax_from_noise(
     net: BinaryNetwork, x: Any, t: Any, noise: np.ndarray, control: Control
 ) -> np.ndarray:
-    """One RELAX estimate (SPEC order) for one example from ``2N`` uniforms strictly
+    """One RELAX estimate (gradstat's parameter order) for one example from ``2N`` uniforms strictly
     inside ``(0, 1)``: ``u`` (the bits) then ``v`` (the conditional noise)."""
     layers = net.layers()
     N = net.n_stochastic

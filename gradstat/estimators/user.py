@@ -97,7 +97,7 @@ class BatchedEstimator(EstimatorBase):
     Estimators written in PyTorch or JAX (:mod:`gradstat.frameworks`) are of this kind:
     :meth:`estimate_block` maps uniforms ``U`` of shape ``(m, N)`` (row ``i`` one draw's
     uniforms for one example; unit ``k`` fires when ``U[i, k] < p[k]``) to the ``m``
-    estimates in the full SPEC layout. The engines enumerate states for it with forcing
+    estimates in the full parameter layout. The engines enumerate states for it with forcing
     uniforms, or pass it gradstat's Philox uniforms (:mod:`gradstat.engines.states`).
     """
 

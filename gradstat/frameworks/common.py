@@ -3,7 +3,7 @@
 A user's function ``fn(theta, x, t, u)`` returns a scalar surrogate loss whose gradient
 with respect to ``theta`` is the estimate (``output="surrogate"``, the detach trick of
 training code), or the estimate itself (``output="estimate"``, shape ``(n_params,)``).
-``theta`` is the flat parameter vector in SPEC order (:func:`layer_views` cuts it into
+``theta`` is the flat parameter vector in parameter order (:func:`layer_views` cuts it into
 per-layer ``(W, b)``), ``x`` one input, ``t`` its target (a vector, or the class index for
 ``xent``), and ``u`` the ``N`` uniforms of one draw: unit ``k`` (layer 1 first) fires when
 ``u[k] < p[k]``, as in gradstat's own estimators.

@@ -87,8 +87,9 @@ def torch_estimator(
 ) -> FrameworkEstimator:
     """An estimator written in PyTorch, accepted wherever an estimator name is.
 
-    ``fn(theta, x, t, u)`` takes float64 tensors: ``theta`` the flat parameters in SPEC
-    order (:func:`gradstat.frameworks.layer_views` cuts it into ``(W, b)`` per layer),
+    ``fn(theta, x, t, u)`` takes float64 tensors: ``theta`` the flat parameters in the
+    parameter order of docs/model.md (:func:`gradstat.frameworks.layer_views` cuts it
+    into ``(W, b)`` per layer),
     ``x`` one input ``(n_in,)``, ``t`` its target (``(n_out,)``, or an int64 class for
     ``xent``) and ``u`` the ``N`` uniforms of one draw; unit ``k`` (layer 1 first) must
     fire when ``u[k] < p[k]``. It returns a scalar surrogate loss whose gradient in
@@ -141,7 +142,7 @@ def network_from_torch(layers: Any, *, loss: str = "mse", values: str = "01") ->
 
     ``layers`` is a sequence of ``torch.nn.Linear`` (or a module, whose ``Linear``
     submodules are taken in order): every layer but the last is a stochastic layer, the
-    last is the linear output layer. ``Linear.weight`` has shape ``(out, in)``, SPEC's
+    last is the linear output layer. ``Linear.weight`` has shape ``(out, in)``, gradstat's
     ``W_l``; layers without a bias get zeros.
     """
     torch = TorchBackend().module
@@ -172,7 +173,7 @@ def torch_layers(net: BinaryNetwork, *, dtype: Any = None) -> list[Any]:
 
 
 def flat_parameters(layers: Sequence[Any]) -> Any:
-    """The flat ``theta`` (SPEC order) of ``torch.nn.Linear`` layers, as one tensor that
+    """The flat ``theta`` (parameter order) of ``torch.nn.Linear`` layers, as one tensor that
     keeps their autograd history: ``W_1``, ``b_1``, ..., ``W_o``, ``b_o``."""
     torch = TorchBackend().module
     return torch.cat([p for layer in layers for p in (layer.weight.reshape(-1), layer.bias)])

@@ -39,7 +39,7 @@ log-probability before it could overflow (each factor is at most 2)."""
 
 BITS, SMOOTH, PM1 = 0, 1, 2
 """Unit modes of the forward pass: a unit fires with probability ``p`` and passes on
-``h = b`` (``BITS``, SPEC's default ``values="01"``) or ``h = 2b - 1`` (``PM1``,
+``h = b`` (``BITS``, the default ``values="01"``) or ``h = 2b - 1`` (``PM1``,
 ``values="pm1"``); with ``SMOOTH`` (STS) it fires with probability ``q = sqrt(p)`` and
 passes on ``h = b q``."""
 
@@ -368,7 +368,7 @@ def xent_terms(top: float, y_cls: float, e_cls: float, others: float) -> tuple[f
 
 @njit(cache=True)
 def loss_and_grad(loss: int, y: np.ndarray, t: np.ndarray, dy: np.ndarray) -> float:
-    """Loss ``C(y, t)`` of SPEC section 1; writes ``dC/dy`` into ``dy``.
+    """Loss ``C(y, t)`` of docs/model.md; writes ``dC/dy`` into ``dy``.
 
     ``bce`` and ``xent`` keep full relative precision at confident outputs
     (:func:`bce_term`, :func:`xent_terms`).
