@@ -10,9 +10,11 @@ import numpy as np
 from gradstat.engines.baselines import kernel_options, workspace_for
 from gradstat.engines.cells import cells_kernel
 from gradstat.engines.choice import descent_labels
+from gradstat.engines.factored import factored_moments_kernel
 from gradstat.engines.gradient import problem_batch, reference_gradient
 from gradstat.engines.joint import moments_kernel, user_moments_kernel
 from gradstat.engines.message_moments import layerwise_moments, layerwise_moments_cost
+from gradstat.estimators.codes import REINFORCE, SURROGATES
 from gradstat.estimators.registry import EstimatorBase
 from gradstat.kernels.blocks import CHUNKS
 from gradstat.problem import (
@@ -149,13 +151,23 @@ def _run_moments(
     count = spec.exact_count(net.hidden_sizes, options)
     work = batch.L1.shape[0] * count * G.shape[1] * (G.shape[1] if want_cov else 1)
     common = (G[rows], dw[rows], seg, want_cov)  # exact gradients, descent weights, segments
+    n_bits = spec.noise_size(net.hidden_sizes, options)
+    # reinforce and the straight-through-type estimators factorise per unit (one draw).
+    factored = spec.code in (REINFORCE, *SURROGATES) and n_bits == net.n_stochastic
     with threads_for(work):
         if engine == "cells":
             chunks = CHUNKS // 4 if want_cov else CHUNKS
             return cells_kernel(spec.name == "disarm", batch, geo, *common, chunks)
+        if spec.jitted is None and factored and not want_cov:
+            # A kernel of its own, compiled only where these estimators are used (and not
+            # again inside the kernel of every other estimator).
+            G_rows, dw_rows = common[:2]
+            return factored_moments_kernel(
+                batch, geo, spec.code, opts, baselines[rows], G_rows, dw_rows, seg
+            )
         if spec.jitted is None:
             return moments_kernel(
-                batch, geo, spec.code, spec.noise_size(net.hidden_sizes, options), opts,
+                batch, geo, spec.code, n_bits, opts,
                 baselines[rows], *common, workspace_for(problem, spec, options),
             )  # fmt: skip
         return user_moments_kernel(spec.jitted)(batch, geo, *common)
