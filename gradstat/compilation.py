@@ -56,7 +56,7 @@ KERNEL_SECONDS = {
     "gradstat.engines.joint:moments_kernel": 12,
     "gradstat.engines.cells:cells_kernel": 6,
     "gradstat.engines.sampling:_sample_kernel": 8,
-    "gradstat.engines.message_moments:layerwise_gradient": 4,
+    "gradstat.engines.message_moments:_surrogate_stats": 4,
 }
 """The largest cached kernels and their compile time in seconds on one core (measured by
 ``benchmarks/bench_startup.py --profile``): the notice's estimate sums those not cached."""
@@ -64,7 +64,8 @@ KERNEL_SECONDS = {
 
 def _dispatcher(path: str) -> Any:
     module, name = path.split(":")
-    return getattr(sys.modules[module], name, None) if module in sys.modules else None
+    found = getattr(sys.modules[module], name, None) if module in sys.modules else None
+    return found if hasattr(found, "_cache") else None
 
 
 def is_cached(dispatcher: Any) -> bool:
@@ -81,12 +82,7 @@ def is_cached(dispatcher: Any) -> bool:
 
 def cold_seconds() -> int:
     """The notice's estimate: :data:`KERNEL_SECONDS` summed over the kernels not cached."""
-    total = 0
-    for path, seconds in KERNEL_SECONDS.items():
-        dispatcher = _dispatcher(path)
-        if dispatcher is not None and not is_cached(dispatcher):
-            total += seconds
-    return max(total, 1)
+    return max(1, sum(KERNEL_SECONDS[path] for path in cold_kernels()))
 
 
 class _CompileNotice:
@@ -301,3 +297,37 @@ def warmup(
             if report is not None:
                 report(f"  {name}: {seconds:.1f} s")
     return time.perf_counter() - start
+
+
+def cold_kernels() -> list[str]:
+    """The kernels of :data:`KERNEL_SECONDS` that numba's cache does not hold."""
+    return [
+        path
+        for path in KERNEL_SECONDS
+        if (dispatcher := _dispatcher(path)) is not None and not is_cached(dispatcher)
+    ]
+
+
+def warm_if_cold(stream: TextIO | None = None, jobs: int | None = None) -> bool:
+    """Run :func:`warmup` on every core first when the cache is cold and there are several.
+
+    For the command line: a cold ``gradstat report`` then compiles in one process per
+    core instead of one after another. Returns whether it ran; prints :data:`NOTICE`
+    (with the number of processes) to ``stream`` (default stderr) when it does.
+    """
+    jobs = min(len(WARMUP_TASKS), jobs or os.cpu_count() or 1)
+    if jobs < 2:
+        return False
+    cold = cold_kernels()
+    if not cold:
+        return False
+    out = sys.stderr if stream is None else stream
+    seconds = sum(KERNEL_SECONDS[path] for path in cold)
+    out.write(
+        NOTICE.format(seconds=max(1, round(seconds * 1.2 / jobs)))
+        + f" (in {jobs} processes; `gradstat warmup` does this ahead of time)\n"
+    )
+    out.flush()
+    warmup(jobs)
+    silence_compile_notice()
+    return True
