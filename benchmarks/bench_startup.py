@@ -153,6 +153,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"| `{label}` | {fmt_seconds(wall)} | {fmt_seconds(cpu)} | {fmt_seconds(warm)} "
             f"| {wall / warm:.1f} |"
         )
+        print(lines[-1], f"(load average {load_average()})", file=sys.stderr, flush=True)
     if args.warmup:
         first, wall, cpu, warm = cold_and_warm(
             COMMANDS["report"], args.repeat, prepare=["-m", "gradstat", "warmup"]

@@ -84,8 +84,11 @@ def test_input_flavours_add_no_specialisation() -> None:
     before = signature_counts()
     assert sum(before.values()) > 10  # the kernels above did compile
     for x, t, u in ((X1, T1, u1), (X2, T2, u2)):
-        for fx, ft, fu in zip(flavours(x), flavours(t), flavours(u)):
-            for call in calls(fx, ft, fu):
+        variants = [(fx, t, u) for fx in flavours(x)]
+        variants += [(x, ft, u) for ft in flavours(t)]
+        variants += [(x, t, fu) for fu in flavours(u)]
+        for args in variants:
+            for call in calls(*args):
                 call()
     for fx, fu in zip(flavours(X1), flavours(np.full(ONE.n_stochastic, 0.5))):
         gs.forward_pass(ONE, fx, T1, fu)
