@@ -18,6 +18,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 import threading
@@ -71,9 +72,8 @@ def _dispatcher(path: str) -> Any:
 def is_cached(dispatcher: Any) -> bool:
     """Whether numba's on-disk cache holds a compiled version of ``dispatcher`` for this
     source, numba version and CPU (reads its small index file; compiles nothing)."""
-    cache = dispatcher._cache
     try:
-        index = cache._cache_file._load_index()
+        index = dispatcher._cache._cache_file._load_index()
         magic = dispatcher.targetctx.codegen().magic_tuple()
     except Exception:  # an unreadable index is a cache miss
         return False
@@ -162,11 +162,14 @@ def install_compile_notice(stream: TextIO | None = None) -> None:
     notice = _CompileNotice(sys.stderr if stream is None else stream)
 
     class _Listener(event.Listener):
+        # A notice must never break the compilation it reports on.
         def on_start(self, ev: Any) -> None:
-            notice.on_start(ev)
+            with contextlib.suppress(Exception):
+                notice.on_start(ev)
 
         def on_end(self, ev: Any) -> None:
-            notice.on_end(ev)
+            with contextlib.suppress(Exception):
+                notice.on_end(ev)
 
     event.register("numba:compile", _Listener())
     _notice = notice
