@@ -52,15 +52,17 @@ def apply_thread_defaults(environ: MutableMapping[str, str] | None = None) -> di
 NOTICE = "compiling gradstat's kernels, first run only, about {seconds} s"
 
 KERNEL_SECONDS = {
-    "gradstat.engines.gradient:gradient_kernel": 6,
-    "gradstat.engines.one_layer:one_layer_kernel": 4,
-    "gradstat.engines.joint:moments_kernel": 12,
-    "gradstat.engines.cells:cells_kernel": 6,
-    "gradstat.engines.sampling:_sample_kernel": 8,
+    "gradstat.engines.joint:moments_kernel": 55,
+    "gradstat.engines.sampling:_sample_kernel": 23,
+    "gradstat.engines.factored:factored_moments_kernel": 22,
+    "gradstat.engines.cells:cells_kernel": 12,
+    "gradstat.engines.one_layer:one_layer_kernel": 12,
+    "gradstat.engines.gradient:gradient_kernel": 9,
     "gradstat.engines.message_moments:_surrogate_stats": 4,
 }
-"""The largest cached kernels and their compile time in seconds on one core (measured by
-``benchmarks/bench_startup.py --profile``): the notice's estimate sums those not cached."""
+"""The largest cached kernels and the seconds of one idle core that compiling each takes
+with what it calls (``benchmarks/bench_startup.py --profile``; the joint kernel's include
+the estimators' code): the notice's estimate sums those not cached."""
 
 
 def _dispatcher(path: str) -> Any:
