@@ -174,3 +174,18 @@ def test_warm_kernels_are_cached() -> None:
 @pytest.mark.parametrize("name", list(WARMUP_TASKS))
 def test_warmup_tasks_run(name: str) -> None:
     WARMUP_TASKS[name]()
+
+
+def test_warmup_command_then_nothing_is_cold(capsys: pytest.CaptureFixture[str]) -> None:
+    from gradstat.cli import main
+    from gradstat.compilation import cold_kernels, warm_if_cold
+
+    assert main(["warmup", "--jobs", "1"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].startswith("gradstat warmup: compiling every kernel in 1 process")
+    assert [line.split(":")[0].strip() for line in out[1:-1]] == list(WARMUP_TASKS)
+    assert out[-1].startswith("gradstat warmup: done in ")
+    assert cold_kernels() == []
+    stream = io.StringIO()
+    assert warm_if_cold(stream, jobs=2) is False
+    assert stream.getvalue() == ""
