@@ -427,16 +427,6 @@ _EXIT_TEXT = (
 )
 
 
-def _compiles_here(args: argparse.Namespace) -> bool:
-    """Whether the command runs kernels in this process or its own pool (then a cold cache
-    is filled on every core first), not on a Dask cluster."""
-    if args.command == "summary":
-        return True
-    if args.command not in ("report", "sweep"):
-        return False
-    return args.scheduler is None and args.dask_local is None
-
-
 def build_parser() -> argparse.ArgumentParser:
     """The parser of ``gradstat`` and its subcommands (errors: one line, status 2)."""
     from gradstat import __version__
@@ -552,10 +542,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     prog = f"gradstat {args.command}"
     try:
-        if _compiles_here(args):
-            from gradstat.compilation import warm_if_cold
-
-            warm_if_cold()
         return args.run(args)
     except KeyboardInterrupt:
         print(f"{prog}: interrupted", file=sys.stderr)

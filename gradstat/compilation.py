@@ -311,28 +311,3 @@ def cold_kernels() -> list[str]:
         for path in KERNEL_SECONDS
         if (dispatcher := _dispatcher(path)) is not None and not is_cached(dispatcher)
     ]
-
-
-def warm_if_cold(stream: TextIO | None = None, jobs: int | None = None) -> bool:
-    """Run :func:`warmup` on every core first when the cache is cold and there are several.
-
-    For the command line: a cold ``gradstat report`` then compiles in one process per
-    core instead of one after another. Returns whether it ran; prints :data:`NOTICE`
-    (with the number of processes) to ``stream`` (default stderr) when it does.
-    """
-    jobs = min(len(WARMUP_TASKS), jobs or os.cpu_count() or 1)
-    if jobs < 2:
-        return False
-    cold = cold_kernels()
-    if not cold:
-        return False
-    out = sys.stderr if stream is None else stream
-    seconds = sum(KERNEL_SECONDS[path] for path in cold)
-    out.write(
-        NOTICE.format(seconds=max(1, round(seconds * 1.2 / jobs)))
-        + f" (in {jobs} processes; `gradstat warmup` does this ahead of time)\n"
-    )
-    out.flush()
-    warmup(jobs)
-    silence_compile_notice()
-    return True

@@ -178,7 +178,7 @@ def test_warmup_tasks_run(name: str) -> None:
 
 def test_warmup_command_then_nothing_is_cold(capsys: pytest.CaptureFixture[str]) -> None:
     from gradstat.cli import main
-    from gradstat.compilation import cold_kernels, warm_if_cold
+    from gradstat.compilation import cold_kernels
 
     assert main(["warmup", "--jobs", "1"]) == 0
     out = capsys.readouterr().out.splitlines()
@@ -186,6 +186,3 @@ def test_warmup_command_then_nothing_is_cold(capsys: pytest.CaptureFixture[str])
     assert [line.split(":")[0].strip() for line in out[1:-1]] == list(WARMUP_TASKS)
     assert out[-1].startswith("gradstat warmup: done in ")
     assert cold_kernels() == []
-    stream = io.StringIO()
-    assert warm_if_cold(stream, jobs=2) is False
-    assert stream.getvalue() == ""
