@@ -11,9 +11,13 @@ Quick tour::
     gs.run_report(gs.ReportConfig(), "report")   # all estimators on the built-in suite
 """
 
-from importlib import metadata as _metadata
+import sys as _sys
+import types as _types
+from typing import Any as _Any
 
 from gradstat.analysis import AnalysisResult, analyze
+from gradstat.compilation import apply_thread_defaults as _thread_defaults
+from gradstat.compilation import install_compile_notice as _compile_notice
 from gradstat.engines.states import enumerate_states
 from gradstat.estimators import Estimator, available_estimators, get_estimator, register
 from gradstat.estimators.user import (
@@ -27,7 +31,6 @@ from gradstat.metrics import METRICS, ScopeMetrics
 from gradstat.network import BinaryNetwork
 from gradstat.noise import NoiseDecomposition, noise_decomposition
 from gradstat.problem import DEFAULT_MAX_STATES
-from gradstat.report import ReportConfig, ReportResult, run_report
 from gradstat.sampling import (
     ForwardPass,
     estimate_from_noise,
@@ -36,7 +39,11 @@ from gradstat.sampling import (
     sample_noise,
 )
 from gradstat.storage import load_network, save_network
-from gradstat.sweep import sweep
+
+# Before the first parallel kernel starts numba's threads (importing compiles and runs
+# nothing): see gradstat.compilation.
+_thread_defaults()
+_compile_notice()
 
 _FRAMEWORKS = (
     "FrameworkEstimator",
@@ -48,22 +55,63 @@ _FRAMEWORKS = (
     "torch_estimator",
     "torch_layers",
 )
+"""The adapters for estimators written in PyTorch or JAX, loaded on first use, so that
+importing gradstat never imports PyTorch or JAX (they import their framework only when
+called)."""
+
+_LAZY = {
+    "ReportConfig": "gradstat.report",
+    "ReportResult": "gradstat.report",
+    "run_report": "gradstat.report",
+}
+"""Attributes imported on first use: the report and sweep packages (and the version's
+package metadata) take a third of ``import gradstat`` and most programs never use them."""
 
 
-def __getattr__(name: str) -> object:
-    # The framework adapters load on first use, so that importing gradstat never imports
-    # PyTorch or JAX (they import their framework only when called).
+def __getattr__(name: str) -> _Any:
+    if name == "__version__":
+        from importlib import metadata
+
+        try:
+            version = metadata.version("gradstat")
+        except metadata.PackageNotFoundError:  # a source tree that was never installed
+            version = "0+unknown"
+        globals()["__version__"] = version
+        return version
     if name in _FRAMEWORKS:
         from gradstat import frameworks
 
         return getattr(frameworks, name)
+    if name in _LAZY:
+        import importlib
+
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+        globals()[name] = value
+        return value
     raise AttributeError(f"module 'gradstat' has no attribute {name!r}")
 
 
-try:
-    __version__ = _metadata.version("gradstat")
-except _metadata.PackageNotFoundError:  # a source tree that was never installed
-    __version__ = "0+unknown"
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_LAZY, *_FRAMEWORKS, "__version__", "sweep"})
+
+
+class _Package(_types.ModuleType):
+    """gradstat's module type: ``gradstat.sweep`` is the function :func:`gradstat.sweep.sweep`,
+    imported on first use, even after the import system has bound the subpackage of that
+    name to this attribute (it binds it when the subpackage is first imported)."""
+
+    @property
+    def sweep(self) -> _Any:
+        from gradstat.sweep.run import sweep
+
+        return sweep
+
+    @sweep.setter
+    def sweep(self, value: _Any) -> None:
+        pass
+
+
+_sys.modules[__name__].__class__ = _Package
 
 __all__ = [
     "DEFAULT_MAX_STATES",

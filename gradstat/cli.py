@@ -10,6 +10,7 @@ CSV/JSON results and plots into a folder (:mod:`gradstat.report`). ``gradstat sw
 the same grid on a process pool over every core or a Dask cluster and writes the results
 only (:mod:`gradstat.sweep`); ``gradstat report --resume`` on its folder then writes the
 tables and plots without recomputing. ``gradstat claims`` checks the claims registry.
+``gradstat warmup`` compiles every kernel ahead of time (:mod:`gradstat.compilation`).
 
 Every error ends with one line on stderr and exit status 2 (a bad option, config or
 network file, a file that cannot be read or written, memory, an output folder another run
@@ -21,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import os
 import shutil
 import sys
 from collections.abc import Callable, Iterator, Sequence
@@ -189,6 +191,20 @@ def _claims(args: argparse.Namespace) -> int:
     if listed:
         print("\n## Counterexamples\n")
         print(listed)
+    return 0
+
+
+def _warmup(args: argparse.Namespace) -> int:
+    from gradstat.compilation import WARMUP_TASKS, cache_location, warmup
+
+    jobs = min(len(WARMUP_TASKS), args.jobs or os.cpu_count() or 1)
+    print(
+        f"gradstat warmup: compiling every kernel in {counted(jobs, 'process', 'processes')} "
+        f"into {cache_location()}",
+        flush=True,
+    )
+    wall = warmup(jobs, report=lambda line: print(line, flush=True))
+    print(f"gradstat warmup: done in {wall:.1f} s")
     return 0
 
 
@@ -468,6 +484,22 @@ def build_parser() -> argparse.ArgumentParser:
         "and the counterexamples; auto (default): text on a terminal, md otherwise",
     )
     c.set_defaults(run=_claims)
+    w = sub.add_parser(
+        "warmup",
+        help="compile every kernel into numba's on-disk cache ahead of time (for clusters, "
+        "CI and container images)",
+        description="Compile every kernel into numba's on-disk cache (NUMBA_CACHE_DIR, or "
+        "the package's __pycache__ folders) in several processes at once, so that later "
+        "runs on this CPU type start at once.",
+    )
+    w.add_argument(
+        "--jobs",
+        type=_positive_int,
+        default=None,
+        metavar="N",
+        help="processes compiling at once (default: one per core)",
+    )
+    w.set_defaults(run=_warmup)
     _grid_command(
         sub,
         "report",

@@ -182,7 +182,7 @@ def _noise_draw(
     return 0.0
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def draw_estimate(
     code: int, opts: np.ndarray, ex: Example, state: int, noise: np.ndarray,
     baseline: np.ndarray, ws: np.ndarray, e: np.ndarray,
@@ -191,9 +191,21 @@ def draw_estimate(
     (compressed layout).
 
     Returns the log-probability of the draw's discrete state (used by enumeration; 0 for
-    estimators whose noise is continuous). A thin dispatcher: each family's function reads
-    only the rows of ``ws`` it uses, which keeps the common paths short (a single function
-    holding every estimator compiles to markedly slower code for each of them).
+    estimators whose noise is continuous). Inlined into its caller, it only makes
+    ``state`` an int64: a constant state (``0`` where the noise is given) would otherwise
+    be typed as a literal and compile a second copy of every estimator's code.
+    """
+    return _draw_any(code, opts, ex, np.int64(state), noise, baseline, ws, e)
+
+
+@njit(cache=True)
+def _draw_any(
+    code: int, opts: np.ndarray, ex: Example, state: int, noise: np.ndarray,
+    baseline: np.ndarray, ws: np.ndarray, e: np.ndarray,
+) -> float:  # fmt: skip
+    """:func:`draw_estimate`. A thin dispatcher: each family's function reads only the
+    rows of ``ws`` it uses, which keeps the common paths short (a single function holding
+    every estimator compiles to markedly slower code for each of them).
     """
     if code == ST or code == ST_SIGMOID or code == STS or code == ST_TEMPERED or code == REINMAX:
         return _surrogate_draw(code, opts, ex, state, noise, ws, e)

@@ -1,0 +1,177 @@
+"""Start-up time: each command in a fresh process with an empty numba cache, then warm.
+
+Every command runs first with an empty ``NUMBA_CACHE_DIR`` (a new temporary folder: every
+kernel it needs compiles) and then ``--repeat`` times with the cache that run filled; the
+table gives the cold wall time, the best warm wall time, their ratio and the cold run's
+CPU time. The commands: ``python -m gradstat report --no-plots`` (the default suite, into
+a temporary folder), bare ``python -m gradstat`` (the summary table) and
+``python -c "import gradstat"``. ``--warmup`` adds the cold ``gradstat warmup`` and the
+report after it. ``--profile`` runs the report once more in a fresh process with an empty
+cache and lists the functions whose compilation took longest (numba's compile events;
+each function's own time, without the functions it compiled on the way).
+"""
+
+from __future__ import annotations
+
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from _timing import (
+    benchmark_parser,
+    fmt_seconds,
+    load_average,
+    machine_line,
+    parse_benchmark_args,
+    publish,
+    versions_line,
+)
+
+ROOT = Path(__file__).resolve().parents[1]
+
+COMMANDS = {
+    "report": ["-m", "gradstat", "report", "--no-plots", "--out", "report"],
+    "summary": ["-m", "gradstat"],
+    "import": ["-c", "import gradstat"],
+}
+"""Each command's arguments to ``python``, run in a temporary working folder."""
+
+PROFILE = """
+import collections, sys, time
+from numba.core import event
+
+own = collections.Counter()
+stack = []
+
+class Timer(event.Listener):
+    def on_start(self, ev):
+        f = ev.data["dispatcher"].py_func
+        stack.append([f"{f.__module__}.{f.__qualname__}", time.perf_counter(), 0.0])
+
+    def on_end(self, ev):
+        name, start, inner = stack.pop()
+        spent = time.perf_counter() - start
+        own[name] += spent - inner
+        if stack:
+            stack[-1][2] += spent
+
+event.register("numba:compile", Timer())
+from gradstat.cli import main
+main(sys.argv[1:])
+print(f"TOTAL {sum(own.values()):.2f} {len(own)}")
+for name, seconds in own.most_common():
+    print(f"{seconds:.2f} {name}")
+"""
+
+
+def run(args: Sequence[str], cache: str, cwd: str) -> tuple[float, float, str]:
+    """Wall and CPU seconds (children's user + system) of ``python ARGS`` and its stdout."""
+    env = {**os.environ, "NUMBA_CACHE_DIR": cache, "PYTHONPATH": str(ROOT)}
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    start = time.perf_counter()
+    done = subprocess.run(
+        [sys.executable, *args], cwd=cwd, env=env, capture_output=True, text=True, check=False
+    )
+    wall = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if done.returncode != 0:
+        raise RuntimeError(f"python {' '.join(args)} failed: {done.stderr[-2000:]}")
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return wall, cpu, done.stdout
+
+
+def cold_and_warm(args: Sequence[str], repeat: int, prepare: Sequence[str] = ()) -> list[float]:
+    """Cold wall, cold CPU and best warm wall of ``python ARGS`` (after ``python PREPARE``
+    on the empty cache, if given, whose wall time comes first)."""
+    with tempfile.TemporaryDirectory() as cache, tempfile.TemporaryDirectory() as cwd:
+        first = run(prepare, cache, cwd)[0] if prepare else None
+        wall, cpu, _ = run(args, cache, cwd)
+        warm = min(run(args, cache, cwd)[0] for _ in range(repeat))
+    return [wall, cpu, warm] if first is None else [first, wall, cpu, warm]
+
+
+def child_threading_layer() -> str:
+    """numba's threading layer in a process that imported gradstat (its defaults applied)."""
+    code = (
+        "import gradstat, numba, os\n"
+        "from numba.np.ufunc.parallel import _launch_threads\n"
+        "_launch_threads()\n"
+        "print(numba.threading_layer(), numba.get_num_threads(), "
+        "os.environ.get('OMP_WAIT_POLICY'))"
+    )
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    layer, threads, policy = out.stdout.split()
+    return f"{layer} threading layer, {threads} threads, OMP_WAIT_POLICY={policy}"
+
+
+def profile(top: int) -> list[str]:
+    """The report's compilations in a fresh process with an empty cache, longest first."""
+    with tempfile.TemporaryDirectory() as cache, tempfile.TemporaryDirectory() as cwd:
+        _, _, out = run(["-c", PROFILE, *COMMANDS["report"][2:]], cache, cwd)
+    lines = out.splitlines()
+    head = next(i for i, line in enumerate(lines) if line.startswith("TOTAL "))
+    _, total, count = lines[head].split()
+    rows = [line.split(" ", 1) for line in lines[head + 1 :]]
+    table = [
+        "",
+        f"Compilation of `gradstat report --no-plots` with an empty cache: {count} functions, "
+        f"{float(total):.1f} s in all; the {top} longest (own time, without the functions "
+        "compiled inside them):",
+        "",
+        "| function | seconds |",
+        "| --- | ---: |",
+    ]
+    table += [f"| `{name}` | {float(sec):.2f} |" for sec, name in rows[:top]]
+    return table
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = benchmark_parser(__doc__, quick="import and the summary only, no report")
+    parser.add_argument("--warmup", action="store_true", help="also time `gradstat warmup`")
+    parser.add_argument(
+        "--profile", type=int, default=0, metavar="N", help="list the N longest compilations"
+    )
+    args = parse_benchmark_args(parser, argv)
+    load_start = load_average()
+    names = ["import", "summary"] if args.quick else ["import", "summary", "report"]
+    lines = [
+        "# Start-up: cold (empty numba cache) and warm",
+        "",
+        "| command | cold | cold CPU | warm | cold / warm |",
+        "| --- | ---: | ---: | ---: | ---: |",
+    ]
+    for name in names:
+        wall, cpu, warm = cold_and_warm(COMMANDS[name], args.repeat)
+        label = " ".join(["python", *COMMANDS[name]]).replace(" --out report", "")
+        lines.append(
+            f"| `{label}` | {fmt_seconds(wall)} | {fmt_seconds(cpu)} | {fmt_seconds(warm)} "
+            f"| {wall / warm:.1f} |"
+        )
+        print(lines[-1], f"(load average {load_average()})", file=sys.stderr, flush=True)
+    if args.warmup:
+        first, wall, cpu, warm = cold_and_warm(
+            COMMANDS["report"], args.repeat, prepare=["-m", "gradstat", "warmup"]
+        )
+        lines.append(f"| `python -m gradstat warmup` (empty cache) | {fmt_seconds(first)} | | | |")
+        lines.append(
+            f"| report after the warmup | {fmt_seconds(wall)} | {fmt_seconds(cpu)} | "
+            f"{fmt_seconds(warm)} | {wall / warm:.1f} |"
+        )
+    if args.profile:
+        lines += profile(args.profile)
+    layer = child_threading_layer()
+    machine = machine_line(load_start).replace("(threading layer not chosen yet)", f"({layer})")
+    lines += ["", machine]
+    lines.append(versions_line())
+    publish(lines, args.out)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,313 @@
+"""Compilation and threads: fair thread defaults, the first-run notice, ``gradstat warmup``.
+
+* :func:`apply_thread_defaults` (run when :mod:`gradstat` is imported, before numba starts
+  its threads) sets ``OMP_WAIT_POLICY=PASSIVE`` and ``KMP_BLOCKTIME=0`` unless the user
+  set them (or ``GOMP_SPINCOUNT``): idle OpenMP threads then sleep instead of spinning.
+  A spinning thread team beside other busy processes waits for a descheduled member
+  for whole time slices at every barrier (a 64x slowdown measured on 2 cores, where a
+  fair share is 3x); sleeping costs a few microseconds per parallel region on an idle
+  machine, and the kernels run small problems on one thread anyway
+  (:func:`gradstat.problem.threads_for`).
+* :func:`install_compile_notice` prints one line to stderr the first time this process
+  compiles one of gradstat's cached kernels (an empty or stale numba cache), with the
+  elapsed time on a terminal; numba reports a compilation through its event API only when
+  the on-disk cache missed, so a warm run pays nothing.
+* :func:`warmup` (``gradstat warmup``) compiles every kernel ahead of time in several
+  processes at once, which fill the same on-disk cache.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+import threading
+import time
+from collections.abc import Callable, MutableMapping, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from typing import Any, TextIO
+
+THREAD_DEFAULTS = {"OMP_WAIT_POLICY": "PASSIVE", "KMP_BLOCKTIME": "0"}
+"""Environment defaults for the OpenMP runtimes numba may use (GNU and Intel)."""
+
+_USER_WAIT_SETTINGS = ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT", "KMP_BLOCKTIME", "KMP_LIBRARY")
+
+
+def apply_thread_defaults(environ: MutableMapping[str, str] | None = None) -> dict[str, str]:
+    """Set :data:`THREAD_DEFAULTS` in ``environ`` (default ``os.environ``) where unset.
+
+    Nothing is set when the user chose a wait policy of their own (any of
+    ``OMP_WAIT_POLICY``, ``GOMP_SPINCOUNT``, ``KMP_BLOCKTIME``, ``KMP_LIBRARY``). The
+    OpenMP runtime reads these when numba first starts its threads, so this must run
+    before the first parallel kernel. Returns what was set.
+    """
+    env = os.environ if environ is None else environ
+    if any(name in env for name in _USER_WAIT_SETTINGS):
+        return {}
+    for name, value in THREAD_DEFAULTS.items():
+        env[name] = value
+    return dict(THREAD_DEFAULTS)
+
+
+NOTICE = "compiling gradstat's kernels, first run only, about {seconds} s"
+
+KERNEL_SECONDS = {
+    "gradstat.engines.joint:moments_kernel": 55,
+    "gradstat.engines.sampling:_sample_kernel": 23,
+    "gradstat.engines.factored:factored_moments_kernel": 22,
+    "gradstat.engines.cells:cells_kernel": 12,
+    "gradstat.engines.one_layer:one_layer_kernel": 12,
+    "gradstat.engines.gradient:gradient_kernel": 9,
+    "gradstat.engines.message_moments:_surrogate_stats": 4,
+}
+"""The largest cached kernels and the seconds of one idle core that compiling each takes
+with what it calls (``benchmarks/bench_startup.py --profile``; the joint kernel's include
+the estimators' code): the notice's estimate sums those not cached."""
+
+
+def _dispatcher(path: str) -> Any:
+    module, name = path.split(":")
+    found = getattr(sys.modules[module], name, None) if module in sys.modules else None
+    return found if hasattr(found, "_cache") else None
+
+
+def is_cached(dispatcher: Any) -> bool:
+    """Whether numba's on-disk cache holds a compiled version of ``dispatcher`` for this
+    source, numba version and CPU (reads its small index file; compiles nothing)."""
+    try:
+        index = dispatcher._cache._cache_file._load_index()
+        magic = dispatcher.targetctx.codegen().magic_tuple()
+    except Exception:  # an unreadable index is a cache miss
+        return False
+    return any(key[1] == magic for key in index)
+
+
+def cold_seconds() -> int:
+    """The notice's estimate: :data:`KERNEL_SECONDS` summed over the kernels not cached."""
+    return max(1, sum(KERNEL_SECONDS[path] for path in cold_kernels()))
+
+
+class _CompileNotice:
+    """A numba event listener: the notice at the first compilation of a cached gradstat
+    function, then (on a terminal) the seconds spent compiling, updated twice a second."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self.stream = stream
+        self.depth = 0
+        self.compiled = 0
+        self.shown = False
+        self.started = 0.0
+        self.spent = 0.0
+        self.ticker: threading.Thread | None = None
+        self.lock = threading.Lock()
+
+    @staticmethod
+    def _ours(event: Any) -> bool:
+        from numba.core.caching import NullCache
+
+        dispatcher = event.data.get("dispatcher")
+        func = getattr(dispatcher, "py_func", None)
+        return (
+            func is not None
+            and func.__module__.startswith("gradstat.")
+            and not isinstance(getattr(dispatcher, "_cache", None), NullCache)
+        )
+
+    def _terminal(self) -> bool:
+        return bool(getattr(self.stream, "isatty", lambda: False)())
+
+    def on_start(self, event: Any) -> None:
+        with self.lock:
+            self.depth += 1
+            if self.depth == 1:
+                self.started = time.perf_counter()
+        if not self.shown and self._ours(event):
+            self.shown = True
+            self.stream.write(NOTICE.format(seconds=cold_seconds()) + "\n")
+            self.stream.flush()
+            if self._terminal():
+                self.ticker = threading.Thread(target=self._tick, daemon=True)
+                self.ticker.start()
+
+    def on_end(self, event: Any) -> None:
+        with self.lock:
+            self.depth -= 1
+            self.compiled += 1
+            if self.depth == 0:
+                self.spent += time.perf_counter() - self.started
+
+    def _tick(self) -> None:
+        shown = ""
+        while True:
+            time.sleep(0.5)
+            with self.lock:
+                busy = self.depth > 0
+                spent = self.spent + (time.perf_counter() - self.started if busy else 0.0)
+                text = f"  compiling: {spent:.0f} s, {self.compiled} functions" if busy else ""
+            if text != shown:  # the line is erased once compilation stops
+                self.stream.write("\r" + text + "\x1b[K")
+                self.stream.flush()
+                shown = text
+
+
+_notice: _CompileNotice | None = None
+
+
+def install_compile_notice(stream: TextIO | None = None) -> None:
+    """Print :data:`NOTICE` to ``stream`` (default stderr) when this process first compiles
+    a cached gradstat kernel (once per process; installing again does nothing)."""
+    global _notice
+    if _notice is not None:
+        return
+    from numba.core import event
+
+    notice = _CompileNotice(sys.stderr if stream is None else stream)
+
+    class _Listener(event.Listener):
+        # A notice must never break the compilation it reports on.
+        def on_start(self, ev: Any) -> None:
+            with contextlib.suppress(Exception):
+                notice.on_start(ev)
+
+        def on_end(self, ev: Any) -> None:
+            with contextlib.suppress(Exception):
+                notice.on_end(ev)
+
+    event.register("numba:compile", _Listener())
+    _notice = notice
+
+
+def silence_compile_notice() -> None:
+    """No notice in this process (``gradstat warmup``'s workers report for themselves)."""
+    install_compile_notice()
+    if _notice is not None:
+        _notice.shown = True
+
+
+def _problems() -> tuple[Any, Any, Any, Any, Any]:
+    """Tiny problems that reach every kernel: one layer, two layers, a deep narrow stack
+    (where messages are cheaper than joint enumeration), an input and a target."""
+    import numpy as np
+
+    from gradstat.network import BinaryNetwork
+
+    one = BinaryNetwork.random((3, 2, 1), seed=0)
+    two = BinaryNetwork.random((3, 2, 2, 1), seed=0)
+    deep = BinaryNetwork.random((3, 9, 9, 9, 1), seed=0)
+    return one, two, deep, np.ones(3), np.zeros(1)
+
+
+def _estimators(exact: bool) -> list[str]:
+    from gradstat.estimators import available_estimators, get_estimator
+
+    names = available_estimators()
+    return [n for n in names if (get_estimator(n).exact_engine(2) is not None) == exact]
+
+
+def _warm_gradient() -> None:
+    from gradstat.exact import exact_gradient, expected_loss
+
+    one, two, deep, x, t = _problems()
+    for net in (one, two, deep):
+        exact_gradient(net, x, t)
+        expected_loss(net, x, t)
+
+
+def _warm_joint() -> None:
+    from gradstat.exact import estimator_moments
+
+    _, two, _, x, t = _problems()
+    for name in _estimators(exact=True):
+        estimator_moments(two, x, t, name, engine="joint")
+    estimator_moments(two, x, t, "st", engine="joint", full_cov=True)
+    estimator_moments(two, x, t, "reinforce", engine="joint", baseline="optimal")
+
+
+def _warm_layerwise_and_cells() -> None:
+    from gradstat.exact import estimator_moments
+
+    one, two, _, x, t = _problems()
+    for name in ("st", "reinforce"):
+        estimator_moments(two, x, t, name, engine="layerwise")
+    for name in ("arm", "disarm"):
+        estimator_moments(one, x, t, name)
+
+
+def _warm_sampling() -> None:
+    import numpy as np
+
+    from gradstat.analysis import analyze
+    from gradstat.sampling import estimate_from_noise, forward_pass, sample_gradients, sample_noise
+
+    one, two, _, x, t = _problems()
+    for name in _estimators(exact=False) + ["st_sigmoid", "reinforce"]:
+        analyze(two, x, t, name, method="mc", n_samples=64, seed=0)
+    sample_gradients(two, x, t, "st", 64, seed=0)
+    u = sample_noise(two, "st", np.random.default_rng(0))
+    estimate_from_noise(two, x, t, "st", u)
+    forward_pass(one, x, t, np.full(one.n_stochastic, 0.5))
+
+
+WARMUP_TASKS: dict[str, Callable[[], None]] = {
+    "exact moments (joint)": _warm_joint,
+    "Monte Carlo": _warm_sampling,
+    "exact gradient": _warm_gradient,
+    "exact moments (messages, cells)": _warm_layerwise_and_cells,
+}
+"""What ``gradstat warmup`` runs, largest first: tiny problems through the public API that
+together call every cached kernel with the argument types of any other call."""
+
+
+def _run_task(name: str) -> tuple[str, float]:
+    silence_compile_notice()
+    start = time.perf_counter()
+    WARMUP_TASKS[name]()
+    return name, time.perf_counter() - start
+
+
+def cache_location() -> str:
+    """Where numba keeps gradstat's compiled kernels (``NUMBA_CACHE_DIR`` if set)."""
+    from numba.core import config
+
+    here = os.path.dirname(os.path.abspath(__file__))
+    return config.CACHE_DIR or f"the __pycache__ folders under {here}"
+
+
+def warmup(
+    jobs: int | None = None,
+    tasks: Sequence[str] | None = None,
+    report: Callable[[str], None] | None = None,
+) -> float:
+    """Compile every kernel into numba's on-disk cache; returns the wall time in seconds.
+
+    Runs :data:`WARMUP_TASKS` in ``jobs`` worker processes (default: one per core, at most
+    one per task); each process compiles what its task calls and saves it in the shared
+    cache, so that later runs (and the other processes, for shared functions) load it.
+    ``report`` receives one line per finished task.
+    """
+    names = list(WARMUP_TASKS if tasks is None else tasks)
+    jobs = min(len(names), jobs or os.cpu_count() or 1)
+    start = time.perf_counter()
+    if jobs <= 1:
+        done = map(_run_task, names)
+        for name, seconds in done:
+            if report is not None:
+                report(f"  {name}: {seconds:.1f} s")
+        return time.perf_counter() - start
+    import multiprocessing
+
+    context = multiprocessing.get_context("spawn")  # a fresh numba in every worker
+    with ProcessPoolExecutor(max_workers=jobs, mp_context=context) as pool:
+        for name, seconds in pool.map(_run_task, names):
+            if report is not None:
+                report(f"  {name}: {seconds:.1f} s")
+    return time.perf_counter() - start
+
+
+def cold_kernels() -> list[str]:
+    """The kernels of :data:`KERNEL_SECONDS` that numba's cache does not hold."""
+    return [
+        path
+        for path in KERNEL_SECONDS
+        if (dispatcher := _dispatcher(path)) is not None and not is_cached(dispatcher)
+    ]

@@ -1,0 +1,188 @@
+"""One compiled specialisation per kernel, the thread defaults and the compile notice."""
+
+from __future__ import annotations
+
+import io
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pytest
+from numba.core.dispatcher import Dispatcher
+
+import gradstat as gs
+from gradstat.compilation import (
+    NOTICE,
+    THREAD_DEFAULTS,
+    WARMUP_TASKS,
+    _CompileNotice,
+    apply_thread_defaults,
+    is_cached,
+)
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def signature_counts() -> dict[str, int]:
+    """The number of compiled signatures of every numba dispatcher of gradstat's modules."""
+    counts = {}
+    for name, module in list(sys.modules.items()):
+        if not name.startswith("gradstat.") or module is None:
+            continue
+        for attr, value in vars(module).items():
+            if isinstance(value, Dispatcher):
+                counts[f"{value.py_func.__module__}.{attr}"] = len(value.signatures)
+    return counts
+
+
+def flavours(a: np.ndarray) -> list[np.ndarray]:
+    """``a`` (1-D or 2-D float64) as read-only, non-contiguous, Fortran-ordered, float32
+    and integer-valued arrays, and as a list."""
+    readonly = a.copy()
+    readonly.setflags(write=False)
+    strided = np.repeat(a, 2, axis=-1)[..., ::2]
+    assert not strided.flags.c_contiguous or a.shape[-1] <= 1
+    out = [readonly, strided, np.asfortranarray(a), a.astype(np.float32), a.tolist()]
+    if np.all(a == np.round(a)):
+        out.append(a.astype(np.int64))
+    return out
+
+
+NET = gs.BinaryNetwork.random((3, 2, 2, 1), seed=0)
+ONE = gs.BinaryNetwork.random((3, 2, 1), seed=0)
+X1 = np.array([1.0, -1.0, 2.0])
+T1 = np.array([0.5])
+X2 = np.array([[1.0, -1.0, 2.0], [0.0, 1.0, 1.0]])
+T2 = np.array([[0.5], [1.0]])
+
+
+def calls(x: object, t: object, u: object) -> list[Callable[[], object]]:
+    """A call of every public entry point that runs a kernel."""
+    return [
+        lambda: gs.exact_gradient(NET, x, t),
+        lambda: gs.exact_gradient(ONE, x, t),
+        lambda: gs.expected_loss(NET, x, t),
+        lambda: gs.estimator_moments(NET, x, t, "st"),
+        lambda: gs.estimator_moments(NET, x, t, "reinforce_loo", engine="joint"),
+        lambda: gs.estimator_moments(NET, x, t, "st", engine="layerwise"),
+        lambda: gs.analyze(NET, x, t, "arm", method="mc", n_samples=8, seed=0),
+        lambda: gs.sample_gradients(NET, x, t, "st", 8, seed=0),
+        lambda: gs.estimate_from_noise(NET, x, t, "st", u),
+    ]
+
+
+def test_input_flavours_add_no_specialisation() -> None:
+    u1 = np.full(NET.n_stochastic, 0.25)
+    u2 = np.tile(u1, (2, 1))
+    for x, t, u in ((X1, T1, u1), (X2, T2, u2)):
+        for call in calls(x, t, u):
+            call()
+    gs.forward_pass(ONE, X1, T1, np.full(ONE.n_stochastic, 0.5))
+    before = signature_counts()
+    assert sum(before.values()) > 10  # the kernels above did compile
+    for x, t, u in ((X1, T1, u1), (X2, T2, u2)):
+        variants = [(fx, t, u) for fx in flavours(x)]
+        variants += [(x, ft, u) for ft in flavours(t)]
+        variants += [(x, t, fu) for fu in flavours(u)]
+        for args in variants:
+            for call in calls(*args):
+                call()
+    for fx, fu in zip(flavours(X1), flavours(np.full(ONE.n_stochastic, 0.5))):
+        gs.forward_pass(ONE, fx, T1, fu)
+    after = signature_counts()
+    grown = {k: (before.get(k, 0), v) for k, v in after.items() if v != before.get(k, 0)}
+    assert grown == {}
+
+
+def test_flavours_give_the_same_numbers() -> None:
+    want = gs.exact_gradient(NET, X2, T2)
+    for fx, ft in zip(flavours(X2), flavours(T2)):
+        np.testing.assert_array_equal(gs.exact_gradient(NET, fx, ft), want)
+
+
+def test_thread_defaults_respect_the_user() -> None:
+    env: dict[str, str] = {}
+    assert apply_thread_defaults(env) == THREAD_DEFAULTS
+    assert env == THREAD_DEFAULTS
+    for mine in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT", "KMP_BLOCKTIME"):
+        env = {mine: "42"}
+        assert apply_thread_defaults(env) == {}
+        assert env == {mine: "42"}
+
+
+def test_import_sets_thread_defaults_only_when_unset() -> None:
+    code = "import os, gradstat; print(os.environ['OMP_WAIT_POLICY'])"
+    env = {k: v for k, v in os.environ.items() if k not in THREAD_DEFAULTS}
+    env["PYTHONPATH"] = str(ROOT)
+    run = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert run.stdout.strip() == "PASSIVE"
+    env["OMP_WAIT_POLICY"] = "ACTIVE"
+    run = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert run.stdout.strip() == "ACTIVE"
+
+
+def test_import_leaves_heavy_packages_out() -> None:
+    code = (
+        "import sys, gradstat; print(sorted(m for m in ('scipy.stats', 'matplotlib', "
+        "'hypothesis', 'dask', 'gradstat.report', 'gradstat.sweep') if m in sys.modules))"
+    )
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    run = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert run.stdout.strip() == "[]", run.stderr
+    assert callable(gs.sweep) and callable(gs.run_report)
+    import gradstat.sweep  # noqa: F401  (binding the subpackage keeps the function)
+
+    assert callable(gs.sweep)
+
+
+class _Event:
+    def __init__(self, dispatcher: object) -> None:
+        self.data = {"dispatcher": dispatcher}
+
+
+def test_compile_notice_once_for_cached_gradstat_functions() -> None:
+    from gradstat.kernels.forward import loss_and_grad
+
+    stream = io.StringIO()
+    notice = _CompileNotice(stream)
+    user = _Event(object())  # not a gradstat function: no notice
+    notice.on_start(user)
+    notice.on_end(user)
+    assert stream.getvalue() == ""
+    ours = _Event(loss_and_grad)
+    for _ in range(2):
+        notice.on_start(ours)
+        notice.on_start(user)
+        notice.on_end(user)
+        notice.on_end(ours)
+    lines = stream.getvalue().splitlines()
+    assert len(lines) == 1
+    assert lines[0].startswith(NOTICE.split("{")[0])
+    assert notice.compiled == 5 and notice.depth == 0
+
+
+def test_warm_kernels_are_cached() -> None:
+    from gradstat.engines.gradient import gradient_kernel
+
+    gs.exact_gradient(NET, X1, T1)
+    assert is_cached(gradient_kernel)
+
+
+@pytest.mark.parametrize("name", list(WARMUP_TASKS))
+def test_warmup_tasks_run(name: str) -> None:
+    WARMUP_TASKS[name]()
+
+
+def test_warmup_command_then_nothing_is_cold(capsys: pytest.CaptureFixture[str]) -> None:
+    from gradstat.cli import main
+    from gradstat.compilation import cold_kernels
+
+    assert main(["warmup", "--jobs", "1"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].startswith("gradstat warmup: compiling every kernel in 1 process")
+    assert [line.split(":")[0].strip() for line in out[1:-1]] == list(WARMUP_TASKS)
+    assert out[-1].startswith("gradstat warmup: done in ")
+    assert cold_kernels() == []
