@@ -185,7 +185,7 @@ def initial_params(seed: int, k: int, sizes: tuple[int, ...] = SIZES) -> np.ndar
     return gs.BinaryNetwork.random(sizes, seed=np.random.SeedSequence([seed, 2, k])).params.copy()
 
 
-def adam(
+def descend(
     grad: Callable[[np.ndarray, int], np.ndarray],
     theta0: np.ndarray,
     lr: float,
@@ -193,9 +193,11 @@ def adam(
     record: Callable[[np.ndarray, int], None],
     every: int,
     cosine_decay: bool = False,
+    optimizer: str = "adam",
 ) -> np.ndarray:
-    """Adam on ``theta``; ``record(theta, step)`` is called every ``every`` steps and at the
-    end (step ``steps``)."""
+    """Adam (``optimizer="adam"``) or plain gradient descent as in the lecture
+    (``"sgd"``) on ``theta``; ``record(theta, step)`` is called every ``every`` steps and
+    at the end (step ``steps``)."""
     b1, b2 = ADAM_BETAS
     theta = theta0.copy()
     m = np.zeros_like(theta)
@@ -204,9 +206,12 @@ def adam(
         if k % every == 0:
             record(theta, k)
         g = grad(theta, k)
+        rate = lr * (0.5 * (1 + np.cos(np.pi * k / steps)) if cosine_decay else 1.0)
+        if optimizer == "sgd":
+            theta = theta - rate * g
+            continue
         m = b1 * m + (1 - b1) * g
         v = b2 * v + (1 - b2) * g * g
-        rate = lr * (0.5 * (1 + np.cos(np.pi * k / steps)) if cosine_decay else 1.0)
         theta = theta - rate * (m / (1 - b1 ** (k + 1))) / (
             np.sqrt(v / (1 - b2 ** (k + 1))) + ADAM_EPS
         )
@@ -259,7 +264,7 @@ def train_binary(
         u = gs.sample_noise(net, method, rng, n_examples=X.shape[0])
         return gs.estimate_from_noise(net, X, T, method, u)
 
-    adam(grad, theta0, lr, steps, record, every)
+    descend(grad, theta0, lr, steps, record, every)
     return np.array(steps_seen), np.array(losses), params
 
 
@@ -279,7 +284,7 @@ def train_deterministic(
         steps_seen.append(k)
         losses.append(deterministic_loss_grad(theta, SIZES, X, T)[0])
 
-    adam(
+    descend(
         lambda th, k: deterministic_loss_grad(th, SIZES, X, T)[1],
         theta0,
         lr,
@@ -340,7 +345,7 @@ def capacity(run: Any, cfg: Config, X: np.ndarray, T: np.ndarray) -> dict[str, A
         def grad(theta: np.ndarray, step: int) -> np.ndarray:
             return gs.exact_gradient(gs.BinaryNetwork(SIZES, theta), X, T)
 
-        theta = adam(grad, theta0, cfg.capacity_lr, cfg.capacity_steps, record, every, True)
+        theta = descend(grad, theta0, cfg.capacity_lr, cfg.capacity_steps, record, every, True)
         binary = gs.expected_loss(gs.BinaryNetwork(SIZES, theta), X, T)
         _, det_losses = train_deterministic(
             X, T, theta0, cfg.capacity_lr, cfg.capacity_steps, every, cosine_decay=True
@@ -384,24 +389,6 @@ COST_METHODS = ("exact", MEAN_ST_SIGMOID, "st_sigmoid", SIGMOID_ROW)
 COSTS = ("bias", "noise", "capacity")
 
 
-def sgd(
-    grad: Callable[[np.ndarray, int], np.ndarray],
-    theta0: np.ndarray,
-    lr: float,
-    steps: int,
-    record: Callable[[np.ndarray, int], None],
-    every: int,
-) -> np.ndarray:
-    """Plain gradient descent, as in the lecture; ``record`` as in :func:`adam`."""
-    theta = theta0.copy()
-    for k in range(steps):
-        if k % every == 0:
-            record(theta, k)
-        theta = theta - lr * grad(theta, k)
-    record(theta, steps)
-    return theta
-
-
 def cost_run(
     method: str,
     sizes: tuple[int, ...],
@@ -435,8 +422,7 @@ def cost_run(
         u = gs.sample_noise(net, method, rng, n_examples=X.shape[0])
         return gs.estimate_from_noise(net, X, T, method, u)
 
-    descend = adam if optimizer == "adam" else sgd
-    descend(grad, theta0, COST_LRS[optimizer], steps, record, every)
+    descend(grad, theta0, COST_LRS[optimizer], steps, record, every, optimizer=optimizer)
     return final_value(np.array(losses))
 
 

@@ -50,8 +50,14 @@ def test_slow_training_quick(tmp_path):
 def test_plain_sgd_steps_along_the_gradient() -> None:
     module = load("slow_training")
     seen: list[tuple[int, float]] = []
-    theta = module.sgd(
-        lambda th, k: 2.0 * th, np.array([1.0]), 0.25, 3, lambda th, k: seen.append((k, th[0])), 1
+    theta = module.descend(
+        lambda th, k: 2.0 * th,
+        np.array([1.0]),
+        0.25,
+        3,
+        lambda th, k: seen.append((k, th[0])),
+        1,
+        optimizer="sgd",
     )
     assert theta[0] == 0.125  # each step halves theta: theta - 0.25 * 2 theta
     assert seen == [(0, 1.0), (1, 0.5), (2, 0.25), (3, 0.125)]
