@@ -5,7 +5,10 @@ all noise states, or for REINFORCE and the straight-through-type estimators on d
 networks by messages over adjacent layers (mean and variance; sign agreement and descent
 probability are then NaN). ``method="mc"`` draws ``n_samples`` batch estimates and reports
 each scalar with a standard error from a grouped (delete-a-group) jackknife over 20
-contiguous groups of draws; the exact gradient is the reference. ``method="auto"`` is
+contiguous groups of draws, the non-linear metrics corrected for the noise of the
+estimated mean, and ``result.uncalibrated`` naming the metrics for which no standard error
+would cover (NaN there; :func:`gradstat.metrics.jackknife_metrics` gives the estimators
+and the rules); the exact gradient is the reference. ``method="auto"`` is
 exact when some exact engine fits ``max_states``, Monte Carlo otherwise;
 ``result.engine`` says which engine ran.
 """
@@ -365,9 +368,9 @@ def _monte_carlo(
     parts = {"all": slice(None), **problem.net.parameter_groups()}
     errors, uncalibrated = {}, {}
     for scope in scopes:
-        degenerate = degenerate_variance(group_bias[:, parts[scope]], n_samples)
+        degenerate = degenerate_variance(group_bias[:, parts[scope]])
         scopes[scope], errors[scope], flagged = jackknife_metrics(
-            scopes[scope], [r[scope] for r in replicates], degenerate, n_samples
+            scopes[scope], [r[scope] for r in replicates], degenerate
         )
         uncalibrated[scope] = flagged
     return _result(spec.name, options, "mc", "monte-carlo", problem, n_samples,

@@ -178,7 +178,7 @@ def scope_metrics(
 
 
 BIAS_CALIBRATION_RATIO = 3.0
-"""Monte Carlo ``bias_norm`` carries a standard error only when ``Q > 3 se(Q)``."""
+"""Monte Carlo ``bias_norm`` carries a standard error only when ``Q > 3 sd(Q)``."""
 
 NONLINEARITY_RATIO = 0.25
 """A Monte Carlo ``cosine`` carries a standard error only when its
@@ -188,11 +188,6 @@ DEGENERATE_SHARE = 0.1
 """Monte Carlo ``bias_norm`` carries a standard error only when the second-order part of
 the variance of ``Q`` is at most ``0.1`` of its jackknife variance."""
 
-SNR_RESOLUTION = 10.0
-"""Monte Carlo ``median_snr`` carries a standard error only when it is at least
-``10 / sqrt(n)`` (ten sampling standard deviations of a small SNR): the median of SNRs
-near their own noise is biased up by the folding at 0 of ``|mean|``."""
-
 _NONLINEAR = ("cosine",)
 
 
@@ -200,7 +195,6 @@ def jackknife_metrics(
     full: ScopeMetrics,
     replicates: Sequence[ScopeMetrics],
     degenerate: float,
-    n_samples: int,
 ) -> tuple[ScopeMetrics, ScopeMetrics, tuple[str, ...]]:
     """Monte Carlo metrics, their standard errors, and those that cannot be calibrated.
 
@@ -232,9 +226,13 @@ def jackknife_metrics(
       with ``se``, unless ``|b| > 0.25 se``, where the cosine is too curved on the scale
       of its noise for a standard error to mean anything (a cosine of almost exactly
       +-1, as for any unbiased estimator): then the plug-in ``t``, flagged, ``se`` NaN.
-    - ``median_snr``: ``t`` with its jackknife ``se`` (a median is not smooth, so its
-      jackknife bias estimate is not used), flagged when ``t < 10 / sqrt(n)``: SNRs near
-      their own sampling noise are folded at 0 by ``|mean|``, and their median biased up.
+    - ``median_snr``: ``t``, always flagged with ``se`` NaN. The median over
+      coordinates is the SNR of whichever coordinate is in the middle; as the SNRs of
+      coordinates cross it jumps from one to another, is not a smooth function of the
+      draws, and the jackknife does not estimate its error (Efron 1982, *The Jackknife,
+      the Bootstrap and Other Resampling Plans*, section 3.4); measured, its jackknife
+      "standard error" neither covers nor is conservative. ``result.snr`` gives the
+      per-coordinate ratios.
 
     Every standard error is at least the rounding level ``1e3 eps |t|`` of its value.
 
@@ -278,9 +276,9 @@ def jackknife_metrics(
     # relative_bias = bias_norm / ||g|| with g exact: the same relative error.
     ratio = full.relative_bias / full.bias_norm if full.bias_norm > 0 else 0.0
     se["relative_bias"] = se["bias_norm"] * ratio if np.isfinite(full.relative_bias) else np.nan
-    # SNRs of size 1/sqrt(n) are folded at 0 by |mean|: the median of such is biased up.
-    if not full.median_snr * math.sqrt(n_samples) >= SNR_RESOLUTION:
-        se["median_snr"] = float("nan")
+    # A median over coordinates jumps between coordinates as their SNRs cross: not a
+    # smooth function of the draws, so no jackknife standard error covers it.
+    se["median_snr"] = float("nan")
     for m in _NONLINEAR:
         k = names.index(m)
         if abs(bias_all[k]) <= NONLINEARITY_RATIO * se_all[k] and not np.isnan(se[m]):
@@ -291,7 +289,7 @@ def jackknife_metrics(
     return ScopeMetrics(**estimate), ScopeMetrics(**se), flagged
 
 
-def degenerate_variance(group_bias: np.ndarray, n: int) -> float:
+def degenerate_variance(group_bias: np.ndarray) -> float:
     """The second-order part ``2 tr(Sigma^2) / n^2`` of the variance of ``Q``.
 
     ``group_bias`` ``(G, d)`` holds the mean of ``g_hat - g`` in each of ``G`` groups of
