@@ -286,7 +286,14 @@ def jackknife_metrics(
         else:
             se[m] = float("nan")
     flagged = tuple(m for m in names if np.isnan(se[m]) and np.isfinite(estimate[m]))
-    return ScopeMetrics(**estimate), ScopeMetrics(**se), flagged
+    return _one_nan(estimate), _one_nan(se), flagged
+
+
+def _one_nan(values: dict[str, float]) -> ScopeMetrics:
+    """``ScopeMetrics`` with every NaN the one object ``math.nan``, so that results (and
+    their ``to_dict()``) of two identical runs compare equal: containers compare items by
+    identity first, and NaN is never equal to another NaN object."""
+    return ScopeMetrics(**{k: math.nan if math.isnan(v) else float(v) for k, v in values.items()})
 
 
 def degenerate_variance(group_bias: np.ndarray) -> float:

@@ -57,7 +57,7 @@ def _problem(sizes, loss):
 
 
 def _z_values():
-    """``{(case, scope, metric): (z values, seeds flagged, largest |error|)}``."""
+    """``{(name, sizes, scope, metric): (z values, seeds flagged, largest |error|)}``."""
     rows: dict = {}
     for case, (name, sizes, loss) in enumerate(CASES):
         net, x, t = _problem(sizes, loss)
@@ -70,7 +70,7 @@ def _z_values():
                     want = getattr(exact[scope], metric)
                     if not math.isfinite(want):
                         continue
-                    row = rows.setdefault((name, scope, metric), ([], [0], [0.0]))
+                    row = rows.setdefault((name, sizes, scope, metric), ([], [0], [0.0]))
                     se = getattr(r.standard_errors[scope], metric)
                     err = getattr(r.scopes()[scope], metric) - want
                     row[2][0] = max(row[2][0], abs(err))
@@ -91,13 +91,13 @@ def z_values():
 
 def test_every_reported_metric_is_calibrated(z_values):
     pooled = {}
-    for (name, scope, metric), (z, flagged, largest) in z_values.items():
+    for (name, sizes, scope, metric), (z, flagged, largest) in z_values.items():
         if flagged > N_SEEDS // 2:
             continue  # not reported in this row: the result says it cannot be calibrated
         if largest <= 1e-9:
             continue  # exact here (a deterministic metric): nothing to calibrate
-        assert abs(z.mean()) <= 1.0, (name, scope, metric, z)
-        assert z.std(ddof=1) <= 1.8, (name, scope, metric, z)
+        assert abs(z.mean()) <= 1.0, (name, sizes, scope, metric, z)
+        assert z.std(ddof=1) <= 1.8, (name, sizes, scope, metric, z)
         pooled.setdefault(metric, []).append(z)
     assert set(pooled) == set(METRICS) - {"median_snr"}
     for metric, parts in pooled.items():
@@ -109,9 +109,9 @@ def test_every_reported_metric_is_calibrated(z_values):
 
 def test_median_snr_is_flagged_everywhere(z_values):
     """A median over coordinates is not smooth in the draws: never a standard error."""
-    for (name, scope, metric), (z, flagged, _) in z_values.items():
+    for (name, sizes, scope, metric), (z, flagged, _) in z_values.items():
         if metric == "median_snr":
-            assert z.size == 0 and flagged == N_SEEDS, (name, scope)
+            assert z.size == 0 and flagged == N_SEEDS, (name, sizes, scope)
 
 
 def test_unbiased_estimator_bias_is_flagged_not_mismeasured(z_values):
@@ -119,5 +119,5 @@ def test_unbiased_estimator_bias_is_flagged_not_mismeasured(z_values):
     and its cosine (exactly 1) none either; the result flags them in every seed."""
     for scope in SCOPES:
         for metric in ("bias_norm", "relative_bias", "cosine"):
-            z, flagged, _ = z_values[("reinforce", scope, metric)]
+            z, flagged, _ = z_values[("reinforce", (3, 4, 2), scope, metric)]
             assert flagged >= N_SEEDS - 1, (scope, metric, z)
