@@ -263,8 +263,10 @@ def jackknife_metrics(
     se = dict(zip(names, se_all[:-1].tolist()))
     q = float(theta[-1])
     # The jackknife counts the second-order part of Q twice (see the docstring).
-    jack_q = float(se_all[-1]) ** 2
-    var_q = jack_q - degenerate
+    with np.errstate(over="ignore", invalid="ignore"):
+        # np.float64: estimates too large to square give inf here, refused by analyze.
+        jack_q = float(np.float64(se_all[-1]) ** 2)
+        var_q = jack_q - degenerate
     if not DEGENERATE_SHARE * jack_q >= degenerate:
         se["bias_norm"] = float("nan")
     elif var_q == 0.0:
@@ -310,10 +312,11 @@ def degenerate_variance(group_bias: np.ndarray) -> float:
     G = group_bias.shape[0]
     if G < 4:
         return float("nan")
-    Z = group_bias - group_bias.mean(axis=0)
-    gram = Z @ Z.T / (G - 1)
-    tr_s2 = float(np.sum(gram**2))
-    tr_s = float(np.trace(gram))
-    s2 = (G - 1) ** 2 / ((G - 2) * (G + 1)) * (tr_s2 - tr_s**2 / (G - 1))
+    with np.errstate(over="ignore", invalid="ignore"):
+        Z = group_bias - group_bias.mean(axis=0)
+        gram = Z @ Z.T / (G - 1)
+        tr_s2 = np.sum(gram**2)
+        tr_s = np.trace(gram)
+        s2 = float((G - 1) ** 2 / ((G - 2) * (G + 1)) * (tr_s2 - tr_s**2 / (G - 1)))
     # tr(Sigma^2) = (n/G)^2 tr(S^2), and the second-order variance is 2 tr(Sigma^2) / n^2.
     return max(2.0 * s2 / G**2, 0.0)
