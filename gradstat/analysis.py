@@ -5,14 +5,17 @@ all noise states, or for REINFORCE and the straight-through-type estimators on d
 networks by messages over adjacent layers (mean and variance; sign agreement and descent
 probability are then NaN). ``method="mc"`` draws ``n_samples`` batch estimates and reports
 each scalar with a standard error from a grouped (delete-a-group) jackknife over 20
-contiguous groups of draws; the exact gradient is the reference. ``method="auto"`` is
+contiguous groups of draws, the non-linear metrics corrected for the noise of the
+estimated mean, and ``result.uncalibrated`` naming the metrics for which no standard error
+would cover (NaN there; :func:`gradstat.metrics.jackknife_metrics` gives the estimators
+and the rules); the exact gradient is the reference. ``method="auto"`` is
 exact when some exact engine fits ``max_states``, Monte Carlo otherwise;
 ``result.engine`` says which engine ran.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -25,7 +28,15 @@ from gradstat.engines.streaming import mc_group_sums
 from gradstat.estimators.registry import EstimatorBase
 from gradstat.estimators.user import guard_engines, resolve_estimator
 from gradstat.exact import check_reference
-from gradstat.metrics import METRICS, ScopeMetrics, scope_metrics, snr
+from gradstat.metrics import (
+    METRICS,
+    SNR_ROUNDING_FACTOR,
+    ScopeMetrics,
+    degenerate_variance,
+    jackknife_metrics,
+    scope_metrics,
+    snr,
+)
 from gradstat.network import BinaryNetwork
 from gradstat.problem import (
     DEFAULT_MAX_STATES,
@@ -37,6 +48,11 @@ from gradstat.problem import (
     make_problem,
     states_advice,
 )
+
+EPS = float(np.finfo(np.float64).eps)
+ROUNDING_FACTOR = SNR_ROUNDING_FACTOR
+"""A Monte Carlo variance ``(sum d^2 - n mean(d)^2) / (n - 1)`` (``d = g_hat - g``) is 0
+where the difference is at most ``1e3 eps sum d^2``, the rounding of the sums it subtracts."""
 
 JACKKNIFE_GROUPS = 20
 """Number of contiguous groups of draws for Monte Carlo standard errors."""
@@ -90,6 +106,13 @@ class AnalysisResult:
         What ``gradient`` is: ``"exact"`` (the binary network's exact gradient), or for
         the noisy rectifier, a different model, ``"rectifier-exact"`` (its closed form) or
         ``"own-mean"`` (the Monte Carlo mean of its own draws: bias zero by construction).
+    uncalibrated : dict[str, tuple[str, ...]] or None
+        Monte Carlo only, keyed as ``standard_errors``: the metrics of each scope whose
+        value is reported but whose standard error is NaN, because at this ``n_samples``
+        no standard error would cover (``bias_norm`` and ``relative_bias`` of an
+        estimator whose bias is not clearly above its noise, a ``cosine`` of almost
+        exactly +-1; see :func:`gradstat.metrics.jackknife_metrics`). More draws usually
+        calibrate them.
     """
 
     estimator: str
@@ -108,6 +131,7 @@ class AnalysisResult:
     layers: dict[str, ScopeMetrics] = field(repr=False)
     standard_errors: dict[str, ScopeMetrics] | None = field(repr=False)
     reference: str = "exact"
+    uncalibrated: dict[str, tuple[str, ...]] | None = None
 
     @property
     def bias(self) -> np.ndarray:
@@ -157,6 +181,8 @@ class AnalysisResult:
             if self.standard_errors is None
             else {k: v.to_dict() for k, v in self.standard_errors.items()}
         )
+        flagged = self.uncalibrated
+        out["uncalibrated"] = None if flagged is None else {k: list(v) for k, v in flagged.items()}
         return out
 
     def __repr__(self) -> str:
@@ -247,6 +273,7 @@ def _result(
     scopes: dict[str, ScopeMetrics],
     errors: dict[str, ScopeMetrics] | None,
     reference: str = "exact",
+    uncalibrated: dict[str, tuple[str, ...]] | None = None,
 ) -> AnalysisResult:
     return AnalysisResult(
         estimator=name,
@@ -265,6 +292,7 @@ def _result(
         layers={k: v for k, v in scopes.items() if k not in ("all", "stochastic")},
         standard_errors=errors,
         reference=reference,
+        uncalibrated=uncalibrated,
     )
 
 
@@ -292,7 +320,11 @@ def _monte_carlo(
     def scopes_of(keep: np.ndarray) -> tuple[dict[str, ScopeMetrics], np.ndarray, np.ndarray]:
         n = counts[keep].sum()
         m1 = s1[keep].sum(axis=0) / n
-        var_c = np.maximum((s2[keep].sum(axis=0) - n * m1**2) / (n - 1), 0.0)
+        second = s2[keep].sum(axis=0)
+        centred = second - n * m1**2
+        # A centred sum below the rounding of the sums it is the difference of is zero:
+        # the estimate is deterministic there (up to rounding), its variance 0, its SNR inf.
+        var_c = np.where(centred > ROUNDING_FACTOR * EPS * second, centred / (n - 1), 0.0)
         ex_mean = ex_grad + expand_mean(problem, m1, full)
         ex_var = expand_square(problem, var_c, full)
         sign = expand_sign(problem, agree[keep].sum(axis=0) / n, full)
@@ -307,16 +339,37 @@ def _monte_carlo(
         keep = everything.copy()
         keep[k] = False
         replicates.append(scopes_of(keep)[0])
-    errors = {}
+    # The bias of the batch estimate in each group, for the second-order part of Q.
+    group_bias = np.stack([expand_mean(problem, s1[k] / counts[k], full).mean(axis=0)
+                           for k in range(n_groups)])  # fmt: skip
+    parts = {"all": slice(None), **problem.net.parameter_groups()}
+    errors, uncalibrated = {}, {}
     for scope in scopes:
-        values = np.array([[getattr(r[scope], m) for m in METRICS] for r in replicates])
-        with np.errstate(invalid="ignore"):
-            centred = values - values.mean(axis=0)
-            se = np.sqrt((n_groups - 1) / n_groups * (centred**2).sum(axis=0))
-        errors[scope] = ScopeMetrics(*(float(v) for v in se))
+        degenerate = degenerate_variance(group_bias[:, parts[scope]])
+        scopes[scope], errors[scope], flagged = jackknife_metrics(
+            scopes[scope], [r[scope] for r in replicates], degenerate
+        )
+        uncalibrated[scope] = flagged
+        if reference == "own-mean":
+            scopes[scope], errors[scope], uncalibrated[scope] = _own_mean(
+                scopes[scope], errors[scope], flagged
+            )
     return _result(spec.name, options, "mc", "monte-carlo", problem, n_samples,
                    _recorded_seed(seed), ex_grad.mean(axis=0), ex_mean.mean(axis=0), var, sign,
-                   scopes, errors, reference)  # fmt: skip
+                   scopes, errors, reference, uncalibrated)  # fmt: skip
+
+
+def _own_mean(
+    values: ScopeMetrics, errors: ScopeMetrics, flagged: tuple[str, ...]
+) -> tuple[ScopeMetrics, ScopeMetrics, tuple[str, ...]]:
+    """Metrics against the mean of the estimator's own draws: bias 0, MSE the total
+    variance and cosine 1 by construction (not measured), with standard errors to match."""
+    exact = {"bias_norm": 0.0, "relative_bias": 0.0, "mse": values.total_variance}
+    errs = {"bias_norm": 0.0, "relative_bias": 0.0, "mse": errors.total_variance}
+    if np.isfinite(values.cosine):
+        exact["cosine"], errs["cosine"] = 1.0, 0.0
+    kept = tuple(m for m in flagged if m not in errs)
+    return replace(values, **exact), replace(errors, **errs), kept
 
 
 def _mc_reference(

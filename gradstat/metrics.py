@@ -8,8 +8,10 @@ report identical definitions.
 
 from __future__ import annotations
 
+import math
 import warnings
-from dataclasses import asdict, dataclass
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, fields
 
 import numpy as np
 
@@ -48,8 +50,9 @@ class ScopeMetrics:
     descent_probability : float
         Mean over examples of ``P(<g_hat_x, g_x> > 0)``.
     median_snr : float
-        Median over coordinates of ``|E g_hat_j| / sqrt(Var g_hat_j)`` (inf for a
-        deterministic non-zero coordinate; coordinates with zero mean and variance skipped).
+        Median of ``|E g_hat_j| / sqrt(Var g_hat_j)`` over the coordinates whose variance
+        exceeds the rounding level of their mean (:func:`median_snr`; inf when every
+        coordinate is deterministic and some mean is non-zero, nan when all are zero).
     """
 
     bias_norm: float
@@ -66,10 +69,52 @@ class ScopeMetrics:
         return {k: float(v) for k, v in asdict(self).items()}
 
 
+SNR_ROUNDING_FACTOR = 1e3
+"""A coordinate whose standard deviation is at most ``SNR_ROUNDING_FACTOR * eps * |mean|``
+is deterministic up to rounding (see :func:`snr`)."""
+
+
+def rounding_level(mean: np.ndarray) -> np.ndarray:
+    """The variance below which a coordinate of mean ``mean`` is deterministic up to rounding.
+
+    ``(c eps |mean|)^2`` with ``c = SNR_ROUNDING_FACTOR = 1e3`` and ``eps`` the float64
+    machine epsilon. A per-state estimate is the result of a forward and a backward pass,
+    dot products over layers of up to a few hundred units, so it carries a relative
+    rounding error of up to a few hundred ``eps``; its spread about the mean, and hence
+    the variance an exact engine sums, is then rounding up to about ``(c eps |mean|)^2``.
+    A real relative spread below ``1e3 eps = 2.2e-13`` cannot be told from rounding in
+    float64 anyway.
+    """
+    return (SNR_ROUNDING_FACTOR * np.finfo(np.float64).eps * np.abs(mean)) ** 2
+
+
 def snr(mean: np.ndarray, var: np.ndarray) -> np.ndarray:
-    """Per-coordinate ``|mean| / sqrt(var)``: inf where ``var = 0 < |mean|``, nan if both 0."""
+    """Per-coordinate signal-to-noise ratio ``|mean| / sqrt(var)``.
+
+    A coordinate whose variance does not exceed the rounding level of its mean,
+    ``var <= (c eps |mean|)^2`` (:func:`rounding_level`, ``c = 1e3``), is deterministic up
+    to rounding: its ratio is inf (nan when its mean is 0 too), never a huge finite number
+    made of rounding error.
+    """
+    mean = np.asarray(mean, dtype=np.float64)
+    var = np.where(var > rounding_level(mean), var, 0.0)
     with np.errstate(divide="ignore", invalid="ignore"):
         return np.abs(mean) / np.sqrt(var)
+
+
+def median_snr(mean: np.ndarray, var: np.ndarray) -> float:
+    """Median of :func:`snr` over the coordinates with noise.
+
+    The median runs over the coordinates whose variance exceeds the rounding level of
+    their mean (``var > (c eps |mean|)^2``, :func:`rounding_level`); coordinates that are
+    deterministic up to rounding are left out. When every coordinate is deterministic the
+    result is inf if some mean is non-zero, else nan.
+    """
+    mean = np.asarray(mean, dtype=np.float64)
+    noisy = var > rounding_level(mean)
+    if np.any(noisy):
+        return float(np.median(np.abs(mean[noisy]) / np.sqrt(var[noisy])))
+    return float("inf") if np.any(mean != 0) else float("nan")
 
 
 def _nanmean(v: np.ndarray) -> float:
@@ -90,8 +135,12 @@ def scope_metrics(
 ) -> ScopeMetrics:
     """Metrics of one parameter group from per-example arrays ``(B, d)`` (descent ``(B,)``).
 
-    With ``n_samples`` (Monte Carlo), ``bias_norm^2`` is estimated without the upward bias
-    of the plug-in estimate: ``||m - g||^2 - tr(Var)/n``, clipped at 0.
+    With ``n_samples`` (Monte Carlo, ``m`` and ``Var`` the sample mean and the unbiased
+    sample variances of ``n`` draws), ``bias_norm^2`` is estimated without the upward bias
+    ``tr(Var)/n`` of the plug-in estimate, by the unbiased ``Q = ||m - g||^2 - tr(Var)/n``
+    (the mean of ``<d_i, d_k>`` over pairs of distinct draws, ``d = g_hat - g``);
+    ``bias_norm = sqrt(max(Q, 0))`` and ``mse = Q + tr(Var)``, unbiased, so that
+    ``mse - total_variance`` gives ``Q`` back even where ``bias_norm`` is clipped at 0.
     """
     B = example_gradient.shape[0]
     g = example_gradient.mean(axis=0)
@@ -101,8 +150,8 @@ def scope_metrics(
     bias_sq = float(bias @ bias)
     total_variance = float(var.sum())
     if n_samples is not None:
-        bias_sq = max(0.0, bias_sq - total_variance / n_samples)
-    bias_norm = float(np.sqrt(bias_sq))
+        bias_sq -= total_variance / n_samples
+    bias_norm = float(np.sqrt(max(bias_sq, 0.0)))
     g_norm = float(np.linalg.norm(g))
     m_norm = float(np.linalg.norm(mean))
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -116,8 +165,6 @@ def scope_metrics(
             np.where(qualifying, sign_probability, 0.0).sum(axis=1) / np.maximum(counts, 1),
             np.nan,
         )
-    ratios = snr(mean, var)
-    ratios = ratios[~np.isnan(ratios)]
     return ScopeMetrics(
         bias_norm=bias_norm,
         relative_bias=relative_bias,
@@ -126,5 +173,150 @@ def scope_metrics(
         cosine=cosine,
         sign_agreement=_nanmean(per_example),
         descent_probability=float(np.mean(descent_probability)),
-        median_snr=float(np.median(ratios)) if ratios.size else float("nan"),
+        median_snr=median_snr(mean, var),
     )
+
+
+BIAS_CALIBRATION_RATIO = 3.0
+"""Monte Carlo ``bias_norm`` carries a standard error only when ``Q > 3 sd(Q)``."""
+
+NONLINEARITY_RATIO = 0.25
+"""A Monte Carlo ``cosine`` carries a standard error only when its
+jackknife bias estimate is at most ``0.25`` of that standard error."""
+
+DEGENERATE_SHARE = 0.1
+"""Monte Carlo ``bias_norm`` carries a standard error only when the second-order part of
+the variance of ``Q`` is at most ``0.1`` of its jackknife variance."""
+
+_NONLINEAR = ("cosine",)
+
+
+def jackknife_metrics(
+    full: ScopeMetrics,
+    replicates: Sequence[ScopeMetrics],
+    degenerate: float,
+) -> tuple[ScopeMetrics, ScopeMetrics, tuple[str, ...]]:
+    """Monte Carlo metrics, their standard errors, and those that cannot be calibrated.
+
+    ``full`` holds the metrics of all ``n`` draws (:func:`scope_metrics` with
+    ``n_samples``), ``replicates`` those with each of ``G`` contiguous groups of draws left
+    out in turn (delete-a-group jackknife, Quenouille 1956 and Tukey 1958; see Efron &
+    Tibshirani 1993, *An Introduction to the Bootstrap*, ch. 11). With ``t`` a metric,
+    ``t_(k)`` its replicates and ``t_(.)`` their mean, the standard error is
+    ``se = sqrt((G - 1)/G sum_k (t_(k) - t_(.))^2)`` and the bias estimate
+    ``b = (G - 1)(t_(.) - t)``. Per metric:
+
+    - ``total_variance``, ``mse``, ``sign_agreement``, ``descent_probability``: unbiased
+      (``mse`` through the unbiased ``Q`` of :func:`scope_metrics`) or linear in the
+      draws; ``t`` with its jackknife ``se``.
+    - ``bias_norm = sqrt(max(Q, 0))`` and ``relative_bias = bias_norm / ||g||`` (``g``
+      exact): ``se`` by the delta method, ``sqrt(v) / (2 bias_norm)``, from the variance
+      of ``Q``. ``Q = 2 b.e + (||e||^2 - tr(Sigma)/n)`` (``b`` the bias, ``e`` the noise
+      of the mean, ``Sigma`` the covariance of one draw) has variance
+      ``4 b' Sigma b / n + 2 tr(Sigma^2) / n^2``; the jackknife estimates the first part
+      but counts the second, ``degenerate`` (:func:`degenerate_variance`), twice, so
+      ``v = se_J(Q)^2 - degenerate``. The metric is flagged, with ``se`` NaN, unless the
+      first part dominates and the square root is linear on the scale of the noise:
+      ``degenerate <= 0.1 se_J(Q)^2`` and ``Q > 3 sqrt(v)`` (or ``v = 0``). An unbiased
+      estimator (``bias_norm = 0``, estimates that are never negative) is always
+      flagged: its bias is bounded by the value and the standard errors of the other
+      metrics, not measured.
+    - ``cosine``: a non-linear function of the mean (the noise of the estimated mean
+      pulls the plug-in cosine towards 0 by ``O(1/n)``): the bias-corrected ``t - b``
+      with ``se``, unless ``|b| > 0.25 se``, where the cosine is too curved on the scale
+      of its noise for a standard error to mean anything (a cosine of almost exactly
+      +-1, as for any unbiased estimator): then the plug-in ``t``, flagged, ``se`` NaN.
+    - ``median_snr``: ``t``, always flagged with ``se`` NaN. The median over
+      coordinates is the SNR of whichever coordinate is in the middle; as the SNRs of
+      coordinates cross it jumps from one to another, is not a smooth function of the
+      draws, and the jackknife does not estimate its error (Efron 1982, *The Jackknife,
+      the Bootstrap and Other Resampling Plans*, section 3.4); measured, its jackknife
+      "standard error" neither covers nor is conservative. ``result.snr`` gives the
+      per-coordinate ratios.
+
+    Every standard error is at least the rounding level ``1e3 eps |t|`` of its value.
+
+    Returns
+    -------
+    estimate, standard_error : ScopeMetrics
+    uncalibrated : tuple of str
+        The metrics whose value is finite but whose standard error is NaN because no
+        calibrated one exists at this ``n_samples``.
+    """
+    G = len(replicates)
+    names = [f.name for f in fields(ScopeMetrics)]
+    theta = np.array([getattr(full, m) for m in names])
+    values = np.array([[getattr(r, m) for m in names] for r in replicates])
+    # Q = mse - total_variance, the unbiased estimate of bias_norm^2 (see scope_metrics).
+    mse, tv = names.index("mse"), names.index("total_variance")
+    theta = np.append(theta, full.mse - full.total_variance)
+    values = np.column_stack([values, values[:, mse] - values[:, tv]])
+    with np.errstate(invalid="ignore"):
+        centred = values - values.mean(axis=0)
+        se_all = np.sqrt((G - 1) / G * (centred**2).sum(axis=0))
+        bias_all = (G - 1) * (values.mean(axis=0) - theta)
+    estimate = dict(zip(names, theta[:-1].tolist()))
+    # Rounding: no standard error below the rounding level of the value it describes.
+    floor = SNR_ROUNDING_FACTOR * np.finfo(np.float64).eps * np.abs(theta)
+    with np.errstate(invalid="ignore"):
+        se_all = np.where(np.isfinite(se_all), np.maximum(se_all, floor), se_all)
+    se = dict(zip(names, se_all[:-1].tolist()))
+    q = float(theta[-1])
+    # The jackknife counts the second-order part of Q twice (see the docstring).
+    with np.errstate(over="ignore", invalid="ignore"):
+        # np.float64: estimates too large to square give inf here, refused by analyze.
+        jack_q = float(np.float64(se_all[-1]) ** 2)
+        var_q = jack_q - degenerate
+    if not DEGENERATE_SHARE * jack_q >= degenerate:
+        se["bias_norm"] = float("nan")
+    elif var_q == 0.0:
+        se["bias_norm"] = 0.0
+    elif q > BIAS_CALIBRATION_RATIO * math.sqrt(var_q):
+        se["bias_norm"] = math.sqrt(var_q) / (2 * full.bias_norm)
+    else:
+        se["bias_norm"] = float("nan")
+    # relative_bias = bias_norm / ||g|| with g exact: the same relative error.
+    ratio = full.relative_bias / full.bias_norm if full.bias_norm > 0 else 0.0
+    se["relative_bias"] = se["bias_norm"] * ratio if np.isfinite(full.relative_bias) else np.nan
+    # A median over coordinates jumps between coordinates as their SNRs cross: not a
+    # smooth function of the draws, so no jackknife standard error covers it.
+    se["median_snr"] = float("nan")
+    for m in _NONLINEAR:
+        k = names.index(m)
+        if abs(bias_all[k]) <= NONLINEARITY_RATIO * se_all[k] and not np.isnan(se[m]):
+            estimate[m] = float(theta[k] - bias_all[k])
+        else:
+            se[m] = float("nan")
+    flagged = tuple(m for m in names if np.isnan(se[m]) and np.isfinite(estimate[m]))
+    return _one_nan(estimate), _one_nan(se), flagged
+
+
+def _one_nan(values: dict[str, float]) -> ScopeMetrics:
+    """``ScopeMetrics`` with every NaN the one object ``math.nan``, so that results (and
+    their ``to_dict()``) of two identical runs compare equal: containers compare items by
+    identity first, and NaN is never equal to another NaN object."""
+    return ScopeMetrics(**{k: math.nan if math.isnan(v) else float(v) for k, v in values.items()})
+
+
+def degenerate_variance(group_bias: np.ndarray) -> float:
+    """The second-order part ``2 tr(Sigma^2) / n^2`` of the variance of ``Q``.
+
+    ``group_bias`` ``(G, d)`` holds the mean of ``g_hat - g`` in each of ``G`` groups of
+    about ``n / G`` draws: ``G`` nearly normal vectors (central limit theorem) with
+    covariance ``S = (G/n) Sigma``, ``Sigma`` the covariance of one draw. With ``S_hat``
+    their sample covariance, ``(G-1)^2 / ((G-2)(G+1)) (tr(S_hat^2) - tr(S_hat)^2/(G-1))``
+    is unbiased for ``tr(S^2)`` under normality (Bai & Saranadasa 1996, Statistica Sinica
+    6, 311-329), and needs no cross-covariance of coordinates beyond the groups'. NaN with
+    fewer than 4 groups.
+    """
+    G = group_bias.shape[0]
+    if G < 4:
+        return float("nan")
+    with np.errstate(over="ignore", invalid="ignore"):
+        Z = group_bias - group_bias.mean(axis=0)
+        gram = Z @ Z.T / (G - 1)
+        tr_s2 = np.sum(gram**2)
+        tr_s = np.trace(gram)
+        s2 = float((G - 1) ** 2 / ((G - 2) * (G + 1)) * (tr_s2 - tr_s**2 / (G - 1)))
+    # tr(Sigma^2) = (n/G)^2 tr(S^2), and the second-order variance is 2 tr(Sigma^2) / n^2.
+    return max(2.0 * s2 / G**2, 0.0)

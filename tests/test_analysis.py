@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 
 import numpy as np
 import pytest
@@ -112,6 +113,11 @@ def test_monte_carlo_metrics_within_standard_errors(name):
         e, m, se = exact.scopes()[scope], mc.scopes()[scope], mc.standard_errors[scope]
         for metric in ("total_variance", "mse", "cosine", "sign_agreement",
                        "descent_probability"):  # fmt: skip
+            if metric in mc.uncalibrated[scope]:
+                # No calibrated error bar exists here (REINFORCE's cosine is exactly 1):
+                # the result says so rather than giving a wrong one.
+                assert math.isnan(getattr(se, metric))
+                continue
             assert abs(getattr(m, metric) - getattr(e, metric)) <= 5 * getattr(se, metric) + 1e-12
     np.testing.assert_array_equal(mc.gradient, exact.gradient)
 

@@ -221,12 +221,8 @@ ROWS = [
     ("normal noise 1e300",
      lambda p: gs.estimate_from_noise(NET, X, T, "noisy_rectifier", np.full(3, 1e300)),
      ValueError, r"u must hold finite standard-normal draws, within \+-40"),
-    ("draws of 1e200", lambda p: unbiasedness_test(np.full((5, 2), 1e200), np.zeros(2)),
-     ValueError, r"samples holds values up to 1e\+200"),
     ("variance of draws of 1e200", lambda p: variance_interval(np.full(5, 1e200)),
      ValueError, r"samples holds values up to 1e\+200"),
-    ("target of 1e200", lambda p: unbiasedness_test(np.ones((5, 2)), np.full(2, 1e200)),
-     ValueError, r"target holds values up to 1e\+200"),
     # -- non-finite results are never returned ------------------------------------------
     ("per-state estimates too large to square",
      lambda p: gs.estimator_moments(NET, X, T, gs.per_state_estimator(huge_per_state)),

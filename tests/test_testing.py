@@ -11,6 +11,7 @@ from scipy import stats
 import gradstat as gs
 from gradstat.strategies import extreme_logit_networks, problems
 from gradstat.testing import (
+    _contract_problems,
     assert_biased,
     assert_unbiased,
     check_estimator_contract,
@@ -153,3 +154,42 @@ def test_compare_estimators_with_real_draws():
     assert different.rejected
     exact_bias = gs.analyze(net, X, T, "st").bias
     assert np.allclose(different.mean_difference, exact_bias, atol=6 * different.bias_se.max())
+
+
+@pytest.mark.parametrize(
+    ("name", "options"),
+    [
+        ("reinforce", {"baseline": 1e8}),
+        ("muprop", {"expansion": 1e4}),
+        ("muprop", {"expansion": 1e6}),
+        ("muprop", {"expansion": 1e10}),
+    ],
+)
+def test_exact_check_judges_large_terms_by_their_rounding(name, options):
+    """Unbiased estimators whose terms are huge (a baseline of 1e8, an expansion point of
+    1e10) carry rounding errors far above 1e-9; the exact check allows for them."""
+    for problem in _contract_problems():
+        result = assert_unbiased(name, problem, **options)
+        assert result.method == "exact"
+
+
+def test_exact_tolerance_stays_tight_for_ordinary_terms():
+    """The rounding allowance does not hide ordinary biases: on a plain problem it is
+    within a few percent of the 1e-9 base, and straight-through's bias is far above it."""
+    plain = check_unbiased("reinforce", PROBLEM)
+    assert np.max(plain.tolerance) < 1.1e-9
+    biased = assert_biased("st", PROBLEM)
+    assert np.max(np.abs(biased.bias)) > 1e3 * np.max(biased.tolerance)
+
+
+def test_contract_with_fresh_entropy():
+    """seed=None: a seed drawn from fresh entropy, reused for the repeatability check; an
+    estimator that ignores its generator still fails that check."""
+    check_estimator_contract("st", seed=None)
+    fresh = np.random.default_rng()
+
+    def ignores_rng(net, x, t, rng):
+        return fresh.normal(size=net.n_params)
+
+    with pytest.raises(AssertionError, match="different draws"):
+        check_estimator_contract(ignores_rng, seed=None, n_samples=20)

@@ -18,9 +18,15 @@ def check_open_unit(value: Any, name: str) -> float:
     return check_real(value, name, minimum=0.0, maximum=1.0, open_min=True, open_max=True)
 
 
-def check_draws(samples: Any, name: str = "samples") -> np.ndarray:
-    """Validate an ``(n, d)`` array of draws with ``n >= 2`` and ``d >= 1``."""
-    draws = check_array(samples, name, magnitude=STATS_LIMIT)
+def check_draws(
+    samples: Any, name: str = "samples", magnitude: float | None = STATS_LIMIT
+) -> np.ndarray:
+    """Validate an ``(n, d)`` array of draws with ``n >= 2`` and ``d >= 1``.
+
+    Entries must be finite and, unless ``magnitude`` is None (for computations that
+    rescale the draws first), at most ``magnitude`` in absolute value.
+    """
+    draws = check_array(samples, name, magnitude=magnitude)
     if draws.ndim != 2:
         raise ValueError(
             f"{name} must have shape (n, d) (one draw per row), got shape {draws.shape}; "

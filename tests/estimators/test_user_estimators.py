@@ -132,6 +132,11 @@ def test_python_callable_is_monte_carlo_and_agrees_with_exact():
     assert mc.method == "mc" and mc.estimator == "python_st_sigmoid"
     for metric in ("total_variance", "mse", "cosine", "descent_probability"):
         se = getattr(mc.standard_errors["all"], metric)
+        if metric in mc.uncalibrated["all"]:
+            # A cosine this close to 1 has no calibrated error bar at 3000 draws: the
+            # result says so (NaN) rather than giving a wrong one.
+            assert np.isnan(se)
+            continue
         assert abs(getattr(mc, metric) - getattr(exact, metric)) <= 5 * se + 1e-12
     draws = gs.sample_gradients(net, x, t, python_st_sigmoid, 50, seed=2)
     assert np.array_equal(draws, gs.sample_gradients(net, x, t, python_st_sigmoid, 50, seed=2))

@@ -1,0 +1,99 @@
+"""Coverage of the Monte Carlo standard errors of ``analyze(method="mc")``.
+
+For networks whose moments are known exactly, runs ``analyze(method="mc")`` with many
+seeds and prints, per estimator, network, scope and metric, the distribution of
+``z = (Monte Carlo value - exact value) / reported standard error``: its standard
+deviation, mean, the share of ``|z| > 2``, and how often the metric was flagged as not
+calibrated (NaN standard error). A calibrated metric has sd(z) near 1, mean near 0 and
+about 5% beyond 2.
+
+    python benchmarks/mc_calibration.py --seeds 120 --n-samples 10000
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+import time
+
+import numpy as np
+
+import gradstat as gs
+from gradstat.metrics import METRICS
+
+CASES = [
+    ("st_sigmoid", (4, 3, 3, 2), "mse"),
+    ("reinforce", (3, 4, 2), "bce"),
+    ("reinmax", (4, 3, 3, 2), "mse"),
+    ("st", (4, 3, 3, 2), "mse"),
+    ("st", (4, 3, 1), "mse"),
+    ("reinforce", (4, 3, 3, 2), "mse"),
+    ("st_sigmoid", (3, 4, 4, 3), "xent"),
+]
+
+
+def problem(sizes: tuple[int, ...], loss: str, seed: int = 0):
+    """The report's convention: ``x = 1``, target 0 (mse), 0.5 (bce) or class 0 (xent)."""
+    net = gs.BinaryNetwork.random(sizes, loss=loss, seed=seed)
+    x = np.ones(sizes[0])
+    t = {"mse": np.zeros(sizes[-1]), "bce": np.full(sizes[-1], 0.5), "xent": 0}[loss]
+    return net, x, t
+
+
+def z_scores(name, sizes, loss, seeds, n_samples):
+    """``{(scope, metric): (z values, number flagged)}`` over ``seeds``."""
+    net, x, t = problem(sizes, loss)
+    exact = gs.analyze(net, x, t, name, method="exact").scopes()
+    out: dict = {}
+    for seed in seeds:
+        r = gs.analyze(net, x, t, name, method="mc", n_samples=n_samples, seed=seed)
+        for scope, values in r.scopes().items():
+            for metric in METRICS:
+                zs, flagged = out.setdefault((scope, metric), ([], [0]))
+                se = getattr(r.standard_errors[scope], metric)
+                diff = getattr(values, metric) - getattr(exact[scope], metric)
+                if math.isnan(se):
+                    flagged[0] += 1
+                elif se > 0:
+                    zs.append(diff / se)
+                elif abs(diff) > 1e-12:
+                    zs.append(math.copysign(math.inf, diff))
+    return {k: (np.array(v[0]), v[1][0]) for k, v in out.items()}
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--seeds", type=int, default=120)
+    ap.add_argument("--n-samples", type=int, default=10_000)
+    ap.add_argument("--first-seed", type=int, default=1000)
+    ap.add_argument("--scopes", default="all,stochastic")
+    ap.add_argument("--cases", default="", help="comma-separated case numbers (default all)")
+    args = ap.parse_args(argv)
+    scopes = args.scopes.split(",")
+    seeds = range(args.first_seed, args.first_seed + args.seeds)
+    print(f"{args.seeds} seeds, n_samples = {args.n_samples}")
+    print("| estimator, network | scope | metric | sd(z) | share abs(z) > 2 | mean(z) | flagged |")
+    print("| --- | --- | --- | --- | --- | --- | --- |")
+    bad = 0
+    start = time.perf_counter()
+    chosen = [CASES[int(i)] for i in args.cases.split(",")] if args.cases else CASES
+    for name, sizes, loss in chosen:
+        table = z_scores(name, sizes, loss, seeds, args.n_samples)
+        for (scope, metric), (z, flagged) in table.items():
+            if scope not in scopes:
+                continue
+            if z.size < 2:
+                sd = mean = share = float("nan")
+            else:
+                sd, mean, share = float(z.std(ddof=1)), float(z.mean()), float(np.mean(abs(z) > 2))
+            off = z.size >= 2 and not (0.8 <= sd <= 1.25 and abs(mean) <= 0.35 and share <= 0.1)
+            bad += off
+            print(f"| {name} {sizes} {loss} | {scope} | {metric} | {sd:.2f} | {100 * share:.1f}% "
+                  f"| {mean:+.2f} | {flagged} |{' OFF' if off else ''}")  # fmt: skip
+        sys.stdout.flush()
+    print(f"\nrows off: {bad}; {time.perf_counter() - start:.0f} s")
+
+
+if __name__ == "__main__":
+    main()
