@@ -221,8 +221,14 @@ def encode_result(result: AnalysisResult) -> dict[str, Any]:
 
 
 def decode_result(data: Mapping[str, Any]) -> AnalysisResult:
-    """The :class:`AnalysisResult` of :func:`encode_result`, bit for bit."""
+    """The :class:`AnalysisResult` of :func:`encode_result`, bit for bit.
+
+    Results stored before the ``uncalibrated`` field existed decode with it as None (no
+    metric was flagged then).
+    """
     names = {f.name for f in fields(AnalysisResult)}
+    if "uncalibrated" in names and "uncalibrated" not in data:
+        data = {**data, "uncalibrated": None}
     if set(data) != names:
         raise ValueError(f"stored result has fields {sorted(data)}, expected {sorted(names)}")
     return AnalysisResult(**{k: _decode(v) for k, v in data.items()})

@@ -22,3 +22,11 @@ def test_results_round_trip_bit_for_bit():
         assert json.dumps(back.to_dict()) == json.dumps(r.to_dict())
         for name in ("gradient", "mean", "var", "sign_probability"):
             assert getattr(back, name).tobytes() == getattr(r, name).tobytes()
+
+
+def test_results_stored_before_the_uncalibrated_field_still_load():
+    net = gs.BinaryNetwork.random((2, 2, 1), seed=1)
+    r = gs.analyze(net, np.ones(2), np.zeros(1), "st")
+    stored = json.loads(json.dumps(encode_result(r), allow_nan=False))
+    del stored["uncalibrated"]
+    assert decode_result(stored).uncalibrated is None
