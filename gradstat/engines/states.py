@@ -27,7 +27,7 @@ from numba import njit
 
 from gradstat._validation import check_array, check_int
 from gradstat.estimators.registry import EstimatorBase
-from gradstat.kernels.accumulate import accumulate
+from gradstat.kernels.accumulate import accumulate, new_accumulators, reduce_chunks
 from gradstat.kernels.philox import fill_noise
 from gradstat.network import BinaryNetwork
 from gradstat.problem import (
@@ -207,17 +207,18 @@ def enumerate_states(
 
 @njit(cache=True)
 def _accumulate_block(
-    w: np.ndarray, E: np.ndarray, g: np.ndarray, dw: np.ndarray, seg: np.ndarray,
-    acc: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray],
+    w: np.ndarray, E: np.ndarray, g: np.ndarray, c: np.ndarray, dw: np.ndarray,
+    seg: np.ndarray, acc: tuple[np.ndarray, ...],
 ) -> None:  # fmt: skip
     """Add the estimates ``E[i]`` with probabilities ``w[i]`` to one example's accumulators
-    ``acc = (m, m2, sign, desc, cov)`` (:func:`gradstat.kernels.accumulate.accumulate`)."""
-    m, m2, sign, desc, cov = acc
+    ``acc = (m, s1, m2, sign, desc, cov)``, with squares summed about the shift ``c``
+    (:func:`gradstat.kernels.accumulate.accumulate`)."""
+    m, s1, m2, sign, desc, cov = acc
     n = E.shape[1]
     d = np.empty(n)
     dots = np.empty(seg.shape[0] - 1)
     for i in range(E.shape[0]):
-        accumulate(w[i], E[i], g, dw, seg, m, m2, sign, desc, d, dots, cov)
+        accumulate(w[i], E[i], g, c, dw, seg, m, s1, m2, sign, desc, d, dots, cov)
 
 
 def batched_moments(
@@ -231,23 +232,26 @@ def batched_moments(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Exact moments of a batched estimator over all states, per example (full layout).
 
-    Returns what :func:`gradstat.engines.joint.moments_kernel` returns: ``E[d]``,
-    ``E[d^2]`` with ``d = g_hat - g``, sign agreements, descent probabilities and
-    (``want_cov``) ``sum_x E[d d^T]``, for the examples ``rows``; ``G``, ``DW`` are
-    already restricted to them.
+    Returns what :func:`gradstat.engines.joint.moments_kernel` returns: ``E[g_hat - g]``,
+    the variances (sums of squares about the estimate at the likeliest state of the first
+    block, a value the estimate takes), sign agreements, descent probabilities and
+    (``want_cov``) ``sum_x Cov_x``, for the examples ``rows``; ``G``, ``DW`` are already
+    restricted to them.
     """
     B, n = G.shape
-    n_seg = seg.shape[0] - 1
-    out_m, out_m2, out_sign = np.zeros((B, n)), np.zeros((B, n)), np.zeros((B, n))
-    out_desc = np.zeros((B, n_seg + 2))
-    cov = np.zeros((n, n) if want_cov else (0, 0))
+    acc = new_accumulators(B, 1, n, seg.shape[0] - 1, want_cov)
+    acc_m, acc_s1, acc_m2, acc_sign, acc_desc, acc_cov = acc
     block = spec.block_size or default_block(problem)
     for i, b in enumerate(range(rows.start, rows.stop)):
-        acc = (out_m[i], out_m2[i], out_sign[i], out_desc[i], cov)
+        example = (acc_m[i, 0], acc_s1[i, 0], acc_m2[i, 0], acc_sign[i, 0], acc_desc[i, 0],
+                   acc_cov[0])  # fmt: skip
+        shift = None
         for states in state_blocks(problem, b, block):
             E = spec.estimate_block(problem, b, states.uniforms)
-            _accumulate_block(np.exp(states.log_prob), E, G[i], DW[i], seg, acc)
-    return out_m, out_m2, out_sign, out_desc, cov
+            if shift is None:
+                shift = np.ascontiguousarray(E[np.argmax(states.log_prob)])
+            _accumulate_block(np.exp(states.log_prob), E, G[i], shift, DW[i], seg, example)
+    return reduce_chunks(acc)
 
 
 @njit(cache=True)

@@ -336,9 +336,9 @@ def mc_group_sums(
         _fold(spans, part, sums)
 
     spans = draw_spans(n_samples, per_block, n_groups)
-    if spec.draws_own_noise or spec.jitted is not None:
-        # User estimators: their blocks of draws, then the same sums over each block (whose
-        # spans are those of the block).
+    if spec.draws_own_noise or spec.jitted is not None or spec.batched:
+        # User estimators (Python, per-state, or written in PyTorch or JAX): their blocks of
+        # draws, then the same sums over each block (whose spans are those of the block).
         stop = 0
         for block in sampler_blocks(sampler, n_samples):
             stop += block.shape[0]

@@ -148,6 +148,24 @@ def test_an_estimator_by_import_path() -> None:
         EstimatorSpec.parse("named:st_sigmoid_jax:tau=2")
 
 
+def test_a_sweep_runs_an_estimator_named_by_import_path(tmp_path) -> None:  # noqa: ANN001
+    """A whole grid, end to end: the user's estimator's rows equal the built-in's."""
+    pytest.importorskip("jax")
+    grid = {
+        "method": "exact",
+        "plots": False,
+        "estimators": ["st_sigmoid", "named:st_sigmoid_jax"],
+        "networks": [{"sizes": [3, 3, 2, 2], "seeds": [1]}],
+    }
+    result = gs.sweep(grid, executor="serial", out=tmp_path)
+    assert all(o.status == "ok" for o in result.outcomes)
+    by_estimator = {t.estimator.name: o.result for t, o in zip(result.tasks, result.outcomes)}
+    ours, builtin = by_estimator["named:st_sigmoid_jax"], by_estimator["st_sigmoid"]
+    np.testing.assert_allclose(ours.mean, builtin.mean, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(ours.var, builtin.var, rtol=0, atol=1e-12)
+    assert "named:st_sigmoid_jax" in (tmp_path / "results.csv").read_text()
+
+
 @pytest.mark.parametrize("tau", [1.0, 2.0])
 def test_the_reinmax_package_equals_the_builtin(tau: float) -> None:
     """The published ReinMax backward (``reinmax.reinmax.ReinMax_Auto``), fed the sampled
