@@ -48,7 +48,7 @@ import numpy as np
 from common import pyplot, start
 from scipy.special import expit
 from slow_training import SIZES as TASK_SIZES
-from slow_training import adam, final_value, initial_params, make_task
+from slow_training import descend, final_value, initial_params, make_task
 
 import gradstat as gs
 from gradstat.claims import deterministic_gradient, walsh_covariance
@@ -203,7 +203,7 @@ def training_rows(seed: int, steps: int) -> tuple[list[dict[str, Any]], dict[str
     def grad(theta: np.ndarray, k: int) -> np.ndarray:
         return gs.exact_gradient(gs.BinaryNetwork(TASK_SIZES, theta), X, T)
 
-    adam(grad, initial_params(seed, 0), TRAIN_LR, steps, record, max(1, steps // 100))
+    descend(grad, initial_params(seed, 0), TRAIN_LR, steps, record, max(1, steps // 100))
     losses = np.array([j for _, j, _ in seen])
     half = 0.5 * (losses[0] + final_value(losses))
     points = {"start": 0, "halfway": int(np.nonzero(losses <= half)[0][0]), "end": len(seen) - 1}
