@@ -99,8 +99,8 @@ def test_unknown_estimator_and_options():
 
 
 def test_bad_sampling_arguments():
-    with pytest.raises(ValueError, match="n_samples must be >= 2"):
-        gs.sample_gradients(NET, X, T, "st", 1, seed=0)
+    with pytest.raises(ValueError, match="n_samples must be >= 1"):
+        gs.sample_gradients(NET, X, T, "st", 0, seed=0)
     with pytest.raises(TypeError, match="n_samples must be an int"):
         gs.sample_gradients(NET, X, T, "st", 10.0, seed=0)
     with pytest.raises(TypeError, match="seed must be"):

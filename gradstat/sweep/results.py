@@ -197,9 +197,17 @@ def typed_frame(frame: Any) -> Any:
         if dtype == "string":
             out[column] = pd.array([v if v is None else str(v) for v in values], dtype=dtype)
         else:
+            # float() reads the texts "nan", "inf" and "-inf" that to_numeric refuses (only
+            # those: a large integer seed must not pass through a float).
+            values = [float(v) if isinstance(v, str) and v.lower() in _SPECIAL else v
+                      for v in values]  # fmt: skip
             numbers = pd.to_numeric(pd.Series(values, dtype=object), errors="raise")
             out[column] = numbers.astype(dtype).array
     return pd.DataFrame(out, index=pd.RangeIndex(len(frame)))
+
+
+_SPECIAL = ("nan", "inf", "-inf", "+inf")
+"""CSV texts of non-finite numbers."""
 
 
 def rows_frame(rows: Sequence[Mapping[str, Any]]) -> Any:
