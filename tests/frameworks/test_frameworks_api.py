@@ -208,3 +208,31 @@ def test_the_reinmax_package_equals_the_builtin(tau: float) -> None:
     for field in ("mean", "var", "sign_probability", "descent_probability"):
         a, b = getattr(ours, field), getattr(theirs, field)
         assert np.max(np.abs(a - b)) <= 1e-12 * max(1.0, np.max(np.abs(b))), field
+
+
+def test_the_claims_search_measures_a_framework_estimator() -> None:
+    """The claims machinery measures an estimator written in JAX as it measures the
+    built-in: the same bias ratio on the same problem, and a Hypothesis search over
+    networks finds no deviation from the built-in's."""
+    pytest.importorskip("jax")
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+    from named import st_sigmoid_jax
+
+    from gradstat.claims.search import bias_ratio
+
+    problem = (NET, X[None, :], T[None, :])
+    assert bias_ratio(problem, st_sigmoid_jax) == pytest.approx(
+        bias_ratio(problem, "st_sigmoid"), rel=1e-9, abs=1e-14
+    )
+
+    @settings(max_examples=5, deadline=None, derandomize=True)
+    @given(st.integers(0, 10**6))
+    def same_as_builtin(seed: int) -> None:
+        net = gs.BinaryNetwork.random((2, 2, 1), seed=seed)
+        problem = (net, np.ones((1, 2)), np.zeros((1, 1)))
+        assert bias_ratio(problem, st_sigmoid_jax) == pytest.approx(
+            bias_ratio(problem, "st_sigmoid"), rel=1e-9, abs=1e-14
+        )
+
+    same_as_builtin()
