@@ -217,6 +217,36 @@ def train_by(
     return held_out(opt.theta, Xte, yte)
 
 
+def bias_cosine_figure(
+    plt: Any, metric_rows: list[dict[str, Any]], labels: list[str], points: list[str]
+) -> Any:
+    """Relative bias on the stochastic layer (log scale) and cosine, per estimator and
+    checkpoint."""
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.6))
+    for ax, key, title in (
+        (
+            axes[0],
+            "relative_bias_stochastic",
+            "relative bias ||E g_hat - g|| / ||g||, stochastic layer",
+        ),
+        (axes[1], "cosine", "cosine with the exact gradient (all parameters)"),
+    ):
+        for j, point in enumerate(points):
+            by_label = {r["estimator"]: r[key] for r in metric_rows if r["checkpoint"] == point}
+            vals = [float(by_label[lab]) for lab in labels]
+            if key.startswith("relative_bias"):  # exact zeros drawn at the rounding floor
+                vals = [max(v, 1e-17) for v in vals]
+            ax.bar(np.arange(len(labels)) + (j - 1) * 0.27, vals, width=0.27, label=point)
+        ax.set_xticks(np.arange(len(labels)), labels, rotation=60, ha="right", fontsize=8)
+        ax.set_title(title, fontsize=10)
+    axes[0].set_yscale("log")
+    axes[0].set_ylabel("||E g_hat - g|| / ||g|| (unbiased: rounding level)")
+    axes[1].axhline(0.0, color="k", lw=0.6)
+    fig.legend(*axes[0].get_legend_handles_labels(), title="checkpoint", loc="upper center",
+               ncol=len(points), bbox_to_anchor=(0.5, 1.08))  # fmt: skip
+    return fig
+
+
 def main(argv: Sequence[str] | None = None) -> Path:
     run = start("digits", __doc__.splitlines()[0], argv)
     cfg = QUICK if run.quick else FULL
@@ -281,26 +311,8 @@ def main(argv: Sequence[str] | None = None) -> Path:
     run.table(train_rows)
 
     plt = pyplot()
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
     labels = [lab for lab, _, _ in variants(run.quick) if lab not in skipped]
-    points = list(checkpoints)
-    for ax, key, title in (
-        (axes[0], "relative_bias_stochastic", "relative bias, stochastic layer"),
-        (axes[1], "cosine", "cosine with the exact gradient (all parameters)"),
-    ):
-        for j, point in enumerate(points):
-            by_label = {r["estimator"]: r[key] for r in metric_rows if r["checkpoint"] == point}
-            vals = [by_label[lab] for lab in labels]
-            if key.startswith("relative_bias"):  # exact zeros drawn at the rounding floor
-                vals = [max(v, 1e-17) for v in vals]
-            ax.bar(np.arange(len(labels)) + (j - 1) * 0.27, vals, width=0.27, label=point)
-        ax.set_xticks(np.arange(len(labels)), labels, rotation=60, ha="right", fontsize=8)
-        ax.set_title(title)
-    axes[0].set_yscale("log")
-    axes[0].set_ylabel("||E g_hat - g|| / ||g|| (log scale; unbiased ones at rounding level)")
-    axes[1].axhline(0.0, color="k", lw=0.6)
-    axes[0].legend(title="checkpoint")
-    run.figure("bias_cosine.png", fig)
+    run.figure("bias_cosine.png", bias_cosine_figure(plt, metric_rows, labels, list(checkpoints)))
 
     fig, ax = plt.subplots(figsize=(7, 0.32 * len(train_rows) + 1.2))
     ys = np.arange(len(train_rows))[::-1]
