@@ -239,11 +239,12 @@ estimate is (1/B^2) sum_x Var_x, so for all examples the variance terms would be
 {per_class / eval_per_class:g} times smaller, if the gradients were alike (see "How
 representative is the subset?": after training they are not).
 (6) The paper's "ST" backpropagates through sigmoid(a) (`out + (y - y.detach())`): that
-is gradstat's `st_sigmoid`; `st` (identity) is shown as well. PSA is not a gradstat
-estimator. ARM (and DisARM) and Concrete are (`arm`, `disarm`, `concrete`), but on three
-stochastic layers only Monte Carlo measures them, and the crossing points M* need exact
-biases and variances, so they are left out here. (7) The cosine curve is the proxy of
-the module docstring, exact; the paper's E[cos] is the Monte Carlo column.
+is gradstat's `st_sigmoid`; `st` (identity) is shown as well. PSA is gradstat's `psa`,
+with exact moments. ARM (and DisARM) and Concrete are estimators too (`arm`, `disarm`,
+`concrete`), but on three stochastic layers only Monte Carlo measures them, and the
+crossing points M* need exact biases and variances, so they are left out here. (7) The
+cosine curve is the proxy of the module docstring, exact; the paper's E[cos] is the Monte
+Carlo column.
 """,
     )
 
