@@ -33,8 +33,8 @@ one module per estimator family (as in :mod:`gradstat.estimators`) holds its cla
 a check under the :func:`claim` decorator, which registers it under its function's name::
 
     @claim(statement="...", source="Author (year), venue", conditions="...")
-    def my_claim(max_examples: int) -> list[Part]:
-        return [Search(max_examples).holds(what, strategy, measure, label, describe)]
+    def my_claim(max_examples: int) -> Part:
+        return Search(max_examples).holds(what, strategy, measure, label, describe)
 
 Tolerances. Equalities hold to ``TOL = 1e-10`` relative to ``1 +`` the largest magnitude
 compared; "zero variance" means ``Var_j <= TOL (1 + max_j |E g_hat_j|)^2`` (the engine's

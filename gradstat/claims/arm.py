@@ -11,24 +11,25 @@ import numpy as np
 from hypothesis import strategies as st
 
 from gradstat.claims.reference import uniforms
-from gradstat.claims.registry import TOL, Counterexample, Part, claim
-from gradstat.claims.search import Search, first_example, relative, spread
+from gradstat.claims.registry import TOL, Part, claim
+from gradstat.claims.search import Search, describe_as, relative, spread
+from gradstat.claims.wording import BOTH_VALUES, INPUTS, LARGEST, UNBIASED, paper
 from gradstat.exact import estimator_moments, exact_gradient
 from gradstat.network import VALUES, BinaryNetwork
 from gradstat.sampling import estimate_from_noise, forward_pass
 from gradstat.strategies import problems
 
+_SOURCE = f"{paper('disarm')}; ARM: {paper('arm')}"
+
 
 @claim(
     statement="DisARM, ARM averaged over u given the pair (b1, b2) (a Rao-Blackwellisation), "
     "has per-coordinate variance at most ARM's; both are unbiased.",
-    source="Dong, Mnih & Tucker (2020), NeurIPS, arXiv:2006.10680; ARM: Yin & Zhou "
-    "(2019), ICLR, arXiv:1807.11143",
-    conditions="One stochastic layer, N <= 5, every loss, units in {0, 1} or {-1, +1}, "
-    "batches of 1-2, parameters and inputs in [-2, 2]; exact moments over the 3^N cells "
-    f"of u. Per example and coordinate Var_disarm <= Var_arm + {TOL:g} (1 + Var_arm), "
-    f"equal on the output layer, and |E g_hat - g| <= {TOL:g} (1 + max |g|, |E g_hat|) "
-    "for both.",
+    source=_SOURCE,
+    conditions=f"One stochastic layer, N <= 5, every loss, {BOTH_VALUES}, batches of 1-2, "
+    f"{INPUTS}; exact moments over the 3^N cells of u. Per example "
+    f"and coordinate Var_disarm <= Var_arm + {TOL:g} (1 + Var_arm), equal on the output "
+    f"layer, and {UNBIASED} for both.",
 )
 def disarm_le_arm(max_examples: int) -> list[Part]:
     """DisARM is ARM Rao-Blackwellised over ``u`` given the pair ``(b1, b2)``.
@@ -69,24 +70,19 @@ def disarm_le_arm(max_examples: int) -> list[Part]:
             ratios.append(float(dis.example_var[:, stoch].sum()) / total)
         return worst
 
-    def describe(problem: Any) -> Counterexample:
-        return first_example(
-            "DisARM's variance exceeds ARM's on a coordinate, or one of them is biased",
-            problem, "disarm",
-        )  # fmt: skip
-
     strategy = problems(
         max_batch=2, min_depth=1, max_depth=1, max_width=5, max_stochastic=5, values=VALUES
     )
-    return [
-        Search(max_examples).holds(
-            "Var_j(disarm) <= Var_j(arm) on every coordinate (equal on the output layer) "
-            "and E[g_hat] = g for both",
-            strategy, excess, "largest of (Var_disarm - Var_arm) / (1 + Var_arm) and the "
-            "relative deviations:", describe,
-            lambda: spread("total layer-1 variance DisARM / ARM: median", ratios),
-        )
-    ]  # fmt: skip
+    return Search(max_examples).holds(
+        "Var_j(disarm) <= Var_j(arm) on every coordinate (equal on the output layer) and "
+        "E[g_hat] = g for both",
+        strategy, excess, "largest of (Var_disarm - Var_arm) / (1 + Var_arm) and the "
+        "relative deviations:",
+        describe_as(
+            "DisARM's variance exceeds ARM's on a coordinate, or one of them is biased", "disarm"
+        ),
+        lambda: spread("total layer-1 variance DisARM / ARM: median", ratios),
+    )  # fmt: skip
 
 
 def cell_midpoints(net: BinaryNetwork, x: Any, t: Any, noise: np.ndarray) -> np.ndarray:
@@ -108,13 +104,12 @@ def cell_midpoints(net: BinaryNetwork, x: Any, t: Any, noise: np.ndarray) -> np.
     statement="DisARM has per-coordinate variance at most ARM's at any depth: in the "
     "multi-layer scheme (each layer's pair of branches, upper layers resampled) DisARM is "
     "ARM averaged over u given the cells of u and the other uniforms.",
-    source="Dong, Mnih & Tucker (2020), NeurIPS, arXiv:2006.10680; ARM: Yin & Zhou "
-    "(2019), ICLR, arXiv:1807.11143",
+    source=_SOURCE,
     conditions="Exact draw by draw: two or three stochastic layers, N <= 6, every loss, "
-    "units in {0, 1} or {-1, +1}, one example, 3 draws of the noise per network; DisARM's "
-    "estimate equals ARM's at the cell midpoints of u on every coordinate to "
-    f"{TOL:g} (1 + largest magnitude). The variance inequality follows by the law of "
-    "total variance; one layer is disarm_le_arm's.",
+    f"{BOTH_VALUES}, one example, 3 draws of the noise per network; DisARM's estimate "
+    f"equals ARM's at the cell midpoints of u on every coordinate to {LARGEST}. The "
+    "variance inequality follows by the law of total variance; one layer is "
+    "disarm_le_arm's.",
 )
 def disarm_le_arm_any_depth(max_examples: int) -> list[Part]:
     """DisARM ``= E[ARM | cells of u, v]`` draw by draw, at any depth.
@@ -147,20 +142,13 @@ def disarm_le_arm_any_depth(max_examples: int) -> list[Part]:
             worst = max(worst, relative(arm, dis))
         return worst
 
-    def describe(case: Any) -> Counterexample:
-        return first_example(
-            "DisARM differs from ARM at the cell midpoints of u", case[0], "disarm"
-        )
-
     deep = problems(max_batch=1, min_depth=2, max_depth=3, max_stochastic=6, values=VALUES)
-    return [
-        Search(max_examples).holds(
-            "DisARM(noise) = ARM(u at its cell midpoints, v kept) on every coordinate, "
-            "two or three stochastic layers",
-            st.tuples(deep, st.integers(0, 2**32 - 1)), deviation,
-            "largest relative deviation:", describe,
-        )
-    ]  # fmt: skip
+    return Search(max_examples).holds(
+        "DisARM(noise) = ARM(u at its cell midpoints, v kept) on every coordinate, two or "
+        "three stochastic layers",
+        st.tuples(deep, st.integers(0, 2**32 - 1)), deviation, "largest relative deviation:",
+        describe_as("DisARM differs from ARM at the cell midpoints of u", "disarm"),
+    )  # fmt: skip
 
 
 def _uniform_sum_above(weights: list[Fraction], threshold: Fraction) -> Fraction:

@@ -9,7 +9,8 @@ from hypothesis import strategies as st
 from scipy.special import expit
 
 from gradstat.claims.registry import TOL, Counterexample, Part, claim
-from gradstat.claims.search import Search, first_example, relative
+from gradstat.claims.search import Search, describe_as, first_example, relative
+from gradstat.claims.wording import paper
 from gradstat.estimators.gumbel_rao import surrogate_moments
 from gradstat.exact import estimator_moments
 from gradstat.network import VALUES
@@ -70,8 +71,8 @@ def _variance_in_k(case: Any) -> float:
     "the logistic noise given the sampled bit) has the mean of Gumbel straight-through for "
     "every k and tau, the same distribution at k = 1, and a variance that does not "
     "increase with k.",
-    source="Paulus, Maddison & Krause (2021), ICLR, arXiv:2010.04838 (one stochastic layer); "
-    "the multi-layer argument is derived here",
+    source=f"{paper('gumbel_rao')} (one stochastic layer); the multi-layer argument is "
+    "derived here",
     conditions="Sample by sample: any depth (N <= 6), every loss, both unit values, tau in "
     f"[0.05, 3], 3 draws per network, to {TOL:g} (1 + largest). Moments: exact by states "
     "and per-unit quadrature (engine='quadrature'), any depth (N <= 4), batches of 1-2, "
@@ -93,12 +94,6 @@ def gumbel_rao_rao_blackwell(max_examples: int) -> list[Part]:
     """
     s = Search(max_examples)
 
-    def describe(what: str) -> Any:
-        def make(case: Any) -> Counterexample:
-            return first_example(what, case[0], "gumbel_rao")
-
-        return make
-
     draws = st.tuples(
         problems(max_batch=1, max_stochastic=6, values=VALUES),
         st.integers(0, 2**32 - 1),
@@ -109,13 +104,15 @@ def gumbel_rao_rao_blackwell(max_examples: int) -> list[Part]:
         s.holds(
             "k = 1 with v placed as u within the bit's interval is gumbel_st sample by sample",
             draws, _same_as_gumbel_st, "largest relative deviation:",
-            describe("gumbel_rao (k = 1) differs from gumbel_st"),
+            describe_as("gumbel_rao (k = 1) differs from gumbel_st", "gumbel_rao"),
         ),
         s.holds(
             f"exact moments: equal means, Var(k = 1) = Var(gumbel_st), Var non-increasing "
             f"along k = {', '.join(map(str, GUMBEL_RAO_KS))}",
             moments, _variance_in_k, "largest relative violation:",
-            describe("Gumbel-Rao's mean or variance breaks the Rao-Blackwell ordering"),
+            describe_as(
+                "Gumbel-Rao's mean or variance breaks the Rao-Blackwell ordering", "gumbel_rao"
+            ),
         ),
     ]  # fmt: skip
 
@@ -183,10 +180,8 @@ def gumbel_rao_zero_temperature(max_examples: int) -> list[Part]:
         + " at tau = 0.1, 0.01, 0.001."
     )
     bad = () if falls else (
-        Counterexample(
-            description="the conditional slope does not approach ZGR's",
-            sizes=(0, 1, 1), params=(0.0, 1.0, 0.0), x=(), t=(1.0,), loss="linear",
-            estimator="gumbel_rao",
+        Counterexample.one_unit(
+            "the conditional slope does not approach ZGR's", 0.0, 1.0, "linear", "gumbel_rao"
         ),
     )  # fmt: skip
     return [

@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from gradstat.claims.registry import TOL, Counterexample, Part, claim
 from gradstat.claims.score_function import BASELINE_CASES
 from gradstat.claims.search import Search, confirmed, first_example, spread
+from gradstat.claims.wording import BOTH_VALUES, paper
 from gradstat.exact import estimator_moments
 from gradstat.network import VALUES, BinaryNetwork
 from gradstat.strategies import problems
@@ -18,30 +19,20 @@ from gradstat.strategies import problems
 LEG_DEEP_BASELINES: tuple[str | float, ...] = ("mean", "optimal", -2.0, -0.5, 0.5, 2.0)
 """REINFORCE baselines LEG is compared with on deeper networks (outside the conditions)."""
 
-LEG_CONSTANT_LOSS = Counterexample(
-    description="two layers, a loss constant in h (xent, W_o = 0, C = log 2), a_1 = 0, "
+LEG_CONSTANT_LOSS = Counterexample.no_input(
+    "two layers, a loss constant in h (xent, W_o = 0, C = log 2), a_1 = 0, "
     "a_2 = h_1: on b_1, Var(leg) = (log 2)^2 Var(P(h_1 = 1 | h_2)) = 0.006774 while "
     "REINFORCE with baseline 'mean' is exactly 0",
-    sizes=(0, 1, 1, 2),
-    params=(0.0, 1.0, 0.0, 0.0, 0.0, 0.0, 0.0),
-    x=(),
-    t=0,
-    loss="xent",
-    estimator="leg",
-)
+    (0, 1, 1, 2), (0.0, 1.0, 0.0, 0.0, 0.0, 0.0, 0.0), 0, "xent", "leg",
+)  # fmt: skip
 """Minimal (``hypothesis.find``): LEG multiplies the loss itself, not ``C - c``, by
 ``P(h_1 = 1 | h_2) - p_1``, so a constant loss leaves variance that any baseline removes."""
 
-LEG_TWO_LAYERS_MSE = Counterexample(
-    description="two layers, C = 0.5 (h_2 / 8 - 1)^2, a_1 = 0, a_2 = h_1: on b_1, "
+LEG_TWO_LAYERS_MSE = Counterexample.no_input(
+    "two layers, C = 0.5 (h_2 / 8 - 1)^2, a_1 = 0, a_2 = h_1: on b_1, "
     "Var(leg) = 0.002918 > 0.000767 = Var(reinforce) with baseline 'mean' or 'optimal'",
-    sizes=(0, 1, 1, 1),
-    params=(0.0, 1.0, 0.0, 0.125, 0.0),
-    x=(),
-    t=(1.0,),
-    loss="mse",
-    estimator="leg",
-)
+    (0, 1, 1, 1), (0.0, 1.0, 0.0, 0.125, 0.0), 1.0, "mse", "leg",
+)  # fmt: skip
 """Minimal (``hypothesis.find``, mse with ``W_o != 0``): a loss that depends on ``h`` but
 sits far from zero."""
 
@@ -89,9 +80,9 @@ def _leg_beaten(net: BinaryNetwork, x: Any, t: Any) -> tuple[list[str | float], 
     "stochastic coordinate: for one stochastic layer with any baseline c(h_-i) that ignores "
     "the unit's own value, and at any depth with no baseline (deeper, a baseline can beat "
     "LEG).",
-    source="Titsias & Lázaro-Gredilla (2015), NeurIPS, arXiv:1503.01494 (LEG as "
-    "REINFORCE Rao-Blackwellised per unit); where it holds is derived here",
-    conditions="One stochastic layer (N <= 5), every loss, units in {0, 1} or {-1, +1}, "
+    source=f"{paper('leg')} (LEG as REINFORCE Rao-Blackwellised per unit); where it "
+    "holds is derived here",
+    conditions=f"One stochastic layer (N <= 5), every loss, {BOTH_VALUES}, "
     "batches of 1-2: baselines none, mean (E[C|x]), optimal and a constant in [-5, 5]. "
     "Two or three layers (N <= 6): no baseline only. Per example and stochastic "
     f"coordinate Var_leg <= Var_rf + {TOL:g} (1 + Var_rf). Outside: two or three layers "

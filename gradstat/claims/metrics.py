@@ -34,7 +34,7 @@ MSE_CASES: tuple[tuple[str, dict[str, Any]], ...] = (
     "st_sigmoid, sts, reinforce (baselines none, mean, optimal, 0.7); all parameters "
     f"and the stochastic layers; agreement to {TOL:g} (1 + mse).",
 )
-def mse_decomposition(max_examples: int) -> list[Part]:
+def mse_decomposition(max_examples: int) -> Part:
     """``E ||g_hat - g||^2 = ||bias||^2 + tr Cov(g_hat)`` as reported by ``analyze``.
 
     Closed form: ``E||g_hat - g||^2 = sum_j E[(g_hat_j - m_j + m_j - g_j)^2] = sum_j
@@ -65,10 +65,7 @@ def mse_decomposition(max_examples: int) -> list[Part]:
         )  # fmt: skip
 
     names = ", ".join(n + "".join(f" {k}={v}" for k, v in o.items()) for n, o in MSE_CASES)
-    return [
-        Search(max_examples).holds(
-            f"analyze mse = ||bias||^2 + trace(cov) over all and stochastic parameters "
-            f"for {names}",
-            cases, residual, "largest relative deviation:", describe,
-        )
-    ]  # fmt: skip
+    return Search(max_examples).holds(
+        f"analyze mse = ||bias||^2 + trace(cov) over all and stochastic parameters for {names}",
+        cases, residual, "largest relative deviation:", describe,
+    )  # fmt: skip

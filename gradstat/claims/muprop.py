@@ -6,8 +6,9 @@ from typing import Any
 
 from hypothesis import strategies as st
 
-from gradstat.claims.registry import TOL, Counterexample, Part, claim
+from gradstat.claims.registry import Counterexample, Part, claim
 from gradstat.claims.search import Search, bias_ratio, first_example
+from gradstat.claims.wording import BOTH_VALUES, INPUTS, UNBIASED, paper
 from gradstat.network import VALUES
 from gradstat.strategies import problems
 
@@ -15,12 +16,11 @@ from gradstat.strategies import problems
 @claim(
     statement="MuProp (REINFORCE with a first-order Taylor control variate of the "
     "mean-field network, plus its analytic mean) is unbiased for any expansion point.",
-    source="Gu, Levine, Sutskever & Mnih (2016), ICLR, arXiv:1511.05176",
-    conditions="Any depth, N <= 6, every loss, units in {0, 1} or {-1, +1}, batches of "
-    "1-2, parameters and inputs in [-2, 2]; expansion 'mean_field' or a constant in "
-    f"[-2, 2]. Per example, |E g_hat - g| <= {TOL:g} (1 + max |g|, |E g_hat|).",
+    source=paper("muprop"),
+    conditions=f"Any depth, N <= 6, every loss, {BOTH_VALUES}, batches of 1-2, {INPUTS}; "
+    f"expansion 'mean_field' or a constant in [-2, 2]. Per example, {UNBIASED}.",
 )
-def muprop_unbiased(max_examples: int) -> list[Part]:
+def muprop_unbiased(max_examples: int) -> Part:
     """MuProp is unbiased for any expansion point.
 
     Closed form: for layer ``l``, given ``h_{l-1}`` the units of layer ``l`` are independent
@@ -45,10 +45,8 @@ def muprop_unbiased(max_examples: int) -> list[Part]:
         problem, expansion = case
         return first_example(f"muprop with expansion {expansion!r} is biased", problem, "muprop")
 
-    return [
-        Search(max_examples).holds(
-            "E[g_hat] = g for expansion 'mean_field' and constants in [-2, 2]",
-            cases, residual, "largest |E g_hat - g| / (1 + max):", describe,
-            lambda: f"{count['mean_field']} with 'mean_field', {count['float']} with a constant",
-        )
-    ]  # fmt: skip
+    return Search(max_examples).holds(
+        "E[g_hat] = g for expansion 'mean_field' and constants in [-2, 2]",
+        cases, residual, "largest |E g_hat - g| / (1 + max):", describe,
+        lambda: f"{count['mean_field']} with 'mean_field', {count['float']} with a constant",
+    )  # fmt: skip

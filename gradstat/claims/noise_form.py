@@ -19,12 +19,14 @@ from gradstat.claims.registry import TOL, Counterexample, Part, claim
 from gradstat.claims.search import (
     Search,
     confirmed,
+    describe_as,
     dsigmoid,
     first_example,
     one_layer,
     relative,
     single,
 )
+from gradstat.claims.wording import BENGIO, HINTON, INPUTS, LARGEST, ONE_EXAMPLE
 from gradstat.exact import estimator_moments
 from gradstat.kernels.forward import loss_and_grad
 from gradstat.network import LOSSES, BinaryNetwork, as_batch
@@ -35,32 +37,20 @@ from gradstat.strategies import problems
 SOURCE_ESTIMATORS = ("st", "st_sigmoid", "sts", "reinforce", "leg", "muprop", "reinmax")
 """Estimators whose source split :func:`noise_sources_sum` checks (all enumerable)."""
 
-_HINTON = "Hinton (2012), Neural Networks for Machine Learning, lecture 9c"
-
-ST_MEAN_BCE = Counterexample(
-    description="one unit, bce, C = softplus(h), a = 0: E[st_sigmoid] on b_1 "
+ST_MEAN_BCE = Counterexample.one_unit(
+    "one unit, bce, C = softplus(h), a = 0: E[st_sigmoid] on b_1 "
     "sigmoid'(0) (sigmoid(0) + sigmoid(1)) / 2 = 0.153882, deterministic gradient "
     "sigmoid'(0) sigmoid(1/2) = 0.155615",
-    sizes=(0, 1, 1),
-    params=(0.0, 1.0, 0.0),
-    x=(),
-    t=(0.0,),
-    loss="bce",
-    estimator="st_sigmoid",
-)
+    0.0, 0.0, "bce", "st_sigmoid",
+)  # fmt: skip
 """Not quadratic in ``h``: the mean slope ``E[sigmoid(h)]`` is not the slope at ``p``."""
 
-ST_MEAN_TWO_LAYERS = Counterexample(
-    description="two units in a chain, mse, C = h2^2 / 2, a1 = 0, a2 = h1: E[st_sigmoid] on "
+ST_MEAN_TWO_LAYERS = Counterexample.no_input(
+    "two units in a chain, mse, C = h2^2 / 2, a1 = 0, a2 = h1: E[st_sigmoid] on "
     "b_2 (sigmoid'(0) sigmoid(0) + sigmoid'(1) sigmoid(1)) / 2 = 0.134367, deterministic "
     "gradient sigmoid'(1/2) sigmoid(1/2) = 0.146280",
-    sizes=(0, 1, 1, 1),
-    params=(0.0, 1.0, 0.0, 1.0, 0.0),
-    x=(),
-    t=(0.0,),
-    loss="mse",
-    estimator="st_sigmoid",
-)
+    (0, 1, 1, 1), (0.0, 1.0, 0.0, 1.0, 0.0), 0.0, "mse", "st_sigmoid",
+)  # fmt: skip
 """Quadratic in ``h_2``, but layer 2 sees ``h_1``, not ``p_1``, through a sigmoid."""
 
 
@@ -123,13 +113,12 @@ def _layer1_order(net: BinaryNetwork) -> np.ndarray:
     "(D H D H D) (x) x~ x~^T on layer 1 (x~ = [x; 1], unit by unit), of rank at most "
     "min(n_out, N); the output layer's noise is r epsilon^T + W_o epsilon p^T + "
     "W_o (epsilon epsilon^T - D), r = W_o p + b_o - t.",
-    source=f"Derived here for the estimator of {_HINTON}",
-    conditions="One stochastic layer, N <= 4, mse, one example, parameters, inputs and "
-    f"targets in [-2, 2]; every state and coordinate agrees to {TOL:g} (1 + largest "
-    "magnitude), the covariance likewise, and eigenvalues past min(n_out, N) of the "
-    "layer-1 covariance are below TOL times the largest.",
+    source=f"Derived here for the estimator of {HINTON}",
+    conditions=f"One stochastic layer, N <= 4, mse, {ONE_EXAMPLE}; every state and "
+    f"coordinate agrees to {LARGEST}, the covariance likewise, and eigenvalues past "
+    "min(n_out, N) of the layer-1 covariance are below TOL times the largest.",
 )
-def st_sigmoid_noise_form(max_examples: int) -> list[Part]:
+def st_sigmoid_noise_form(max_examples: int) -> Part:
     """Straight-through's noise is linear in ``epsilon`` for one layer and ``mse``.
 
     Closed form: ``C = 0.5 ||W_o h + b_o - t||^2`` has ``dC/dh(h) = W_o^T (W_o h + b_o - t)
@@ -181,17 +170,13 @@ def st_sigmoid_noise_form(max_examples: int) -> list[Part]:
             worst = max(worst, float(ev[bound:].max(initial=0.0)) / ev[0])
         return worst
 
-    def describe(problem: Any) -> Counterexample:
-        return first_example("st_sigmoid's noise is not g_det + D H epsilon", problem, "st_sigmoid")
-
-    return [
-        Search(max_examples).holds(
-            "per state: g_hat = g_det + D H epsilon on layer 1 and the output noise as "
-            "stated; Cov = (D H D H D) (x) x~ x~^T on layer 1, rank <= min(n_out, N)",
-            one_layer(("mse",), max_stochastic=4), residual, "largest relative deviation:",
-            describe, lambda: f"largest numerical rank seen {largest_rank[0]}",
-        )
-    ]  # fmt: skip
+    return Search(max_examples).holds(
+        "per state: g_hat = g_det + D H epsilon on layer 1 and the output noise as stated; "
+        "Cov = (D H D H D) (x) x~ x~^T on layer 1, rank <= min(n_out, N)",
+        one_layer(("mse",), max_stochastic=4), residual, "largest relative deviation:",
+        describe_as("st_sigmoid's noise is not g_det + D H epsilon", "st_sigmoid"),
+        lambda: f"largest numerical rank seen {largest_rank[0]}",
+    )  # fmt: skip
 
 
 def _mean_gap(net: BinaryNetwork, x: Any, t: Any) -> float:
@@ -216,10 +201,10 @@ def _numbers(net: BinaryNetwork, x: Any, t: Any) -> str:
     "(h replaced by p) at the same parameters, and the true gradient on the logits is "
     "g_det - D diag(H) (p - 1/2) (H = W_o^T W_o): the curvature that makes the noise makes "
     "the bias through its diagonal.",
-    source=f"Derived here for the estimator of {_HINTON}",
-    conditions="One stochastic layer, N <= 4, mse, one example, parameters, inputs and "
-    f"targets in [-2, 2]; agreement to {TOL:g} (1 + largest magnitude) on the stochastic "
-    "layer's coordinates. Outside: one layer with bce; two stochastic layers with mse.",
+    source=f"Derived here for the estimator of {HINTON}",
+    conditions=f"One stochastic layer, N <= 4, mse, {ONE_EXAMPLE}; agreement to {LARGEST} "
+    "on the stochastic layer's coordinates. Outside: one layer with bce; two stochastic "
+    "layers with mse.",
 )
 def st_sigmoid_mean_is_deterministic(max_examples: int) -> list[Part]:
     """The mean of ``st_sigmoid`` is the deterministic network's gradient (one layer, mse).
@@ -302,13 +287,11 @@ def walsh_covariance(net: BinaryNetwork, x: Any, t: Any, surrogate: np.ndarray) 
     "logits is a Walsh sum: Cov(g_i, g_k) = s_i s_k sum_{S nonempty} c_{i,S} c_{k,S} "
     "prod_{j in S} p_j (1 - p_j), where dC/dh_i(h) = sum_S c_{i,S} prod_{j in S} "
     "epsilon_j and s = sigmoid'(a) (st_sigmoid) or 1 (st).",
-    source=f"Derived here for the estimators of {_HINTON} and Bengio, Léonard & "
-    "Courville (2013), arXiv:1308.3432",
-    conditions="One stochastic layer, N <= 4, losses mse, bce, xent and linear, one "
-    f"example, parameters, inputs and targets in [-2, 2]; agreement to {TOL:g} (1 + "
-    "largest magnitude) with the enumerated covariance on b_1.",
+    source=f"Derived here for the estimators of {HINTON} and {BENGIO}",
+    conditions=f"One stochastic layer, N <= 4, losses mse, bce, xent and linear, {ONE_EXAMPLE}; "
+    f"agreement to {LARGEST} with the enumerated covariance on b_1.",
 )
-def surrogate_walsh_covariance(max_examples: int) -> list[Part]:
+def surrogate_walsh_covariance(max_examples: int) -> Part:
     """The covariance of a one-layer straight-through estimate as a Walsh sum.
 
     Closed form: the products ``chi_S = prod_{j in S} epsilon_j`` over subsets ``S`` are
@@ -331,15 +314,11 @@ def surrogate_walsh_covariance(max_examples: int) -> list[Part]:
         cov = estimator_moments(net, x, t, estimator, full_cov=True).cov[b_1, b_1]
         return relative(cov, walsh_covariance(net, x, t, s))
 
-    def describe(case: Any) -> Counterexample:
-        return first_example("the covariance differs from the Walsh sum", *case)
-
-    return [
-        Search(max_examples).holds(
-            "Cov on b_1 = the Walsh sum of the slopes' coefficients, st and st_sigmoid",
-            cases, residual, "largest relative deviation:", describe,
-        )
-    ]  # fmt: skip
+    return Search(max_examples).holds(
+        "Cov on b_1 = the Walsh sum of the slopes' coefficients, st and st_sigmoid",
+        cases, residual, "largest relative deviation:",
+        describe_as("the covariance differs from the Walsh sum"),
+    )  # fmt: skip
 
 
 @claim(
@@ -349,11 +328,11 @@ def surrogate_walsh_covariance(max_examples: int) -> list[Part]:
     source="Derived here from the law of total covariance (Eve's law: Blitzstein & Hwang "
     "(2019), Introduction to Probability, ch. 9) for the estimators of docs/model.md, section 2",
     conditions="1 to 3 stochastic layers, N <= 5, every loss, one example, "
-    f"parameters and inputs in [-2, 2], estimators {', '.join(SOURCE_ESTIMATORS)}; the "
-    f"parts sum to the enumerated covariance to {TOL:g} (1 + largest magnitude) and "
+    f"{INPUTS}, estimators {', '.join(SOURCE_ESTIMATORS)}; the "
+    f"parts sum to the enumerated covariance to {LARGEST} and "
     f"their smallest eigenvalues are above -{TOL:g} times that scale.",
 )
-def noise_sources_sum(max_examples: int) -> list[Part]:
+def noise_sources_sum(max_examples: int) -> Part:
     """The source split sums to the total covariance.
 
     Closed form: with ``M_l = E[g_hat | h_1..h_l]`` (``M_0 = E g_hat``, ``M_L = g_hat``),
@@ -380,13 +359,9 @@ def noise_sources_sum(max_examples: int) -> list[Part]:
             max(0.0, -lowest) / scale,
         )
 
-    def describe(case: Any) -> Counterexample:
-        return first_example("the source parts do not sum to the covariance", *case)
-
-    return [
-        Search(max_examples).holds(
-            "sum of the source parts = the enumerated covariance, each part PSD",
-            cases, residual, "largest relative deviation:", describe,
-            lambda: f"depths {sorted(depths)}",
-        )
-    ]  # fmt: skip
+    return Search(max_examples).holds(
+        "sum of the source parts = the enumerated covariance, each part PSD", cases, residual,
+        "largest relative deviation:",
+        describe_as("the source parts do not sum to the covariance"),
+        lambda: f"depths {sorted(depths)}",
+    )  # fmt: skip

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from gradstat.claims.registry import TOL, Counterexample, Part, claim
-from gradstat.claims.search import Search, first_example, relative
+from gradstat.claims.registry import Part, claim
+from gradstat.claims.search import Search, describe_as, relative
+from gradstat.claims.wording import LARGEST, paper
 from gradstat.exact import estimator_moments
 from gradstat.network import VALUES
 from gradstat.strategies import problems
@@ -38,11 +39,10 @@ def _leg_gap(problem: Any) -> float:
     statement="PSA is unbiased on the last stochastic layer and the output layer at any "
     "depth, and with one stochastic layer it is LEG (local expectation gradients): the "
     "same mean (the exact gradient) and variance.",
-    source="Shekhovtsov, Yanush & Flach (2020), NeurIPS, arXiv:2006.03143 (the estimator); "
-    "the two exact cases are derived here",
+    source=f"{paper('psa')} (the estimator); the two exact cases are derived here",
     conditions="Exact moments by joint enumeration; any depth (N <= 6), every loss, both "
     "unit values, batches of 1-2; one stochastic layer (N <= 5) for the comparison with "
-    f"LEG. Equal to {TOL:g} (1 + largest magnitude).",
+    f"LEG. Equal to {LARGEST}.",
 )
 def psa_exact_cases(max_examples: int) -> list[Part]:
     """Where PSA's first-order flip expansion is exact.
@@ -59,19 +59,13 @@ def psa_exact_cases(max_examples: int) -> list[Part]:
     """
     s = Search(max_examples)
 
-    def describe(what: str) -> Any:
-        def make(problem: Any) -> Counterexample:
-            return first_example(what, problem, "psa")
-
-        return make
-
     return [
         s.holds(
             "any depth: E g_hat = g on the last stochastic layer and the output layer",
             problems(max_batch=2, max_stochastic=6, values=VALUES),
             _top_and_output_bias,
             "largest relative deviation:",
-            describe("PSA is biased on the last stochastic layer or the output layer"),
+            describe_as("PSA is biased on the last stochastic layer or the output layer", "psa"),
         ),
         s.holds(
             "one stochastic layer: mean and variance equal LEG's, mean equals g",
@@ -80,6 +74,6 @@ def psa_exact_cases(max_examples: int) -> list[Part]:
             ),  # fmt: skip
             _leg_gap,
             "largest relative deviation:",
-            describe("one layer: PSA differs from LEG"),
+            describe_as("one layer: PSA differs from LEG", "psa"),
         ),
     ]

@@ -17,23 +17,19 @@ from scipy.special import expit, logit
 from gradstat.claims.reference import uniforms
 from gradstat.claims.registry import TOL, Counterexample, Part, claim
 from gradstat.claims.search import Search, first_example, relative
+from gradstat.claims.wording import paper
 from gradstat.exact import exact_gradient
 from gradstat.network import VALUES, BinaryNetwork
 from gradstat.sampling import estimate_from_noise, sample_gradients
 from gradstat.strategies import problems
 
-REBAR_TIED_MINIMAL = Counterexample(
-    description="two stochastic layers of one unit each, no input: b_1 = 0, W_2 = 2, "
+REBAR_TIED_MINIMAL = Counterexample.no_input(
+    "two stochastic layers of one unit each, no input: b_1 = 0, W_2 = 2, "
     "b_2 = 0, W_o = 2, b_o = 0, bce with t = 1, eta = 1, tau = 0.5; tied REBAR's bias on "
     "(W_2, b_2) is eta E[c(ztilde_1)(b_2 - p_2)](h_1, 1) = (-0.021581, -0.065468) against "
     "the gradient (-0.029725, -0.100502): 66% of the layer-2 gradient's norm",
-    sizes=(0, 1, 1, 1),
-    params=(0.0, 2.0, 0.0, 2.0, 0.0),
-    x=(),
-    t=(1.0,),
-    loss="bce",
-    estimator="rebar",
-)
+    (0, 1, 1, 1), (0.0, 2.0, 0.0, 2.0, 0.0), 1.0, "bce", "rebar",
+)  # fmt: skip
 """The smallest network on which tied REBAR is biased (one stochastic layer is not)."""
 
 REBAR_MC_NETWORKS: tuple[tuple[tuple[int, ...], str, str, int], ...] = (
@@ -143,7 +139,7 @@ def _same_draws(case: Any, layers: str) -> float:
     statement="REBAR with independent conditional noise (the conditional sample of the "
     "switch layer only, the layers above it at the draw's own noise) is unbiased for every "
     "eta and tau.",
-    source="Tucker, Mnih, Maddison, Lawson & Sohl-Dickstein (2017), NeurIPS, arXiv:1703.07370",
+    source=paper("rebar"),
     conditions="Monte Carlo, not exact: networks "
     + ", ".join(f"{s} {loss} values {v}" for s, loss, v, _ in REBAR_MC_NETWORKS)
     + f" (random parameters), eta = 1, tau = 0.5, {REBAR_MC_DRAWS:,} seeded draws each; "
@@ -218,9 +214,8 @@ def rebar_unbiased(max_examples: int) -> list[Part]:
     statement="REBAR with the conditional noise tied across the layers above the switch "
     "layer (the published code's multi-layer estimator) is biased; one stochastic layer "
     "is unaffected.",
-    source="Tucker, Mnih, Maddison, Lawson & Sohl-Dickstein (2017), NeurIPS, "
-    "arXiv:1703.07370 (estimator and code, tensorflow/models research/rebar/rebar.py); "
-    "the bias is derived here",
+    source=f"{paper('rebar')} (estimator and code, tensorflow/models "
+    "research/rebar/rebar.py); the bias is derived here",
     conditions="Exact draw by draw: tied = untied on every coordinate for one stochastic "
     "layer and on layer 1's coordinates at any depth (N <= 6, every loss, both unit "
     f"values, 3 draws per network), to {TOL:g} (1 + largest). Bias: the (0, 1, 1, 1) "

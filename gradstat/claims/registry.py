@@ -1,7 +1,8 @@
 """The registry: claims, their results and counterexamples, the table.
 
 A claim is registered with the :func:`claim` decorator placed above its check, a function
-of ``max_examples`` that returns the :class:`Part` s of its evidence; the decorator builds
+of ``max_examples`` that returns the :class:`Part` s of its evidence (or its one part); the
+decorator builds
 the :class:`ClaimResult` (key and verdict) from them. :func:`register_claim` adds a
 :class:`Claim` whose ``check`` returns a :class:`ClaimResult` itself.
 """
@@ -80,6 +81,25 @@ class Counterexample:
             estimator,
             net.values,
         )
+
+    @classmethod
+    def no_input(
+        cls, description: str, sizes: tuple[int, ...], params: tuple[float, ...], t: float,
+        loss: str, estimator: str,
+    ) -> Counterexample:  # fmt: skip
+        """A network without inputs (``sizes[0] = 0``, ``x = ()``) and one target ``t`` (a
+        number, or the class for ``xent``); ``params`` in the parameter order of
+        docs/model.md."""
+        target = int(t) if loss == "xent" else (float(t),)
+        return cls(description, sizes, _floats(params), (), target, loss, estimator)
+
+    @classmethod
+    def one_unit(
+        cls, description: str, a: float, t: float, loss: str, estimator: str, w_o: float = 1.0
+    ) -> Counterexample:
+        """One stochastic unit of logit ``a`` and no input, ``y = w_o h``: sizes ``(0, 1,
+        1)`` and params ``(a, w_o, 0)`` (``b_1, W_o, b_o``)."""
+        return cls.no_input(description, (0, 1, 1), (a, w_o, 0.0), t, loss, estimator)
 
     def network(self) -> BinaryNetwork:
         """The network, rebuilt."""
@@ -235,21 +255,22 @@ def register_claim(claim: Claim) -> Claim:
 
 def claim(
     *, statement: str, source: str, conditions: str, key: str | None = None
-) -> Callable[[Callable[[int], Sequence[Part]]], Claim]:
+) -> Callable[[Callable[[int], Part | Sequence[Part]]], Claim]:
     """Register the decorated function as the check of a claim, and return the claim.
 
     The function takes ``max_examples`` (Hypothesis examples per search) and returns the
-    :class:`Part` s of its evidence; the claim's ``check(max_examples=...)`` turns them into
-    a :class:`ClaimResult` (:meth:`ClaimResult.from_parts`). The key is the function's name
-    unless ``key`` is given. In the function's docstring goes the closed-form argument; the
-    paper goes in ``source`` only.
+    :class:`Part` s of its evidence, or its one part; the claim's ``check(max_examples=...)``
+    turns them into a :class:`ClaimResult` (:meth:`ClaimResult.from_parts`). The key is the
+    function's name unless ``key`` is given. In the function's docstring goes the
+    closed-form argument; the paper goes in ``source`` only.
     """
 
-    def register(parts: Callable[[int], Sequence[Part]]) -> Claim:
+    def register(parts: Callable[[int], Part | Sequence[Part]]) -> Claim:
         name = parts.__name__ if key is None else key
 
         def check(*, max_examples: int) -> ClaimResult:
-            return ClaimResult.from_parts(name, parts(max_examples))
+            found = parts(max_examples)
+            return ClaimResult.from_parts(name, [found] if isinstance(found, Part) else found)
 
         check.__name__ = check.__qualname__ = parts.__name__
         check.__module__, check.__doc__ = parts.__module__, parts.__doc__

@@ -11,6 +11,7 @@ from scipy.special import expit
 from gradstat.claims.reference import backprop, draw_by_draw, unit_scale
 from gradstat.claims.registry import TOL, Counterexample, Part, claim
 from gradstat.claims.search import Search, bias_ratio, confirmed, first_example, relative
+from gradstat.claims.wording import LARGEST, paper
 from gradstat.exact import estimator_moments
 from gradstat.network import VALUES, BinaryNetwork
 from gradstat.sampling import estimate_from_noise, forward_pass
@@ -26,31 +27,21 @@ REINMAX_POWER_C = 0.45
 REINMAX_LOGITS: tuple[float, ...] = (-2.0, 0.0, 2.0)
 """Logits at which the bias of ZGR on ``|h - c|^1.5`` is reported."""
 
-REINMAX_PROBE = Counterexample(
-    description="one unit, C = h (linear loss, W_o = 1, t = 1): dC/dh = 1, so the estimate "
+REINMAX_PROBE = Counterexample.one_unit(
+    "one unit, C = h (linear loss, W_o = 1, t = 1): dC/dh = 1, so the estimate "
     "on b_1 is the surrogate J(b) itself; the logit b_1 is replaced by each of "
     "REINMAX_LOGITS",
-    sizes=(0, 1, 1),
-    params=(0.0, 1.0, 0.0),
-    x=(),
-    t=(1.0,),
-    loss="linear",
-    estimator="reinmax",
-)
+    0.0, 1.0, "linear", "reinmax",
+)  # fmt: skip
 """The network that reads ReinMax's surrogate off the engine (not a counterexample,
 recorded in the same reproducible form)."""
 
-REINMAX_BCE_MINIMAL = Counterexample(
-    description="minimal one-layer bce counterexample (hypothesis.find): one unit, a = 0, "
+REINMAX_BCE_MINIMAL = Counterexample.one_unit(
+    "minimal one-layer bce counterexample (hypothesis.find): one unit, a = 0, "
     "C = softplus(h) (t = 0): exact gradient on b_1 sigmoid'(0)(softplus(1) - log 2) = "
     "0.155029, E[reinmax] sigmoid'(0)(sigmoid(1) + sigmoid(0))/2 = 0.153882",
-    sizes=(0, 1, 1),
-    params=(0.0, 1.0, 0.0),
-    x=(),
-    t=(0.0,),
-    loss="bce",
-    estimator="reinmax",
-)
+    0.0, 0.0, "bce", "reinmax",
+)  # fmt: skip
 """A loss that is not quadratic in ``h``: the trapezoid rule misses its curvature."""
 
 
@@ -108,11 +99,10 @@ def _bias_numbers(net: BinaryNetwork, x: Any, t: Any) -> str:
     "(1-b)p)/2, doubled for units in {-1, +1}) sample by sample; it is unbiased for one "
     "stochastic layer when the loss is at most quadratic in each unit, and biased for a "
     "loss like |h - c|^1.5.",
-    source="Liu, Dong, Liu, Yu & Gao (2023), NeurIPS, arXiv:2304.08612 (ReinMax); "
-    "Shekhovtsov (2023), ICML (ZGR, the trapezoid rule)",
+    source=f"{paper('reinmax')} (ReinMax); Shekhovtsov (2023), ICML (ZGR, the trapezoid rule)",
     conditions="Sample by sample: any depth, N <= 6, every loss, both unit values, one "
     "example, 3 draws of u per network, against a numpy backprop with the ZGR surrogate, "
-    f"to {TOL:g} (1 + largest magnitude). Unbiased: one stochastic layer, N <= 5, mse "
+    f"to {LARGEST}. Unbiased: one stochastic layer, N <= 5, mse "
     f"or linear, both unit values, batches of 1-2, |E g_hat - g| <= {TOL:g} (1 + max). "
     "Outside: one-layer bce (N <= 4; biased means a relative deviation above "
     f"{REINMAX_BIAS_TOL:g}), and one unit with f(h) = |h - 0.45|^1.5 at a = -2, 0, 2.",

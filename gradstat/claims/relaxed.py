@@ -13,6 +13,7 @@ from scipy.special import expit
 from gradstat.claims.reference import backprop, draw_by_draw, unit_scale
 from gradstat.claims.registry import TOL, Counterexample, Part, claim
 from gradstat.claims.search import Search, dsigmoid, first_example
+from gradstat.claims.wording import paper
 from gradstat.exact import exact_gradient
 from gradstat.network import VALUES, BinaryNetwork
 from gradstat.sampling import estimate_from_noise, forward_pass
@@ -27,16 +28,11 @@ GUMBEL_LOGITS: tuple[float, ...] = (-2.0, 0.0, 2.0)
 GUMBEL_TOY_TARGET = 0.25
 """The toy's loss is ``C = (h - 0.25)^2``: ``f'(1) = 1.5``, ``f'(0) = -0.5``."""
 
-GUMBEL_TOY = Counterexample(
-    description="one unit, C = 0.5 (sqrt(2) h - sqrt(2) 0.25)^2 = (h - 0.25)^2; the logit "
+GUMBEL_TOY = Counterexample.one_unit(
+    "one unit, C = 0.5 (sqrt(2) h - sqrt(2) 0.25)^2 = (h - 0.25)^2; the logit "
     "b_1 is replaced by each of GUMBEL_LOGITS",
-    sizes=(0, 1, 1),
-    params=(0.0, sqrt(2.0), 0.0),
-    x=(),
-    t=(sqrt(2.0) * GUMBEL_TOY_TARGET,),
-    loss="mse",
-    estimator="gumbel_st",
-)
+    0.0, sqrt(2.0) * GUMBEL_TOY_TARGET, "mse", "gumbel_st", w_o=sqrt(2.0),
+)  # fmt: skip
 """The network of the ``tau -> 0`` sequence (not a counterexample, recorded in the same
 reproducible form)."""
 
@@ -126,7 +122,7 @@ def _toy_trend(a: float) -> tuple[str, Counterexample | None]:
     statement="As tau -> 0, the mean of Gumbel straight-through tends to the trapezoid "
     "rule sigmoid'(a)(f'(1) + f'(0))/2 while its variance grows without bound (like "
     "1/tau).",
-    source="Jang, Gu & Poole (2017), ICLR, arXiv:1611.01144 (the estimator); the limits "
+    source=f"{paper('gumbel_st')} (the estimator); the limits "
     "are derived here (its mean is Gumbel-Rao's, whose tau -> 0 limit is ZGR: "
     "Shekhovtsov (2023), ICML)",
     conditions="One unit, C = (h - 0.25)^2 (mse, W_o = sqrt(2), t = sqrt(2)/4), a in "

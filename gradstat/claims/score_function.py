@@ -16,6 +16,7 @@ from gradstat.claims.search import (
     spread,
     variance_ratio,
 )
+from gradstat.claims.wording import BENGIO, INPUTS, UNBIASED
 from gradstat.exact import estimator_moments
 from gradstat.network import BinaryNetwork
 from gradstat.strategies import problems
@@ -32,14 +33,11 @@ def _constant_loss(net: BinaryNetwork) -> BinaryNetwork:
 
 
 @claim(
-    statement="REINFORCE, (C - c) grad log P(h) + grad C, is unbiased for every baseline c "
-    "that does not depend on h; a loss constant in h gives mean zero on the stochastic "
-    "layers.",
-    source="Williams (1992), Machine Learning 8:229-256; Bengio, Léonard & Courville "
-    "(2013), arXiv:1308.3432",
-    conditions="Any depth, N <= 6, every loss, batches of 1-2, parameters and inputs in "
-    "[-2, 2]; baselines none, mean (E[C|x]), optimal (exact), or a constant in [-5, 5]. "
-    f"Per example, |E g_hat - g| <= {TOL:g} (1 + max |g|, |E g_hat|).",
+    statement="REINFORCE, (C - c) grad log P(h) + grad C, is unbiased for every baseline "
+    "c that does not depend on h; a loss constant in h gives mean zero on the stochastic layers.",
+    source=f"Williams (1992), Machine Learning 8:229-256; {BENGIO}",
+    conditions=f"Any depth, N <= 6, every loss, batches of 1-2, {INPUTS}; baselines none, "
+    f"mean (E[C|x]), optimal (exact), or a constant in [-5, 5]. Per example, {UNBIASED}.",
 )
 def reinforce_unbiased(max_examples: int) -> list[Part]:
     """REINFORCE is unbiased with any baseline that does not depend on ``h``.
@@ -100,8 +98,8 @@ def reinforce_unbiased(max_examples: int) -> list[Part]:
     "the unit's own values, can have less); for a one-unit network the variance on the "
     "stochastic-layer coordinates is zero (the output layer's direct gradient keeps its "
     "variance).",
-    source="Bengio, Léonard & Courville (2013), arXiv:1308.3432 (the variance-minimising "
-    "constant baseline); Weaver & Tao (2001), UAI, arXiv:1301.2315",
+    source=f"{BENGIO} (the variance-minimising constant baseline); Weaver & Tao (2001), "
+    "UAI, arXiv:1301.2315",
     conditions="Any depth, N <= 5, every loss, batches of 1-2; constants drawn in "
     f"[-5, 5] plus none and mean. Var_opt - Var_c <= {TOL:g} (1 + Var_c); for N = 1, "
     f"Var_j <= {TOL:g} (1 + max |E g_hat|)^2.",

@@ -233,6 +233,20 @@ def first_example(
     return Counterexample.from_problem(description, *single(problem), estimator)
 
 
+def describe_as(description: str, estimator: str | None = None) -> Callable[[Any], Counterexample]:
+    """A ``describe`` for :meth:`Search.holds`: the first example of the failing case as a
+    counterexample for ``estimator``. The case is a generated ``(net, X, T)`` or a tuple led
+    by one (``(problem, seed)``); without ``estimator`` it is ``(problem, estimator)``."""
+
+    def describe(case: Any) -> Counterexample:
+        if estimator is None:
+            return first_example(description, *case)
+        problem = case if isinstance(case[0], BinaryNetwork) else case[0]
+        return first_example(description, problem, estimator)
+
+    return describe
+
+
 def one_layer(losses: tuple[str, ...], **kw: Any) -> st.SearchStrategy[Any]:
     """Problems of one example on one stochastic layer with one of ``losses``."""
     return problems(max_batch=1, min_depth=1, max_depth=1, losses=losses, **kw)

@@ -11,22 +11,18 @@ from scipy.special import expit
 
 from gradstat.claims.registry import TOL, Counterexample, Part, claim
 from gradstat.claims.search import Search, one_layer, relative, single
+from gradstat.claims.wording import BENGIO, LARGEST
 from gradstat.exact import estimator_moments
 from gradstat.network import BinaryNetwork
 
 STS_LOGITS: tuple[float, ...] = (-2.0, -4.0, -6.0, -8.0, -10.0, -12.0)
 """Logits ``a -> -inf`` along which the STS approximation error is followed."""
 
-STS_RATIO_EXAMPLE = Counterexample(
-    description="one unit, C = 0.5 (1.5 h + 0 - 0.45)^2; |E_sts C(h) - C(p)| / p = "
+STS_RATIO_EXAMPLE = Counterexample.one_unit(
+    "one unit, C = 0.5 (1.5 h + 0 - 0.45)^2; |E_sts C(h) - C(p)| / p = "
     "0.5 * 1.5^2 (sqrt(p) - p) along a = -2, -4, ..., -12",
-    sizes=(0, 1, 1),
-    params=(-2.0, 1.5, 0.0),
-    x=(),
-    t=(0.45,),
-    loss="mse",
-    estimator="sts",
-)
+    -2.0, 0.45, "mse", "sts", w_o=1.5,
+)  # fmt: skip
 """The network of the STS approximation sequence (the logit ``b_1`` is replaced by each
 of :data:`STS_LOGITS`); not a counterexample, recorded in the same reproducible form."""
 
@@ -78,10 +74,10 @@ def _sts_ratios(W_o: np.ndarray, b_o: np.ndarray, t: np.ndarray) -> dict[str, np
     statement="The STS unit h = b sqrt(p), b ~ Bernoulli(sqrt(p)): E[h] = p; for one layer "
     "and a linear loss its backprop mean is exactly half the true gradient on the "
     "stochastic layer; E[f(h)] - f(p) vanishes faster than p as p -> 0.",
-    source="Bengio, Léonard & Courville (2013), arXiv:1308.3432 (the STS unit; "
-    "E[f(h)] = f(p) to first order); the factor 1/2 and the rate are derived here",
+    source=f"{BENGIO} (the STS unit; E[f(h)] = f(p) to first order); the factor 1/2 and "
+    "the rate are derived here",
     conditions="One stochastic layer, N <= 4, linear loss, one example, values in "
-    "[-2, 2], agreement to 1e-10 (1 + largest magnitude); the rate on one-unit mse "
+    f"[-2, 2], agreement to {LARGEST}; the rate on one-unit mse "
     "networks (n_out <= 3, W_o, b_o, t in [-2, 2]) at a = -2, -4, ..., -12.",
 )
 def sts(max_examples: int) -> list[Part]:

@@ -9,85 +9,62 @@ import numpy as np
 from hypothesis import strategies as st
 from scipy.special import expit
 
-from gradstat.claims.registry import SIGN_TOL, TOL, Counterexample, Part, claim
+from gradstat.claims.registry import SIGN_TOL, Counterexample, Part, claim
 from gradstat.claims.search import (
     Search,
     confirmed,
+    describe_as,
     dsigmoid,
     one_layer,
     relative,
     single,
     variance_ratio,
 )
+from gradstat.claims.wording import BENGIO, HINTON, LARGEST, ONE_EXAMPLE
 from gradstat.exact import estimator_moments
 from gradstat.kernels.forward import loss_and_grad
 from gradstat.network import LOSSES, BinaryNetwork, as_batch
 from gradstat.strategies import networks, targets
 
-ST_SIGN_ONE_UNIT = Counterexample(
-    description="one unit, C = 0.5 (h - 0.45)^2, a = -2 (p = 0.119 < t): exact gradient on "
+ST_SIGN_ONE_UNIT = Counterexample.one_unit(
+    "one unit, C = 0.5 (h - 0.45)^2, a = -2 (p = 0.119 < t): exact gradient on "
     "b_1 +0.00525, E[st_sigmoid] -0.0347 (E[st] -0.331)",
-    sizes=(0, 1, 1),
-    params=(-2.0, 1.0, 0.0),
-    x=(),
-    t=(0.45,),
-    loss="mse",
-    estimator="st_sigmoid",
-)
+    -2.0, 0.45, "mse", "st_sigmoid",
+)  # fmt: skip
 """A quadratic loss of one unit: ``g = sigmoid'(a)(1/2 - t) > 0`` for every ``a`` while
 ``E[st_sigmoid] = sigmoid'(a)(p - t) < 0`` whenever ``p < t``."""
 
-ST_SIGN_ONE_LAYER_MINIMAL = Counterexample(
-    description="minimal one-layer mse counterexample (hypothesis.find): C = 0.5 (h2 - 0.5 "
+ST_SIGN_ONE_LAYER_MINIMAL = Counterexample.no_input(
+    "minimal one-layer mse counterexample (hypothesis.find): C = 0.5 (h2 - 0.5 "
     "h1)^2, a = (0, -2): exact gradient on b_1[1] +0.02625, E[st_sigmoid] -0.01373",
-    sizes=(0, 2, 1),
-    params=(0.0, -2.0, -0.5, 1.0, 0.0),
-    x=(),
-    t=(0.0,),
-    loss="mse",
-    estimator="st_sigmoid",
-)
+    (0, 2, 1), (0.0, -2.0, -0.5, 1.0, 0.0), 0.0, "mse", "st_sigmoid",
+)  # fmt: skip
 """For unit 2 the secant ``C(h2 = 1) - C(h2 = 0) = (1 - h1) / 2`` has mean ``1/4 > 0`` but
 the mean slope ``E[h2 - h1 / 2] = sigmoid(-2) - 1/4 < 0``."""
 
-ST_SIGN_TWO_LAYERS = Counterexample(
-    description="two layers, linear loss f = h2a + h2b, a2 = (8 h1 - 4, -h1), a = 0: exact "
+ST_SIGN_TWO_LAYERS = Counterexample.no_input(
+    "two layers, linear loss f = h2a + h2b, a2 = (8 h1 - 4, -h1), a = 0: exact "
     "gradient on b_1 +0.1832, E[st_sigmoid] -0.0205",
-    sizes=(0, 1, 2, 1),
-    params=(0.0, 8.0, -1.0, -4.0, 0.0, 1.0, 1.0, 0.0),
-    x=(),
-    t=(1.0,),
-    loss="linear",
-    estimator="st_sigmoid",
-)
+    (0, 1, 2, 1), (0.0, 8.0, -1.0, -4.0, 0.0, 1.0, 1.0, 0.0), 1.0, "linear", "st_sigmoid",
+)  # fmt: skip
 """A hand-built case: unit ``h2a`` is saturated at both values of ``h1`` (secant
 ``sigmoid(4) - sigmoid(-4) = 0.96``, tangent ``8 sigmoid'(4) = 0.14``), so the tangent of
 ``h2b`` decides the sign. Wrong for every ``a``; identity ST (``8 - 1 = 7``) is right."""
 
-ST_SIGN_TWO_LAYERS_MINIMAL = Counterexample(
-    description="minimal two-layer counterexample (hypothesis.find): a = -1, "
+ST_SIGN_TWO_LAYERS_MINIMAL = Counterexample.no_input(
+    "minimal two-layer counterexample (hypothesis.find): a = -1, "
     "a2 = (2 h1, -2 h1 + 1), f = h2a + h2b: exact gradient on b_1 -0.0160, E[st_sigmoid] "
     "+0.00566",
-    sizes=(0, 1, 2, 1),
-    params=(-1.0, 2.0, -2.0, 0.0, 1.0, 1.0, 1.0, 0.0),
-    x=(),
-    t=(1.0,),
-    loss="linear",
-    estimator="st_sigmoid",
-)
+    (0, 1, 2, 1), (-1.0, 2.0, -2.0, 0.0, 1.0, 1.0, 1.0, 0.0), 1.0, "linear", "st_sigmoid",
+)  # fmt: skip
 """Secants ``sigmoid(2) - sigmoid(0) = 0.381`` and ``sigmoid(-1) - sigmoid(1) = -0.462``;
 the tangents, taken where the units are, weigh them the other way."""
 
-ST_SIGN_TWO_LAYERS_IDENTITY = Counterexample(
-    description="minimal two-layer counterexample for identity ST (hypothesis.find): a = 0, "
+ST_SIGN_TWO_LAYERS_IDENTITY = Counterexample.no_input(
+    "minimal two-layer counterexample for identity ST (hypothesis.find): a = 0, "
     "a2 = (h1, 3 h1), f = -2 h2a + h2b: exact gradient on b_1 -0.00239, E[st] +1",
-    sizes=(0, 1, 2, 1),
-    params=(0.0, 1.0, 3.0, 0.0, 0.0, -2.0, 1.0, 0.0),
-    x=(),
-    t=(1.0,),
-    loss="linear",
-    estimator="st",
-)
+    (0, 1, 2, 1), (0.0, 1.0, 3.0, 0.0, 0.0, -2.0, 1.0, 0.0), 1.0, "linear", "st",
+)  # fmt: skip
 """Identity straight-through sums weights (``-2 * 1 + 1 * 3 = 1``) whatever the units'
 saturation; the secants give ``-2 * 0.231 + 0.453 < 0``."""
 
@@ -119,11 +96,9 @@ def _first_layer(net: BinaryNetwork, x: np.ndarray) -> tuple[np.ndarray, np.ndar
     "is unbiased with zero variance on the stochastic layer (the output-layer estimate is "
     "the direct gradient, unbiased); identity straight-through is biased by the factor "
     "1/sigmoid'(a_i) per unit but has the right sign.",
-    source="Derived here for the estimators of Bengio, Léonard & Courville (2013), "
-    "arXiv:1308.3432 and Hinton (2012), Neural Networks for Machine Learning, lecture 9c",
-    conditions="One stochastic layer, N <= 4, the linear loss C = sum_k t_k y_k, one "
-    "example, parameters, inputs and targets in [-2, 2]; agreement to "
-    f"{TOL:g} (1 + largest magnitude).",
+    source=f"Derived here for the estimators of {BENGIO} and {HINTON}",
+    conditions="One stochastic layer, N <= 4, the linear loss C = sum_k t_k y_k, "
+    f"{ONE_EXAMPLE}; agreement to {LARGEST}.",
 )
 def st_linear_one_layer(max_examples: int) -> list[Part]:
     """Straight-through with one stochastic layer and the ``linear`` loss.
@@ -175,13 +150,11 @@ def st_linear_one_layer(max_examples: int) -> list[Part]:
 @claim(
     statement="For one stochastic layer and mse, the bias of sigmoid straight-through on "
     "a_i (the b_1[i] coordinate) is sigmoid'(a_i)(p_i - 1/2) sum_k W_o[k,i]^2.",
-    source="Derived here for the estimator of Hinton (2012), Neural Networks for Machine "
-    "Learning, lecture 9c",
-    conditions="One stochastic layer, N <= 4, loss mse (0.5 ||y - t||^2), one example, "
-    f"parameters, inputs and targets in [-2, 2]; agreement to {TOL:g} (1 + largest "
-    "magnitude) on every coordinate.",
+    source=f"Derived here for the estimator of {HINTON}",
+    conditions=f"One stochastic layer, N <= 4, loss mse (0.5 ||y - t||^2), {ONE_EXAMPLE}; "
+    f"agreement to {LARGEST} on every coordinate.",
 )
-def st_sigmoid_mse_bias(max_examples: int) -> list[Part]:
+def st_sigmoid_mse_bias(max_examples: int) -> Part:
     """Exact bias of sigmoid straight-through for one stochastic layer and ``mse``.
 
     Closed form: write ``C`` as a function of ``h_i`` with the other units fixed. For
@@ -209,21 +182,15 @@ def st_sigmoid_mse_bias(max_examples: int) -> list[Part]:
         largest[0] = max(largest[0], float(np.abs(bias).max()))
         return relative(bias, want)
 
-    def describe(problem: Any) -> Counterexample:
-        net, x, t = single(problem)
-        return Counterexample.from_problem(
-            "st_sigmoid bias differs from sigmoid'(a)(p - 1/2) sum_k W_o[k,i]^2",
-            net, x, t, "st_sigmoid",
-        )  # fmt: skip
-
-    return [
-        Search(max_examples).holds(
-            "bias of b_1[i] = sigmoid'(a_i)(p_i - 1/2) sum_k W_o[k,i]^2 (x_j times it for "
-            "W_1[i,j], 0 on the output layer; the constant is d^2C/dh_i^2, as derived)",
-            one_layer(("mse",), max_stochastic=4), residual, "largest relative deviation:",
-            describe, lambda: f"largest |bias| seen {largest[0]:.3g}",
-        )
-    ]  # fmt: skip
+    return Search(max_examples).holds(
+        "bias of b_1[i] = sigmoid'(a_i)(p_i - 1/2) sum_k W_o[k,i]^2 (x_j times it for "
+        "W_1[i,j], 0 on the output layer; the constant is d^2C/dh_i^2, as derived)",
+        one_layer(("mse",), max_stochastic=4), residual, "largest relative deviation:",
+        describe_as(
+            "st_sigmoid bias differs from sigmoid'(a)(p - 1/2) sum_k W_o[k,i]^2", "st_sigmoid"
+        ),
+        lambda: f"largest |bias| seen {largest[0]:.3g}",
+    )  # fmt: skip
 
 
 # --------------------------------------------------------------------------- right sign
@@ -317,8 +284,7 @@ def _two_layer_chain() -> st.SearchStrategy[tuple[BinaryNetwork, np.ndarray, np.
 @claim(
     statement="Straight-through (identity or sigmoid), although biased, has the right "
     "sign for a single layer of stochastic units: sign E[g_hat_i] = sign g_i per unit.",
-    source="Bengio, Léonard & Courville (2013), arXiv:1308.3432 (a remark; not "
-    "guaranteed through more layers)",
+    source=f"{BENGIO} (a remark; not guaranteed through more layers)",
     conditions="One stochastic layer (N <= 4), one example, and a loss linear in h or "
     "monotone in each unit on [0, 1] in one direction for all states of the other units "
     "and convex (or concave) in each unit; monotone alone is not enough (a monotone f with "
