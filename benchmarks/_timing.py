@@ -7,7 +7,9 @@ Each script parses its options with :func:`benchmark_parser` and
 and :func:`fmt_rate`; and heads its report with
 :func:`machine_line` and :func:`versions_line`: the core count, numba's threads and
 threading layer, the load average at start and end, and the versions of Python, numpy and
-numba; :func:`publish` prints the report and writes it to ``--out``.
+numba; :func:`publish` prints the report and writes it to ``--out``. Scripts that time
+gradstat in fresh processes run them with :func:`run_python` (environment:
+:func:`python_env`), which import this checkout's gradstat.
 """
 
 from __future__ import annotations
@@ -16,12 +18,18 @@ import argparse
 import math
 import os
 import platform
+import resource
+import subprocess
+import sys
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numba
 import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+"""The checkout whose gradstat the fresh processes of :func:`run_python` import."""
 
 
 def best_wall_and_cpu(fn: Callable[[], object], repeat: int) -> tuple[float, float]:
@@ -128,3 +136,31 @@ def publish(lines: Sequence[str], out: Path | None) -> None:
     print(text)
     if out is not None:
         out.write_text(text + "\n", encoding="utf-8")
+
+
+def python_env(**variables: str) -> dict[str, str]:
+    """This process's environment with ``PYTHONPATH`` on :data:`ROOT`, plus ``variables``."""
+    return {**os.environ, "PYTHONPATH": str(ROOT), **variables}
+
+
+def run_python(
+    args: Sequence[str], env: dict[str, str] | None = None, cwd: str | None = None
+) -> tuple[float, float, str]:
+    """Run ``python ARGS`` in a fresh process: its wall seconds, CPU seconds (its user +
+    system time, all threads) and stdout.
+
+    ``env`` defaults to :func:`python_env`. A failure raises ``RuntimeError`` with the end
+    of the process's stderr.
+    """
+    env = python_env() if env is None else env
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    start = time.perf_counter()
+    done = subprocess.run(
+        [sys.executable, *args], cwd=cwd, env=env, capture_output=True, text=True, check=False
+    )
+    wall = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if done.returncode != 0:
+        raise RuntimeError(f"python {' '.join(args)} failed: {done.stderr[-2000:]}")
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return wall, cpu, done.stdout

@@ -12,24 +12,12 @@ process, e.g. ``OMP_WAIT_POLICY=ACTIVE`` to see spinning threads.
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import time
 from collections.abc import Sequence
-from pathlib import Path
 
-from _timing import (
-    benchmark_parser,
-    fmt_seconds,
-    load_average,
-    machine_line,
-    parse_benchmark_args,
-    publish,
-    versions_line,
-)
-
-ROOT = Path(__file__).resolve().parents[1]
+import _timing
 
 SETUP = """
 import statistics, sys, time
@@ -76,22 +64,13 @@ while True:
 
 
 def _env(extra: Sequence[str]) -> dict[str, str]:
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    for item in extra:
-        name, _, value = item.partition("=")
-        env[name] = value
-    return env
+    """The fresh processes' environment with the ``NAME=VALUE`` settings of ``--env``."""
+    return _timing.python_env(**dict(item.partition("=")[::2] for item in extra))
 
 
 def measure(repeat: int, env: dict[str, str]) -> tuple[dict[str, float], str]:
     """Median seconds per workload in a fresh process, and its threading layer."""
-    out = subprocess.run(
-        [sys.executable, "-c", MEASURE, str(repeat)],
-        env=env,
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
+    out = _timing.run_python(["-c", MEASURE, str(repeat)], env)[2]
     times, layer = {}, ""
     for line in out.splitlines():
         value, name = line.split("\t")
@@ -122,14 +101,14 @@ def beside_busy(n_busy: int, repeat: int, env: dict[str, str]) -> dict[str, floa
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = benchmark_parser(__doc__, quick="fewer timed calls")
+    parser = _timing.benchmark_parser(__doc__, quick="fewer timed calls")
     parser.add_argument("--busy", type=int, default=2, help="other busy processes (default 2)")
     parser.add_argument("--env", action="append", default=[], metavar="NAME=VALUE")
     parser.set_defaults(repeat=20)
-    args = parse_benchmark_args(parser, argv)
+    args = _timing.parse_benchmark_args(parser, argv)
     repeat = 5 if args.quick else args.repeat
     env = _env(args.env)
-    load_start = load_average()
+    load_start = _timing.load_average()
     measure(1, env)  # fills the numba cache, so that every process below loads it
     alone, layer = measure(repeat, env)
     busy = beside_busy(args.busy, repeat, env)
@@ -142,7 +121,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     ]
     for name, seconds in alone.items():
         lines.append(
-            f"| {name} | {fmt_seconds(seconds)} | {fmt_seconds(busy[name])} | "
+            f"| {name} | {_timing.fmt_seconds(seconds)} | {_timing.fmt_seconds(busy[name])} | "
             f"{busy[name] / seconds:.1f}x |"
         )
     fair = args.busy + 1
@@ -150,10 +129,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         "",
         f"A fair share on every core is about {fair}x when each busy process also uses every core.",
         "",
-        machine_line(load_start).replace("threading layer not chosen yet", f"{layer} layer"),
-        versions_line(),
+        _timing.machine_line(load_start).replace(
+            "threading layer not chosen yet", f"{layer} layer"
+        ),
+        _timing.versions_line(),
     ]
-    publish(lines, args.out)
+    _timing.publish(lines, args.out)
     return 0
 
 

@@ -13,14 +13,9 @@ each function's own time, without the functions it compiled on the way).
 
 from __future__ import annotations
 
-import os
-import resource
-import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Sequence
-from pathlib import Path
 
 from _timing import (
     benchmark_parser,
@@ -29,10 +24,10 @@ from _timing import (
     machine_line,
     parse_benchmark_args,
     publish,
+    python_env,
+    run_python,
     versions_line,
 )
-
-ROOT = Path(__file__).resolve().parents[1]
 
 COMMANDS = {
     "report": ["-m", "gradstat", "report", "--no-plots", "--out", "report"],
@@ -71,18 +66,7 @@ for name, seconds in own.most_common():
 
 def run(args: Sequence[str], cache: str, cwd: str) -> tuple[float, float, str]:
     """Wall and CPU seconds (children's user + system) of ``python ARGS`` and its stdout."""
-    env = {**os.environ, "NUMBA_CACHE_DIR": cache, "PYTHONPATH": str(ROOT)}
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    start = time.perf_counter()
-    done = subprocess.run(
-        [sys.executable, *args], cwd=cwd, env=env, capture_output=True, text=True, check=False
-    )
-    wall = time.perf_counter() - start
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    if done.returncode != 0:
-        raise RuntimeError(f"python {' '.join(args)} failed: {done.stderr[-2000:]}")
-    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-    return wall, cpu, done.stdout
+    return run_python(args, python_env(NUMBA_CACHE_DIR=cache), cwd)
 
 
 def cold_and_warm(args: Sequence[str], repeat: int, prepare: Sequence[str] = ()) -> list[float]:
@@ -104,9 +88,7 @@ def child_threading_layer() -> str:
         "print(numba.threading_layer(), numba.get_num_threads(), "
         "os.environ.get('OMP_WAIT_POLICY'))"
     )
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
-    layer, threads, policy = out.stdout.split()
+    layer, threads, policy = run_python(["-c", code])[2].split()
     return f"{layer} threading layer, {threads} threads, OMP_WAIT_POLICY={policy}"
 
 
