@@ -269,14 +269,9 @@ def train_binary(
 
 
 def train_deterministic(
-    X: np.ndarray,
-    T: np.ndarray,
-    theta0: np.ndarray,
-    lr: float,
-    steps: int,
-    every: int,
+    X: np.ndarray, T: np.ndarray, theta0: np.ndarray, lr: float, steps: int, every: int,
     cosine_decay: bool = False,
-) -> tuple[np.ndarray, np.ndarray]:
+) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
     steps_seen: list[int] = []
     losses: list[float] = []
 

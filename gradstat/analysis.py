@@ -75,9 +75,12 @@ def _overall(name: str) -> property:
 class AnalysisResult:
     """Bias, variance and agreement metrics of one estimator on one problem.
 
+    Returned by :func:`analyze`: exact values, or Monte Carlo estimates with standard errors.
+
     Attributes
     ----------
     estimator : str
+        The estimator's name.
     options : dict
         The estimator's resolved options.
     method : {"exact", "mc"}
@@ -235,13 +238,9 @@ def _scopes(
 
 
 def _exact(
-    problem: Problem,
-    spec: EstimatorBase,
-    options: dict[str, Any],
-    max_states: int,
-    tol: float,
+    problem: Problem, spec: EstimatorBase, options: dict[str, Any], max_states: int, tol: float,
     engine: str,
-) -> AnalysisResult:
+) -> AnalysisResult:  # fmt: skip
     mom = moments_pass(problem, spec, options, full_cov=False, max_states=max_states,
                        engine=engine)  # fmt: skip
     scopes = _scopes(
@@ -276,24 +275,13 @@ def _result(
     uncalibrated: dict[str, tuple[str, ...]] | None = None,
 ) -> AnalysisResult:
     return AnalysisResult(
-        estimator=name,
-        options=options,
-        method=method,
-        engine=engine,
-        n_examples=problem.n_examples,
-        n_samples=n_samples,
-        seed=seed,
-        gradient=gradient,
-        mean=mean,
-        var=var,
-        sign_probability=sign,
-        overall=scopes["all"],
-        stochastic=scopes["stochastic"],
+        estimator=name, options=options, method=method, engine=engine,
+        n_examples=problem.n_examples, n_samples=n_samples, seed=seed,
+        gradient=gradient, mean=mean, var=var, sign_probability=sign,
+        overall=scopes["all"], stochastic=scopes["stochastic"],
         layers={k: v for k, v in scopes.items() if k not in ("all", "stochastic")},
-        standard_errors=errors,
-        reference=reference,
-        uncalibrated=uncalibrated,
-    )
+        standard_errors=errors, reference=reference, uncalibrated=uncalibrated,
+    )  # fmt: skip
 
 
 def _monte_carlo(
@@ -373,13 +361,9 @@ def _own_mean(
 
 
 def _mc_reference(
-    problem: Problem,
-    spec: EstimatorBase,
-    options: dict[str, Any],
-    n_samples: int,
-    seed: np.random.SeedSequence,
-    max_states: int,
-) -> tuple[np.ndarray, str]:
+    problem: Problem, spec: EstimatorBase, options: dict[str, Any], n_samples: int,
+    seed: np.random.SeedSequence, max_states: int,
+) -> tuple[np.ndarray, str]:  # fmt: skip
     """Per-example reference gradients ``(B, n_params)`` of a Monte Carlo analysis.
 
     The binary network's exact gradient, except for the noisy rectifier, a different

@@ -32,16 +32,9 @@ from numba import njit
 from gradstat.estimators.codes import MUPROP
 from gradstat.estimators.options import check_keyword_or_real, expansion_units
 from gradstat.estimators.registry import Estimator
-from gradstat.kernels.forward import (
-    log_sigmoid,
-    loss_and_grad,
-    output_gradient,
-    output_layer,
-    preactivation,
-    transposed_product,
-    write_unit,
-)
+from gradstat.kernels.forward import log_sigmoid, output_gradient, write_unit
 from gradstat.kernels.geometry import Example
+from gradstat.kernels.mean_field import mean_field_above
 from gradstat.kernels.workspace import UNIT3, UNIT4, WORK, state_rows
 
 check_expansion = check_keyword_or_real("expansion", ("mean_field",))
@@ -54,9 +47,9 @@ def muprop_estimate(expansion: float, ex: Example, C: float, ws: np.ndarray, e: 
     ``expansion`` is NaN for the mean-field point, else the constant expansion value.
     Rows ``UNIT3`` and ``UNIT4`` of ``ws`` receive the mean-field values ``m`` and their
     slopes ``jm = kappa sigmoid'(abar)``; ``Y2``/``DY2`` the mean-field output and its
-    ``dC/dy``.
+    ``dC/dy`` (:func:`gradstat.kernels.mean_field.mean_field_above`).
     """
-    theta, geo, tab1, t, loss, _ = ex
+    _, geo, tab1, _, _, _ = ex
     sizes, woff, boff, uoff = geo
     a, p, bit, h, _, _, dy, ybar, dybar = state_rows(ws, geo)
     L = sizes.shape[0] - 2
@@ -74,27 +67,7 @@ def muprop_estimate(expansion: float, ex: Example, C: float, ws: np.ndarray, e: 
                 m[base + i] = kappa * p[base + i] + low
             else:
                 m[base + i] = expansion
-        for k in range(l + 1, L):
-            for i in range(sizes[k + 1]):
-                ab = preactivation(theta, geo, tab1, m, k, i)
-                ls1 = log_sigmoid(ab)
-                ls0 = log_sigmoid(-ab)
-                m[uoff[k] + i] = kappa * np.exp(ls1) + low
-                jm[uoff[k] + i] = kappa * np.exp(ls1 + ls0)
-        output_layer(theta, geo, m, ybar)
-        fbar = loss_and_grad(loss, ybar, t, dybar)
-        # d fbar / d h_L, then down to layer l through the mean-field slopes.
-        cur = 0
-        transposed_product(theta, woff[L], sizes[L + 1], sizes[L], dybar, work[cur])
-        for k in range(L - 1, l, -1):
-            nk, nprev = sizes[k + 1], sizes[k]
-            nxt = 1 - cur
-            for j in range(nprev):
-                v = 0.0
-                for i in range(nk):
-                    v += theta[woff[k] + i * nprev + j] * work[cur, i] * jm[uoff[k] + i]
-                work[nxt, j] = v
-            cur = nxt
+        fbar, cur = mean_field_above(ex, l, m, jm, ybar, dybar, work)
         r = C - fbar
         for i in range(n):
             r -= work[cur, i] * (h[base + i] - m[base + i])
@@ -119,9 +92,8 @@ ENTRIES = (
         summary="MuProp: REINFORCE with a first-order Taylor control variate, per layer",
         reference="Gu, Levine, Sutskever & Mnih (2016), ICLR, arXiv:1511.05176",
         unbiased=True,
-        options={"expansion": "mean_field"},
-        validators={"expansion": check_expansion},
-        encode=_expansion,
-        unit_bound=expansion_units("expansion"),
+        # The one option: its default, its check, its encoding and the units it bounds.
+        options={"expansion": "mean_field"}, validators={"expansion": check_expansion},
+        encode=_expansion, unit_bound=expansion_units("expansion"),
     ),
-)
+)  # fmt: skip

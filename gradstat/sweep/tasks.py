@@ -74,6 +74,8 @@ class SweepTask:
 class TaskOutcome:
     """What one task gave.
 
+    A task that failed keeps its error and traceback instead of a result (``ok`` is False).
+
     Attributes
     ----------
     identity : str
