@@ -15,19 +15,15 @@ import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 from reference import naive_enumerator as ne
+from shared import cases
 
 import gradstat as gs
 from gradstat.strategies import problems
 
-ESTIMATOR_CASES = [
-    ("st", {}),
-    ("st_sigmoid", {}),
-    ("sts", {}),
-    ("reinforce", {}),
-    ("reinforce", {"baseline": 0.7}),
-    ("reinforce", {"baseline": "mean"}),
-    ("reinforce", {"baseline": "optimal"}),
-]
+ESTIMATOR_CASES = cases(
+    "st st_sigmoid sts reinforce reinforce:baseline=0.7 reinforce:baseline=mean "
+    "reinforce:baseline=optimal"
+)
 
 
 def _naive(net, X, T, name="st", baseline="none"):
@@ -317,17 +313,10 @@ def test_fold_marginals_match_numpy(n_bits):
     assert on[0] == on[-1] == off[0] == off[-1] == 0.5
 
 
-FACTORED_CASES = [
-    ("st", {}),
-    ("st_sigmoid", {}),
-    ("sts", {}),
-    ("st_tempered", {"tau": 0.6}),
-    ("reinmax", {"tau": 1.5}),
-    ("reinforce", {}),
-    ("reinforce", {"baseline": 0.4}),
-    ("reinforce", {"baseline": "mean"}),
-    ("reinforce", {"baseline": "optimal"}),
-]
+FACTORED_CASES = cases(
+    "st st_sigmoid sts st_tempered:tau=0.6 reinmax:tau=1.5 reinforce reinforce:baseline=0.4 "
+    "reinforce:baseline=mean reinforce:baseline=optimal"
+)
 
 
 def _kernel_sums(net, X, T, name, options, per_state):

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from shared import cases
 
 import gradstat as gs
 from gradstat.engines.gradient import gradient_engine, gradient_pass
@@ -66,33 +67,31 @@ def test_monte_carlo_analysis_of_a_network_too_deep_to_enumerate():
     assert r.standard_errors["all"].mse > 0
 
 
-def test_identical_for_any_thread_count():
-    net = gs.BinaryNetwork.random((3, 9, 9, 9, 2), loss="xent", seed=2)
-    X, T = np.random.default_rng(1).normal(size=(2, 3)), np.array([0, 1])
+def _one_thread_and_all(compute):
+    """``compute()`` on one numba thread, then on all of them (restored however it ends)."""
     before = numba.get_num_threads()
     try:
         numba.set_num_threads(1)
-        one = gs.exact_gradient(net, X, T)
+        one = compute()
         numba.set_num_threads(before)
-        many = gs.exact_gradient(net, X, T)
+        return one, compute()
     finally:
         numba.set_num_threads(before)
+
+
+def test_identical_for_any_thread_count():
+    net = gs.BinaryNetwork.random((3, 9, 9, 9, 2), loss="xent", seed=2)
+    X, T = np.random.default_rng(1).normal(size=(2, 3)), np.array([0, 1])
+    one, many = _one_thread_and_all(lambda: gs.exact_gradient(net, X, T))
     assert np.array_equal(one, many)
 
 
 # --- Exact moments by messages ------------------------------------------------------
 
-LAYERWISE = [
-    ("st", {}),
-    ("st_sigmoid", {}),
-    ("st_tempered", {"tau": 0.4}),
-    ("reinmax", {"tau": 1.0}),
-    ("reinmax", {"tau": 2.5}),
-    ("reinforce", {}),
-    ("reinforce", {"baseline": 0.75}),
-    ("reinforce", {"baseline": "mean"}),
-    ("reinforce", {"baseline": "optimal"}),
-]
+LAYERWISE = cases(
+    "st st_sigmoid st_tempered:tau=0.4 reinmax:tau=1.0 reinmax:tau=2.5 reinforce "
+    "reinforce:baseline=0.75 reinforce:baseline=mean reinforce:baseline=optimal"
+)
 
 
 def _close(a, b, rtol=1e-10):
@@ -193,14 +192,9 @@ def test_deep_moments_agree_with_monte_carlo():
 def test_layerwise_moments_identical_for_any_thread_count():
     net = gs.BinaryNetwork.random((3, 7, 7, 7, 2), loss="xent", seed=2)
     X, T = np.random.default_rng(1).normal(size=(2, 3)), np.array([0, 1])
-    before = numba.get_num_threads()
-    try:
-        numba.set_num_threads(1)
-        one = gs.estimator_moments(net, X, T, "reinmax", engine="layerwise")
-        numba.set_num_threads(before)
-        many = gs.estimator_moments(net, X, T, "reinmax", engine="layerwise")
-    finally:
-        numba.set_num_threads(before)
+    one, many = _one_thread_and_all(
+        lambda: gs.estimator_moments(net, X, T, "reinmax", engine="layerwise")
+    )
     assert np.array_equal(one.mean, many.mean) and np.array_equal(one.var, many.var)
 
 

@@ -16,6 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from reference import naive_enumerator as ne
 from reference import naive_zoo as nz
+from shared import cases
 
 import gradstat as gs
 from gradstat.strategies import problems
@@ -24,17 +25,11 @@ from gradstat.testing import assert_biased, assert_unbiased, check_unbiased
 RTOL = 1e-10
 
 # (name, options) with exact moments on any depth, and ARM/DisARM (one layer only).
-EXACT_CASES = [
-    ("st_tempered", {"tau": 0.5}),
-    ("st_tempered", {"tau": 2.0}),
-    ("reinmax", {"tau": 1.0}),
-    ("reinmax", {"tau": 1.7}),
-    ("leg", {}),
-    ("muprop", {"expansion": "mean_field"}),
-    ("muprop", {"expansion": 0.3}),
-    ("reinforce_loo", {"k": 2}),
-]
-CELL_CASES = [("arm", {}), ("disarm", {})]
+EXACT_CASES = cases(
+    "st_tempered:tau=0.5 st_tempered:tau=2.0 reinmax:tau=1.0 reinmax:tau=1.7 leg "
+    "muprop:expansion=mean_field muprop:expansion=0.3 reinforce_loo:k=2"
+)
+CELL_CASES = cases("arm disarm")
 
 
 def target(net, row):
@@ -43,28 +38,30 @@ def target(net, row):
     return int(flat[0]) if net.loss == "xent" else flat
 
 
+def one_layer(net, seed):
+    """A network of ``net``'s first stochastic layer, input, output, loss and unit values,
+    with random parameters (ARM's and DisARM's cells are exact on one layer only)."""
+    sizes = (net.sizes[0], net.sizes[1], net.sizes[-1])
+    params = gs.BinaryNetwork.random(sizes, seed=seed).params
+    return gs.BinaryNetwork(sizes, params, loss=net.loss, values=net.values)
+
+
 def close(got, want, rtol=RTOL):
     scale = 1.0 + max(np.max(np.abs(got), initial=0.0), np.max(np.abs(want), initial=0.0))
     assert np.max(np.abs(np.asarray(got) - np.asarray(want)), initial=0.0) <= rtol * scale
 
 
+def paired(cases, **sizes):
+    """Problems with units of either value, each with one of ``cases`` or ARM/DisARM."""
+    return st.tuples(problems(values=("01", "pm1"), **sizes), st.sampled_from(cases + CELL_CASES))
+
+
 @settings(max_examples=15)
-@given(
-    problems(max_stochastic=4, max_batch=1, values=("01", "pm1")),
-    st.sampled_from(EXACT_CASES + CELL_CASES),
-)
-def test_exact_moments_match_the_naive_oracle(problem, case):
-    net, X, T = problem
-    name, options = case
+@given(paired(EXACT_CASES, max_stochastic=4, max_batch=1))
+def test_exact_moments_match_the_naive_oracle(drawn):
+    (net, X, T), (name, options) = drawn
     if name in ("arm", "disarm") and net.n_layers > 1:
-        net = gs.BinaryNetwork(
-            (net.sizes[0], net.sizes[1], net.sizes[-1]),
-            gs.BinaryNetwork.random(
-                (net.sizes[0], net.sizes[1], net.sizes[-1]), seed=net.n_params
-            ).params,
-            loss=net.loss,
-            values=net.values,
-        )
+        net = one_layer(net, seed=net.n_params)
     if name == "reinforce_loo" and net.n_stochastic > 3:
         return
     m = gs.estimator_moments(net, X, T, name, **options)
@@ -143,21 +140,10 @@ def test_per_sample_estimates_match_the_naive_oracle(sizes, values, name, option
             close(got, want, 1e-9)
 
 
-TOY_CASES = [
-    ("st", {}),
-    ("st_sigmoid", {}),
-    ("sts", {}),
-    ("reinforce", {}),
-    ("st_tempered", {"tau": 0.5}),
-    ("reinmax", {"tau": 1.0}),
-    ("reinmax", {"tau": 2.0}),
-    ("leg", {}),
-    ("muprop", {}),
-    ("reinforce_loo", {"k": 2}),
-    ("reinforce_loo", {"k": 3}),
-    ("arm", {}),
-    ("disarm", {}),
-]
+TOY_CASES = cases(
+    "st st_sigmoid sts reinforce st_tempered:tau=0.5 reinmax:tau=1.0 reinmax:tau=2.0 leg muprop "
+    "reinforce_loo:k=2 reinforce_loo:k=3 arm disarm"
+)
 
 
 @pytest.mark.parametrize("name,options", TOY_CASES)
@@ -175,27 +161,15 @@ def test_one_unit_closed_forms(name, options, a, t):
     assert m.gradient[0] == pytest.approx(nz.toy_gradient(a, t), rel=1e-12)
 
 
-UNBIASED_EXACT = [
-    ("leg", {}),
-    ("muprop", {}),
-    ("muprop", {"expansion": 1.5}),
-    ("reinforce_loo", {"k": 2}),
-]
+UNBIASED_EXACT = cases("leg muprop muprop:expansion=1.5 reinforce_loo:k=2")
 
 
 @settings(max_examples=10)
-@given(
-    problems(max_stochastic=3, max_batch=2, values=("01", "pm1")),
-    st.sampled_from(UNBIASED_EXACT + CELL_CASES),
-)
-def test_unbiased_estimators_pass_the_exact_harness(problem, case):
-    net, X, T = problem
-    name, options = case
+@given(paired(UNBIASED_EXACT, max_stochastic=3, max_batch=2))
+def test_unbiased_estimators_pass_the_exact_harness(drawn):
+    (net, X, T), (name, options) = drawn
     if name in ("arm", "disarm"):
-        net = gs.BinaryNetwork((net.sizes[0], net.sizes[1], net.sizes[-1]),
-                               gs.BinaryNetwork.random((net.sizes[0], net.sizes[1],
-                                                        net.sizes[-1]), seed=1).params,
-                               loss=net.loss, values=net.values)  # fmt: skip
+        net = one_layer(net, seed=1)
     result = assert_unbiased(name, (net, X, T), **options)
     assert result.method == "exact"
 

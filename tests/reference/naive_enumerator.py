@@ -469,14 +469,9 @@ def example_gradient(
 
 
 def exact_gradient(
-    sizes: Sequence[int],
-    theta: np.ndarray,
-    loss: str,
-    X: np.ndarray,
-    T: Sequence[Any],
-    *,
+    sizes: Sequence[int], theta: np.ndarray, loss: str, X: np.ndarray, T: Sequence[Any], *,
     values: str = "01",
-) -> np.ndarray:
+) -> np.ndarray:  # fmt: skip
     """Exact ``grad_theta J``: the batch mean of :func:`example_gradient`.
 
     Returns

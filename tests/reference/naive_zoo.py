@@ -723,16 +723,9 @@ def _arm_moments(sizes, params, x, t, loss, estimator, values):
 
 
 def example_moments(
-    sizes: Sequence[int],
-    theta: np.ndarray,
-    x: np.ndarray,
-    t: Any,
-    loss: str,
-    estimator: str,
-    *,
-    values: str = "01",
-    **options: Any,
-) -> tuple[np.ndarray, np.ndarray]:
+    sizes: Sequence[int], theta: np.ndarray, x: np.ndarray, t: Any, loss: str, estimator: str,
+    *, values: str = "01", **options: Any,
+) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
     """Exact per-example mean and per-coordinate variance of an estimator.
 
     ``st_tempered``, ``reinmax``, ``leg``, ``muprop``: a sum over the ``2^N`` bit states;

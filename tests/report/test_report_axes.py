@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from shared import exact_config
 
 from gradstat.report import (
     ReportConfig,
@@ -17,17 +18,15 @@ from gradstat.report.plots import draw_figures
 matplotlib = pytest.importorskip("matplotlib")
 from matplotlib.figure import Figure  # noqa: E402
 
-CONFIG = {
-    "method": "exact",
-    "plots": False,
-    "estimators": ["st", "reinforce:baseline=mean", "reinforce:baseline=optimal"],
-    "networks": [{"sizes": [2, 2, 1], "seeds": [0]}, {"sizes": [2, 2, 2, 1], "seeds": [1]}],
-}
-
 
 @pytest.fixture(scope="module")
 def records(tmp_path_factory):
-    config = ReportConfig.from_mapping(CONFIG)
+    config = ReportConfig.from_mapping(
+        exact_config(
+            ["st", "reinforce:baseline=mean", "reinforce:baseline=optimal"],
+            [{"sizes": [2, 2, 1], "seeds": [0]}, {"sizes": [2, 2, 2, 1], "seeds": [1]}],
+        )
+    )
     return run_report(config, tmp_path_factory.mktemp("axes")).records
 
 

@@ -8,6 +8,7 @@ import sys
 
 import numpy as np
 import pytest
+from shared import exact_config
 
 import gradstat as gs
 from gradstat.sweep import (
@@ -21,18 +22,16 @@ from gradstat.sweep import (
 
 pd = pytest.importorskip("pandas")
 
-GRID = {
-    "method": "exact",
-    "plots": False,
+GRID = exact_config(
     # The same estimator twice, with different options: the pivot must still work.
-    "estimators": ["reinforce:baseline=mean", "reinforce:baseline=optimal", "st"],
-    "networks": [
+    ["reinforce:baseline=mean", "reinforce:baseline=optimal", "st"],
+    [
         {"sizes": [2, 2, 1], "seeds": [0]},
         {"sizes": [1, 2, 2, 2], "loss": "xent", "seeds": [3], "label": "deep"},
         # Too wide to enumerate the exact reference gradient: every analysis fails.
         {"sizes": [2, 25, 1], "seeds": [0], "label": "huge"},
     ],
-}
+)
 
 
 @pytest.fixture(scope="module")
