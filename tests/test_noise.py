@@ -15,6 +15,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from reference import naive_enumerator as ne
+from scipy.integrate import quad
 
 import gradstat as gs
 from gradstat.strategies import problems
@@ -88,16 +89,94 @@ def test_parts_sum_to_the_exact_covariance_of_a_batch(estimator, options):
         assert np.linalg.eigvalsh(part).min() >= -1e-13 * scale
 
 
-def test_one_layer_has_one_source_and_arm_uses_its_cells():
+def test_one_layer_has_one_source():
     net = gs.BinaryNetwork.random((2, 3, 2), loss="mse", seed=1)
     x, t = np.array([0.5, -1.0]), np.array([0.2, -0.3])
-    for name in ("st", "arm", "disarm"):
-        d = gs.noise_decomposition(net, x, t, name)
-        m = gs.estimator_moments(net, x, t, name)
-        assert d.sources == ("layer1",)
-        assert d.engine == ("cells" if name in ("arm", "disarm") else "joint")
-        np.testing.assert_allclose(d.parts[0], m.var, rtol=1e-13, atol=1e-16)
-        assert d.top_share == pytest.approx(1.0)
+    d = gs.noise_decomposition(net, x, t, "st")
+    m = gs.estimator_moments(net, x, t, "st")
+    assert d.sources == ("layer1",) and d.engine == "joint"
+    np.testing.assert_allclose(d.parts[0], m.var, rtol=1e-13, atol=1e-16)
+    assert d.top_share == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize("estimator", ["arm", "disarm"])
+@pytest.mark.parametrize("values", ["01", "pm1"])
+def test_arm_state_and_residual_sum_to_the_cells_covariance(estimator, values):
+    net = gs.BinaryNetwork.random((3, 3, 2), loss="bce", seed=4, values=values)
+    rng = np.random.default_rng(5)
+    X, T = rng.normal(size=(3, 3)), rng.random((3, 2))
+    d = gs.noise_decomposition(net, X, T, estimator, full_cov=True)
+    m = gs.estimator_moments(net, X, T, estimator, full_cov=True)
+    assert d.sources == ("layer1", "residual") and d.engine == "cells"
+    scale = np.abs(m.cov).max()
+    np.testing.assert_allclose(d.cov.sum(axis=0), m.cov, rtol=0, atol=1e-12 * scale)
+    np.testing.assert_allclose(d.var, m.var, rtol=1e-12, atol=0)
+    np.testing.assert_allclose(d.mean, m.mean, rtol=0, atol=1e-13 * np.abs(m.mean).max())
+    np.testing.assert_allclose(d.parts, np.diagonal(d.cov, axis1=1, axis2=2), rtol=1e-12)
+    for part in d.cov:
+        assert np.linalg.eigvalsh(part).min() >= -1e-13 * scale
+    # Both sources are really there, and the top layer's share is layer 1's, not the rest's.
+    assert (d.parts > 0).any(axis=1).all()
+    assert d.top_share == pytest.approx(d.shares()[0])
+    single = [gs.noise_decomposition(net, X[b], T[b], estimator) for b in range(3)]
+    np.testing.assert_allclose(d.parts, sum(s.parts for s in single) / 9, rtol=1e-12, atol=0)
+
+
+def _one_unit_arm(estimator, w1, b1, wo, bo, x, t):
+    """ARM's or DisARM's estimate on a (1, 1, 1) mse network as a function of ``u``,
+    written from the estimators' definitions (full layout W_1, b_1, W_o, b_o)."""
+    a = w1 * x + b1
+    p = 1 / (1 + np.exp(-a))
+
+    def estimate(u):
+        h1, h2 = float(u > 1 - p), float(u < p)
+        c1 = ne.loss_value("mse", np.array([wo * h1 + bo]), np.array([t]))
+        c2 = ne.loss_value("mse", np.array([wo * h2 + bo]), np.array([t]))
+        dy1 = ne.loss_grad("mse", np.array([wo * h1 + bo]), np.array([t]))[0]
+        dy2 = ne.loss_grad("mse", np.array([wo * h2 + bo]), np.array([t]))[0]
+        if estimator == "arm":
+            gb = (c1 - c2) * (u - 0.5)
+        else:
+            sign = -1.0 if h2 == 1.0 else 1.0
+            gb = 0.5 * (c1 - c2) * (h1 != h2) * sign / (1 + np.exp(-abs(a)))
+        return np.array([gb * x, gb, 0.5 * (dy1 * h1 + dy2 * h2), 0.5 * (dy1 + dy2)])
+
+    return p, estimate
+
+
+@pytest.mark.parametrize("estimator", ["arm", "disarm"])
+@pytest.mark.parametrize("b1", [-0.9, 0.6])
+def test_one_unit_arm_split_by_integrating_over_u(estimator, b1):
+    # E[g_hat | h] and E[Cov(g_hat | h)] by quadrature over u in [0, p) (h = 1) and
+    # [p, 1] (h = 0), breaking at the cells' edges where the estimate jumps.
+    w1, wo, bo, x, t = 0.8, 1.5, -0.2, 0.7, 0.45
+    net = gs.BinaryNetwork((1, 1, 1), [w1, b1, wo, bo], loss="mse")
+    d = gs.noise_decomposition(net, [x], [t], estimator, full_cov=True)
+    p, estimate = _one_unit_arm(estimator, w1, b1, wo, bo, x, t)
+    edges = sorted([0.0, min(p, 1 - p), max(p, 1 - p), 1.0])
+
+    def integral(f, lo, hi):
+        cuts = [lo, *[e for e in edges if lo < e < hi], hi]
+        return sum(quad(f, a, b, epsabs=1e-15, epsrel=1e-13)[0] for a, b in zip(cuts, cuts[1:]))
+
+    layer1, residual = np.zeros(4), np.zeros(4)
+    mean = np.zeros(4)
+    for j in range(4):
+        m1 = integral(lambda u: estimate(u)[j], 0.0, p) / p
+        m0 = integral(lambda u: estimate(u)[j], p, 1.0) / (1 - p)
+        mean[j] = p * m1 + (1 - p) * m0
+        layer1[j] = p * (1 - p) * (m1 - m0) ** 2
+        residual[j] = integral(lambda u: (estimate(u)[j] - m1) ** 2, 0.0, p) + integral(
+            lambda u: (estimate(u)[j] - m0) ** 2, p, 1.0
+        )
+    np.testing.assert_allclose(d.mean, mean, rtol=1e-10, atol=1e-14)
+    np.testing.assert_allclose(d.parts, [layer1, residual], rtol=1e-10, atol=1e-14)
+    assert residual.min() > 0
+    if estimator == "arm":
+        # Closed form on b_1: E[g | h=1] = Delta (1-p)/2, E[g | h=0] = Delta p/2.
+        c = [ne.loss_value("mse", np.array([wo * h + bo]), np.array([t])) for h in (0, 1)]
+        delta = c[1] - c[0]
+        assert d.parts[0, 1] == pytest.approx(p * (1 - p) * delta**2 * (1 - 2 * p) ** 2 / 4)
 
 
 def test_one_unit_two_layers_closed_form():

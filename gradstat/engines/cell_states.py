@@ -1,0 +1,138 @@
+"""Every cell's estimate of ARM and DisARM kept, and their noise split into the state's and
+the rest.
+
+The cells engine (:mod:`gradstat.engines.cells`) sums ARM's and DisARM's ``3^N`` cells of
+``u`` (one stochastic layer) into running moments; splitting their covariance by source
+(:mod:`gradstat.noise`) needs each cell's estimate, so :func:`cell_estimates_kernel` keeps
+them, calling the cells engine's own per-cell code.
+
+The layer's state is ``h = b2 = 1[u < p]``, the state the network samples from ``u`` (the
+main pass of :mod:`gradstat.estimators.arm`). Per unit, each cell of ``u_i`` lies on one
+side of ``p_i``, so a cell fixes ``h`` and the law of total covariance over ``h`` gives
+
+    Cov(g_hat) = Cov(E[g_hat | h]) + E[Cov(g_hat | h)],
+
+the first part the noise of the layer's sampling, the second the noise beyond the state
+(which cell of ``u`` given ``h``, hence the partner ``b1``, and for ARM the position of
+``u`` within its cell). With cells ``c`` of probability ``w_c`` and mean estimate ``e_c``,
+
+    E[g_hat | h] = sum_{c -> h} w_c e_c / P(h),
+    E[Cov(g_hat | h)] = sum_c w_c (e_c - E[g_hat | h(c)]) (...)^T + sum_c w_c Cov(g_hat | c),
+
+where ``Cov(g_hat | c)`` is zero for DisARM (constant in a cell) and, for ARM, diagonal
+over layer 1's units: ``(C(b1) - C(b2))^2 width_i^2 / 12`` on unit ``i`` (``u_i`` uniform
+in a cell of width ``width_i``, the units independent). Every sum is a product of
+per-unit sums over the cells' digits, done by contracting one axis of ``3`` per unit.
+"""
+
+from __future__ import annotations
+
+from math import exp
+
+import numpy as np
+from numba import njit, prange
+
+from gradstat.engines.cells import _cell_estimate, _cells
+from gradstat.kernels.blocks import CHUNKS, n_chunks
+from gradstat.kernels.forward import log_sigmoid
+from gradstat.kernels.geometry import Batch, Geometry
+
+
+@njit(parallel=True, cache=True)
+def cell_estimates_kernel(
+    disarm: bool, batch: Batch, geo: Geometry, b: int, w: np.ndarray, diff: np.ndarray,
+    est: np.ndarray, width: np.ndarray, state: np.ndarray,
+) -> None:  # fmt: skip
+    """Fill, for example ``b`` and every cell ``c`` (unit ``i``'s cell is digit ``i`` of
+    ``c`` in base 3), its probability ``w[c]``, ``C(b1) - C(b2)`` in ``diff[c]`` and its mean
+    estimate ``est[c]`` (compressed layout); per unit ``i`` and cell ``q``, ``width[i, q]``
+    and the state ``state[i, q] = b2`` it gives. Each cell is written by one thread."""
+    theta, L1, T, loss = batch.theta, batch.L1, batch.T, batch.loss
+    sizes = geo.sizes
+    n1, n_out = sizes[1], sizes[2]
+    n = est.shape[1]
+    tab = L1[b]
+    LO = np.empty((n1, 3))
+    HI = np.empty((n1, 3))
+    B1 = np.empty((n1, 3))
+    B2 = np.empty((n1, 3))
+    for i in range(n1):
+        pm = exp(log_sigmoid(-tab[0, i]))
+        lo, hi, c1, c2 = _cells(tab[1, i], pm)
+        LO[i] = lo
+        HI[i] = hi
+        B1[i] = c1
+        B2[i] = c2
+        for q in range(3):
+            width[i, q] = max(HI[i, q] - LO[i, q], 0.0)
+            state[i, q] = B2[i, q]
+    S = w.shape[0]
+    nc = n_chunks(S, CHUNKS)
+    for c in prange(nc):
+        work = np.empty((6, max(n1, n_out)))
+        scratch = np.empty(n)
+        digits = np.empty(n1, dtype=np.int64)
+        for cell in range(c * S // nc, (c + 1) * S // nc):
+            rest = cell
+            for i in range(n1):
+                digits[i] = rest % 3
+                rest //= 3
+            est[cell] = 0.0
+            wc, dc = _cell_estimate(
+                disarm, theta, geo, tab, T[b], loss, digits, LO, HI, B1, B2, work, est[cell],
+                scratch,
+            )  # fmt: skip
+            w[cell] = max(wc, 0.0)
+            diff[cell] = dc
+
+
+def _unit_sum(values: np.ndarray, unit: int, n_units: int, matrix: np.ndarray) -> np.ndarray:
+    """Contract the axis of unit ``unit`` (axis ``n_units - 1 - unit``: the first unit is
+    the lowest digit) of ``values`` with ``matrix`` (3, k), keeping the axis in place."""
+    axis = n_units - 1 - unit
+    return np.moveaxis(np.tensordot(values, matrix, axes=([axis], [0])), -1, axis)
+
+
+def cell_parts(
+    w: np.ndarray, diff: np.ndarray, est: np.ndarray, width: np.ndarray, state: np.ndarray,
+    arm: bool, full_cov: bool,
+) -> tuple[np.ndarray, np.ndarray, list[np.ndarray] | None]:  # fmt: skip
+    """The state's part and the rest of one example's covariance, from its cells.
+
+    Takes :func:`cell_estimates_kernel`'s outputs (``arm``: ARM's within-cell variance
+    is added to the rest). Returns ``E[g_hat]`` (compressed), the diagonals ``(2, n)``
+    (``Cov(E[g_hat | h])``, ``E[Cov(g_hat | h)]``) and (``full_cov``) the two matrices.
+    """
+    N, n = width.shape[0], est.shape[1]
+    shape = [3] * N
+    to_state = np.zeros((N, 3, 2))
+    for i in range(N):
+        to_state[i, np.arange(3), state[i].astype(np.int64)] = 1.0
+    # Sum the cells into states: P(h) and sum_{c -> h} w_c e_c.
+    P = w.reshape(shape)
+    Q = (w[:, None] * est).reshape([*shape, n])
+    for i in range(N):
+        P = _unit_sum(P, i, N, to_state[i])
+        Q = _unit_sum(Q, i, N, to_state[i])
+    mean = Q.reshape(-1, n).sum(axis=0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        M = np.where(P[..., None] > 0.0, Q / P[..., None], 0.0)
+    D = (M - mean).reshape(-1, n)
+    p_state = P.reshape(-1)
+    # Each cell's conditional mean E[g_hat | h(c)]: index the states' axes by the cells' h.
+    Mc = M
+    for i in range(N):
+        Mc = np.take(Mc, state[i].astype(np.int64), axis=N - 1 - i)
+    R = est - Mc.reshape(-1, n)
+    diag = np.stack([p_state @ (D * D), w @ (R * R)])
+    within = np.zeros(n)
+    if arm:
+        spread = (w * diff * diff).reshape(shape)
+        for i in range(N):
+            others = tuple(a for a in range(N) if a != N - 1 - i)
+            within[i] = spread.sum(axis=others) @ (width[i] ** 2) / 12.0
+        diag[1] += within
+    if not full_cov:
+        return mean, diag, None
+    mats = [(D * p_state[:, None]).T @ D, (R * w[:, None]).T @ R + np.diag(within)]
+    return mean, diag, mats
