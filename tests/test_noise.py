@@ -10,6 +10,7 @@ import itertools
 import json
 from collections import defaultdict
 
+import numba
 import numpy as np
 import pytest
 from hypothesis import given
@@ -18,6 +19,7 @@ from reference import naive_enumerator as ne
 from scipy.integrate import quad
 
 import gradstat as gs
+from gradstat.estimators.user import BatchedEstimator
 from gradstat.strategies import problems
 
 
@@ -155,20 +157,22 @@ def test_one_unit_arm_split_by_integrating_over_u(estimator, b1):
     p, estimate = _one_unit_arm(estimator, w1, b1, wo, bo, x, t)
     edges = sorted([0.0, min(p, 1 - p), max(p, 1 - p), 1.0])
 
-    def integral(f, lo, hi):
+    def integral(j, centre, power, lo, hi):
+        """The integral of ``(g_hat_j(u) - centre)^power`` over ``[lo, hi]``."""
         cuts = [lo, *[e for e in edges if lo < e < hi], hi]
-        return sum(quad(f, a, b, epsabs=1e-15, epsrel=1e-13)[0] for a, b in zip(cuts, cuts[1:]))
+        return sum(
+            quad(lambda u: (estimate(u)[j] - centre) ** power, a, b, epsabs=1e-15,
+                 epsrel=1e-13)[0]
+            for a, b in zip(cuts, cuts[1:])
+        )  # fmt: skip
 
-    layer1, residual = np.zeros(4), np.zeros(4)
-    mean = np.zeros(4)
+    layer1, residual, mean = np.zeros(4), np.zeros(4), np.zeros(4)
     for j in range(4):
-        m1 = integral(lambda u: estimate(u)[j], 0.0, p) / p
-        m0 = integral(lambda u: estimate(u)[j], p, 1.0) / (1 - p)
+        m1 = integral(j, 0.0, 1, 0.0, p) / p
+        m0 = integral(j, 0.0, 1, p, 1.0) / (1 - p)
         mean[j] = p * m1 + (1 - p) * m0
         layer1[j] = p * (1 - p) * (m1 - m0) ** 2
-        residual[j] = integral(lambda u: (estimate(u)[j] - m1) ** 2, 0.0, p) + integral(
-            lambda u: (estimate(u)[j] - m0) ** 2, p, 1.0
-        )
+        residual[j] = integral(j, m1, 2, 0.0, p) + integral(j, m0, 2, p, 1.0)
     np.testing.assert_allclose(d.mean, mean, rtol=1e-10, atol=1e-14)
     np.testing.assert_allclose(d.parts, [layer1, residual], rtol=1e-10, atol=1e-14)
     assert residual.min() > 0
@@ -239,3 +243,89 @@ def test_pm1_units(estimator):
     d = gs.noise_decomposition(net, x, t, estimator, full_cov=True)
     m = gs.estimator_moments(net, x, t, estimator, full_cov=True)
     np.testing.assert_allclose(d.cov.sum(axis=0), m.cov, rtol=0, atol=1e-13 * np.abs(m.cov).max())
+
+
+@numba.njit
+def _user_reinforce(theta, sizes, x, t, u, a, p, h, y, dy, loss_value, out):
+    """REINFORCE without a baseline for 0/1 units, written from the model's definition."""
+    off, start, prev = 0, 0, x
+    L = sizes.shape[0] - 2
+    for l in range(L):
+        n_prev, n = sizes[l], sizes[l + 1]
+        for i in range(n):
+            r = loss_value * (h[start + i] - p[start + i])
+            for j in range(n_prev):
+                out[off + i * n_prev + j] = r * prev[j]
+            out[off + n_prev * n + i] = r
+        off += n_prev * n + n
+        prev = h[start : start + n]
+        start += n
+    for k in range(sizes[L + 1]):
+        for j in range(sizes[L]):
+            out[off + k * sizes[L] + j] = dy[k] * prev[j]
+        out[off + sizes[L] * sizes[L + 1] + k] = dy[k]
+
+
+@numba.njit
+def _user_continuous(theta, sizes, x, t, u, a, p, h, y, dy, loss_value, out):
+    out[0] = u[0]
+
+
+class _NumpyST(BatchedEstimator):
+    """Straight-through from the naive enumerator, one block of forcing uniforms at a time."""
+
+    name = "numpy_st"
+    unbiased = False
+    noise = "discrete"
+    values = ("01",)
+
+    def estimate_block(self, problem, example, U):
+        net = problem.net
+        x, t = problem.X[example], problem.T[example]
+        out = np.empty((U.shape[0], net.n_params))
+        for row, u in enumerate(U):
+            bits = np.zeros(net.n_stochastic, dtype=int)
+            for end in np.cumsum(net.hidden_sizes):  # p of a layer depends on those below
+                p = np.concatenate(ne.forward(net.sizes, net.params, x, bits)["p"])
+                bits[:end] = u[:end] < p[:end]
+            fwd = ne.forward(net.sizes, net.params, x, bits)
+            out[row] = ne.estimate(net.sizes, net.params, net.loss, x, t, fwd, "st")
+        return out
+
+
+@pytest.mark.parametrize(("user", "builtin"), [
+    (gs.per_state_estimator(_user_reinforce, name="my_reinforce"), "reinforce"),
+    (_NumpyST(), "st"),
+])  # fmt: skip
+def test_user_estimators_split_as_the_builtin_they_reproduce(user, builtin):
+    net = gs.BinaryNetwork.random((2, 2, 3, 2), loss="bce", seed=6)
+    rng = np.random.default_rng(7)
+    X, T = rng.normal(size=(2, 2)), rng.random((2, 2))
+    mine = gs.noise_decomposition(net, X, T, user, full_cov=True)
+    want = gs.noise_decomposition(net, X, T, builtin, full_cov=True)
+    assert mine.sources == want.sources == ("layer1", "layer2")
+    assert mine.estimator == user.name and mine.engine == "joint"
+    scale = np.abs(want.cov).max()
+    np.testing.assert_allclose(mine.cov, want.cov, rtol=0, atol=1e-12 * scale)
+    np.testing.assert_allclose(mine.parts, want.parts, rtol=0, atol=1e-12 * scale)
+    np.testing.assert_allclose(mine.mean, want.mean, rtol=0, atol=1e-12 * np.abs(want.mean).max())
+    assert (want.parts > 0).any(axis=1).all()
+
+
+def test_user_refusals_say_what_to_use():
+    net = gs.BinaryNetwork.random((2, 3, 2, 1), loss="mse", seed=2)
+    x, t = [1.0, -1.0], [0.5]
+    continuous = gs.per_state_estimator(_user_continuous, noise="continuous")
+    with pytest.raises(ValueError, match="cannot be split by source exactly"):
+        gs.noise_decomposition(net, x, t, continuous)
+    with pytest.raises(ValueError, match="per_state_estimator"):
+        gs.noise_decomposition(net, x, t, lambda net, x, t, rng: np.zeros(net.n_params))
+
+
+def test_networks_only_messages_can_take_are_refused_with_the_count():
+    net = gs.BinaryNetwork.random((2, 6, 6, 6, 1), loss="mse", seed=3)
+    with pytest.raises(ValueError, match=r"262,144 noise states .* engine='layerwise'"):
+        gs.noise_decomposition(net, [1.0, 0.0], [0.5], "st", max_states=2**16)
+    with pytest.raises(ValueError, match=r"262,144 noise states") as err:
+        gs.noise_decomposition(net, [1.0, 0.0], [0.5], "muprop", max_states=2**16)
+    assert "layerwise" not in str(err.value)
