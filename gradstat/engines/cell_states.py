@@ -48,39 +48,29 @@ def cell_estimates_kernel(
     estimate ``est[c]`` (compressed layout); per unit ``i`` and cell ``q``, ``width[i, q]``
     and the state ``state[i, q] = b2`` it gives. Each cell is written by one thread."""
     theta, L1, T, loss = batch.theta, batch.L1, batch.T, batch.loss
-    sizes = geo.sizes
-    n1, n_out = sizes[1], sizes[2]
-    n = est.shape[1]
+    n1, n_out = geo.sizes[1], geo.sizes[2]
     tab = L1[b]
-    LO = np.empty((n1, 3))
-    HI = np.empty((n1, 3))
-    B1 = np.empty((n1, 3))
-    B2 = np.empty((n1, 3))
+    # Per unit, its three cells' bounds and pair bits (rows lo, hi, b1, b2), as the cells
+    # engine lays them out.
+    table = np.empty((4, n1, 3))
     for i in range(n1):
-        pm = exp(log_sigmoid(-tab[0, i]))
-        lo, hi, c1, c2 = _cells(tab[1, i], pm)
-        LO[i] = lo
-        HI[i] = hi
-        B1[i] = c1
-        B2[i] = c2
-        for q in range(3):
-            width[i, q] = max(HI[i, q] - LO[i, q], 0.0)
-            state[i, q] = B2[i, q]
+        rows = _cells(tab[1, i], exp(log_sigmoid(-tab[0, i])))
+        for r in range(4):
+            table[r, i] = rows[r]
+    width[:, :] = np.maximum(table[1] - table[0], 0.0)
+    state[:, :] = table[3]
     S = w.shape[0]
     nc = n_chunks(S, CHUNKS)
+    powers = 3 ** np.arange(n1)
     for c in prange(nc):
         work = np.empty((6, max(n1, n_out)))
-        scratch = np.empty(n)
-        digits = np.empty(n1, dtype=np.int64)
+        scratch = np.empty(est.shape[1])
         for cell in range(c * S // nc, (c + 1) * S // nc):
-            rest = cell
-            for i in range(n1):
-                digits[i] = rest % 3
-                rest //= 3
+            digits = (cell // powers) % 3
             est[cell] = 0.0
             wc, dc = _cell_estimate(
-                disarm, theta, geo, tab, T[b], loss, digits, LO, HI, B1, B2, work, est[cell],
-                scratch,
+                disarm, theta, geo, tab, T[b], loss, digits, table[0], table[1], table[2],
+                table[3], work, est[cell], scratch,
             )  # fmt: skip
             w[cell] = max(wc, 0.0)
             diff[cell] = dc
