@@ -18,15 +18,18 @@ the variance does (docs/model.md, section 3).
 
 **Messages.** REINFORCE and the straight-through-type estimators have exact moments by
 messages over adjacent layers (:mod:`gradstat.engines.message_moments`) on networks too
-wide for joint enumeration; their split is not computed that way. The message recursion
-carries, per state of one layer, the conditional mean and covariance of the signal from
-above, ``E[r | h_l]`` and ``Cov(r | h_l)``: the total covariance. Layer ``l``'s part of a
-coordinate of layer ``k < l`` is ``E[J D_l D_l^T J^T]``, with ``J`` the product of the
-surrogate Jacobians of layers ``k..l-1`` (a function of ``h_{k-1}..h_{l-1}``) and
-``D_l`` the change of ``E[r | F_l]`` at layer ``l``; its sum needs the second moments of
-``J`` given ``h_{l-1}`` carried forward as well, a message of ``n_k^2`` numbers per
-state, layer pair and source that the engine does not keep. Such networks are refused
-with their state count.
+wide for joint enumeration; their split is not computed that way, and such networks are
+refused with their state count. The recursion carries, per state of one layer, the
+conditional mean and covariance of what comes from above given that state: enough for
+the total covariance, not for the parts. For REINFORCE a coordinate ``j`` of layer ``k``
+is ``(C - c_j) s_j(h_{k-1}, h_k)``, so for every source ``l > k``,
+``D_l = s_j (E[C | h_l] - E[C | h_{l-1}])`` and its part is
+``sum_{h_{l-1}, h_l} P(h_{l-1}, h_l) E[s_j^2 | h_{l-1}] (E[C | h_l] - E[C | h_{l-1}])^2``:
+it needs a forward message ``E[s_j^2 | h_{l-1}]`` for every parameter ``j`` below
+layer ``l`` (``n_params`` numbers per state), and for ``l < k`` the means
+``E[(C - c_j) s_j | h_l]`` of a layer above given one below; the surrogates need the same
+with the product of the Jacobians of layers ``k..l-1`` in place of ``s_j``. The message
+engine computes neither.
 """
 
 from __future__ import annotations

@@ -124,6 +124,17 @@ def test_arm_state_and_residual_sum_to_the_cells_covariance(estimator, values):
     np.testing.assert_allclose(d.parts, sum(s.parts for s in single) / 9, rtol=1e-12, atol=0)
 
 
+@given(problems(max_batch=2, max_depth=1, max_stochastic=4), st.sampled_from(["arm", "disarm"]))
+def test_arm_parts_sum_over_drawn_networks(problem, estimator):
+    net, X, T = problem
+    d = gs.noise_decomposition(net, X, T, estimator)
+    m = gs.estimator_moments(net, X, T, estimator)
+    scale = 1.0 + np.abs(m.var).max()
+    np.testing.assert_allclose(d.var, m.var, rtol=0, atol=1e-12 * scale)
+    np.testing.assert_allclose(d.mean, m.mean, rtol=0, atol=1e-12 * (1 + np.abs(m.mean).max()))
+    assert d.parts.min() >= -1e-15 * scale
+
+
 def _one_unit_arm(estimator, w1, b1, wo, bo, x, t):
     """ARM's or DisARM's estimate on a (1, 1, 1) mse network as a function of ``u``,
     written from the estimators' definitions (full layout W_1, b_1, W_o, b_o)."""
