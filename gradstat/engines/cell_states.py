@@ -21,8 +21,7 @@ the first part the noise of the layer's sampling, the second the noise beyond th
 
 where ``Cov(g_hat | c)`` is zero for DisARM (constant in a cell) and, for ARM, diagonal
 over layer 1's units: ``(C(b1) - C(b2))^2 width_i^2 / 12`` on unit ``i`` (``u_i`` uniform
-in a cell of width ``width_i``, the units independent). Every sum is a product of
-per-unit sums over the cells' digits, done by contracting one axis of ``3`` per unit.
+in a cell of width ``width_i``, the units independent).
 """
 
 from __future__ import annotations
@@ -76,13 +75,6 @@ def cell_estimates_kernel(
             diff[cell] = dc
 
 
-def _unit_sum(values: np.ndarray, unit: int, n_units: int, matrix: np.ndarray) -> np.ndarray:
-    """Contract the axis of unit ``unit`` (axis ``n_units - 1 - unit``: the first unit is
-    the lowest digit) of ``values`` with ``matrix`` (3, k), keeping the axis in place."""
-    axis = n_units - 1 - unit
-    return np.moveaxis(np.tensordot(values, matrix, axes=([axis], [0])), -1, axis)
-
-
 def cell_parts(
     w: np.ndarray, diff: np.ndarray, est: np.ndarray, width: np.ndarray, state: np.ndarray,
     arm: bool, full_cov: bool,
@@ -93,36 +85,28 @@ def cell_parts(
     is added to the rest). Returns ``E[g_hat]`` (compressed), the diagonals ``(2, n)``
     (``Cov(E[g_hat | h])``, ``E[Cov(g_hat | h)]``) and (``full_cov``) the two matrices.
     """
-    N, n = width.shape[0], est.shape[1]
-    shape = [3] * N
-    to_state = np.zeros((N, 3, 2))
-    for i in range(N):
-        to_state[i, np.arange(3), state[i].astype(np.int64)] = 1.0
-    # Sum the cells into states: P(h) and sum_{c -> h} w_c e_c.
-    P = w.reshape(shape)
-    Q = (w[:, None] * est).reshape([*shape, n])
-    for i in range(N):
-        P = _unit_sum(P, i, N, to_state[i])
-        Q = _unit_sum(Q, i, N, to_state[i])
-    mean = Q.reshape(-1, n).sum(axis=0)
+    N = width.shape[0]
+    units = np.arange(N)
+    digits = (np.arange(w.shape[0])[:, None] // 3**units) % 3  # (cells, N)
+    # Each cell's state h as an index (unit i is bit i, as in joint enumeration); every
+    # state has cells (b2 = 1 in cell 0, b2 = 0 in cell 2), so sorting the cells by it
+    # gives 2^N runs to sum.
+    h = (state[units, digits].astype(np.int64) << units).sum(axis=1)
+    order = np.argsort(h, kind="stable")
+    starts = np.searchsorted(h[order], np.arange(1 << N))
+    P = np.add.reduceat(w[order], starts)
+    Q = np.add.reduceat(w[order, None] * est[order], starts, axis=0)
+    mean = Q.sum(axis=0)
     with np.errstate(invalid="ignore", divide="ignore"):
-        M = np.where(P[..., None] > 0.0, Q / P[..., None], 0.0)
-    D = (M - mean).reshape(-1, n)
-    p_state = P.reshape(-1)
-    # Each cell's conditional mean E[g_hat | h(c)]: index the states' axes by the cells' h.
-    Mc = M
-    for i in range(N):
-        Mc = np.take(Mc, state[i].astype(np.int64), axis=N - 1 - i)
-    R = est - Mc.reshape(-1, n)
-    diag = np.stack([p_state @ (D * D), w @ (R * R)])
-    within = np.zeros(n)
+        M = np.where(P[:, None] > 0.0, Q / P[:, None], 0.0)
+    D = M - mean
+    R = est - M[h]
+    diag = np.stack([P @ (D * D), w @ (R * R)])
+    within = np.zeros(est.shape[1])
     if arm:
-        spread = (w * diff * diff).reshape(shape)
-        for i in range(N):
-            others = tuple(a for a in range(N) if a != N - 1 - i)
-            within[i] = spread.sum(axis=others) @ (width[i] ** 2) / 12.0
+        within[:N] = (w * diff * diff) @ width[units, digits] ** 2 / 12.0
         diag[1] += within
     if not full_cov:
         return mean, diag, None
-    mats = [(D * p_state[:, None]).T @ D, (R * w[:, None]).T @ R + np.diag(within)]
+    mats = [(D * P[:, None]).T @ D, (R * w[:, None]).T @ R + np.diag(within)]
     return mean, diag, mats
