@@ -258,23 +258,19 @@ def test_pm1_units(estimator):
 
 @numba.njit
 def _user_reinforce(theta, sizes, x, t, u, a, p, h, y, dy, loss_value, out):
-    """REINFORCE without a baseline for 0/1 units, written from the model's definition."""
-    off, start, prev = 0, 0, x
+    """REINFORCE without a baseline for 0/1 units, written from the model's definition: per
+    layer, the signal ``r`` (``C (h - p)``, or ``dC/dy`` for the output) times ``[h_prev; 1]``."""
     L = sizes.shape[0] - 2
-    for l in range(L):
-        n_prev, n = sizes[l], sizes[l + 1]
-        for i in range(n):
-            r = loss_value * (h[start + i] - p[start + i])
-            for j in range(n_prev):
-                out[off + i * n_prev + j] = r * prev[j]
-            out[off + n_prev * n + i] = r
-        off += n_prev * n + n
-        prev = h[start : start + n]
-        start += n
-    for k in range(sizes[L + 1]):
-        for j in range(sizes[L]):
-            out[off + k * sizes[L] + j] = dy[k] * prev[j]
-        out[off + sizes[L] * sizes[L + 1] + k] = dy[k]
+    off, start, prev = 0, 0, x
+    for l in range(L + 1):
+        n, m = sizes[l + 1], sizes[l]
+        r = loss_value * (h[start : start + n] - p[start : start + n]) if l < L else dy
+        out[off : off + n * m] = np.outer(r, prev).ravel()
+        out[off + n * m : off + n * m + n] = r
+        off += n * (m + 1)
+        if l < L:
+            prev = h[start : start + n]
+            start += n
 
 
 @numba.njit
