@@ -255,8 +255,7 @@ def noise_decomposition(
     given ``h = 1[u < p]``; zero, and not listed, for an estimate that is a function of
     the states). Every part is an exact sum over the ``2^N`` noise states (ARM and
     DisARM on one stochastic layer: over their ``3^N`` cells of ``u``). For a batch the
-    parts are ``(1/B^2) sum_x`` of the examples' parts. The split is that of the law of
-    total covariance (e.g. Weiss, *A Course in Probability*, 2005, section 9.4).
+    parts are ``(1/B^2) sum_x`` of the examples' parts.
 
     Parameters
     ----------
