@@ -17,6 +17,7 @@ from gradstat._validation import check_bool, check_choice, check_size
 from gradstat.engines.choice import ENGINES, JOINT_PREFERRED_WORK, moments_engine
 from gradstat.engines.gradient import reference_gradient
 from gradstat.engines.moments import EstimatorMoments, moments_pass
+from gradstat.estimators.registry import EstimatorBase
 from gradstat.estimators.user import guard_engines, resolve_estimator
 from gradstat.kernels.blocks import CHUNKS
 from gradstat.network import BinaryNetwork
@@ -107,6 +108,21 @@ def exact_gradient(
     return grads.mean(axis=0)
 
 
+def exact_inputs(
+    net: BinaryNetwork, x: Any, t: Any, estimator: Any, options: dict[str, Any],
+    full_cov: Any, max_states: Any,
+) -> tuple[EstimatorBase, dict[str, Any], Problem, bool, int]:  # fmt: skip
+    """The checked inputs of an exact computation on an estimator: its object and
+    resolved options, the validated problem (the estimator's own checks passed),
+    ``full_cov`` and ``max_states``."""
+    spec, opts = resolve_estimator(estimator, options)
+    full_cov = check_bool(full_cov, "full_cov")
+    max_states = check_max_states(max_states)
+    problem = make_problem(net, x, t)
+    spec.check_problem(problem, opts)
+    return spec, opts, problem, full_cov, max_states
+
+
 def estimator_moments(
     net: BinaryNetwork,
     x: Any,
@@ -160,12 +176,10 @@ def estimator_moments(
         Unknown option names, arguments of the wrong type, a per-state function that does
         not compile for its arguments.
     """
-    spec, opts = resolve_estimator(estimator, options)
-    full_cov = check_bool(full_cov, "full_cov")
-    max_states = check_max_states(max_states)
     engine = check_choice(engine, "engine", ENGINES)
-    problem = make_problem(net, x, t)
-    spec.check_problem(problem, opts)
+    spec, opts, problem, full_cov, max_states = exact_inputs(
+        net, x, t, estimator, options, full_cov, max_states
+    )
     if full_cov:
         # The covariance, and one accumulator of it per chunk of the joint kernels.
         copies = CHUNKS // 4 + 1

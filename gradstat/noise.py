@@ -1,42 +1,64 @@
 """``noise_decomposition``: an estimator's covariance split by the layer whose sampling causes it.
 
 With ``F_l`` the states of layers ``1..l`` (``F_0`` nothing), the conditional means
-``M_l = E[g_hat | F_l]`` are a martingale from ``M_0 = E[g_hat]`` to ``M_L = g_hat`` (every
-enumerable estimate is a function of its layers' noise), and the law of total covariance
-splits
+``M_l = E[g_hat | F_l]`` are a martingale from ``M_0 = E[g_hat]`` to ``M_L = E[g_hat | h]``,
+and the law of total covariance splits
 
-    Cov(g_hat) = sum_l E[ Cov( E[g_hat | F_l] | F_{l-1} ) ] = sum_l E[ D_l D_l^T ],
-    D_l = M_l - M_{l-1},
+    Cov(g_hat) = sum_l E[ Cov( E[g_hat | F_l] | F_{l-1} ) ] + E[ Cov(g_hat | h) ]
+               = sum_l E[ D_l D_l^T ] + E[ Cov(g_hat | h) ],     D_l = M_l - M_{l-1},
 
-into one positive semi-definite part per stochastic layer: the noise that layer ``l``'s
-sampling adds given the layers below it. Each part is an exact finite sum over the noise
-states. For a batch each example has independent noise, so the parts add over examples
-with weight ``1/B^2`` as the variance does (docs/model.md, section 3).
+into one positive semi-definite part per stochastic layer, the noise that layer ``l``'s
+sampling adds given the layers below it, and the *residual*: the noise beyond the states.
+An estimate that is a function of its noise states (every discrete-noise estimator, the
+built-in ones and users' alike) has no residual; ARM and DisARM, which read the uniforms
+``u`` that drew the state, have one (:mod:`gradstat.engines.cell_states`). Each part is
+an exact finite sum over the noise states (or ARM's cells of ``u``). For a batch each
+example has independent noise, so the parts add over examples with weight ``1/B^2`` as
+the variance does (docs/model.md, section 3).
+
+**Messages.** REINFORCE and the straight-through-type estimators have exact moments by
+messages over adjacent layers (:mod:`gradstat.engines.message_moments`) on networks too
+wide for joint enumeration; their split is not computed that way, and such networks are
+refused with their state count. The recursion carries, per state of one layer, the
+conditional mean and covariance of what comes from above given that state: enough for
+the total covariance, not for the parts. For REINFORCE a coordinate ``j`` of layer ``k``
+is ``(C - c_j) s_j(h_{k-1}, h_k)``, so for every source ``l > k``,
+``D_l = s_j (E[C | h_l] - E[C | h_{l-1}])`` and its part is
+``sum_{h_{l-1}, h_l} P(h_{l-1}, h_l) E[s_j^2 | h_{l-1}] (E[C | h_l] - E[C | h_{l-1}])^2``:
+it needs a forward message ``E[s_j^2 | h_{l-1}]`` for every parameter ``j`` below
+layer ``l`` (``n_params`` numbers per state), and for ``l < k`` the means
+``E[(C - c_j) s_j | h_l]`` of a layer above given one below; the surrogates need the same
+with the product of the Jacobians of layers ``k..l-1`` in place of ``s_j``. The message
+engine computes neither.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-from gradstat._validation import check_bool, check_size
+from gradstat._validation import check_size
 from gradstat.engines.baselines import kernel_options, workspace_for
+from gradstat.engines.cell_states import cell_estimates_kernel, cell_parts
 from gradstat.engines.gradient import problem_batch
-from gradstat.engines.state_estimates import state_estimates_kernel
+from gradstat.engines.state_estimates import (
+    batched_state_estimates,
+    state_estimates_kernel,
+    user_state_estimates,
+)
 from gradstat.estimators.registry import EstimatorBase
-from gradstat.estimators.user import guard_engines, resolve_estimator
-from gradstat.exact import check_reference, estimator_moments
+from gradstat.estimators.user import guard_engines
+from gradstat.exact import check_reference, exact_inputs
 from gradstat.network import BinaryNetwork
 from gradstat.problem import (
     DEFAULT_MAX_STATES,
     Problem,
-    check_max_states,
     expand_mean,
     expand_square,
     expansion_matrix,
-    make_problem,
     states_error,
     threads_for,
 )
@@ -45,12 +67,21 @@ __all__ = ["NoiseDecomposition", "noise_decomposition"]
 
 MAX_KEPT_VALUES = 2**26
 """The most float64 values (512 MiB) of per-state estimates kept at once for one example
-(the split makes two temporaries of that size as well)."""
+(the split makes two temporaries of that size as well; ARM's cells four)."""
+
+RESIDUAL = "residual"
+"""The name of the source beyond the states (:data:`NoiseDecomposition.sources`)."""
 
 _ADVICE = (
     "Monte Carlo draws cannot split a covariance by source exactly (the conditional means "
     "E[g_hat | h_1..h_l] would need nested sampling); use a network with fewer stochastic "
     "units, or raise max_states if you can afford the enumeration"
+)
+
+_MESSAGES = (
+    " The message engine gives this estimator's total variance on this network "
+    "(gradstat.estimator_moments(..., engine='layerwise')) but not its split by source "
+    "(see the gradstat.noise module docstring)."
 )
 
 
@@ -60,26 +91,27 @@ class NoiseDecomposition:
 
     Attributes
     ----------
-    estimator : str
-    options : dict
-        The estimator's resolved options.
-    engine : {"joint", "cells"}
-        ``"joint"``: every noise state kept (layer ``l``'s source is its bits, in every
-        draw for ``reinforce_loo``); ``"cells"``: ARM/DisARM on one stochastic layer, whose
-        one source is that layer's uniforms (its cells and the position within them).
-    n_examples : int
     sources : tuple of str
-        ``layer1..layerL``, the layers whose sampling the parts are charged to.
-    mean : ndarray (n_params,)
-        ``E[g_hat]`` of the batch estimate.
+        ``layer1..layerL``, the layers whose sampling the parts are charged to, then
+        ``residual`` for an estimator with noise beyond the states (ARM, DisARM).
+    parts : ndarray (n_sources, n_params)
+        Per source, the diagonal of its part (``E[D_l D_l^T]`` for layer ``l``,
+        ``E[Cov(g_hat | h)]`` for the residual; see the module docstring).
     var : ndarray (n_params,)
         The total per-coordinate variance of the batch estimate (the sum of the parts).
-    parts : ndarray (n_sources, n_params)
-        Per source ``l``, the diagonal of ``E[D_l D_l^T]`` (see the module docstring).
+    mean : ndarray (n_params,)
+        ``E[g_hat]`` of the batch estimate.
     cov : ndarray (n_sources, n_params, n_params) or None
         The parts as matrices (with ``full_cov=True``).
     groups : dict[str, slice]
         The parameter groups of :meth:`BinaryNetwork.parameter_groups`, plus ``all``.
+    estimator, options, n_examples
+        The estimator's name and resolved options, and the batch size.
+    engine : {"joint", "cells"}
+        ``"joint"``: every noise state kept (layer ``l``'s source is its bits, in every
+        draw for ``reinforce_loo``); ``"cells"``: ARM/DisARM on one stochastic layer by
+        their ``3^N`` cells of ``u``, whose state ``h = 1[u < p]`` is layer 1's source and
+        the rest of ``u`` the residual.
     """
 
     estimator: str
@@ -107,7 +139,8 @@ class NoiseDecomposition:
     @property
     def top_share(self) -> float:
         """The top stochastic layer's share of the total variance over all parameters."""
-        return float(self.shares("all")[-1])
+        layers = [k for k, s in enumerate(self.sources) if s != RESIDUAL]
+        return float(self.shares("all")[layers[-1]])
 
     def _group(self, group: str) -> slice:
         if group not in self.groups:
@@ -190,12 +223,12 @@ def _grouped_states(
 
 def _check_source_split(spec: EstimatorBase, net: BinaryNetwork) -> str:
     """The engine of the split for ``spec``, or a ValueError saying why there is none."""
-    if spec.jitted is not None or spec.full_layout:
+    if spec.draws_own_noise:
         raise ValueError(
-            f"noise_decomposition takes built-in estimators; {spec.name!r} is a user "
-            "estimator (its per-state function is compiled into the moment kernels only): "
-            "register its formula as a built-in, or split its covariance from its per-state "
-            "estimates yourself"
+            f"the covariance of user estimator {spec.name!r} cannot be split by source: it "
+            "draws its own noise, which gradstat cannot enumerate; write it as a jitted "
+            "per-state function (gradstat.per_state_estimator) if its estimate is a "
+            "function of the hidden states"
         )
     engine = spec.exact_engine(net.n_layers)
     if engine is None:
@@ -207,37 +240,35 @@ def _check_source_split(spec: EstimatorBase, net: BinaryNetwork) -> str:
 
 
 def noise_decomposition(
-    net: BinaryNetwork,
-    x: Any,
-    t: Any,
-    estimator: str,
-    *,
-    full_cov: bool = False,
-    max_states: int = DEFAULT_MAX_STATES,
-    **options: Any,
-) -> NoiseDecomposition:
+    net: BinaryNetwork, x: Any, t: Any, estimator: str | EstimatorBase, *,
+    full_cov: bool = False, max_states: int = DEFAULT_MAX_STATES, **options: Any,
+) -> NoiseDecomposition:  # fmt: skip
     """Split an estimator's exact covariance by the stochastic layer whose sampling causes it.
 
     By the law of total covariance over the layers' states ``F_l = (h_1, ..., h_l)``,
 
-    ``Cov(g_hat) = sum_l E[ Cov( E[g_hat | F_l] | F_{l-1} ) ]``,
+    ``Cov(g_hat) = sum_l E[ Cov( E[g_hat | F_l] | F_{l-1} ) ] + E[ Cov(g_hat | h) ]``,
 
     each part positive semi-definite: the noise layer ``l``'s sampling adds, given the
     layers below (for ``sts`` the bits ``b_l``, for ``reinforce_loo`` layer ``l`` of all
-    ``k`` draws). Every part is an exact sum over the ``2^N`` noise states (ARM and DisARM
-    on one stochastic layer: one source, the layer's uniforms, by its ``3^N`` cells). For a
-    batch the parts are ``(1/B^2) sum_x`` of the examples' parts.
+    ``k`` draws), and the residual noise beyond the states (ARM's and DisARM's uniforms
+    given ``h = 1[u < p]``; zero, and not listed, for an estimate that is a function of
+    the states). Every part is an exact sum over the ``2^N`` noise states (ARM and
+    DisARM on one stochastic layer: over their ``3^N`` cells of ``u``). For a batch the
+    parts are ``(1/B^2) sum_x`` of the examples' parts.
 
     Parameters
     ----------
     net, x, t
         Network, one example ``(n_in,)`` or a batch ``(B, n_in)``, and targets.
-    estimator : str
-        A registered estimator whose moments can be enumerated.
+    estimator : str or EstimatorBase
+        A registered estimator whose moments can be enumerated, a user's jitted per-state
+        function (:func:`gradstat.per_state_estimator`, ``noise="discrete"``) or an
+        estimator written in PyTorch or JAX.
     full_cov : bool
         Also return each part as a matrix ``(n_params, n_params)``.
     max_states : int
-        Refuse to enumerate more than this many noise states per example.
+        Refuse to enumerate more than this many noise states (or cells) per example.
     **options
         Estimator options, e.g. ``baseline="optimal"`` for ``reinforce``.
 
@@ -248,9 +279,10 @@ def noise_decomposition(
     Raises
     ------
     ValueError
-        Estimators with continuous noise (other than ARM/DisARM on one layer), user
-        estimators, more noise states than ``max_states`` (with the count), more kept
-        estimates than fit in memory, and non-finite results.
+        Estimators with continuous noise (other than ARM/DisARM on one layer), plain
+        Python estimators, more noise states than ``max_states`` (with the count; for a
+        network the message engine could take, saying that it gives the total variance
+        only), more kept estimates than fit in memory, and non-finite results.
     TypeError
         Unknown option names or arguments of the wrong type.
 
@@ -264,89 +296,124 @@ def noise_decomposition(
     >>> bool(np.allclose(d.parts.sum(axis=0), d.var))
     True
     """
-    spec, opts = resolve_estimator(estimator, options)
-    full_cov = check_bool(full_cov, "full_cov")
-    max_states = check_max_states(max_states)
-    problem = make_problem(net, x, t)
-    spec.check_problem(problem, opts)
+    spec, opts, problem, full_cov, max_states = exact_inputs(
+        net, x, t, estimator, options, full_cov, max_states
+    )
     spec.check_values(net)
     engine = _check_source_split(spec, net)
     count = spec.exact_count(net.hidden_sizes, opts)
     what = "cells of u" if engine == "cells" else "noise states"
     if count > max_states:
+        messages = net.n_layers > 1 and spec.layerwise_family() is not None
         raise states_error(
             f"the noise decomposition of {spec.name!r} enumerates {count:,} {what} per "
             f"example, more than max_states = {max_states:,}",
-            _ADVICE + ".",
+            _ADVICE + "." + (_MESSAGES if messages else ""),
         )
-    if engine == "cells":
-        return _cells_split(problem, x, t, spec, opts, full_cov, max_states)
-    check_size(int(count) * problem.n_compressed, "noise_decomposition",
+    width = problem.n_compressed if not spec.full_layout else net.n_params
+    check_size(int(count) * width, "noise_decomposition",
                f"the {count:,} estimates of one example kept at once", MAX_KEPT_VALUES)  # fmt: skip
+    n_sources = net.n_layers + (engine == "cells")
     if full_cov:
-        what = f"{net.n_layers} covariance matrices of {net.n_params:,} parameters"
-        check_size(net.n_layers * net.n_params**2, "full_cov", what)
+        what = f"{n_sources} covariance matrices of {net.n_params:,} parameters"
+        check_size(n_sources * net.n_params**2, "full_cov", what)
+    if engine == "cells":
+        example_parts = _cells_parts(problem, spec, full_cov)
+    else:
+        example_parts = _joint_parts(problem, spec, opts, full_cov, max_states)
     with guard_engines(spec):
-        return _joint_split(problem, spec, opts, full_cov, max_states)
+        return _result(problem, spec, opts, engine, n_sources, example_parts, full_cov)
 
 
-def _joint_split(
+ExampleParts = tuple[np.ndarray, np.ndarray, list[np.ndarray] | None]
+"""One example's ``E[g_hat]``, per-source diagonals and (``full_cov``) matrices, in the
+layout its estimates come in."""
+
+
+def _joint_parts(
     problem: Problem, spec: EstimatorBase, opts: dict[str, Any], full_cov: bool, max_states: int
-) -> NoiseDecomposition:
-    """The split from every noise state's estimate (:mod:`gradstat.engines.state_estimates`)."""
+) -> Callable[[int], ExampleParts]:
+    """Per example, the split from every noise state's estimate
+    (:mod:`gradstat.engines.state_estimates`)."""
     net = problem.net
     k = spec.draws_per_estimate(opts)
     n_bits = spec.noise_size(net.hidden_sizes, opts)
+    width = net.n_params if spec.full_layout else problem.n_compressed
+    batch, geo = problem_batch(problem, spec.unit_mode(problem.mode))
     kopts, baselines = kernel_options(spec, opts, problem, max_states)
     cols = workspace_for(problem, spec, opts)
-    B, Pc, P = problem.n_examples, problem.n_compressed, net.n_params
-    means = np.zeros((B, Pc))
-    diags = np.zeros((net.n_layers, B, Pc))
-    cov = np.zeros((net.n_layers, P, P)) if full_cov else None
-    for b in range(B):
-        logp = np.empty((1, 1 << n_bits))
-        est = np.empty((1, 1 << n_bits, Pc))
-        batch, geo = problem_batch(problem, spec.unit_mode(problem.mode), slice(b, b + 1))
+
+    def parts(b: int) -> ExampleParts:
+        logp = np.empty(1 << n_bits)
+        est = np.empty((1 << n_bits, width))
         with threads_for(est.size):
-            state_estimates_kernel(
-                batch, geo, spec.code, n_bits, kopts, baselines[b : b + 1], cols, logp, est
-            )
-        prob, grouped, bits = _grouped_states(logp[0], est[0], net.hidden_sizes, k)
-        means[b], diags[:, b], mats = source_parts(prob, grouped, bits, full_cov)
-        if cov is not None and mats is not None:
-            M = expansion_matrix(problem, b)
-            for level, mat in enumerate(mats):
-                cov[level] += M @ mat @ M.T
-    mean = expand_mean(problem, means).mean(axis=0)
-    parts = np.stack([expand_square(problem, d).sum(axis=0) for d in diags]) / B**2
-    if cov is not None:
-        cov /= B**2
-    return _result(spec, opts, "joint", problem, mean, parts, cov)
+            if spec.batched:
+                batched_state_estimates(problem, spec, b, logp, est)
+            elif spec.jitted is not None:
+                user_state_estimates(spec.jitted)(batch, geo, b, logp, est)
+            else:
+                one = slice(b, b + 1)
+                state_estimates_kernel(
+                    problem_batch(problem, spec.unit_mode(problem.mode), one)[0], geo,
+                    spec.code, n_bits, kopts, baselines[one], cols, logp[None], est[None],
+                )  # fmt: skip
+        prob, grouped, bits = _grouped_states(logp, est, net.hidden_sizes, k)
+        return source_parts(prob, grouped, bits, full_cov)
+
+    return parts
 
 
-def _cells_split(
-    problem: Problem, x: Any, t: Any, spec: EstimatorBase, opts: dict[str, Any],
-    full_cov: bool, max_states: int,
-) -> NoiseDecomposition:  # fmt: skip
-    """ARM/DisARM on one stochastic layer: one source, the cells engine's exact moments."""
-    moments = estimator_moments(
-        problem.net, x, t, spec, full_cov=full_cov, max_states=max_states, **opts
-    )
-    cov = None if moments.cov is None else moments.cov[None]
-    return _result(spec, opts, "cells", problem, moments.mean, moments.var[None], cov)
+def _cells_parts(
+    problem: Problem, spec: EstimatorBase, full_cov: bool
+) -> Callable[[int], ExampleParts]:
+    """Per example, ARM's/DisARM's split on one stochastic layer from their cells
+    (:mod:`gradstat.engines.cell_states`): layer 1's state, then the residual."""
+    n1 = problem.net.hidden_sizes[0]
+    S = 3**n1
+    batch, geo = problem_batch(problem, spec.unit_mode(problem.mode))
+    arm = spec.name == "arm"
+
+    def parts(b: int) -> ExampleParts:
+        w, diff = np.empty(S), np.empty(S)
+        est = np.empty((S, problem.n_compressed))
+        width, state = np.empty((n1, 3)), np.empty((n1, 3))
+        with threads_for(est.size):
+            cell_estimates_kernel(not arm, batch, geo, b, w, diff, est, width, state)
+        return cell_parts(w, diff, est, width, state, arm, full_cov)
+
+    return parts
 
 
 def _result(
-    spec: EstimatorBase, opts: dict[str, Any], engine: str, problem: Problem, mean: np.ndarray,
-    parts: np.ndarray, cov: np.ndarray | None,
+    problem: Problem, spec: EstimatorBase, opts: dict[str, Any], engine: str, n_sources: int,
+    example_parts: Callable[[int], ExampleParts], full_cov: bool,
 ) -> NoiseDecomposition:  # fmt: skip
+    """The batch's decomposition from its examples' parts (``1/B^2`` each)."""
     net = problem.net
+    full = spec.full_layout
+    B = problem.n_examples
+    width = net.n_params if full else problem.n_compressed
+    means = np.zeros((B, width))
+    diags = np.zeros((n_sources, B, width))
+    cov = np.zeros((n_sources, net.n_params, net.n_params)) if full_cov else None
+    for b in range(B):
+        means[b], diags[:, b], mats = example_parts(b)
+        if cov is not None and mats is not None:
+            M = expansion_matrix(problem, b, full)
+            for level, mat in enumerate(mats):
+                cov[level] += M @ mat @ M.T
+    mean = expand_mean(problem, means, full).mean(axis=0)
+    parts = np.stack([expand_square(problem, d, full).sum(axis=0) for d in diags]) / B**2
+    if cov is not None:
+        cov /= B**2
     var = parts.sum(axis=0)
     check_reference(None, mean)
     spec.check_result(mean=mean, var=var, cov=cov)
     groups = {"all": slice(0, net.n_params), **net.parameter_groups()}
+    sources = tuple(f"layer{l}" for l in range(1, net.n_layers + 1))
+    if engine == "cells":
+        sources += (RESIDUAL,)
     return NoiseDecomposition(
-        estimator=spec.name, options=opts, engine=engine, n_examples=problem.n_examples,
-        sources=tuple(f"layer{l}" for l in range(1, net.n_layers + 1)), mean=mean, var=var,
-        parts=parts, cov=cov, groups=groups,
+        estimator=spec.name, options=opts, engine=engine, n_examples=B, sources=sources,
+        mean=mean, var=var, parts=parts, cov=cov, groups=groups,
     )  # fmt: skip
