@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from gradstat._validation import check_choice, check_n_samples, check_real, check_seed
+from gradstat.engines.arm_descent import ARM_DESCENT_MAX_UNITS, arm_descent
 from gradstat.engines.choice import ENGINES, descent_labels, moments_engine
 from gradstat.engines.gradient import reference_gradient
 from gradstat.engines.moments import moments_pass
@@ -244,6 +245,15 @@ def _exact(
 ) -> AnalysisResult:
     mom = moments_pass(problem, spec, options, full_cov=False, max_states=max_states,
                        engine=engine)  # fmt: skip
+    if (
+        spec.name == "arm"
+        and mom.engine == "cells"
+        and (problem.net.n_stochastic <= ARM_DESCENT_MAX_UNITS)
+    ):
+        # The cells kernel sums estimates at cell midpoints; ARM is affine within a cell,
+        # so its descent probability needs each cell's uniform-sum tail (engines.arm_descent).
+        exact_descent = arm_descent(problem, spec, options, max_states)
+        mom = replace(mom, descent_probability=exact_descent)
     scopes = _scopes(
         problem,
         mom.example_gradient,
