@@ -476,7 +476,9 @@ def analyze(
         Coordinates with ``|g_j| <= tol`` are left out of ``sign_agreement``.
     engine : {"auto", "joint", "cells", "layerwise", "quadrature"}
         The exact engine (``"quadrature"``: ``gumbel_st`` and ``gumbel_rao`` by states and
-        one integral per unit, only when asked for). ``"auto"`` chooses by cost: joint
+        one integral per unit; ``"auto"`` takes it for them when ``2^N`` fits
+        ``max_states`` and :func:`gradstat.engines.choice.quadrature_work` is at most
+        ``JOINT_PREFERRED_WORK``). ``"auto"`` chooses by cost: joint
         enumeration (it alone gives exact sign agreement and descent probability) while it
         costs at most as much as messages or under
         :data:`gradstat.exact.JOINT_PREFERRED_WORK` state-coordinate updates per example,
