@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from gradstat._validation import check_choice, check_n_samples, check_real, check_seed
+from gradstat.engines.arm_descent import ARM_DESCENT_MAX_UNITS, arm_descent
 from gradstat.engines.choice import ENGINES, descent_labels, moments_engine
 from gradstat.engines.gradient import reference_gradient
 from gradstat.engines.moments import moments_pass
@@ -243,6 +244,15 @@ def _exact(
 ) -> AnalysisResult:  # fmt: skip
     mom = moments_pass(problem, spec, options, full_cov=False, max_states=max_states,
                        engine=engine)  # fmt: skip
+    if (
+        spec.name == "arm"
+        and mom.engine == "cells"
+        and (problem.net.n_stochastic <= ARM_DESCENT_MAX_UNITS)
+    ):
+        # The cells kernel sums estimates at cell midpoints; ARM is affine within a cell,
+        # so its descent probability needs each cell's uniform-sum tail (engines.arm_descent).
+        exact_descent = arm_descent(problem, spec, options, max_states)
+        mom = replace(mom, descent_probability=exact_descent)
     scopes = _scopes(
         problem,
         mom.example_gradient,
@@ -450,7 +460,9 @@ def analyze(
         Coordinates with ``|g_j| <= tol`` are left out of ``sign_agreement``.
     engine : {"auto", "joint", "cells", "layerwise", "quadrature"}
         The exact engine (``"quadrature"``: ``gumbel_st`` and ``gumbel_rao`` by states and
-        one integral per unit, only when asked for). ``"auto"`` chooses by cost: joint
+        one integral per unit; ``"auto"`` takes it for them when ``2^N`` fits
+        ``max_states`` and :func:`gradstat.engines.choice.quadrature_work` is at most
+        ``JOINT_PREFERRED_WORK``). ``"auto"`` chooses by cost: joint
         enumeration (it alone gives exact sign agreement and descent probability) while it
         costs at most as much as messages or under
         :data:`gradstat.exact.JOINT_PREFERRED_WORK` state-coordinate updates per example,

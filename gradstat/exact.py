@@ -161,8 +161,9 @@ def estimator_moments(
         adjacent layers (REINFORCE and straight-through-type estimators; mean and variance
         only, ``sign_probability`` and ``descent_probability`` are NaN); ``"quadrature"``
         enumerates the states with one integral per unit (``gumbel_st``, ``gumbel_rao``;
-        mean and variance only); ``"auto"`` picks by cost (see :func:`moments_engine`;
-        never ``"quadrature"``) and ``result.engine`` says which ran.
+        sign and descent probabilities only where the bits fix the sign, else NaN);
+        ``"auto"`` picks by cost (see :func:`moments_engine`; ``"quadrature"`` for the
+        Gumbel estimators when affordable) and ``result.engine`` says which ran.
     **options
         Estimator options, e.g. ``baseline="optimal"`` for ``reinforce``.
 

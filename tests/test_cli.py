@@ -46,7 +46,7 @@ def test_default_summary_names_its_methods_and_marks_the_rectifier(capsys):
     net = gs.BinaryNetwork.random((4, 3, 3, 2), loss="mse", seed=0)
     r = gs.analyze(net, np.ones(4), np.zeros(2), "st_sigmoid")
     assert f"| st_sigmoid | exact | {r.bias_norm:.4g} | {r.relative_bias:.4g} |" in out
-    assert "| gumbel_st | mc | " in out
+    assert "| gumbel_st | exact | " in out  # states and one integral per unit
     # The noisy rectifier is compared with its own mean: marked, with a footnote.
     assert "| noisy_rectifier † | mc | 0 ± 0 | 0 ± 0 |" in out
     assert out.count("† noisy_rectifier is compared not with the binary network's exact") == 2

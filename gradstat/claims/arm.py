@@ -2,19 +2,19 @@
 
 from __future__ import annotations
 
-from fractions import Fraction
-from itertools import product
-from math import factorial
 from typing import Any
 
 import numpy as np
 from hypothesis import strategies as st
 
+from gradstat.analysis import analyze
 from gradstat.claims.reference import uniforms
 from gradstat.claims.registry import TOL, Part, claim
 from gradstat.claims.search import Search, describe_as, relative, spread
 from gradstat.claims.wording import BOTH_VALUES, INPUTS, LARGEST, UNBIASED, paper
-from gradstat.exact import estimator_moments, exact_gradient
+from gradstat.engines.arm_descent import ARM_DESCENT_MAX_UNITS
+from gradstat.engines.arm_descent import uniform_sum_above as _uniform_sum_above  # noqa: F401
+from gradstat.exact import estimator_moments
 from gradstat.network import VALUES, BinaryNetwork
 from gradstat.sampling import estimate_from_noise, forward_pass
 from gradstat.strategies import problems
@@ -151,74 +151,20 @@ def disarm_le_arm_any_depth(max_examples: int) -> list[Part]:
     )  # fmt: skip
 
 
-def _uniform_sum_above(weights: list[Fraction], threshold: Fraction) -> Fraction:
-    """``P(sum_i w_i U_i > threshold)`` for independent ``U_i ~ U(0, 1)``, exactly.
-
-    Negative weights become positive by ``U -> 1 - U``; with positive ``a_1..a_n`` the CDF
-    of ``S = sum a_i U_i`` is ``F(s) = sum_{A subset of [n]} (-1)^|A| (s - sum_A a_i)_+^n /
-    (n! prod a_i)`` (the Irwin-Hall formula with unequal weights), evaluated in rationals.
-    """
-    shift = sum((w for w in weights if w < 0), Fraction(0))
-    a = [abs(w) for w in weights if w != 0]
-    s = threshold - shift
-    if not a:
-        return Fraction(1 if s < 0 else 0)
-    n = len(a)
-    total = Fraction(0)
-    for mask in range(1 << n):
-        corner = sum((a[i] for i in range(n) if mask >> i & 1), Fraction(0))
-        if s > corner:
-            sign = -1 if bin(mask).count("1") % 2 else 1
-            total += sign * (s - corner) ** n
-    denominator = Fraction(factorial(n))
-    for ai in a:
-        denominator *= ai
-    cdf = min(max(total / denominator, Fraction(0)), Fraction(1))
-    return 1 - cdf
-
-
 def arm_descent_probability(net: BinaryNetwork, x: Any, t: Any, scope: str = "stochastic") -> float:
     """ARM's exact ``P(<g_hat, g> > 0)`` for one example of a one-stochastic-layer network.
 
-    Within one of the ``3^N`` cell combinations of ``u`` (module
-    :mod:`gradstat.estimators.arm`) both losses are fixed and ARM's estimate is affine in
-    ``u``: ``<g_hat(u), g> = d + sum_i s_i (u_i - m_i)`` with ``m_i`` the cell's midpoint,
-    ``d = <g_hat(m), g>`` and ``s_i`` read off the engine's own estimate at ``m`` and at
-    ``m + h_i/2 e_i`` (exact up to rounding: the estimate is affine there). With ``u_i = m_i
-    + h_i (2 U_i - 1)``, ``h_i`` the half-width and ``U_i ~ U(0, 1)``, each cell contributes
-    its probability times ``P(sum_i 2 s_i h_i U_i > sum_i s_i h_i - d)``
-    (:func:`_uniform_sum_above`, exact in rationals from the floats ``s_i, h_i, d``).
-    ``scope`` is ``"stochastic"`` (layer 1's coordinates) or ``"all"``. Costs ``3^N (N + 1)``
-    estimates, so ``N <= 6``.
+    ``scope`` is ``"stochastic"`` (layer 1's coordinates) or ``"all"``. The sum over the
+    ``3^N`` cells of ``u`` of rational uniform-sum tails (:mod:`gradstat.engines.arm_descent`,
+    which ``analyze`` uses for ARM's exact result), so ``N <= 6``.
     """
-    if net.n_layers != 1 or net.n_stochastic > 6:
+    if net.n_layers != 1 or net.n_stochastic > ARM_DESCENT_MAX_UNITS:
         raise ValueError(
-            "arm_descent_probability takes one stochastic layer of at most 6 units, got "
-            f"sizes {net.sizes}"
+            "arm_descent_probability takes one stochastic layer of at most "
+            f"{ARM_DESCENT_MAX_UNITS} units, got sizes {net.sizes}"
         )
     if scope not in ("stochastic", "all"):
         raise ValueError(f"scope must be 'stochastic' or 'all', got {scope!r}")
-    keep = net.parameter_groups()["stochastic"] if scope == "stochastic" else slice(None)
-    g = exact_gradient(net, x, t)[keep]
-    p = forward_pass(net, x, t, np.full(net.n_stochastic, 0.5)).p
-    m = np.minimum(p, 1.0 - p)
-    cells = [((0.0, m_i), (m_i, 1.0 - m_i), (1.0 - m_i, 1.0)) for m_i in m]
-    total = Fraction(0)
-    for combo in product(*cells):
-        lo = np.array([c[0] for c in combo])
-        hi = np.array([c[1] for c in combo])
-        weight = float(np.prod(hi - lo))
-        if weight == 0.0:
-            continue
-        mid, half = (lo + hi) / 2, (hi - lo) / 2
-        d = float(estimate_from_noise(net, x, t, "arm", mid)[keep] @ g)
-        slopes = []
-        for i in range(net.n_stochastic):
-            step = mid.copy()
-            step[i] += half[i] / 2
-            moved = float(estimate_from_noise(net, x, t, "arm", step)[keep] @ g)
-            slopes.append((moved - d) / (half[i] / 2))
-        w = [Fraction(2.0 * s * h) for s, h in zip(slopes, half, strict=True)]
-        thr = Fraction(float(sum(s * h for s, h in zip(slopes, half, strict=True)))) - Fraction(d)
-        total += Fraction(weight) * _uniform_sum_above(w, thr)
-    return float(total)
+    result = analyze(net, x, t, "arm", method="exact")
+    metrics = result.stochastic if scope == "stochastic" else result.overall
+    return metrics.descent_probability

@@ -63,8 +63,20 @@ def _check_quadrature(
 
 
 ENGINES = ("auto", "joint", "cells", "layerwise", "quadrature")
-"""Exact-moment engines a caller may ask for (``"auto"`` chooses by cost; ``"quadrature"``,
-for the Gumbel estimators, only when asked for, so that their default stays Monte Carlo)."""
+"""Exact-moment engines a caller may ask for (``"auto"`` chooses by cost)."""
+
+QUADRATURE_UNIT_WORK = 84 * 8
+"""Work of one unit's conditional slope moments in :mod:`gradstat.engines.quadrature`: at
+most 84 panels of 8 Gauss-Legendre nodes
+(:func:`gradstat.estimators.gumbel_rao.surrogate_moments`)."""
+
+
+def quadrature_work(net: BinaryNetwork) -> int:
+    """Work of the quadrature engine per example: ``2^N`` states, each ``N`` unit integrals
+    and the second-moment recursion (about ``n_params`` times the widest layer)."""
+    per_state = QUADRATURE_UNIT_WORK * net.n_stochastic + net.n_params * max(net.hidden_sizes)
+    return 2**net.n_stochastic * per_state
+
 
 JOINT_PREFERRED_WORK = 2**26
 """``"auto"`` keeps joint enumeration up to this many state-coordinate updates per example
@@ -92,16 +104,26 @@ def moments_engine(
     ``"joint"`` sums over all noise states (``"cells"`` for ARM/DisARM on one layer);
     ``"layerwise"`` passes messages over adjacent layers
     (:mod:`gradstat.engines.message_moments`; mean and variance only, REINFORCE and
-    straight-through-type estimators). ``"auto"`` takes
-    the cheaper of the two that fit ``max_states``, keeping joint enumeration when its
-    work is below :data:`JOINT_PREFERRED_WORK` (it also gives sign agreement and descent
-    probability). Work: the noise states times the estimator's ``state_cost`` for joint enumeration,
+    straight-through-type estimators); ``"quadrature"`` sums states and one integral per
+    unit (``gumbel_st``, ``gumbel_rao``). ``"auto"`` takes
+    the cheaper of joint and layerwise that fit ``max_states``, keeping joint enumeration
+    when its work is below :data:`JOINT_PREFERRED_WORK` (it also gives sign agreement and
+    descent probability); for the Gumbel estimators it takes quadrature when ``2^N`` fits
+    ``max_states`` and :func:`quadrature_work` is at most :data:`JOINT_PREFERRED_WORK`.
+    Work: the noise states times the estimator's ``state_cost`` for joint enumeration,
     :func:`gradstat.engines.message_moments.layerwise_moments_cost` for messages.
     """
     engine = check_choice(engine, "engine", ENGINES)
     spec.check_values(net)
     if engine == "quadrature":
         return _check_quadrature(spec, net, max_states, full_cov)
+    if engine == "auto" and spec.quadrature and not full_cov:
+        # Gumbel-ST and Gumbel-Rao have no other exact engine: quadrature when the states
+        # fit max_states and the work stays under JOINT_PREFERRED_WORK (a fraction of a
+        # second per example), else Monte Carlo under method="auto".
+        fits = net.n_stochastic <= 62 and 2**net.n_stochastic <= max_states
+        if fits and quadrature_work(net) <= JOINT_PREFERRED_WORK:
+            return "quadrature"
     family = spec.layerwise_family()
     name = spec.name
     if engine == "layerwise" or (engine == "auto" and family is not None and not full_cov):

@@ -56,7 +56,8 @@ class EstimatorMoments:
         (ARM/DisARM's cells of ``u``), ``"layerwise"`` (messages over adjacent layers;
         sign and descent probabilities are then NaN: they are not sums over adjacent
         layer states) or ``"quadrature"`` (states and per-unit quadrature for the Gumbel
-        estimators; sign and descent probabilities NaN).
+        estimators; sign and descent probabilities NaN where the bits do not fix the
+        sign, :mod:`gradstat.engines.quadrature`).
     """
 
     estimator: str
@@ -143,15 +144,15 @@ def _quadrature_pass(
     G = np.ascontiguousarray(ex_grad[:, problem.net.n_params - problem.n_compressed :])
     batch, geo = problem_batch(problem, spec.unit_mode(problem.mode))
     with threads_for(problem.n_examples * problem.net.n_states * G.shape[1]):
-        m, m2 = quadrature_kernel(batch, geo, spec.code, opts, G,
-                                  workspace_for(problem, spec, options))  # fmt: skip
+        m, m2, sign, desc = quadrature_kernel(
+            batch, geo, spec.code, opts, G, problem.descent_weights(G),
+            problem.segment_starts(), workspace_for(problem, spec, options),
+        )  # fmt: skip
     var = np.maximum(m2 - m**2, 0.0)
-    labels = descent_labels(problem.net)
-    nan_descent = np.full((problem.n_examples, len(labels)), np.nan)
     return EstimatorMoments.from_examples(
         spec.name, options, ex_grad, ex_grad + expand_mean(problem, m),
-        expand_square(problem, var), np.full_like(ex_grad, np.nan), nan_descent, labels,
-        "quadrature",
+        expand_square(problem, var), expand_sign(problem, sign), desc,
+        descent_labels(problem.net), "quadrature",
     )  # fmt: skip
 
 

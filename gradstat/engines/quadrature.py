@@ -13,8 +13,18 @@ backpropagation in which every product holds at most one slope per layer. Hence,
 
 Summing ``P(h)`` times these over the ``2^N`` states gives the exact mean and variance; the
 per-unit ``m_k``, ``v_k`` are one-dimensional integrals
-(:func:`gradstat.estimators.gumbel_rao.conditional_surrogate`). Sign agreement and
-descent probabilities are not sums of conditional moments and are left NaN.
+(:func:`gradstat.estimators.gumbel_rao.conditional_surrogate`).
+
+Sign agreement and descent probabilities are exact where the bits fix the sign. Given ``h``,
+each estimate (and each scope's ``<g_hat, g>``) is a polynomial in the slopes, which are
+positive, with one monomial per path from a unit up to the top stochastic layer and distinct
+monomials for distinct paths; its coefficients are known given ``h``. When they all share
+one sign (or vanish), the sign of the estimate is that sign whatever the slopes: always on
+the output layer and the top stochastic layer (their estimates are linear in one slope),
+and below wherever the weights along the paths agree. When a state of positive probability
+has coefficients of both signs, the probability needs the joint law of several slopes (an
+integral over as many noises as the monomials' units, not one per unit), and that
+coordinate's sign agreement, or that scope's descent probability, is NaN.
 """
 
 from __future__ import annotations
@@ -25,6 +35,7 @@ import numpy as np
 from numba import njit, prange
 
 from gradstat.estimators.gumbel_rao import conditional_surrogate
+from gradstat.kernels.accumulate import sign_of
 from gradstat.kernels.forward import backprop_surrogate, forward_loss, transposed_product
 from gradstat.kernels.geometry import Batch, Geometry, example
 from gradstat.kernels.workspace import UNIT2, WORK, WS_ROWS, state_rows
@@ -81,13 +92,116 @@ def _second_moments(
                 S[i, ii] = total
 
 
+@njit(cache=True)
+def _split(c: float, pos: float, neg: float) -> tuple[float, float]:
+    """The positive and negative coefficient mass of ``c`` times a polynomial whose
+    coefficients split into ``pos`` and ``neg``."""
+    if c > 0.0:
+        return c * pos, c * neg
+    if c < 0.0:
+        return -c * neg, -c * pos
+    return 0.0, 0.0
+
+
+@njit(cache=True)
+def _fixed_sign(pos: float, neg: float) -> int:
+    """The sign of a polynomial in positive variables with coefficient masses ``pos`` and
+    ``neg``: 1, -1, 0, or 2 where both are positive (the sign is not fixed)."""
+    if pos > 0.0:
+        return 2 if neg > 0.0 else 1
+    return -1 if neg > 0.0 else 0
+
+
+@njit(cache=True)
+def _sign_state(
+    ex_theta: np.ndarray, geo: Geometry, h: np.ndarray, e: np.ndarray, g: np.ndarray,
+    dw: np.ndarray, seg: np.ndarray, w: float, up: np.ndarray, sign: np.ndarray,
+    desc: np.ndarray, sign_bad: np.ndarray, desc_bad: np.ndarray, top: np.ndarray,
+) -> None:  # fmt: skip
+    """Add state ``h``'s probability ``w`` to the sign and descent counts where the bits
+    fix the sign, and flag the rest (see the module docstring).
+
+    ``top`` holds ``W_o^T dC/dy``; ``up`` is scratch ``(4, width)`` or more: the positive and
+    negative coefficient masses of ``dC/dh`` on the current layer, then the layer below.
+    """
+    sizes, woff, boff, uoff = geo
+    L = sizes.shape[0] - 2
+    s0 = sizes[0] * sizes[1]
+    n_seg = seg.shape[0] - 1
+    out = 0.0
+    for q in range(seg[n_seg - 1], seg[n_seg]):
+        out += e[q] * dw[q]
+        if sign_of(e[q]) == sign_of(g[q]):
+            sign[q] += w
+    if out > 0.0:
+        desc[n_seg - 1] += w
+    pos_all, neg_all = 0.0, 0.0
+    for j in range(sizes[L]):
+        up[0, j], up[1, j] = _split(top[j], 1.0, 0.0)
+    for l in range(L - 1, -1, -1):
+        n = sizes[l + 1]
+        n_prev = sizes[l]
+        pos_l, neg_l = 0.0, 0.0
+        for j in range(n):
+            P, Nm = up[0, j], up[1, j]
+            q = boff[l] - s0 + j
+            c = dw[q]
+            fixed = _fixed_sign(P, Nm)
+            if fixed == 2:
+                sign_bad[q] = True
+            elif fixed == sign_of(g[q]):
+                sign[q] += w
+            if l > 0:
+                for i in range(n_prev):
+                    hv = h[uoff[l - 1] + i]
+                    qw = woff[l] - s0 + j * n_prev + i
+                    c += dw[qw] * hv
+                    fw = _fixed_sign(*_split(hv, P, Nm))
+                    if fw == 2:
+                        sign_bad[qw] = True
+                    elif fw == sign_of(g[qw]):
+                        sign[qw] += w
+            cp, cn = _split(c, P, Nm)
+            pos_l += cp
+            neg_l += cn
+        fixed = _fixed_sign(pos_l, neg_l)
+        if fixed == 2:
+            desc_bad[l] = True
+        elif fixed == 1:
+            desc[l] += w
+        pos_all += pos_l
+        neg_all += neg_l
+        if l > 0:
+            for i in range(n_prev):
+                P, Nm = 0.0, 0.0
+                for j in range(n):
+                    cp, cn = _split(ex_theta[woff[l] + j * n_prev + i], up[0, j], up[1, j])
+                    P += cp
+                    Nm += cn
+                up[2, i], up[3, i] = P, Nm
+            for i in range(n_prev):
+                up[0, i], up[1, i] = up[2, i], up[3, i]
+    for col, P, Nm in (
+        (n_seg + 1, pos_all, neg_all),
+        (n_seg, pos_all + max(out, 0.0), neg_all + max(-out, 0.0)),
+    ):
+        fixed = _fixed_sign(P, Nm)
+        if fixed == 2:
+            desc_bad[col] = True
+        elif fixed == 1:
+            desc[col] += w
+
+
 @njit(parallel=True, cache=True)
 def quadrature_kernel(
-    batch: Batch, geo: Geometry, code: int, opts: np.ndarray, G: np.ndarray, cols: int
-) -> tuple[np.ndarray, np.ndarray]:
+    batch: Batch, geo: Geometry, code: int, opts: np.ndarray, G: np.ndarray, DW: np.ndarray,
+    seg: np.ndarray, cols: int,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:  # fmt: skip
     """Per example, ``E[d]`` and ``E[d^2]`` with ``d = g_hat - g`` (compressed layout) for
     estimator ``code`` over all ``2^N`` states, each state's conditional moments exact up
-    to the per-unit quadrature. Examples run in parallel, each summed in state order."""
+    to the per-unit quadrature, and the sign and descent probabilities (descent weights
+    ``DW``, segments ``seg``; NaN where the bits do not fix the sign). Examples run in
+    parallel, each summed in state order."""
     B, n = G.shape
     sizes, uoff = geo.sizes, geo.uoff
     N = uoff[sizes.shape[0] - 2]
@@ -96,6 +210,11 @@ def quadrature_kernel(
         width = max(width, sizes[l])
     mean = np.zeros((B, n))
     second = np.zeros((B, n))
+    n_seg = seg.shape[0] - 1
+    sign = np.zeros((B, n))
+    desc = np.zeros((B, n_seg + 2))
+    sign_bad = np.zeros((B, n), dtype=np.bool_)
+    desc_bad = np.zeros((B, n_seg + 2), dtype=np.bool_)
     no_u = np.empty(0)
     for b in prange(B):
         ex = example(batch, geo, b)
@@ -106,6 +225,8 @@ def quadrature_kernel(
         cv = np.empty(n)
         S = np.empty((width, width))
         T = np.empty((width, width))
+        up = np.empty((5, width))
+        top = sizes.shape[0] - 2
         kappa = 1.0 - ex.tab1[6, 0]
         for state in range(np.int64(1) << N):
             logp, _ = forward_loss(ex, state, no_u, a, p, bit, h, y, dy)
@@ -115,8 +236,23 @@ def quadrature_kernel(
             backprop_surrogate(ex.theta, geo.sizes, geo.woff, geo.boff, uoff, h, dy, jac,
                                ws[WORK : WORK + 2], e)  # fmt: skip
             _second_moments(ex.theta, geo, h, dy, jac, var, e, S, T, cv)
+            if w > 0.0:
+                transposed_product(ex.theta, geo.woff[top], sizes[top + 1], sizes[top], dy,
+                                   up[4])  # fmt: skip
+                _sign_state(ex.theta, geo, h, e, G[b], DW[b], seg, w, up, sign[b], desc[b],
+                            sign_bad[b], desc_bad[b], up[4])  # fmt: skip
             for q in range(n):
                 d = e[q] - G[b, q]
                 mean[b, q] += w * d
                 second[b, q] += w * (d * d + cv[q])
-    return mean, second
+    # State probabilities are rounded: clip sums of them to [0, 1].
+    sign = np.minimum(np.maximum(sign, 0.0), 1.0)
+    desc = np.minimum(np.maximum(desc, 0.0), 1.0)
+    for b in range(B):
+        for q in range(n):
+            if sign_bad[b, q]:
+                sign[b, q] = np.nan
+        for k in range(n_seg + 2):
+            if desc_bad[b, k]:
+                desc[b, k] = np.nan
+    return mean, second, sign, desc

@@ -42,8 +42,10 @@ def test_report_splits_the_noise_of_deep_networks_only(tmp_path):
     ):
         shares = gs.noise_decomposition(net, x, t, name, **options).shares("stochastic")
         assert rows[label] == [f"{v:.3f}" for v in shares], label
-    # Gumbel straight-through is measured by Monte Carlo: no row.
-    assert set(rows) == {"st_sigmoid", "reinforce baseline=optimal"}
+    # Gumbel straight-through is exact by quadrature but cannot be split by source.
+    assert set(rows) == {"st_sigmoid", "reinforce baseline=optimal", "gumbel_st"}
+    assert rows["gumbel_st"][0] == "n/a"
+    assert "cannot be split by source exactly" in rows["gumbel_st"][-1]
     assert result.n_failed == 0
 
 

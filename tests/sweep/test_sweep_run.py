@@ -71,7 +71,7 @@ def test_report_lists_failed_analyses_and_exits_with_status_1(tmp_path, capsys):
 
 
 def test_a_report_whose_every_analysis_failed_exits_with_status_1(tmp_path, capsys):
-    argv = ["report", "--estimators", "gumbel_st", "--method", "exact", "--sizes", "3,2,1",
+    argv = ["report", "--estimators", "concrete", "--method", "exact", "--sizes", "3,2,1",
             "--out", str(tmp_path)]  # fmt: skip
     assert main(argv) == 1
     printed = capsys.readouterr()
