@@ -11,6 +11,7 @@ import inspect
 from pathlib import Path
 
 import numpy as np
+import pytest
 from hypothesis import example, given, settings
 
 import gradstat as gs
@@ -74,3 +75,16 @@ def test_the_guide_shows_this_code_verbatim():
         # The guide leaves out the comments and the kept @example of Hypothesis.
         shown = [line for line in lines if not line.lstrip().startswith(("#", "@example"))]
         assert "\n".join(shown) in text, test.__name__
+
+
+def test_the_readme_tour_runs(tmp_path, monkeypatch, capsys):
+    pytest.importorskip("pandas")
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    tour = readme.split("## A short tour", 1)[1].split("```python\n", 1)[1].split("```", 1)[0]
+    monkeypatch.chdir(tmp_path)  # the tour writes its report to ./rep
+    namespace: dict = {}
+    exec(compile(tour, "README.md", "exec"), namespace)
+    assert "relative_bias" in capsys.readouterr().out  # print(r): the result's table
+    frame, report = namespace["frame"], namespace["report"]
+    assert len(frame) == len(report.rows) and (frame["status"] == "ok").all()
+    assert namespace["draws"].shape == (10_000, namespace["net"].n_params)

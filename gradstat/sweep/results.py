@@ -22,7 +22,7 @@ from typing import Any, ClassVar
 
 from gradstat._frames import FRAME_DTYPES, import_pandas
 from gradstat._frames import PANDAS_HINT as PANDAS_HINT  # re-exported by gradstat.sweep
-from gradstat.analysis import AnalysisResult
+from gradstat.analysis import ROW_COLUMNS, AnalysisResult
 from gradstat.estimators.user import resolve_estimator
 from gradstat.metrics import METRICS
 from gradstat.sweep.config import EstimatorSpec, NetworkCase, ReportConfig
@@ -33,15 +33,7 @@ CSV_COLUMNS: tuple[str, ...] = (
     "sizes",
     "loss",
     "seed",
-    "estimator",
-    "options",
-    "method",
-    "engine",
-    "scope",
-    "metric",
-    "value",
-    "standard_error",
-    "n_samples",
+    *ROW_COLUMNS,  # estimator, options, method, engine, scope, metric, value, ...
     "task",
     "status",
     "error",
