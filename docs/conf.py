@@ -40,7 +40,13 @@ extensions = [
     "gradstat_docs",
 ]
 source_suffix = {".rst": "restructuredtext", ".md": "myst-nb"}
-exclude_patterns = ["_build", "jupyter_execute", "README.md", "generated/claims.rst", "generated/config_keys.rst"]
+exclude_patterns = [
+    "_build",
+    "jupyter_execute",
+    "README.md",
+    "generated/claims.rst",
+    "generated/config_keys.rst",
+]
 myst_enable_extensions = ["dollarmath", "amsmath", "colon_fence", "deflist"]
 myst_heading_anchors = 3
 
