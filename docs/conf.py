@@ -5,7 +5,7 @@ Build with ``python -m sphinx -W -b html docs docs/_build/html`` (``pip install
 TOML keys) are written into ``docs/generated/`` when the build starts
 (``_ext/gradstat_docs.py``), so they always describe the installed code.
 
-intersphinx links to numpy, scipy, numba, hypothesis, pandas and matplotlib need the
+intersphinx links to numpy, scipy, numba, hypothesis, pandas, matplotlib, torch and JAX need the
 network: when ``numpy.org`` cannot be resolved the mapping is left empty (the build
 says so), so that an offline build passes with ``-W`` and those references stay plain
 text.
@@ -31,7 +31,7 @@ release = gradstat.__version__
 version = release
 
 extensions = [
-    "myst_parser",
+    "myst_nb",  # MyST Markdown (it includes myst_parser) and the executed example pages
     "numpydoc",
     "sphinx.ext.autodoc",
     "sphinx.ext.autosummary",
@@ -39,10 +39,27 @@ extensions = [
     "sphinx.ext.mathjax",
     "gradstat_docs",
 ]
-source_suffix = {".rst": "restructuredtext", ".md": "markdown"}
-exclude_patterns = ["_build", "README.md", "generated/claims.rst", "generated/config_keys.rst"]
+source_suffix = {".rst": "restructuredtext", ".md": "myst-nb"}
+exclude_patterns = [
+    "_build",
+    "jupyter_execute",
+    "README.md",
+    "generated/claims.rst",
+    "generated/config_keys.rst",
+]
 myst_enable_extensions = ["dollarmath", "amsmath", "colon_fence", "deflist"]
 myst_heading_anchors = 3
+
+# The pages under examples/ are executed at every build (a cache keyed by their code
+# skips unchanged ones between builds of one output folder); an error fails the build.
+nb_execution_mode = "cache"
+nb_execution_timeout = 600
+nb_execution_raise_on_error = True
+nb_execution_show_tb = True
+# The kernel imports this source tree's gradstat, installed or not.
+os.environ["PYTHONPATH"] = os.pathsep.join(
+    p for p in (str(HERE.parent), os.environ.get("PYTHONPATH", "")) if p
+)
 
 autosummary_generate = True
 autodoc_typehints = "none"
@@ -67,6 +84,8 @@ intersphinx_mapping = {
     "hypothesis": ("https://hypothesis.readthedocs.io/en/latest", None),
     "pandas": ("https://pandas.pydata.org/docs", None),
     "matplotlib": ("https://matplotlib.org/stable", None),
+    "torch": ("https://docs.pytorch.org/docs/stable", None),
+    "jax": ("https://docs.jax.dev/en/latest", None),
 }
 intersphinx_timeout = 5
 # GRADSTAT_DOCS_OFFLINE=1 builds without them even online (the test suite's build must not
@@ -81,4 +100,22 @@ html_title = f"gradstat {release}"
 html_theme_options = {
     "navigation_with_keys": False,
     "show_toc_level": 2,
+    "header_links_before_dropdown": 4,
+}
+# Pages at the top of the table of contents have no section to navigate: their empty
+# left sidebar would only narrow the wide tables and outputs (estimators, API and the
+# generated pages keep it).
+html_sidebars = {
+    page: []
+    for page in (
+        "index",
+        "getting-started",
+        "model",
+        "engines",
+        "claims",
+        "analyses",
+        "performance",
+        "examples/*",
+        "guides/*",
+    )
 }

@@ -63,6 +63,7 @@ _LAZY = {
     "ReportConfig": "gradstat.report",
     "ReportResult": "gradstat.report",
     "run_report": "gradstat.report",
+    "read_results": "gradstat.sweep",
 }
 """Attributes imported on first use: the report and sweep packages (and the version's
 package metadata) take a third of ``import gradstat`` and most programs never use them."""
@@ -85,7 +86,9 @@ def __getattr__(name: str) -> _Any:
     if name in _LAZY:
         import importlib
 
-        value = getattr(importlib.import_module(_LAZY[name]), name)
+        # read_results is gradstat.sweep.load_results under a top-level name.
+        attribute = "load_results" if name == "read_results" else name
+        value = getattr(importlib.import_module(_LAZY[name]), attribute)
         globals()[name] = value
         return value
     raise AttributeError(f"module 'gradstat' has no attribute {name!r}")
@@ -141,6 +144,7 @@ __all__ = [
     "noise_decomposition",
     "per_state_estimator",
     "python_estimator",
+    "read_results",
     "register",
     "run_report",
     "sample_gradients",

@@ -15,11 +15,14 @@ exact when some exact engine fits ``max_states``, Monte Carlo otherwise;
 
 from __future__ import annotations
 
+import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
 
+from gradstat._frames import frame_of
 from gradstat._validation import check_choice, check_n_samples, check_real, check_seed
 from gradstat.engines.arm_descent import ARM_DESCENT_MAX_UNITS, arm_descent
 from gradstat.engines.choice import ENGINES, descent_labels, moments_engine
@@ -60,6 +63,20 @@ JACKKNIFE_GROUPS = 20
 
 DEFAULT_MC_SAMPLES = 10_000
 """Draws used by ``analyze(method="mc")`` when ``n_samples`` is not given."""
+
+ROW_COLUMNS = (
+    "estimator",
+    "options",
+    "method",
+    "engine",
+    "scope",
+    "metric",
+    "value",
+    "standard_error",
+    "n_samples",
+)
+"""The keys of :meth:`AnalysisResult.rows`: the columns of ``results.csv`` that describe one
+analysis (a sweep adds the network's and the task's)."""
 
 METHODS = ("auto", "exact", "mc")
 
@@ -159,6 +176,53 @@ class AnalysisResult:
     def scopes(self) -> dict[str, ScopeMetrics]:
         """All scopes: ``all``, ``stochastic``, then each layer."""
         return {"all": self.overall, "stochastic": self.stochastic, **self.layers}
+
+    def rows(self, metrics: Sequence[str] = METRICS) -> list[dict[str, Any]]:
+        """One dict per scope and metric: the per-analysis columns of ``results.csv``.
+
+        Keys ``estimator``, ``options`` (JSON, sorted keys), ``method``, ``engine``,
+        ``scope``, ``metric``, ``value``, ``standard_error`` and ``n_samples`` (None for an
+        exact result), in that order; scopes as :meth:`scopes`.
+        """
+        options = json.dumps(self.options, sort_keys=True)
+        errors = self.standard_errors
+        return [
+            {
+                "estimator": self.estimator,
+                "options": options,
+                "method": self.method,
+                "engine": self.engine,
+                "scope": scope,
+                "metric": metric,
+                "value": getattr(values, metric),
+                "standard_error": None if errors is None else getattr(errors[scope], metric),
+                "n_samples": self.n_samples,
+            }
+            for scope, values in self.scopes().items()
+            for metric in metrics
+        ]
+
+    def to_frame(self, metrics: Sequence[str] = METRICS) -> Any:
+        """This result as a tidy :class:`pandas.DataFrame`, one row per scope and metric.
+
+        The columns of :meth:`rows`, with the dtypes of
+        :func:`gradstat.sweep.load_results` (``Int64``, ``Float64`` and ``string``, a
+        missing value as ``pd.NA``; ``value`` a plain float, NaN where a metric is
+        undefined), so that frames of single analyses and of sweeps concatenate.
+
+        Raises
+        ------
+        ImportError
+            Without pandas (``pip install "gradstat[pandas]"``).
+
+        Examples
+        --------
+        >>> import numpy as np, gradstat as gs
+        >>> net = gs.BinaryNetwork.random((2, 3, 1), seed=0)
+        >>> frame = gs.analyze(net, np.ones(2), np.zeros(1), "st").to_frame()
+        >>> frame.pivot(index="scope", columns="metric", values="value")  # doctest: +SKIP
+        """
+        return frame_of(self.rows(metrics), ROW_COLUMNS)
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict.

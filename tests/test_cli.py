@@ -18,7 +18,9 @@ from gradstat.claims.registry import Claim, ClaimResult, claims_text_table
 from gradstat.cli import build_parser, main
 
 ROOT = Path(gs.__file__).resolve().parent.parent
-README = (ROOT / "README.md").read_text(encoding="utf-8")
+# What the documentation states about the command line and the building blocks.
+REPORTS_GUIDE = (ROOT / "docs" / "guides" / "reports.md").read_text(encoding="utf-8")
+OWN_ESTIMATORS_GUIDE = (ROOT / "docs" / "guides" / "own-estimators.md").read_text(encoding="utf-8")
 
 
 def _rows(out: str) -> list[list[str]]:
@@ -83,27 +85,28 @@ def test_version(capsys):
     assert capsys.readouterr().out == f"gradstat {gs.__version__}\n"
 
 
-def test_help_and_readme_state_the_default_number_of_draws(capsys):
+def test_help_and_docs_state_the_default_number_of_draws(capsys):
     for command in ("summary", "report", "sweep"):
         with pytest.raises(SystemExit):
             main([command, "--help"])
         text = " ".join(capsys.readouterr().out.split())
         assert f"(default {DEFAULT_MC_SAMPLES}" in text, command
-    assert f"`--n-samples` (default {DEFAULT_MC_SAMPLES} Monte Carlo draws" in README
+    assert f"`--n-samples` (default {DEFAULT_MC_SAMPLES} Monte Carlo draws" in REPORTS_GUIDE
     assert (
         f"n_samples = 4000           # Monte Carlo draws per analysis (default {DEFAULT_MC_SAMPLES}"
-        in README
+        in REPORTS_GUIDE
     )
 
 
-def test_readme_names_the_attributes_of_a_forward_pass():
+def test_docs_name_the_attributes_of_a_forward_pass():
     fp = gs.forward_pass(gs.BinaryNetwork.random((2, 2, 1), seed=0), np.ones(2), [0.0],
                          np.full(2, 0.5))  # fmt: skip
-    passage = README[README.index("gs.forward_pass(net, x, t, u)") :][:250]
+    guide = OWN_ESTIMATORS_GUIDE
+    passage = guide[guide.index("gs.forward_pass(net, x, t, u)") :][:250]
     for name in re.findall(r"`(\w+)`", passage):
         if name not in ("u", "ForwardPass"):
             assert hasattr(fp, name), name
-    assert "`dloss_dy`" in passage and "its loss, `dC/dy`" not in README
+    assert "`dloss_dy`" in passage and "its loss, `dC/dy`" not in guide
 
 
 def test_retries_are_explained_the_same_way_everywhere(capsys):
@@ -112,7 +115,8 @@ def test_retries_are_explained_the_same_way_everywhere(capsys):
     text = " ".join(capsys.readouterr().out.split())
     assert "reruns of a lost analysis, the same on every executor" in text
     assert "allowed-failures" in text and "Exit status: 0 when every analysis succeeded" in text
-    assert "`--retries N` (default 2) means the same on every executor" in " ".join(README.split())
+    stated = " ".join(REPORTS_GUIDE.split())
+    assert "`--retries N` (default 2) means the same on every executor" in stated
     assert "the same on every executor" in " ".join(gs.sweep.__doc__.split())
 
 

@@ -20,7 +20,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
-from gradstat.analysis import AnalysisResult
+from gradstat._frames import FRAME_DTYPES, import_pandas
+from gradstat._frames import PANDAS_HINT as PANDAS_HINT  # re-exported by gradstat.sweep
+from gradstat.analysis import ROW_COLUMNS, AnalysisResult
 from gradstat.estimators.user import resolve_estimator
 from gradstat.metrics import METRICS
 from gradstat.sweep.config import EstimatorSpec, NetworkCase, ReportConfig
@@ -31,15 +33,7 @@ CSV_COLUMNS: tuple[str, ...] = (
     "sizes",
     "loss",
     "seed",
-    "estimator",
-    "options",
-    "method",
-    "engine",
-    "scope",
-    "metric",
-    "value",
-    "standard_error",
-    "n_samples",
+    *ROW_COLUMNS,  # estimator, options, method, engine, scope, metric, value, ...
     "task",
     "status",
     "error",
@@ -55,34 +49,6 @@ added after the others so that readers by position keep working) is the estimato
 in the grid, e.g. ``reinforce baseline=mean``: unique within a grid, so that (network,
 estimator_label, scope, metric) names one row even when an estimator appears with several
 options."""
-
-FRAME_DTYPES: dict[str, str] = {
-    "network": "string",
-    "sizes": "string",
-    "loss": "string",
-    "seed": "Int64",
-    "estimator": "string",
-    "options": "string",
-    "method": "string",
-    "engine": "string",
-    "scope": "string",
-    "metric": "string",
-    "value": "float64",
-    "standard_error": "Float64",
-    "n_samples": "Int64",
-    "task": "string",
-    "status": "string",
-    "error": "string",
-    "estimator_label": "string",
-}
-"""The pandas dtype of each column of :func:`rows_frame` and
-:func:`gradstat.sweep.load_results`: integers stay integers (``Int64``), a missing value
-(the standard error and draw count of an exact result, the error of a successful one) is
-``pd.NA``; ``value`` is a plain float, NaN where a metric is undefined (e.g. sign agreement
-of the ``layerwise`` engine)."""
-
-PANDAS_HINT = 'results as DataFrames need pandas: pip install "gradstat[pandas]"'
-"""The message of the ImportError raised without pandas."""
 
 
 def counted(n: int, singular: str, plural: str | None = None) -> str:
@@ -112,25 +78,8 @@ def result_rows(
     Scopes are ``all``, ``stochastic``, ``layer1..layerL`` and ``output``;
     ``standard_error`` and ``n_samples`` are None for exact results.
     """
-    options = json.dumps(result.options, sort_keys=True)
-    errors = result.standard_errors
     network = _network_columns(case)
-    return [
-        {
-            **network,
-            "estimator": result.estimator,
-            "options": options,
-            "method": result.method,
-            "engine": result.engine,
-            "scope": scope,
-            "metric": metric,
-            "value": getattr(values, metric),
-            "standard_error": None if errors is None else getattr(errors[scope], metric),
-            "n_samples": result.n_samples,
-        }
-        for scope, values in result.scopes().items()
-        for metric in metrics
-    ]
+    return [{**network, **row} for row in result.rows(metrics)]
 
 
 def _options_text(spec: EstimatorSpec) -> str:
@@ -159,15 +108,6 @@ def task_rows(task: SweepTask, outcome: TaskOutcome, metrics: Sequence[str]) -> 
         "n_samples": task.method.get("n_samples"),
     }
     return [{column: row.get(column, extra.get(column)) for column in CSV_COLUMNS}]
-
-
-def import_pandas() -> Any:
-    """The pandas module, or an ImportError saying how to install it (:data:`PANDAS_HINT`)."""
-    try:
-        import pandas
-    except ImportError as exc:
-        raise ImportError(PANDAS_HINT) from exc
-    return pandas
 
 
 def _label_from_task(task: Any) -> Any:

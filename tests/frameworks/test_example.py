@@ -1,4 +1,5 @@
-"""The README's PyTorch snippet and the training-loop example run as written."""
+"""The PyTorch snippet of the documentation (docs/guides/frameworks.md) and the training-loop
+example run as written."""
 
 from __future__ import annotations
 
@@ -14,8 +15,15 @@ from gradstat.testing import check_unbiased
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def test_readme_snippet() -> None:
+def test_documented_snippet() -> None:
     torch = pytest.importorskip("torch")
+    guide = (ROOT / "docs" / "guides" / "frameworks.md").read_text(encoding="utf-8")
+    for line in (
+        "h = (u < p).double() + (p - p.detach())       # Bernoulli forward, sigmoid backward",
+        "est = gs.torch_estimator(st_sigmoid)              # or gs.jax_estimator(f) for JAX",
+        "net = gs.BinaryNetwork.random((4, 10, 1), seed=0)",
+    ):
+        assert line in guide
 
     def st_sigmoid(theta, x, t, u, net):  # noqa: ANN001, ANN202
         (W, b), (Wo, bo) = gs.layer_views(theta, net)

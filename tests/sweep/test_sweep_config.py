@@ -105,9 +105,9 @@ def test_bad_command_lines_exit_with_a_message(tmp_path, capsys, argv, message):
     assert message in err and "Traceback" not in err
 
 
-def test_readme_config_example_is_valid(tmp_path):
-    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
-    block = readme.split("```toml\n", 1)[1].split("```", 1)[0]
+def test_documented_config_example_is_valid(tmp_path):
+    guide = Path(__file__).resolve().parents[2] / "docs" / "guides" / "reports.md"
+    block = guide.read_text(encoding="utf-8").split("```toml\n", 1)[1].split("```", 1)[0]
     path = tmp_path / "suite.toml"
     path.write_text(block)
     config = ReportConfig.from_toml(path)
