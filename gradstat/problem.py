@@ -224,14 +224,16 @@ def check_states(net: BinaryNetwork, max_states: int, what: str) -> None:
 class State:
     """One state of the network on one example, as the kernels see it (:func:`sample_state`)."""
 
+    # the units (pre-activations, probabilities, bits, values) and the log-probability of
+    # their bits, then the output, dC/dy and the loss
     a: np.ndarray
     p: np.ndarray
     bit: np.ndarray
     h: np.ndarray
+    log_prob: float
     y: np.ndarray
     dy: np.ndarray
     loss: float
-    log_prob: float
 
 
 def sample_state(problem: Problem, example: int, u: np.ndarray) -> State:
@@ -247,7 +249,7 @@ def sample_state(problem: Problem, example: int, u: np.ndarray) -> State:
         problem.theta, problem.sizes, woff, boff, uoff, tab, 0, u, problem.mode, a, p, bit, h, y
     )
     loss = loss_and_grad(problem.loss_code, y, problem.T[example], dy)
-    return State(a, p, bit, h, y, dy, float(loss), float(log_prob))
+    return State(a, p, bit, h, float(log_prob), y, dy, float(loss))
 
 
 def expand_mean(problem: Problem, c: np.ndarray, full: bool = False) -> np.ndarray:

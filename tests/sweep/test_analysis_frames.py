@@ -23,12 +23,6 @@ GRID = {
 }
 
 
-@pytest.fixture(scope="module")
-def swept(tmp_path_factory):
-    out = tmp_path_factory.mktemp("analysis-frames")
-    return out, gs.sweep(GRID, executor="serial", out=out)
-
-
 def test_an_analysis_frame_is_its_rows_of_the_results_folder(swept):
     out, result = swept
     folder = load_results(out)

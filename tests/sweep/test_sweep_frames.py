@@ -34,12 +34,6 @@ GRID = exact_config(
 )
 
 
-@pytest.fixture(scope="module")
-def swept(tmp_path_factory):
-    out = tmp_path_factory.mktemp("frames")
-    return out, gs.sweep(GRID, executor="serial", out=out)
-
-
 def test_load_results_pivots_on_network_and_estimator_label(swept):
     out, result = swept
     frame = load_results(out)
