@@ -313,7 +313,11 @@ def _sweep(args: argparse.Namespace) -> int:
 
 
 def _grid_arguments(r: argparse.ArgumentParser, *, plots: bool) -> None:
-    r.add_argument("--config", metavar="FILE", help="a TOML config (see the reports guide, docs/guides/reports.md)")
+    r.add_argument(
+        "--config",
+        metavar="FILE",
+        help="a TOML config (see the reports guide, docs/guides/reports.md)",
+    )
     r.add_argument("--out", metavar="DIR", help="output folder (default: gradstat-report)")
     r.add_argument(
         "--sizes",
