@@ -151,7 +151,8 @@ def _methods_text(args: argparse.Namespace, results: Sequence[AnalysisResult]) -
     if methods == {"mc"}:
         return f"Method: {mc}."
     return (
-        f"Method {args.method}: exact where the moments can be enumerated (discrete noise), "
+        f"Method {args.method}: exact where the moments can be enumerated (discrete noise) "
+        "or integrated per unit (Gumbel estimators), "
         f"{mc} otherwise; the method column says which."
     )
 

@@ -37,7 +37,8 @@ def test_default_summary_names_its_methods_and_marks_the_rectifier(capsys):
     out = capsys.readouterr().out
     assert "(4, 3, 3, 2)" in out and "method exact" not in out
     assert (
-        "Method auto: exact where the moments can be enumerated (discrete noise), Monte Carlo "
+        "Method auto: exact where the moments can be enumerated (discrete noise) or integrated "
+        "per unit (Gumbel estimators), Monte Carlo "
         f"({DEFAULT_MC_SAMPLES} draws, seed 0; value ± standard error) otherwise; the method "
         "column says which." in out
     )
