@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from math import exp
 from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cache
+from math import exp
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -20,7 +20,7 @@ from gradstat.estimators.registry import EstimatorBase
 from gradstat.kernels.forward import forward_state, loss_and_grad, state_buffers
 from gradstat.kernels.geometry import Batch, Geometry, example
 from gradstat.kernels.philox import fill_noise, stream_key
-from gradstat.kernels.workspace import DY, H, JAC, WORK, WS_ROWS, Y
+from gradstat.kernels.workspace import DY, JAC, WORK, WS_ROWS, H, Y
 from gradstat.problem import DEFAULT_MAX_STATES, Problem, threads_for
 
 CHUNK_DRAWS = 256
