@@ -90,20 +90,31 @@ def _general(key, m, u, batch, geo, ws, opts, e):  # noqa: ANN001, ANN202
 
 @njit(cache=True)
 def _fast(key, m, u, batch, geo, jac1, ws, opts, e):  # noqa: ANN001, ANN202
+    theta, L1, _, T, loss, _ = batch
+    sizes, woff, boff, uoff = geo
+    y, dy, t = ws[5, : sizes[-1]], ws[6, : sizes[-1]], T[0]
     s = 0.0
     for i in range(m):
         fill_noise(key, i, 0, False, u)
-        sampling.surrogate_estimate(ST_SIGMOID, opts, batch, geo, 0, jac1, u, ws, e)
+        sampling.surrogate_estimate(ST_SIGMOID, opts, theta, sizes, woff, boff, uoff, L1, jac1,
+                                    0, t, loss, u, ws, y, dy, e)  # fmt: skip
         s += e[0]
     return s
 
 
 @njit(cache=True)
 def _accumulate(m, e, tg, prod, dots, part):  # noqa: ANN001, ANN202
+    G, sign, dw, seg, sums, desc = (
+        tg.G[0],
+        tg.sign[0],
+        tg.dw[0],
+        tg.seg,
+        part.sums[0, 0],
+        part.desc[0, 0],
+    )
     for i in range(m):
         e[0] = i * 1e-9
-        _add_draw(e, tg.G[0], tg.sign[0], tg.dw[0], tg.seg, prod, dots, part.sums[0, 0],
-                  part.desc[0, 0])  # fmt: skip
+        _add_draw(e, G, sign, dw, seg, prod, dots, sums, desc)
 
 
 def cpu_ns(fn: Callable[[], object], draws: int, repeat: int) -> float:

@@ -76,33 +76,34 @@ def surrogate_table(spec: EstimatorBase, opts: np.ndarray, batch: Batch) -> np.n
 
 @njit(cache=True)
 def surrogate_estimate(
-    code: int, opts: np.ndarray, batch: Batch, geo: Geometry, b: int, jac1: np.ndarray,
-    u: np.ndarray, ws: np.ndarray, e: np.ndarray,
+    code: int, opts: np.ndarray, theta: np.ndarray, sizes: np.ndarray, woff: np.ndarray,
+    boff: np.ndarray, uoff: np.ndarray, L1: np.ndarray, jac1: np.ndarray, b: int,
+    t: np.ndarray, loss: int, u: np.ndarray, ws: np.ndarray, y: np.ndarray, dy: np.ndarray,
+    e: np.ndarray,
 ) -> None:  # fmt: skip
     """``draw_estimate`` of a straight-through-type estimator (:data:`FAST_SURROGATES`) for
-    example ``b`` and uniforms ``u``: the same floating-point operations in the same order,
-    so the same numbers bit for bit, with what does not depend on the draw taken out.
+    example ``b`` (target ``t``) and uniforms ``u``: the same floating-point operations in
+    the same order, so the same numbers bit for bit, with what does not depend on the draw
+    taken out.
 
     Layer 1's units read their surrogate from ``jac1[b]`` (:func:`_jacobian_table`); the
     other layers' ``sigmoid'(a)`` of ``st_sigmoid`` reuses the ``exp(-|a|)`` of the
     forward pass; the log-probability of the state, which sampling never reads, is not
-    computed; and every array is indexed in place (a slice per unit costs more than the
-    unit's arithmetic).
+    computed; and arrays come one by one (``y``, ``dy``: rows of ``ws``) and are indexed
+    in place: a slice, or an array read from a tuple, costs a reference count update,
+    more than a unit's arithmetic.
     """
-    theta, L1, _, T, loss, _ = batch
-    sizes, woff, boff, uoff = geo
-    tab1, jb, t = L1[b], jac1[b], T[b]
     L = sizes.shape[0] - 2
     s0 = sizes[0] * sizes[1]
-    low = tab1[6, 0]
+    low = L1[b, 6, 0]
     kappa = 1.0 - low
     for i in range(sizes[1]):
-        if u[i] < tab1[5, i]:
-            ws[H, i] = tab1[4, i]
-            ws[JAC, i] = jb[1, i]
+        if u[i] < L1[b, 5, i]:
+            ws[H, i] = L1[b, 4, i]
+            ws[JAC, i] = jac1[b, 1, i]
         else:
             ws[H, i] = low
-            ws[JAC, i] = jb[0, i]
+            ws[JAC, i] = jac1[b, 0, i]
     for l in range(1, L):
         n_prev, base, prev, w0, b0 = sizes[l], uoff[l], uoff[l - 1], woff[l], boff[l]
         for i in range(sizes[l + 1]):
@@ -118,7 +119,6 @@ def surrogate_estimate(
             else:
                 ws[JAC, base + i] = surrogate_jacobian(code, ak, 1.0 if fire else 0.0, opts, kappa)
     n_last, last, wL, bL, n_out = sizes[L], uoff[L - 1], woff[L], boff[L], sizes[L + 1]
-    y, dy = ws[Y, :n_out], ws[DY, :n_out]
     for o in range(n_out):
         v = theta[bL + o]
         for j in range(n_last):
@@ -216,7 +216,10 @@ def _sample_chunk(
     """
     code, opts, baselines, key, normal, first, noise = draws
     ws, u, e, stage = scratch
-    B = batch.X.shape[0]
+    theta, L1, X, T, loss, _ = batch
+    sizes, woff, boff, uoff = geo
+    y, dy = ws[Y, : sizes[-1]], ws[DY, : sizes[-1]]
+    B = X.shape[0]
     given = noise.shape[0] > 0
     fast = jac1.shape[0] > 0
     for lo in range(start, stop, stage.shape[0]):
@@ -226,7 +229,7 @@ def _sample_chunk(
         # estimate always go through the same two buffers: branches that pick different
         # arrays in this loop compile to markedly slower code.
         for b in range(B):
-            ex, base, x = example(batch, geo, b), baselines[b], batch.X[b]
+            ex, base, x, t = example(batch, geo, b), baselines[b], X[b], T[b]
             for i in range(lo, hi):
                 if given:
                     for k in range(u.shape[0]):
@@ -234,7 +237,8 @@ def _sample_chunk(
                 else:
                     fill_noise(key, first + i, b, normal, u)
                 if fast:
-                    surrogate_estimate(code, opts, batch, geo, b, jac1, u, ws, e)
+                    surrogate_estimate(code, opts, theta, sizes, woff, boff, uoff, L1, jac1, b, t,
+                                       loss, u, ws, y, dy, e)  # fmt: skip
                 else:
                     draw_estimate(code, opts, ex, 0, u, base, ws, e)
                 _store_estimate(e, x, b, per_example, stage[i - lo])

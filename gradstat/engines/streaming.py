@@ -43,7 +43,7 @@ from gradstat.estimators.dispatch import draw_estimate
 from gradstat.estimators.registry import EstimatorBase
 from gradstat.kernels.geometry import Batch, Geometry, example
 from gradstat.kernels.philox import fill_noise, stream_key
-from gradstat.kernels.workspace import WS_ROWS
+from gradstat.kernels.workspace import DY, WS_ROWS, Y
 from gradstat.problem import Problem, threads_for
 
 PARTIAL_VALUES = 2**21
@@ -216,7 +216,11 @@ def _sums_kernel(
     fast = jac1.shape[0] > 0
     first = spans[0, 0]
     for c in prange(jobs.shape[0]):
+        # The arrays of the tuples are read here, once per worker (module sampling).
+        theta, L1, _, T, loss, _ = batch
+        sizes, woff, boff, uoff = geo
         ws = np.empty((WS_ROWS, cols))
+        y, dy = ws[Y, : sizes[-1]], ws[DY, : sizes[-1]]
         u = np.empty(n_noise)
         e = np.empty(n)
         prod = np.empty(n)
@@ -227,7 +231,7 @@ def _sums_kernel(
             # and their rows are taken once per span, not once per draw.
             for b in range(B):
                 ex, base = example(batch, geo, b), baselines[b]
-                G, sg, w, seg = tg.G[b], tg.sign[b], tg.dw[b], tg.seg
+                G, sg, w, seg, t = tg.G[b], tg.sign[b], tg.dw[b], tg.seg, T[b]
                 sums, desc = part.sums[s, b], part.desc[s, b]
                 for i in range(spans[s, 0], spans[s, 1]):
                     if given:
@@ -236,7 +240,8 @@ def _sums_kernel(
                     else:
                         fill_noise(key, i, b, normal, u)
                         if fast:
-                            surrogate_estimate(code, opts, batch, geo, b, jac1, u, ws, e)
+                            surrogate_estimate(code, opts, theta, sizes, woff, boff, uoff, L1,
+                                               jac1, b, t, loss, u, ws, y, dy, e)  # fmt: skip
                         else:
                             draw_estimate(code, opts, ex, 0, u, base, ws, e)
                     _add_draw(e, G, sg, w, seg, prod, dots, sums, desc)
