@@ -212,7 +212,7 @@ def main(argv: list[str] | None = None) -> None:
         f"# gradstat {gs.__version__} streaming Monte Carlo benchmark",
         "",
         _timing.machine_line(load_start),
-        f"{_timing.versions_line()}; os.cpu_count() = {os.cpu_count()}; best of {args.repeat}.",
+        f"{_timing.versions_line()}; best of {args.repeat}.",
         "",
         f'`{ESTIMATOR}` on `{SIZES}`, one example: `analyze(method="mc", '
         f"n_samples={n_analyze:,})` and `sample_gradients` ({SAMPLE_CALLS} calls of "
