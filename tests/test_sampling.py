@@ -8,6 +8,9 @@ import pytest
 
 import gradstat as gs
 from gradstat.engines import sampling
+from gradstat.engines.gradient import problem_batch
+from gradstat.estimators.user import resolve_estimator
+from gradstat.problem import make_problem
 
 
 def _sigmoid(a: float) -> float:
@@ -248,3 +251,44 @@ def test_one_draw_is_the_first_of_many():
     np.testing.assert_array_equal(one[0], three[0])
     with pytest.raises(ValueError, match="n_samples must be >= 1"):
         gs.sample_gradients(net, x, t, "st", 0, seed=5)
+
+
+@pytest.mark.parametrize(
+    ("name", "options", "sizes", "loss", "values"),
+    [
+        ("st_sigmoid", {}, (3, 5, 4, 2), "mse", "01"),
+        ("st", {}, (2, 3, 2, 3, 1), "bce", "01"),
+        ("st_tempered", {"tau": 2.5}, (3, 4, 3), "xent", "pm1"),
+        ("reinmax", {"tau": 1.5}, (2, 3, 4, 2), "mse", "pm1"),
+        ("st_sigmoid", {}, (4, 6, 1), "mse", "pm1"),
+    ],
+)
+def test_straight_through_fast_path_draws_the_general_numbers(
+    monkeypatch, name, options, sizes, loss, values
+):
+    """surrogate_estimate gives draw_estimate's numbers bit for bit (signed zeros too):
+    seeded draws of a batch, per-example draws and estimates from given noise."""
+    net = gs.BinaryNetwork.random(sizes, loss=loss, seed=5, values=values)
+    rng = np.random.default_rng(6)
+    X = rng.normal(size=(3, sizes[0]))
+    T = rng.integers(0, sizes[-1], size=3) if loss == "xent" else rng.uniform(size=(3, sizes[-1]))
+    u = rng.uniform(size=net.n_stochastic)
+    spec, opts = resolve_estimator(name, options)
+    problem = make_problem(net, X, T)
+    sampler = sampling.make_sampler(problem, spec, opts, np.random.SeedSequence(0))
+    batch, _ = problem_batch(problem, problem.mode)
+    assert sampling.surrogate_table(spec, sampler.opts, batch).shape == (3, 2, sizes[1])
+
+    def draws():
+        seed = np.random.SeedSequence(3)
+        return (
+            gs.sample_gradients(net, X, T, name, 700, seed=2, **options),
+            np.concatenate(list(sampling.draw_blocks(problem, spec, opts, 300, seed))),
+            gs.estimate_from_noise(net, X[0], T[0], name, u, **options),
+        )
+
+    fast = draws()
+    monkeypatch.setattr(sampling, "FAST_SURROGATES", ())
+    general = draws()
+    for a, b in zip(fast, general, strict=True):
+        assert a.shape == b.shape and np.array_equal(a.view(np.int64), b.view(np.int64))

@@ -36,12 +36,14 @@ from gradstat.engines.sampling import (
     block_draws,
     make_sampler,
     sampler_blocks,
+    surrogate_estimate,
+    surrogate_table,
 )
 from gradstat.estimators.dispatch import draw_estimate
 from gradstat.estimators.registry import EstimatorBase
 from gradstat.kernels.geometry import Batch, Geometry, example
 from gradstat.kernels.philox import fill_noise, stream_key
-from gradstat.kernels.workspace import WS_ROWS
+from gradstat.kernels.workspace import DY, WS_ROWS, Y
 from gradstat.problem import Problem, threads_for
 
 PARTIAL_VALUES = 2**21
@@ -80,12 +82,11 @@ class Targets(NamedTuple):
 
 
 class Partials(NamedTuple):
-    """Sums of each span of one kernel call: ``s1``, ``s2``, ``agree (W, B, n)`` and
+    """Sums of each span of one kernel call: ``sums (W, B, 3, n)`` (``s1``, ``s2`` and
+    ``agree`` side by side, so that one example's are adjacent in memory) and
     ``desc (W, B, n_seg + 2)``, as in :class:`GroupSums`."""
 
-    s1: np.ndarray
-    s2: np.ndarray
-    agree: np.ndarray
+    sums: np.ndarray
     desc: np.ndarray
 
 
@@ -158,26 +159,26 @@ def _pairwise(a: np.ndarray, lo: int, n: int) -> float:
 
 @njit(cache=True)
 def _add_draw(
-    e: np.ndarray, b: int, tg: Targets, prod: np.ndarray, dots: np.ndarray,
-    part: Partials, s: int,
+    e: np.ndarray, G: np.ndarray, sg: np.ndarray, w: np.ndarray, seg: np.ndarray,
+    prod: np.ndarray, dots: np.ndarray, sums: np.ndarray, desc: np.ndarray,
 ) -> None:  # fmt: skip
-    """Add example ``b``'s estimate ``e`` to span ``s`` of ``part`` (:class:`GroupSums`).
+    """Add one example's estimate ``e`` to the sums of its span.
 
-    ``prod`` and ``dots`` are scratch of ``n`` and ``n_seg`` values. The layer products
-    are ``e[lo] w[lo] + pairwise(rest)`` (``numpy.add.reduceat``), their total and the
-    stochastic layers' part pairwise sums (``numpy.sum``).
+    ``G``, ``sg``, ``w`` are the example's rows of :class:`Targets`, ``sums`` the span's
+    ``(3, n)`` rows ``s1, s2, agree`` and ``desc`` its row of descent counts
+    (:class:`GroupSums`). ``prod`` and ``dots`` are scratch of ``n`` and ``n_seg`` values.
+    The layer products are ``e[lo] w[lo] + pairwise(rest)`` (``numpy.add.reduceat``),
+    their total and the stochastic layers' part pairwise sums (``numpy.sum``).
     """
-    G, sg, w, seg = tg.G[b], tg.sign[b], tg.dw[b], tg.seg
-    s1, s2, agree, desc = part.s1[s, b], part.s2[s, b], part.agree[s, b], part.desc[s, b]
     for q in range(e.shape[0]):
         v = e[q]
         d = v - G[q]
-        s1[q] += d
-        s2[q] += d * d
+        sums[0, q] += d
+        sums[1, q] += d * d
         # numpy.sign(v) is -1, 0 or 1, or NaN (which agrees with nothing) for a NaN v;
         # written without branches, which would be mispredicted at random.
         sv = (1.0 if v > 0.0 else 0.0) - (1.0 if v < 0.0 else 0.0)
-        agree[q] += 1.0 if sv == sg[q] and v == v else 0.0
+        sums[2, q] += 1.0 if sv == sg[q] and v == v else 0.0
         prod[q] = v * w[q]
     n_seg = seg.shape[0] - 1
     for j in range(n_seg):
@@ -195,41 +196,55 @@ def _add_draw(
 
 @njit(parallel=True, cache=True)
 def _sums_kernel(
-    batch: Batch, geo: Geometry, draws: Draws, n_noise: int, cols: int, rows: np.ndarray,
-    spans: np.ndarray, jobs: np.ndarray, tg: Targets, part: Partials,
+    batch: Batch, geo: Geometry, draws: Draws, jac1: np.ndarray, n_noise: int, cols: int,
+    rows: np.ndarray, spans: np.ndarray, jobs: np.ndarray, tg: Targets, part: Partials,
 ) -> None:  # fmt: skip
     """Fill ``part[s]`` with the sums of span ``s``: draws ``spans[s, 0] .. spans[s, 1] - 1``.
 
     The estimates are drawn (:class:`gradstat.engines.sampling.Draws`, ``n_noise`` numbers
-    per example, ``cols`` columns of workspace), or, when ``rows`` is not empty, read
-    from it: estimate ``(i, b)`` is ``rows[i - spans[0, 0], b]``. Worker ``c`` computes the
-    spans ``jobs[c, 1:1 + jobs[c, 0]]``. ``part`` comes zeroed, and every span's sums run
-    over its draws in order, so they do not depend on which worker computes it.
+    per example, ``cols`` columns of workspace; by
+    :func:`gradstat.engines.sampling.surrogate_estimate` when ``jac1`` is not empty), or,
+    when ``rows`` is not empty, read from it: estimate ``(i, b)`` is
+    ``rows[i - spans[0, 0], b]``. Worker ``c`` computes the spans
+    ``jobs[c, 1:1 + jobs[c, 0]]``. ``part`` comes zeroed, and every span's sums run over
+    its draws in order, so they do not depend on which worker computes it.
     """
     code, opts, baselines, key, normal, _, _ = draws
-    B, n = part.s1.shape[1], part.s1.shape[2]
+    B, n = part.sums.shape[1], part.sums.shape[3]
     n_seg = tg.seg.shape[0] - 1
     given = rows.shape[0] > 0
+    fast = jac1.shape[0] > 0
     first = spans[0, 0]
     for c in prange(jobs.shape[0]):
+        # The arrays of the tuples are read here, once per worker (module sampling).
+        theta, L1, _, T, loss, _ = batch
+        sizes, woff, boff, uoff = geo
         ws = np.empty((WS_ROWS, cols))
+        y, dy = ws[Y, : sizes[-1]], ws[DY, : sizes[-1]]
         u = np.empty(n_noise)
         e = np.empty(n)
         prod = np.empty(n)
         dots = np.empty(n_seg)
         for job in range(jobs[c, 0]):
             s = jobs[c, 1 + job]
-            # Examples outermost: each example's accumulators stay in cache over the span.
+            # Examples outermost: each example's accumulators stay in cache over the span,
+            # and their rows are taken once per span, not once per draw.
             for b in range(B):
                 ex, base = example(batch, geo, b), baselines[b]
+                G, sg, w, seg, t = tg.G[b], tg.sign[b], tg.dw[b], tg.seg, T[b]
+                sums, desc = part.sums[s, b], part.desc[s, b]
                 for i in range(spans[s, 0], spans[s, 1]):
                     if given:
                         for q in range(n):
                             e[q] = rows[i - first, b, q]
                     else:
                         fill_noise(key, i, b, normal, u)
-                        draw_estimate(code, opts, ex, 0, u, base, ws, e)
-                    _add_draw(e, b, tg, prod, dots, part, s)
+                        if fast:
+                            surrogate_estimate(code, opts, theta, sizes, woff, boff, uoff, L1,
+                                               jac1, b, t, loss, u, ws, y, dy, e)  # fmt: skip
+                        else:
+                            draw_estimate(code, opts, ex, 0, u, base, ws, e)
+                    _add_draw(e, G, sg, w, seg, prod, dots, sums, desc)
 
 
 @njit(cache=True)
@@ -239,9 +254,9 @@ def _fold(spans: np.ndarray, part: Partials, sums: GroupSums) -> None:
     for s in range(spans.shape[0]):
         k = spans[s, 2]
         sums.counts[k] += spans[s, 1] - spans[s, 0]
-        sums.s1[k] += part.s1[s]
-        sums.s2[k] += part.s2[s]
-        sums.agree[k] += part.agree[s]
+        sums.s1[k] += part.sums[s, :, 0]
+        sums.s2[k] += part.sums[s, :, 1]
+        sums.agree[k] += part.sums[s, :, 2]
         sums.desc[k] += part.desc[s]
 
 
@@ -318,6 +333,7 @@ def mc_group_sums(
         spec.code, sampler.opts, sampler.baselines, stream_key(seed), spec.normal_noise, 0,
         NO_NOISE,
     )  # fmt: skip
+    jac1 = surrogate_table(spec, sampler.opts, batch)
     n_noise = spec.noise_size(problem.net.hidden_sizes, options)
     cols = workspace_for(problem, spec, options)
     per_block = block_draws(sampler)
@@ -326,13 +342,10 @@ def mc_group_sums(
 
     def run(spans: np.ndarray, rows: np.ndarray) -> None:
         # Zeroed here: numba's parallel loop drops whole-slice stores into a tuple's arrays.
-        part = Partials(
-            np.zeros((len(spans), B, n)), np.zeros((len(spans), B, n)),
-            np.zeros((len(spans), B, n)), np.zeros((len(spans), B, n_seg + 2)),
-        )  # fmt: skip
+        part = Partials(np.zeros((len(spans), B, 3, n)), np.zeros((len(spans), B, n_seg + 2)))
         with threads_for(int(spans[-1, 1] - spans[0, 0]) * B * n):
             jobs = _jobs(spans, numba.get_num_threads())
-            _sums_kernel(batch, geo, draws, n_noise, cols, rows, spans, jobs, tg, part)
+            _sums_kernel(batch, geo, draws, jac1, n_noise, cols, rows, spans, jobs, tg, part)
         _fold(spans, part, sums)
 
     spans = draw_spans(n_samples, per_block, n_groups)

@@ -137,6 +137,22 @@ def test_sums_match_a_plain_accumulation_of_sample_gradients(name, sizes):
         assert np.array_equal(got.desc[k], want)
 
 
+@pytest.mark.parametrize(
+    ("name", "sizes", "B"), [("st_sigmoid", (3, 5, 4, 2), 2), ("reinmax", (2, 4, 3, 1), 1)]
+)
+def test_fast_straight_through_sums_equal_the_general_ones(monkeypatch, name, sizes, B):
+    """The sums of surrogate_estimate's draws are those of draw_estimate's, bit for bit."""
+    problem, spec, opts, G, dw, seg = _setup(sizes, name, B)
+    runs = []
+    for codes in (sampling.FAST_SURROGATES, ()):
+        monkeypatch.setattr(sampling, "FAST_SURROGATES", codes)
+        seed = np.random.SeedSequence(5)
+        runs.append(streaming.mc_group_sums(problem, spec, opts, 1501, seed, 10**6, G, dw,
+                                            seg, 20))  # fmt: skip
+    for field, a, b in zip(streaming.GroupSums._fields, *runs, strict=True):
+        assert np.array_equal(a.view(np.int64), b.view(np.int64)), field
+
+
 def test_sums_do_not_depend_on_the_thread_count(monkeypatch):
     problem, spec, opts, G, dw, seg = _setup((3, 5, 4, 2), "st_sigmoid", 2)
     monkeypatch.setattr(gs.problem, "PARALLEL_MIN_WORK", 0)
