@@ -63,7 +63,7 @@ def test_bce_issue_case():
     )
 
 
-@pytest.mark.parametrize("gap", [37.0, 50.0, 200.0, 700.0])
+@pytest.mark.parametrize("gap", [37.0, 50.0, 200.0, 300.0, 400.0, 700.0])
 def test_xent_confident_output(gap):
     """Class 0 ahead by ``gap``: loss ``log1p(e^-gap)``, ``dC/db_o = [-s, s]`` with
     ``s = sigmoid(-gap)``; REINFORCE's mean is that gradient, so its cosine is 1."""
@@ -75,9 +75,10 @@ def test_xent_confident_output(gap):
     want = [0, -s / 2, s / 2, -s, s]
     _assert_relative(gs.exact_gradient(net, NO_INPUT, T), want)
     _assert_relative(gs.estimator_moments(net, NO_INPUT, T, "reinforce").mean, want)
-    if gap <= 200.0:  # beyond, |g|^2 underflows and the cosine is not defined in float64
-        result = gs.analyze(net, NO_INPUT, T, "reinforce")
-        assert result.cosine == pytest.approx(1.0, rel=1e-12)
+    # |g|^2 underflows beyond a gap of about 350: the cosine is computed scale-safely.
+    result = gs.analyze(net, NO_INPUT, T, "reinforce")
+    assert result.cosine == pytest.approx(1.0, rel=1e-12)
+    assert result.relative_bias == pytest.approx(0.0, abs=1e-12)
 
 
 def _one_unit_estimates(estimator: str, a: float, w: float, b: float, t: float, loss: str):
