@@ -276,10 +276,24 @@ def jackknife_metrics(
       coordinates cross it jumps from one to another, is not a smooth function of the
       draws, and the jackknife does not estimate its error (Efron 1982, *The Jackknife,
       the Bootstrap and Other Resampling Plans*, section 3.4); measured, its jackknife
-      "standard error" neither covers nor is conservative. ``result.snr`` gives the
+      "standard error" neither covers nor is conservative. Where the middle SNR is well
+      apart from its neighbours the median is locally one coordinate's SNR, smooth, but
+      whether it is cannot be told from the draws either (the same selection as the
+      flags below); a bootstrap over the groups has not been shown to cover. NaN is
+      reported rather than an error bar of unknown coverage; ``result.snr`` gives the
       per-coordinate ratios.
 
     Every standard error is at least the rounding level ``1e3 eps |t|`` of its value.
+
+    The flags of ``bias_norm`` and ``cosine`` are decided from the same draws as the
+    value, so where the truth sits near the rule's threshold (``Q`` about 3 standard
+    errors, a cosine whose curvature bias is about a quarter of its error) a seed is
+    reported only when its noise pushed it across: such escapes lean away from the
+    truth (measured, 15 of 100 seeds of ``st_sigmoid``'s ``bias_norm`` on the
+    ``(4, 3, 3, 2)`` calibration network, mean ``z = +1.2``; a few seeds of a cosine of
+    almost 1, ``z`` near -2). Any rule that reads the draws it reports on selects in this
+    way; they are rare, and pooled with every other reported value the standard errors
+    keep their coverage (``tests/test_mc_calibration.py`` counts them in).
 
     Returns
     -------
