@@ -30,6 +30,10 @@ CASES = [
     ("st", (4, 3, 1), "mse"),
     ("reinforce", (4, 3, 3, 2), "mse"),
     ("st_sigmoid", (3, 4, 4, 3), "xent"),
+    ("st", (3, 4, 2), "bce"),
+    ("st", (2, 3, 3, 1), "mse"),
+    ("st_sigmoid", (3, 5, 2), "bce"),
+    ("st", (3, 3, 2), "mse"),
 ]
 
 

@@ -5,14 +5,17 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import pytest
 
 import gradstat as gs
 from gradstat.metrics import (
     ScopeMetrics,
+    cosine,
     degenerate_variance,
     jackknife_metrics,
     median_snr,
     rounding_level,
+    safe_norm,
     snr,
 )
 
@@ -85,3 +88,22 @@ def test_jackknife_flags_a_bias_indistinguishable_from_zero():
     assert "bias_norm" not in flagged
     assert se.bias_norm == sd_q / 2
     assert se.relative_bias == sd_q / 4
+
+
+def test_cosine_and_norm_at_every_scale():
+    """Scaled by any power of ten float64 holds, the cosine stays that of the unscaled
+    vectors and the norm scales with them; in the ordinary range both are the plain
+    formulas bit for bit."""
+    rng = np.random.default_rng(3)
+    u, v = rng.normal(size=7), rng.normal(size=7)
+    plain = float(u @ v / (np.linalg.norm(u) * np.linalg.norm(v)))
+    assert cosine(u, v) == plain
+    assert safe_norm(u) == float(np.linalg.norm(u))
+    for k in range(-300, 301, 25):
+        for j in (-300, 0, 300):
+            assert cosine(u * 10.0**k, v * 10.0**j) == pytest.approx(plain, rel=1e-14), (k, j)
+        assert safe_norm(u * 10.0**k) == pytest.approx(np.linalg.norm(u) * 10.0**k, rel=1e-14)
+    assert math.isnan(cosine(np.zeros(3), u[:3]))
+    assert safe_norm(np.zeros(3)) == 0.0
+    tiny = np.array([5e-324, 0.0])  # the smallest subnormal
+    assert safe_norm(tiny) == 5e-324 and cosine(tiny, np.array([1.0, 0.0])) == 1.0

@@ -63,7 +63,7 @@ def test_bce_issue_case():
     )
 
 
-@pytest.mark.parametrize("gap", [37.0, 50.0, 200.0, 700.0])
+@pytest.mark.parametrize("gap", [37.0, 50.0, 200.0, 300.0, 400.0, 700.0])
 def test_xent_confident_output(gap):
     """Class 0 ahead by ``gap``: loss ``log1p(e^-gap)``, ``dC/db_o = [-s, s]`` with
     ``s = sigmoid(-gap)``; REINFORCE's mean is that gradient, so its cosine is 1."""
@@ -75,9 +75,10 @@ def test_xent_confident_output(gap):
     want = [0, -s / 2, s / 2, -s, s]
     _assert_relative(gs.exact_gradient(net, NO_INPUT, T), want)
     _assert_relative(gs.estimator_moments(net, NO_INPUT, T, "reinforce").mean, want)
-    if gap <= 200.0:  # beyond, |g|^2 underflows and the cosine is not defined in float64
-        result = gs.analyze(net, NO_INPUT, T, "reinforce")
-        assert result.cosine == pytest.approx(1.0, rel=1e-12)
+    # |g|^2 underflows beyond a gap of about 350: the cosine is computed scale-safely.
+    result = gs.analyze(net, NO_INPUT, T, "reinforce")
+    assert result.cosine == pytest.approx(1.0, rel=1e-12)
+    assert result.relative_bias == pytest.approx(0.0, abs=1e-12)
 
 
 def _one_unit_estimates(estimator: str, a: float, w: float, b: float, t: float, loss: str):
@@ -102,9 +103,8 @@ def _one_unit_estimates(estimator: str, a: float, w: float, b: float, t: float, 
 @pytest.mark.parametrize(
     ("estimator", "a"),
     [(name, a) for name in ("st", "st_sigmoid") for a in (30.0, -30.0, 100.0, 700.0, -700.0)]
-    # REINFORCE's score 1 - p of a unit that fires is still the float 1 - p, which loses
-    # its relative precision as p nears 1: only p near 0 is exact so far.
-    + [("reinforce", a) for a in (-30.0, -100.0, -700.0)],
+    # REINFORCE's score 1 - p of a unit that fires is sigmoid(-a): exact as p nears 1.
+    + [("reinforce", a) for a in (3.0, 5.0, 30.0, 40.0, 100.0, 700.0, -30.0, -100.0, -700.0)],
 )
 @pytest.mark.parametrize("loss", ["mse", "bce"])
 def test_one_unit_variance_at_extreme_logits(estimator, a, loss):
@@ -122,6 +122,25 @@ def test_one_unit_variance_at_extreme_logits(estimator, a, loss):
         _assert_relative(got.var, want_var)
         if full_cov:
             _assert_relative(np.diag(got.cov), want_var)
+
+
+@pytest.mark.parametrize("a", [4.5, 40.0, 100.0, 300.0, 700.0])
+@pytest.mark.parametrize("loss", ["mse", "bce"])
+def test_reinforce_score_near_certain_unit(a, loss):
+    """A unit that fires with ``p = sigmoid(a)`` near 1: the score ``1 - p = sigmoid(-a)``
+    keeps its relative precision in the exact gradient (score-function sums), in
+    REINFORCE's exact moments and in each of its draws."""
+    t = 0.3
+    net = gs.BinaryNetwork((0, 1, 1), [a, 1.0, 0.0], loss=loss)
+    T = np.array([[t]])
+    (e0, e1), p = _one_unit_estimates("reinforce", a, 1.0, 0.0, t, loss)
+    # The gradient by the score-function identity: p (1 - p) (C(1) - C(0)) for b_1.
+    want_grad = [p * v1 + (1 - p) * v0 for v0, v1 in zip(e0, e1)]
+    _assert_relative(gs.exact_gradient(net, NO_INPUT, T), want_grad)
+    _assert_relative(gs.analyze(net, NO_INPUT, T, "reinforce").mean, want_grad)
+    # A draw that fires the unit (u < p): the estimate e(1) = (C(1) (1 - p), ...).
+    got = gs.estimate_from_noise(net, NO_INPUT[0], T[0], "reinforce", np.array([0.5]))
+    _assert_relative(got, e1)
 
 
 def test_one_unit_variance_issue_value():

@@ -26,6 +26,7 @@ from gradstat.kernels.blocks import (
     resync,
     resync_due,
 )
+from gradstat.kernels.forward import score_residual
 from gradstat.kernels.geometry import Batch, Geometry, example
 
 
@@ -207,7 +208,7 @@ def _add_group(
 
 @njit(cache=True)
 def _add_block(
-    score: bool, geo: Geometry, p: np.ndarray, h: np.ndarray, coef: np.ndarray,
+    score: bool, geo: Geometry, p: np.ndarray, a: np.ndarray, h: np.ndarray, coef: np.ndarray,
     stats: np.ndarray, total: float, groups: np.ndarray, counts: np.ndarray, c: np.ndarray,
     shift: float, ranks: np.ndarray, g: np.ndarray, cen: np.ndarray, m: np.ndarray,
     s1: np.ndarray, m2: np.ndarray, sign: np.ndarray,
@@ -250,7 +251,7 @@ def _add_block(
                 continue
             first = 0 if k < top else 1 + 2 * (k - top)
             for gi in range(first, first + (1 if k < top else 2)):
-                r = coef[k] if k < top else float(gi - first) - p[k]
+                r = coef[k] if k < top else score_residual(float(gi - first), p[k], a[k])
                 group, cum = groups[gi], counts[gi]
                 _add_group(r, group, cum, K, c[q] - shift, ranks[q], q, g, cen, m, s1, m2, sign)
                 if l > 0:
@@ -357,7 +358,7 @@ def factored_moments_kernel(
                 if not score:
                     _surrogate_jacobians(code, opts, kappa, uoff, a, bit, jac)
                 for k in range(n_units):
-                    coef[k] = bit[k] - p[k] if score else jac[int(bit[k]), k]
+                    coef[k] = score_residual(bit[k], p[k], a[k]) if score else jac[int(bit[k]), k]
                 for l in range(L - 1 if score else 0):
                     v = 0.0
                     vc = 0.0
@@ -444,9 +445,10 @@ def factored_moments_kernel(
                             gpos, mask, top, n_top, top_units, w_out, bit, h, y, y_low, logp,
                             logp_low,
                         )  # fmt: skip
-                        coef[u] = bit[u] - p[u] if score else jac[int(bit[u]), u]
+                        bu = bit[u]
+                        coef[u] = score_residual(bu, p[u], a[u]) if score else jac[int(bu), u]
                 _add_block(
-                    score, geo, p, h, coef, stats, total, groups, counts, c_b, shift, ranks,
+                    score, geo, p, a, h, coef, stats, total, groups, counts, c_b, shift, ranks,
                     G[b], cen, m, s1, m2, sign,
                 )  # fmt: skip
                 lo = hi

@@ -34,6 +34,7 @@ from gradstat.kernels.forward import (
     XENT,
     forward_loss,
     layer1_table,
+    score_residual,
     state_buffers,
 )
 from gradstat.kernels.geometry import Batch, Geometry, example, geometry, make_batch
@@ -87,7 +88,7 @@ def gradient_kernel(
         for c in prange(nc):
             ex = example(batch, geo, b)
             walk = new_walk(geo)
-            p, bit, h, y, dy = walk.p, walk.bit, walk.h, walk.y, walk.dy
+            a, p, bit, h, y, dy = walk.a, walk.p, walk.bit, walk.h, walk.y, walk.dy
             y_low, y_sum, top_units = walk.y_low, walk.y_sum, walk.top_units
             y_mag, h_top = walk.y_mag, walk.h[top : top + n_top]
             loss, t = ex.loss, ex.t
@@ -115,7 +116,7 @@ def gradient_kernel(
                     sum_c += w * C
                     sum_w += w
                     for i in range(n_top):
-                        si = bit[top + i] - p[top + i]
+                        si = score_residual(bit[top + i], p[top + i], a[top + i])
                         unit[0, i] += r * si
                         if want_stats:
                             ws = w * si * si
@@ -137,7 +138,7 @@ def gradient_kernel(
                     for i in range(sizes[l + 1]):
                         k = uoff[l] + i
                         if k < top:
-                            si = bit[k] - p[k]
+                            si = score_residual(bit[k], p[k], a[k])
                             gu, cu, wu = sum_r * si, sum_c * si * si, sum_w * si * si
                         else:
                             gu, cu, wu = unit[0, k - top], unit[1, k - top], unit[2, k - top]

@@ -119,7 +119,7 @@ def _loo_draw(
         forward_state(theta, sizes, woff, boff, uoff, tab1, sub, u, mode, a, p, bit, h, y)
         loss_and_grad(loss, y, t, dy)
         coef = (losses[j] - (total - losses[j]) / (k - 1)) / k
-        score_vector(sizes, woff, boff, uoff, bit, p, h, s)
+        score_vector(sizes, woff, boff, uoff, bit, p, h, s, a)
         for q in range(hidden):
             e[q] += coef * s[q]
         output_gradient(sizes, woff, boff, uoff, h, dy, s)

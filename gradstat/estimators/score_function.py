@@ -53,8 +53,8 @@ def reinforce_estimate(
     """One REINFORCE estimate of the state in ``ws`` (loss ``C``), compressed layout:
     ``(C - c_j) s_j`` plus the direct path."""
     sizes, woff, boff, uoff = geo
-    _, p, bit, h, _, _, dy, _, _ = state_rows(ws, geo)
-    score_vector(sizes, woff, boff, uoff, bit, p, h, e)
+    a, p, bit, h, _, _, dy, _, _ = state_rows(ws, geo)
+    score_vector(sizes, woff, boff, uoff, bit, p, h, e, a)
     L = sizes.shape[0] - 2
     s0 = sizes[0] * sizes[1]
     for k in range(woff[L] - s0):
