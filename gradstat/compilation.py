@@ -24,7 +24,6 @@ import sys
 import threading
 import time
 from collections.abc import Callable, MutableMapping, Sequence
-from concurrent.futures import ProcessPoolExecutor
 from typing import Any, TextIO
 
 THREAD_DEFAULTS = {"OMP_WAIT_POLICY": "PASSIVE", "KMP_BLOCKTIME": "0"}
@@ -295,6 +294,7 @@ def warmup(
                 report(f"  {name}: {seconds:.1f} s")
         return time.perf_counter() - start
     import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
 
     context = multiprocessing.get_context("spawn")  # a fresh numba in every worker
     with ProcessPoolExecutor(max_workers=jobs, mp_context=context) as pool:
