@@ -280,27 +280,32 @@ def warmup(
 ) -> float:
     """Compile every kernel into numba's on-disk cache; returns the wall time in seconds.
 
-    Runs :data:`WARMUP_TASKS` in ``jobs`` worker processes (default: one per core, at most
-    one per task); each process compiles what its task calls and saves it in the shared
-    cache, so that later runs (and the other processes, for shared functions) load it.
-    ``report`` receives one line per finished task.
+    Runs :data:`WARMUP_TASKS` (or ``tasks``) in ``jobs`` processes (default: one per
+    core, at most one per task): this one, which takes the first (largest) task, and
+    ``jobs - 1`` workers for the others. Each process compiles what its task calls and
+    saves it in the shared cache, so that later runs (and the other processes, for shared
+    functions) load it. ``report`` receives one line per finished task.
     """
     names = list(WARMUP_TASKS if tasks is None else tasks)
     jobs = min(len(names), jobs or os.cpu_count() or 1)
     start = time.perf_counter()
+
+    def done(name: str, seconds: float) -> None:
+        if report is not None:
+            report(f"  {name}: {seconds:.1f} s")
+
     if jobs <= 1:
-        done = map(_run_task, names)
-        for name, seconds in done:
-            if report is not None:
-                report(f"  {name}: {seconds:.1f} s")
+        for name in names:
+            done(*_run_task(name))
         return time.perf_counter() - start
     import multiprocessing
 
     context = multiprocessing.get_context("spawn")  # a fresh numba in every worker
-    with ProcessPoolExecutor(max_workers=jobs, mp_context=context) as pool:
-        for name, seconds in pool.map(_run_task, names):
-            if report is not None:
-                report(f"  {name}: {seconds:.1f} s")
+    with ProcessPoolExecutor(max_workers=jobs - 1, mp_context=context) as pool:
+        others = [pool.submit(_run_task, name) for name in names[1:]]
+        done(*_run_task(names[0]))
+        for future in others:
+            done(*future.result())
     return time.perf_counter() - start
 
 
@@ -311,3 +316,58 @@ def cold_kernels() -> list[str]:
         for path in KERNEL_SECONDS
         if (dispatcher := _dispatcher(path)) is not None and not is_cached(dispatcher)
     ]
+
+
+AHEAD_VARIABLE = "GRADSTAT_COMPILE_AHEAD"
+"""Set to ``0`` to compile in the command's own process only (no worker processes)."""
+
+AHEAD_NOTICE = "compiling gradstat's kernels in {jobs} processes, first run only, about {seconds} s"
+
+
+AHEAD_TASKS: dict[str, tuple[str, ...] | None] = {
+    "summary": ("exact moments (joint)", "exact gradient", "exact moments (messages, cells)"),
+    "report": None,
+    "claims": None,
+}
+"""The :data:`WARMUP_TASKS` a command compiles ahead when the cache is cold (``None``:
+all); commands not listed compile as they go."""
+
+
+def compile_ahead_for(command: str, workers: Any = None) -> float | None:
+    """:func:`compile_ahead` for the command-line ``command`` (nothing for a command not
+    in :data:`AHEAD_TASKS`, or one given its own ``workers``, which compile in parallel
+    anyway)."""
+    if command not in AHEAD_TASKS or workers is not None:
+        return None
+    return compile_ahead(AHEAD_TASKS[command])
+
+
+def compile_ahead(
+    tasks: Sequence[str] | None = None, jobs: int | None = None, stream: TextIO | None = None
+) -> float | None:
+    """Compile ``tasks`` (default all of :data:`WARMUP_TASKS`) in worker processes first,
+    when numba's cache is cold and the machine has several cores.
+
+    numba compiles one function at a time, so a command that finds the cache cold
+    compiles on one core however many there are; :func:`warmup` spreads the kernels over
+    ``jobs`` processes (default one per core) that fill the same on-disk cache, and the
+    command then loads them. Nothing happens (``None`` is returned) when the cache holds
+    every kernel of :data:`KERNEL_SECONDS`, on one core, or when
+    :data:`AHEAD_VARIABLE` is ``0``; else one line goes to ``stream`` (default stderr)
+    and the wall time is returned.
+    """
+    import importlib
+
+    names = list(WARMUP_TASKS if tasks is None else tasks)
+    jobs = min(len(names), jobs or os.cpu_count() or 1)
+    if jobs < 2 or os.environ.get(AHEAD_VARIABLE, "1") == "0":
+        return None
+    for path in KERNEL_SECONDS:
+        importlib.import_module(path.split(":")[0])
+    if not cold_kernels():
+        return None
+    out = sys.stderr if stream is None else stream
+    out.write(AHEAD_NOTICE.format(jobs=jobs, seconds=max(1, cold_seconds() // jobs)) + "\n")
+    out.flush()
+    silence_compile_notice()  # what is left to compile here is small: no second notice
+    return warmup(jobs, names)

@@ -119,11 +119,12 @@ def _sample_chunk(
                     fill_noise(key, first + i, b, normal, u)
                 draw_estimate(code, opts, ex, 0, u, base, ws, e)
                 _store_estimate(e, x, b, per_example, stage[i - lo])
-        if not per_example and B > 1:
-            for r in range(hi - lo):
-                for k in range(stage.shape[1]):
-                    stage[r, k] /= B
-        out[lo:hi] = stage[: hi - lo]
+        # Copied element by element: a slice assignment compiles shape checks and their
+        # error paths into every kernel that inlines this one.
+        scale = not per_example and B > 1
+        for r in range(hi - lo):
+            for k in range(stage.shape[1]):
+                out[lo + r, k] = stage[r, k] / B if scale else stage[r, k]
 
 
 @njit(parallel=True, cache=True)
