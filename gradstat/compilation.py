@@ -52,17 +52,20 @@ def apply_thread_defaults(environ: MutableMapping[str, str] | None = None) -> di
 NOTICE = "compiling gradstat's kernels, first run only, about {seconds} s"
 
 KERNEL_SECONDS = {
-    "gradstat.engines.joint:moments_kernel": 55,
+    "gradstat.engines.joint:moments_kernel": 33,
     "gradstat.engines.sampling:_sample_kernel": 23,
     "gradstat.engines.factored:factored_moments_kernel": 22,
+    "gradstat.engines.state_estimates:state_estimates_kernel": 20,
+    "gradstat.engines.streaming:_sums_kernel": 20,
     "gradstat.engines.cells:cells_kernel": 12,
     "gradstat.engines.one_layer:one_layer_kernel": 12,
     "gradstat.engines.gradient:gradient_kernel": 9,
     "gradstat.engines.message_moments:_surrogate_stats": 4,
 }
 """The largest cached kernels and the seconds of one idle core that compiling each takes
-with what it calls (``benchmarks/bench_startup.py --profile``; the joint kernel's include
-the estimators' code): the notice's estimate sums those not cached."""
+with what it calls (``benchmarks/bench_startup.py --profile``; each kernel that calls
+:func:`gradstat.estimators.dispatch.draw_estimate` optimises the estimators' code again):
+the notice's estimate sums those not cached."""
 
 
 def _dispatcher(path: str) -> Any:
@@ -233,6 +236,13 @@ def _warm_layerwise_and_cells() -> None:
         estimator_moments(one, x, t, name)
 
 
+def _warm_noise_sources() -> None:
+    from gradstat.noise import noise_decomposition
+
+    _, two, _, x, t = _problems()
+    noise_decomposition(two, x, t, "st")
+
+
 def _warm_sampling() -> None:
     import numpy as np
 
@@ -251,6 +261,7 @@ def _warm_sampling() -> None:
 WARMUP_TASKS: dict[str, Callable[[], None]] = {
     "exact moments (joint)": _warm_joint,
     "Monte Carlo": _warm_sampling,
+    "noise sources": _warm_noise_sources,
     "exact gradient": _warm_gradient,
     "exact moments (messages, cells)": _warm_layerwise_and_cells,
 }
@@ -280,32 +291,27 @@ def warmup(
 ) -> float:
     """Compile every kernel into numba's on-disk cache; returns the wall time in seconds.
 
-    Runs :data:`WARMUP_TASKS` (or ``tasks``) in ``jobs`` processes (default: one per
-    core, at most one per task): this one, which takes the first (largest) task, and
-    ``jobs - 1`` workers for the others. Each process compiles what its task calls and
-    saves it in the shared cache, so that later runs (and the other processes, for shared
-    functions) load it. ``report`` receives one line per finished task.
+    Runs :data:`WARMUP_TASKS` in ``jobs`` worker processes (default: one per core, at most
+    one per task); each process compiles what its task calls and saves it in the shared
+    cache, so that later runs (and the other processes, for shared functions) load it.
+    ``report`` receives one line per finished task.
     """
     names = list(WARMUP_TASKS if tasks is None else tasks)
     jobs = min(len(names), jobs or os.cpu_count() or 1)
     start = time.perf_counter()
-
-    def done(name: str, seconds: float) -> None:
-        if report is not None:
-            report(f"  {name}: {seconds:.1f} s")
-
     if jobs <= 1:
-        for name in names:
-            done(*_run_task(name))
+        done = map(_run_task, names)
+        for name, seconds in done:
+            if report is not None:
+                report(f"  {name}: {seconds:.1f} s")
         return time.perf_counter() - start
     import multiprocessing
 
     context = multiprocessing.get_context("spawn")  # a fresh numba in every worker
-    with ProcessPoolExecutor(max_workers=jobs - 1, mp_context=context) as pool:
-        others = [pool.submit(_run_task, name) for name in names[1:]]
-        done(*_run_task(names[0]))
-        for future in others:
-            done(*future.result())
+    with ProcessPoolExecutor(max_workers=jobs, mp_context=context) as pool:
+        for name, seconds in pool.map(_run_task, names):
+            if report is not None:
+                report(f"  {name}: {seconds:.1f} s")
     return time.perf_counter() - start
 
 
