@@ -172,8 +172,23 @@ def _block_sums(
                         tot, tot_r, tot_c,
                     )  # fmt: skip
             totals[1 + o] = tot
+    elif loss == MSE:
+        for o in range(n_out):
+            first = o == 0
+            last = o == n_out - 1
+            c = yh[o] - t[o]
+            row = y_lo[o]
+            acc = sum_d[o]
+            tot = 0.0
+            for j in range(K):
+                r = row[j] + c
+                tot, tot_r, tot_c = _add_state(
+                    j, 0.5 * r * r, r, first, last, ph, ref, p_lo, cost, acc, sum_r, tot, tot_r,
+                    tot_c,
+                )  # fmt: skip
+            totals[1 + o] = tot
     else:
-        # mse, bce and linear: one output at a time, a loop over the states per loss.
+        # bce and linear: one output at a time, a loop over the states per loss.
         for o in range(n_out):
             first = o == 0
             last = o == n_out - 1
@@ -182,15 +197,7 @@ def _block_sums(
             row = y_lo[o]
             acc = sum_d[o]
             tot = 0.0
-            if loss == MSE:
-                c = yo - to
-                for j in range(K):
-                    r = row[j] + c
-                    tot, tot_r, tot_c = _add_state(
-                        j, 0.5 * r * r, r, first, last, ph, ref, p_lo, cost, acc, sum_r, tot,
-                        tot_r, tot_c,
-                    )  # fmt: skip
-            elif loss == BCE:
+            if loss == BCE:
                 for j in range(K):
                     term, grad = bce_term(row[j] + yo, to)
                     tot, tot_r, tot_c = _add_state(
