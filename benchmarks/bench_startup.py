@@ -5,10 +5,14 @@ kernel it needs compiles) and then ``--repeat`` times with the cache that run fi
 table gives the cold wall time, the best warm wall time, their ratio and the cold run's
 CPU time. The commands: ``python -m gradstat report --no-plots`` (the default suite, into
 a temporary folder), bare ``python -m gradstat`` (the summary table) and
-``python -c "import gradstat"``. ``--warmup`` adds the cold ``gradstat warmup`` and the
-report after it. ``--profile`` runs the report once more in a fresh process with an empty
-cache and lists the functions whose compilation took longest (numba's compile events;
-each function's own time, without the functions it compiled on the way).
+``python -c "import gradstat"``. A command that finds the cache cold compiles in one
+process per core first (:func:`gradstat.compilation.compile_ahead`); ``--serial`` adds the
+report compiled in its own process only (``GRADSTAT_COMPILE_AHEAD=0``), the CPU time to
+compare. ``--warmup`` adds the cold ``gradstat warmup`` and the report after it.
+``--profile`` runs the report once more in a fresh process with an empty cache, compiling
+in that process only, and lists the functions whose compilation took longest (numba's
+compile events; each function's own CPU time, without the functions it compiled on the
+way: CPU time, so that other processes' load does not distort the shares).
 """
 
 from __future__ import annotations
@@ -46,11 +50,11 @@ stack = []
 class Timer(event.Listener):
     def on_start(self, ev):
         f = ev.data["dispatcher"].py_func
-        stack.append([f"{f.__module__}.{f.__qualname__}", time.perf_counter(), 0.0])
+        stack.append([f"{f.__module__}.{f.__qualname__}", time.thread_time(), 0.0])
 
     def on_end(self, ev):
         name, start, inner = stack.pop()
-        spent = time.perf_counter() - start
+        spent = time.thread_time() - start
         own[name] += spent - inner
         if stack:
             stack[-1][2] += spent
@@ -64,17 +68,26 @@ for name, seconds in own.most_common():
 """
 
 
-def run(args: Sequence[str], cache: str, cwd: str) -> tuple[float, float, str]:
-    """Wall and CPU seconds (children's user + system) of ``python ARGS`` and its stdout."""
-    return run_python(args, python_env(NUMBA_CACHE_DIR=cache), cwd)
+def run(
+    args: Sequence[str], cache: str, cwd: str, extra: dict[str, str] | None = None
+) -> tuple[float, float, str]:
+    """Wall and CPU seconds (children's user + system, with their worker processes) of
+    ``python ARGS`` (environment ``extra`` added) and its stdout."""
+    return run_python(args, python_env(NUMBA_CACHE_DIR=cache, **(extra or {})), cwd)
 
 
-def cold_and_warm(args: Sequence[str], repeat: int, prepare: Sequence[str] = ()) -> list[float]:
+def cold_and_warm(
+    args: Sequence[str],
+    repeat: int,
+    prepare: Sequence[str] = (),
+    extra: dict[str, str] | None = None,
+) -> list[float]:
     """Cold wall, cold CPU and best warm wall of ``python ARGS`` (after ``python PREPARE``
-    on the empty cache, if given, whose wall time comes first)."""
+    on the empty cache, if given, whose wall time comes first; ``extra`` environment
+    variables for the cold run)."""
     with tempfile.TemporaryDirectory() as cache, tempfile.TemporaryDirectory() as cwd:
         first = run(prepare, cache, cwd)[0] if prepare else None
-        wall, cpu, _ = run(args, cache, cwd)
+        wall, cpu, _ = run(args, cache, cwd, extra)
         warm = min(run(args, cache, cwd)[0] for _ in range(repeat))
     return [wall, cpu, warm] if first is None else [first, wall, cpu, warm]
 
@@ -95,7 +108,8 @@ def child_threading_layer() -> str:
 def profile(top: int) -> list[str]:
     """The report's compilations in a fresh process with an empty cache, longest first."""
     with tempfile.TemporaryDirectory() as cache, tempfile.TemporaryDirectory() as cwd:
-        _, _, out = run(["-c", PROFILE, *COMMANDS["report"][2:]], cache, cwd)
+        extra = {"GRADSTAT_COMPILE_AHEAD": "0"}
+        _, _, out = run(["-c", PROFILE, *COMMANDS["report"][2:]], cache, cwd, extra)
     lines = out.splitlines()
     head = next(i for i, line in enumerate(lines) if line.startswith("TOTAL "))
     _, total, count = lines[head].split()
@@ -103,8 +117,8 @@ def profile(top: int) -> list[str]:
     table = [
         "",
         f"Compilation of `gradstat report --no-plots` with an empty cache: {count} functions, "
-        f"{float(total):.1f} s in all; the {top} longest (own time, without the functions "
-        "compiled inside them):",
+        f"{float(total):.1f} s of CPU in all; the {top} longest (own CPU time, without the "
+        "functions compiled inside them):",
         "",
         "| function | seconds |",
         "| --- | ---: |",
@@ -116,6 +130,9 @@ def profile(top: int) -> list[str]:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = benchmark_parser(__doc__, quick="import and the summary only, no report")
     parser.add_argument("--warmup", action="store_true", help="also time `gradstat warmup`")
+    parser.add_argument(
+        "--serial", action="store_true", help="also the report compiled in one process"
+    )
     parser.add_argument(
         "--profile", type=int, default=0, metavar="N", help="list the N longest compilations"
     )
@@ -136,6 +153,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"| {wall / warm:.1f} |"
         )
         print(lines[-1], f"(load average {load_average()})", file=sys.stderr, flush=True)
+    if args.serial:
+        wall, cpu, warm = cold_and_warm(
+            COMMANDS["report"], args.repeat, extra={"GRADSTAT_COMPILE_AHEAD": "0"}
+        )
+        lines.append(
+            f"| report compiled in one process | {fmt_seconds(wall)} | {fmt_seconds(cpu)} "
+            f"| {fmt_seconds(warm)} | {wall / warm:.1f} |"
+        )
     if args.warmup:
         first, wall, cpu, warm = cold_and_warm(
             COMMANDS["report"], args.repeat, prepare=["-m", "gradstat", "warmup"]

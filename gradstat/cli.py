@@ -32,6 +32,7 @@ import numpy as np
 
 from gradstat._validation import check_int
 from gradstat.analysis import DEFAULT_MC_SAMPLES, METHODS, AnalysisResult, analyze
+from gradstat.compilation import compile_ahead_for
 from gradstat.estimators import available_estimators
 from gradstat.metrics import METRICS
 from gradstat.network import LOSSES, BinaryNetwork
@@ -547,6 +548,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     prog = f"gradstat {args.command}"
     try:
+        # A cold numba cache is filled by one process per core first (own workers aside).
+        own = [getattr(args, name, None) for name in ("workers", "scheduler", "dask_local")]
+        compile_ahead_for(args.command, next((w for w in own if w is not None), None))
         return args.run(args)
     except KeyboardInterrupt:
         print(f"{prog}: interrupted", file=sys.stderr)

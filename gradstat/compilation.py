@@ -51,17 +51,20 @@ def apply_thread_defaults(environ: MutableMapping[str, str] | None = None) -> di
 NOTICE = "compiling gradstat's kernels, first run only, about {seconds} s"
 
 KERNEL_SECONDS = {
-    "gradstat.engines.joint:moments_kernel": 55,
+    "gradstat.engines.joint:moments_kernel": 33,
     "gradstat.engines.sampling:_sample_kernel": 23,
     "gradstat.engines.factored:factored_moments_kernel": 22,
+    "gradstat.engines.state_estimates:state_estimates_kernel": 20,
+    "gradstat.engines.streaming:_sums_kernel": 20,
     "gradstat.engines.cells:cells_kernel": 12,
     "gradstat.engines.one_layer:one_layer_kernel": 12,
     "gradstat.engines.gradient:gradient_kernel": 9,
     "gradstat.engines.message_moments:_surrogate_stats": 4,
 }
 """The largest cached kernels and the seconds of one idle core that compiling each takes
-with what it calls (``benchmarks/bench_startup.py --profile``; the joint kernel's include
-the estimators' code): the notice's estimate sums those not cached."""
+with what it calls (``benchmarks/bench_startup.py --profile``; each kernel that calls
+:func:`gradstat.estimators.dispatch.draw_estimate` optimises the estimators' code again):
+the notice's estimate sums those not cached."""
 
 
 def _dispatcher(path: str) -> Any:
@@ -232,6 +235,13 @@ def _warm_layerwise_and_cells() -> None:
         estimator_moments(one, x, t, name)
 
 
+def _warm_noise_sources() -> None:
+    from gradstat.noise import noise_decomposition
+
+    _, two, _, x, t = _problems()
+    noise_decomposition(two, x, t, "st")
+
+
 def _warm_sampling() -> None:
     import numpy as np
 
@@ -250,6 +260,7 @@ def _warm_sampling() -> None:
 WARMUP_TASKS: dict[str, Callable[[], None]] = {
     "exact moments (joint)": _warm_joint,
     "Monte Carlo": _warm_sampling,
+    "noise sources": _warm_noise_sources,
     "exact gradient": _warm_gradient,
     "exact moments (messages, cells)": _warm_layerwise_and_cells,
 }
@@ -311,3 +322,58 @@ def cold_kernels() -> list[str]:
         for path in KERNEL_SECONDS
         if (dispatcher := _dispatcher(path)) is not None and not is_cached(dispatcher)
     ]
+
+
+AHEAD_VARIABLE = "GRADSTAT_COMPILE_AHEAD"
+"""Set to ``0`` to compile in the command's own process only (no worker processes)."""
+
+AHEAD_NOTICE = "compiling gradstat's kernels in {jobs} processes, first run only, about {seconds} s"
+
+
+AHEAD_TASKS: dict[str, tuple[str, ...] | None] = {
+    "summary": ("exact moments (joint)", "exact gradient", "exact moments (messages, cells)"),
+    "report": None,
+    "claims": None,
+}
+"""The :data:`WARMUP_TASKS` a command compiles ahead when the cache is cold (``None``:
+all); commands not listed compile as they go."""
+
+
+def compile_ahead_for(command: str, workers: Any = None) -> float | None:
+    """:func:`compile_ahead` for the command-line ``command`` (nothing for a command not
+    in :data:`AHEAD_TASKS`, or one given its own ``workers``, which compile in parallel
+    anyway)."""
+    if command not in AHEAD_TASKS or workers is not None:
+        return None
+    return compile_ahead(AHEAD_TASKS[command])
+
+
+def compile_ahead(
+    tasks: Sequence[str] | None = None, jobs: int | None = None, stream: TextIO | None = None
+) -> float | None:
+    """Compile ``tasks`` (default all of :data:`WARMUP_TASKS`) in worker processes first,
+    when numba's cache is cold and the machine has several cores.
+
+    numba compiles one function at a time, so a command that finds the cache cold
+    compiles on one core however many there are; :func:`warmup` spreads the kernels over
+    ``jobs`` processes (default one per core) that fill the same on-disk cache, and the
+    command then loads them. Nothing happens (``None`` is returned) when the cache holds
+    every kernel of :data:`KERNEL_SECONDS`, on one core, or when
+    :data:`AHEAD_VARIABLE` is ``0``; else one line goes to ``stream`` (default stderr)
+    and the wall time is returned.
+    """
+    import importlib
+
+    names = list(WARMUP_TASKS if tasks is None else tasks)
+    jobs = min(len(names), jobs or os.cpu_count() or 1)
+    if jobs < 2 or os.environ.get(AHEAD_VARIABLE, "1") == "0":
+        return None
+    for path in KERNEL_SECONDS:
+        importlib.import_module(path.split(":")[0])
+    if not cold_kernels():
+        return None
+    out = sys.stderr if stream is None else stream
+    out.write(AHEAD_NOTICE.format(jobs=jobs, seconds=max(1, cold_seconds() // jobs)) + "\n")
+    out.flush()
+    silence_compile_notice()  # what is left to compile here is small: no second notice
+    return warmup(jobs, names)

@@ -186,3 +186,30 @@ def test_warmup_command_then_nothing_is_cold(capsys: pytest.CaptureFixture[str])
     assert [line.split(":")[0].strip() for line in out[1:-1]] == list(WARMUP_TASKS)
     assert out[-1].startswith("gradstat warmup: done in ")
     assert cold_kernels() == []
+
+
+def test_compile_ahead_only_when_cold_and_allowed(monkeypatch: pytest.MonkeyPatch) -> None:
+    from gradstat import compilation
+
+    stream = io.StringIO()
+    monkeypatch.setattr(compilation, "cold_kernels", lambda: [])
+    assert compilation.compile_ahead(jobs=2, stream=stream) is None  # a warm cache
+    monkeypatch.setattr(compilation, "cold_kernels", lambda: list(compilation.KERNEL_SECONDS))
+    assert compilation.compile_ahead(jobs=1, stream=stream) is None  # one core
+    monkeypatch.setenv(compilation.AHEAD_VARIABLE, "0")
+    assert compilation.compile_ahead(jobs=2, stream=stream) is None  # switched off
+    assert stream.getvalue() == ""
+    assert compilation.compile_ahead_for("sweep") is None  # compiles as it goes
+    assert compilation.compile_ahead_for("report", workers=2) is None  # its own workers
+    assert set(compilation.AHEAD_TASKS["summary"] or ()) <= set(WARMUP_TASKS)
+
+
+def test_compile_ahead_runs_tasks_in_two_processes(monkeypatch: pytest.MonkeyPatch) -> None:
+    from gradstat import compilation
+
+    monkeypatch.setattr(compilation, "cold_kernels", lambda: ["gradstat.engines.joint:x"])
+    monkeypatch.setattr(compilation, "KERNEL_SECONDS", {"gradstat.engines.joint:x": 9})
+    stream = io.StringIO()
+    wall = compilation.compile_ahead(["exact gradient"] * 2, jobs=2, stream=stream)
+    assert wall is not None and wall > 0
+    assert stream.getvalue() == compilation.AHEAD_NOTICE.format(jobs=2, seconds=4) + "\n"

@@ -15,17 +15,8 @@ from numba import njit, prange
 
 from gradstat.estimators.codes import REINFORCE
 from gradstat.estimators.dispatch import surrogate_jacobian
+from gradstat.kernels import blocks
 from gradstat.kernels.accumulate import new_accumulators, reduce_chunks, sign_of
-from gradstat.kernels.blocks import (
-    block_chunks,
-    block_end,
-    compensated_loss,
-    enter_block,
-    gray_step,
-    new_walk,
-    resync,
-    resync_due,
-)
 from gradstat.kernels.forward import score_residual
 from gradstat.kernels.geometry import Batch, Geometry, example
 
@@ -303,19 +294,18 @@ def factored_moments_kernel(
     mean, across blocks about ``centre``, never as ``E[e^2] - E[e]^2``.
     """
     theta = batch.theta
+    w_out, b_out = blocks.output_layer(theta, geo)
     sizes, woff, boff, uoff = geo
     L = sizes.shape[0] - 2
     n_units = uoff[L]
     top = uoff[L - 1]
     n_top = sizes[L]
     n_out = sizes[L + 1]
-    w_out = theta[woff[L] : woff[L] + n_out * n_top]
-    b_out = theta[boff[L] : boff[L] + n_out]
     s0 = sizes[0] * sizes[1]
     n_hidden = woff[L] - s0
     B, n = G.shape
     S = np.int64(1) << n_units
-    nc = block_chunks(S)
+    nc = blocks.block_chunks(S)
     mask = (np.int64(1) << n_top) - 1
     score = code == REINFORCE
     n_groups = 1 + 2 * n_top if score else 0
@@ -331,7 +321,7 @@ def factored_moments_kernel(
         shift = levels[0] if score else 0.0
         for c in prange(nc):
             ex = example(batch, geo, b)
-            walk = new_walk(geo)
+            walk = blocks.new_walk(geo)
             a, p, bit, h, y, dy = walk.a, walk.p, walk.bit, walk.h, walk.y, walk.dy
             y_low, y_sum, top_units = walk.y_low, walk.y_sum, walk.top_units
             y_mag, h_top = walk.y_mag, walk.h[top : top + n_top]
@@ -352,8 +342,8 @@ def factored_moments_kernel(
             lo = c * S // nc
             stop = (c + 1) * S // nc
             while lo < stop:
-                hi = block_end(lo, stop, n_top)
-                logp, period = enter_block(ex, lo, walk)
+                hi = blocks.block_end(lo, stop, n_top)
+                logp, period = blocks.enter_block(ex, lo, walk)
                 _descent_weights(geo, h, DW[b], c_b, shift, z, zc)
                 if not score:
                     _surrogate_jacobians(code, opts, kappa, uoff, a, bit, jac)
@@ -373,11 +363,11 @@ def factored_moments_kernel(
                 total = 0.0
                 logp_low = 0.0
                 for gpos in range(lo, hi):
-                    if resync_due(gpos, lo, period):
-                        logp, logp_low = resync(ex, walk, gpos), 0.0
+                    if blocks.resync_due(gpos, lo, period):
+                        logp, logp_low = blocks.resync(ex, walk, gpos), 0.0
                     w = exp(logp + logp_low)
                     if w > 0.0:
-                        C = compensated_loss(
+                        C = blocks.compensated_loss(
                             loss, t, y, y_low, y_sum, dy, y_mag, w_out, b_out, h_top
                         )
                         if score:
@@ -441,7 +431,7 @@ def factored_moments_kernel(
                                 out += e * DW[b, row + j]
                         _add_descent(w, dots, out, desc)
                     if gpos + 1 < hi:
-                        logp, logp_low, u = gray_step(
+                        logp, logp_low, u = blocks.gray_step(
                             gpos, mask, top, n_top, top_units, w_out, bit, h, y, y_low, logp,
                             logp_low,
                         )  # fmt: skip

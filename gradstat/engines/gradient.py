@@ -26,6 +26,7 @@ from gradstat.kernels.blocks import (
     enter_block,
     gray_step,
     new_walk,
+    output_layer,
     resync,
     resync_due,
 )
@@ -69,8 +70,7 @@ def gradient_kernel(
     n_top = sizes[L]
     B = batch.L1.shape[0]
     n_out = sizes[L + 1]
-    w_out = theta[woff[L] : woff[L] + n_out * n_top]
-    b_out = theta[boff[L] : boff[L] + n_out]
+    w_out, b_out = output_layer(theta, geo)
     s0 = sizes[0] * sizes[1]
     Pc = theta.shape[0] - s0
     S = np.int64(1) << n_units

@@ -16,8 +16,6 @@ from typing import Any
 import numpy as np
 from numba import njit, prange
 
-from gradstat.engines.factored import factored_moments_kernel
-from gradstat.estimators.codes import REINFORCE, SURROGATES
 from gradstat.estimators.dispatch import draw_estimate
 from gradstat.kernels.accumulate import accumulate, new_accumulators, reduce_chunks
 from gradstat.kernels.blocks import CHUNKS, n_chunks
@@ -60,22 +58,18 @@ def moments_kernel(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:  # fmt: skip
     """Exact moments of built-in estimator ``code``, per example, in the compressed layout.
 
-    Sums over the ``2^n_bits`` noise states (``n_bits = N``, or ``N k`` for ``k`` draws).
-    ``reinforce`` and the straight-through-type estimators factorise per unit and take
-    :func:`factored_moments_kernel` (except for ``want_cov``); every other estimator runs
-    :func:`draw_estimate` per state. Returns
+    Sums over the ``2^n_bits`` noise states (``n_bits = N``, or ``N k`` for ``k`` draws),
+    running :func:`draw_estimate` per state (:func:`gradstat.engines.moments.moments_pass`
+    takes :func:`gradstat.engines.factored.factored_moments_kernel` instead for the
+    estimators that factorise per unit). Returns
     ``E[g_hat - g]``, ``Var[g_hat]``, ``P(sign g_hat_j = sign g_j)``, descent
     probabilities (see :func:`gradstat.kernels.accumulate.accumulate`) and (``want_cov``)
     ``sum_x Cov_x``; the variances are centred sums (:func:`greedy_shift`,
     :func:`gradstat.kernels.accumulate.reduce_chunks`).
     """
-    uoff = geo.uoff
     B, n = G.shape
     n_seg = seg.shape[0] - 1
     shift = greedy_shift(batch, geo, code, n_bits, opts, baselines, n, cols)
-    if not want_cov and n_bits == uoff[uoff.shape[0] - 1]:
-        if code == REINFORCE or code in SURROGATES:
-            return factored_moments_kernel(batch, geo, code, opts, baselines, G, shift, DW, seg)
     S, nc = _state_chunks(n_bits, want_cov)
     acc_m, acc_s1, acc_m2, acc_sign, acc_desc, acc_cov = new_accumulators(B, nc, n, n_seg, want_cov)
     no_u = np.empty(0)

@@ -144,28 +144,36 @@ def expect(TL: np.ndarray, TH: np.ndarray, F: np.ndarray) -> np.ndarray:
     row's high bits), each summed in a fixed order and reduced in a fixed order, so the
     result does not depend on the number of threads.
     """
-    S, nl = TL.shape
-    nh = TH.shape[1]
-    Q = F.shape[1]
-    nb, jobs, nc = pair_jobs(S, nh)
-    part = np.zeros((jobs, Q))
+    nb, jobs, nc = pair_jobs(TL.shape[0], TH.shape[1])
+    part = np.zeros((jobs, F.shape[1]))
     for c in prange(nc):
-        tmp = np.empty(Q)
+        tmp = np.empty(F.shape[1])
         for job in range(c * jobs // nc, (c + 1) * jobs // nc):
-            s, kh0, kh1 = job_span(job, nb, nh)
-            row = part[job]
-            for kh in range(kh0, kh1):
-                for q in range(Q):
-                    tmp[q] = 0.0
-                for kl in range(nl):
-                    w = TL[s, kl]
-                    base = kh * nl + kl
-                    for q in range(Q):
-                        tmp[q] += w * F[base, q]
-                th = TH[s, kh]
-                for q in range(Q):
-                    row[q] += th * tmp[q]
+            _expect_job(TL, TH, F, job, nb, part[job], tmp)
     return reduce_jobs(part, nb)
+
+
+@njit(cache=True)
+def _expect_job(
+    TL: np.ndarray, TH: np.ndarray, F: np.ndarray, job: int, nb: int, row: np.ndarray,
+    tmp: np.ndarray,
+) -> None:  # fmt: skip
+    """Add job ``job``'s pairs (:func:`job_span`) of :func:`expect` to ``row``, summing
+    each high state's ``sum_{kl} T F`` in ``tmp`` first."""
+    nl = TL.shape[1]
+    Q = F.shape[1]
+    s, kh0, kh1 = job_span(job, nb, TH.shape[1])
+    for kh in range(kh0, kh1):
+        for q in range(Q):
+            tmp[q] = 0.0
+        for kl in range(nl):
+            w = TL[s, kl]
+            base = kh * nl + kl
+            for q in range(Q):
+                tmp[q] += w * F[base, q]
+        th = TH[s, kh]
+        for q in range(Q):
+            row[q] += th * tmp[q]
 
 
 @njit(parallel=True, cache=True)

@@ -10,11 +10,13 @@ import numpy as np
 from gradstat.engines.baselines import kernel_options, workspace_for
 from gradstat.engines.cells import cells_kernel
 from gradstat.engines.choice import descent_labels
+from gradstat.engines.factored import factored_moments_kernel
 from gradstat.engines.gradient import problem_batch, reference_gradient
-from gradstat.engines.joint import moments_kernel, user_moments_kernel
+from gradstat.engines.joint import greedy_shift, moments_kernel, user_moments_kernel
 from gradstat.engines.message_moments import layerwise_moments, layerwise_moments_cost
 from gradstat.engines.quadrature import quadrature_kernel
 from gradstat.engines.states import batched_moments
+from gradstat.estimators.codes import REINFORCE, SURROGATES
 from gradstat.estimators.registry import EstimatorBase
 from gradstat.kernels.blocks import CHUNKS
 from gradstat.problem import (
@@ -25,6 +27,9 @@ from gradstat.problem import (
     expansion_matrix,
     threads_for,
 )
+
+FACTORED = (REINFORCE, *SURROGATES)
+"""Codes whose estimate factorises per unit (:func:`factored_moments_kernel`)."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -182,10 +187,20 @@ def _run_moments(
         if spec.batched:
             return batched_moments(problem, spec, *common[:3], want_cov, rows)
         if spec.jitted is None:
-            return moments_kernel(
-                batch, geo, spec.code, spec.noise_size(net.hidden_sizes, options), opts,
-                baselines[rows], *common, workspace_for(problem, spec, options),
-            )  # fmt: skip
+            n_bits = spec.noise_size(net.hidden_sizes, options)
+            cols = workspace_for(problem, spec, options)
+            if want_cov or n_bits != net.n_stochastic or spec.code not in FACTORED:
+                return moments_kernel(
+                    batch, geo, spec.code, n_bits, opts, baselines[rows], *common, cols
+                )
+            # One draw per state of an estimate that factorises per unit: the factored
+            # kernel, with the same greedy-state centre as moments_kernel. Called from here
+            # (not from inside moments_kernel), each kernel compiles on its own.
+            base = baselines[rows]
+            shift = greedy_shift(batch, geo, spec.code, n_bits, opts, base, G.shape[1], cols)
+            return factored_moments_kernel(
+                batch, geo, spec.code, opts, base, common[0], shift, common[1], seg
+            )
         return user_moments_kernel(spec.jitted)(batch, geo, *common)
 
 

@@ -187,22 +187,8 @@ def _block_sums(
                     tot_c,
                 )  # fmt: skip
             totals[1 + o] = tot
-    elif loss == BCE:
-        for o in range(n_out):
-            first = o == 0
-            last = o == n_out - 1
-            yo = yh[o]
-            to = t[o]
-            row = y_lo[o]
-            acc = sum_d[o]
-            tot = 0.0
-            for j in range(K):
-                term, grad = bce_term(row[j] + yo, to)
-                tot, tot_r, tot_c = _add_state(
-                    j, term, grad, first, last, ph, ref, p_lo, cost, acc, sum_r, tot, tot_r, tot_c
-                )
-            totals[1 + o] = tot
     else:
+        # bce and linear: one output at a time, a loop over the states per loss.
         for o in range(n_out):
             first = o == 0
             last = o == n_out - 1
@@ -211,11 +197,19 @@ def _block_sums(
             row = y_lo[o]
             acc = sum_d[o]
             tot = 0.0
-            for j in range(K):
-                term = to * (row[j] + yo)
-                tot, tot_r, tot_c = _add_state(
-                    j, term, to, first, last, ph, ref, p_lo, cost, acc, sum_r, tot, tot_r, tot_c
-                )
+            if loss == BCE:
+                for j in range(K):
+                    term, grad = bce_term(row[j] + yo, to)
+                    tot, tot_r, tot_c = _add_state(
+                        j, term, grad, first, last, ph, ref, p_lo, cost, acc, sum_r, tot, tot_r,
+                        tot_c,
+                    )  # fmt: skip
+            else:
+                for j in range(K):
+                    tot, tot_r, tot_c = _add_state(
+                        j, to * (row[j] + yo), to, first, last, ph, ref, p_lo, cost, acc, sum_r,
+                        tot, tot_r, tot_c,
+                    )  # fmt: skip
             totals[1 + o] = tot
     totals[0] = tot_r
     totals[1 + n_out] = tot_c

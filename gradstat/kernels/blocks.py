@@ -166,6 +166,16 @@ def new_walk(geo: Geometry) -> Walk:
 
 
 @njit(cache=True, inline="always")
+def output_layer(theta: np.ndarray, geo: Geometry) -> tuple[np.ndarray, np.ndarray]:
+    """The output layer's weights ``W_o`` (``n_out x n_L``, row by row) and biases ``b_o``
+    in ``theta``: what :func:`compensated_loss` and :func:`gray_step` read."""
+    sizes, woff, boff, _ = geo
+    L = sizes.shape[0] - 2
+    n_out = sizes[L + 1]
+    return theta[woff[L] : woff[L] + n_out * sizes[L]], theta[boff[L] : boff[L] + n_out]
+
+
+@njit(cache=True, inline="always")
 def block_end(lo: int, stop: int, n_top: int) -> int:
     """End of the block that starts at position ``lo``, cut at the chunk's end ``stop``."""
     return min(stop, ((lo >> n_top) + 1) << n_top)

@@ -431,14 +431,9 @@ def loss_and_grad(loss: int, y: np.ndarray, t: np.ndarray, dy: np.ndarray) -> fl
 
 @njit(cache=True)
 def output_gradient(
-    sizes: np.ndarray,
-    woff: np.ndarray,
-    boff: np.ndarray,
-    uoff: np.ndarray,
-    h: np.ndarray,
-    dy: np.ndarray,
-    e: np.ndarray,
-) -> None:
+    sizes: np.ndarray, woff: np.ndarray, boff: np.ndarray, uoff: np.ndarray, h: np.ndarray,
+    dy: np.ndarray, e: np.ndarray,
+) -> None:  # fmt: skip
     """Write ``dC/dW_o = outer(dC/dy, h_L)`` and ``dC/db_o = dC/dy`` into ``e`` (compressed)."""
     L = sizes.shape[0] - 2
     s0 = sizes[0] * sizes[1]
@@ -453,17 +448,9 @@ def output_gradient(
 
 @njit(cache=True)
 def backprop_surrogate(
-    theta: np.ndarray,
-    sizes: np.ndarray,
-    woff: np.ndarray,
-    boff: np.ndarray,
-    uoff: np.ndarray,
-    h: np.ndarray,
-    dy: np.ndarray,
-    jac: np.ndarray,
-    work: np.ndarray,
-    e: np.ndarray,
-) -> None:
+    theta: np.ndarray, sizes: np.ndarray, woff: np.ndarray, boff: np.ndarray, uoff: np.ndarray,
+    h: np.ndarray, dy: np.ndarray, jac: np.ndarray, work: np.ndarray, e: np.ndarray,
+) -> None:  # fmt: skip
     """Backpropagate ``dC/dy`` replacing each ``dh/da`` by the surrogate ``jac`` (per unit).
 
     ``delta_l = (dC/dh_l) * jac_l``, ``dW_l = outer(delta_l, h_{l-1})``, ``db_l = delta_l``,
