@@ -17,6 +17,7 @@ from typing import Any as _Any
 
 from gradstat.analysis import AnalysisResult, analyze
 from gradstat.compilation import apply_thread_defaults as _thread_defaults
+from gradstat.compilation import clear_stale_cache as _clear_stale_cache
 from gradstat.compilation import install_compile_notice as _compile_notice
 from gradstat.engines.states import enumerate_states
 from gradstat.estimators import Estimator, available_estimators, get_estimator, register
@@ -43,6 +44,7 @@ from gradstat.storage import load_network, save_network
 # Before the first parallel kernel starts numba's threads (importing compiles and runs
 # nothing): see gradstat.compilation.
 _thread_defaults()
+_clear_stale_cache()
 _compile_notice()
 
 _FRAMEWORKS = (

@@ -14,16 +14,22 @@
   the on-disk cache missed, so a warm run pays nothing.
 * :func:`warmup` (``gradstat warmup``) compiles every kernel ahead of time in several
   processes at once, which fill the same on-disk cache.
+* :func:`clear_stale_cache` (run when :mod:`gradstat` is imported) removes gradstat's
+  compiled kernels from numba's cache when any of its source files changed since they
+  were cached: numba checks only the file that defines a cached function, so a kernel
+  would otherwise keep running the old code of a function it calls from another file.
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import sys
 import threading
 import time
 from collections.abc import Callable, MutableMapping, Sequence
+from pathlib import Path
 from typing import Any, TextIO
 
 THREAD_DEFAULTS = {"OMP_WAIT_POLICY": "PASSIVE", "KMP_BLOCKTIME": "0"}
@@ -46,6 +52,70 @@ def apply_thread_defaults(environ: MutableMapping[str, str] | None = None) -> di
     for name, value in THREAD_DEFAULTS.items():
         env[name] = value
     return dict(THREAD_DEFAULTS)
+
+
+STAMP_FILE = "gradstat-sources.stamp"
+"""The file, in the cache folder of gradstat's ``__init__.py``, holding the
+:func:`source_stamp` its cached kernels were compiled from."""
+
+
+def source_stamp(package: Path) -> str:
+    """A digest of the path, size and modification time of every ``.py`` file under
+    ``package`` (what numba checks of one file, for all of them)."""
+    digest = hashlib.sha1()
+    for path in sorted(package.rglob("*.py")):
+        stat = path.stat()
+        digest.update(f"{path.relative_to(package)}:{stat.st_size}:{stat.st_mtime_ns}\n".encode())
+    return digest.hexdigest()
+
+
+def _cache_folder(py_file: Path) -> Path | None:
+    """The folder where numba caches the functions of ``py_file`` (its own choice among
+    ``NUMBA_CACHE_DIR``, ``__pycache__`` beside the file and the user-wide cache)."""
+    from numba.core.caching import CacheImpl
+
+    for locator_class in CacheImpl._locator_classes:
+        locator = locator_class.from_function(_cache_folder, str(py_file))
+        if locator is not None:
+            return Path(locator.get_cache_path())
+    return None
+
+
+def clear_stale_cache(package: Path | None = None) -> int:
+    """Remove the package's compiled kernels from numba's on-disk cache if any of its
+    source files changed since they were cached; returns the number of files removed.
+
+    numba keys a cached function on the file that defines it only, while a kernel
+    carries compiled copies of the functions it calls from other files: after an edit
+    (or a ``git pull``) of such a callee, the kernel would load from the cache and run the
+    old code. The :func:`source_stamp` of the whole package, kept in :data:`STAMP_FILE`,
+    catches that; when it differs (or is missing), every cache file of the package's
+    modules goes (files of other packages in the same folders stay) and the next call
+    compiles afresh. Never raises: a cache that cannot be read or written is left as it is.
+    """
+    package = Path(__file__).parent if package is None else Path(package)
+    try:
+        top = _cache_folder(package / "__init__.py")
+        if top is None:
+            return 0
+        stamp, stamp_file = source_stamp(package), top / STAMP_FILE
+        if stamp_file.is_file() and stamp_file.read_text() == stamp:
+            return 0
+        modules: dict[Path, set[str]] = {}
+        for path in package.rglob("*.py"):
+            folder = path.parent
+            modules.setdefault(folder, set()).add(path.stem)
+        removed = 0
+        for folder, stems in modules.items():
+            cache = _cache_folder(folder / f"{next(iter(stems))}.py")
+            for file in cache.glob("*.nb[ic]") if cache is not None else ():
+                if file.name.split(".")[0] in stems:
+                    file.unlink(missing_ok=True)
+                    removed += 1
+        stamp_file.write_text(stamp)
+        return removed
+    except (OSError, ImportError, AttributeError):  # a read-only cache, another numba
+        return 0
 
 
 NOTICE = "compiling gradstat's kernels, first run only, about {seconds} s"

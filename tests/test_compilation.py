@@ -20,6 +20,7 @@ from gradstat.compilation import (
     WARMUP_TASKS,
     _CompileNotice,
     apply_thread_defaults,
+    clear_stale_cache,
     is_cached,
 )
 
@@ -213,3 +214,37 @@ def test_compile_ahead_runs_tasks_in_two_processes(monkeypatch: pytest.MonkeyPat
     wall = compilation.compile_ahead(["exact gradient"] * 2, jobs=2, stream=stream)
     assert wall is not None and wall > 0
     assert stream.getvalue() == compilation.AHEAD_NOTICE.format(jobs=2, seconds=4) + "\n"
+
+
+def test_a_changed_source_file_clears_the_package_cache_only(tmp_path, monkeypatch):
+    """numba checks only the file defining a cached function; clear_stale_cache catches a
+    change anywhere in the package (here a sub-package's file) and removes the package's
+    cache files, keeping other modules' files in the same folders."""
+    monkeypatch.delenv("NUMBA_CACHE_DIR", raising=False)
+    monkeypatch.setattr("numba.core.config.CACHE_DIR", "")
+    package = tmp_path / "pkg"
+    (package / "sub").mkdir(parents=True)
+    for name in ("__init__.py", "a.py", "sub/__init__.py", "sub/b.py"):
+        (package / name).write_text("")
+    ours = [
+        "__pycache__/a.f-1.py311.nbi",
+        "__pycache__/a.f-1.py311.1.nbc",
+        "sub/__pycache__/b.g-2.py311.nbi",
+    ]
+    other = package / "__pycache__" / "other.h-3.py311.nbi"
+
+    def plant() -> None:
+        for name in ours:
+            (package / name).parent.mkdir(exist_ok=True)
+            (package / name).write_text("compiled")
+        other.write_text("compiled")
+
+    plant()
+    assert clear_stale_cache(package) == 3  # no stamp yet: stale
+    assert other.exists() and not any((package / name).exists() for name in ours)
+    plant()
+    assert clear_stale_cache(package) == 0  # unchanged sources
+    assert all((package / name).exists() for name in ours)
+    os.utime(package / "sub" / "b.py", ns=(10**9, 10**9))
+    assert clear_stale_cache(package) == 3
+    assert other.exists() and not any((package / name).exists() for name in ours)
