@@ -16,33 +16,25 @@ import argparse
 import math
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 
 import gradstat as gs
 from gradstat.metrics import METRICS
+from gradstat.sweep.config import default_target
 
-CASES = [
-    ("st_sigmoid", (4, 3, 3, 2), "mse"),
-    ("reinforce", (3, 4, 2), "bce"),
-    ("reinmax", (4, 3, 3, 2), "mse"),
-    ("st", (4, 3, 3, 2), "mse"),
-    ("st", (4, 3, 1), "mse"),
-    ("reinforce", (4, 3, 3, 2), "mse"),
-    ("st_sigmoid", (3, 4, 4, 3), "xent"),
-    ("st", (3, 4, 2), "bce"),
-    ("st", (2, 3, 3, 1), "mse"),
-    ("st_sigmoid", (3, 5, 2), "bce"),
-    ("st", (3, 3, 2), "mse"),
-]
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+from test_mc_calibration import CASES as TEST_CASES  # noqa: E402  (the suite's cases, once)
+
+CASES = [*TEST_CASES, ("reinforce", (4, 3, 3, 2), "mse")]
+"""The calibration test's cases (``tests/test_mc_calibration.py``) and one more."""
 
 
 def problem(sizes: tuple[int, ...], loss: str, seed: int = 0):
-    """The report's convention: ``x = 1``, target 0 (mse), 0.5 (bce) or class 0 (xent)."""
+    """The report's convention: ``x = 1`` and its default target (:func:`default_target`)."""
     net = gs.BinaryNetwork.random(sizes, loss=loss, seed=seed)
-    x = np.ones(sizes[0])
-    t = {"mse": np.zeros(sizes[-1]), "bce": np.full(sizes[-1], 0.5), "xent": 0}[loss]
-    return net, x, t
+    return net, np.ones(sizes[0]), default_target(net)
 
 
 def z_scores(name, sizes, loss, seeds, n_samples):

@@ -41,6 +41,7 @@ from scipy import stats
 
 import gradstat as gs
 from gradstat.metrics import METRICS
+from gradstat.sweep.config import default_target
 
 N_SEEDS = int(os.environ.get("GRADSTAT_CALIBRATION_SEEDS", "100"))
 FALSE_ALARM = 1e-4
@@ -64,9 +65,9 @@ BOUNDS = {"sd": (0.8, 1.25), "mean": 0.35, "share": 0.10}
 
 
 def _problem(sizes, loss):
+    """The report's convention: ``x = 1`` and its default target."""
     net = gs.BinaryNetwork.random(sizes, loss=loss, seed=0)
-    t = {"mse": np.zeros(sizes[-1]), "bce": np.full(sizes[-1], 0.5), "xent": 0}[loss]
-    return net, np.ones(sizes[0]), t
+    return net, np.ones(sizes[0]), default_target(net)
 
 
 def _z_values():
