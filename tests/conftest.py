@@ -84,7 +84,7 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     ones each, and a serial run compiles on every core instead of one. Runs in the
     controlling process only, before pytest-xdist starts its workers."""
     config = session.config
-    if _in_worker(config) or not _full_run(config):
+    if _in_worker(config) or not _full_run(config) or config.option.collectonly:
         return
     import importlib
 
