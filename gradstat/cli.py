@@ -128,6 +128,7 @@ def _summary(args: argparse.Namespace) -> int:
     x = np.ones(net.n_in)
     t = default_target(net)
     estimators = args.estimators or available_estimators()
+    compile_ahead_for("summary")  # input checked: a cold cache compiles on every core
     rows = summary_rows(
         net, x, t, estimators, method=args.method, n_samples=args.n_samples, seed=args.mc_seed
     )
@@ -177,10 +178,12 @@ def _claims(args: argparse.Namespace) -> int:
         claims_table,
         counterexample_list,
     )
-    from gradstat.claims.registry import claims_text_table
+    from gradstat.claims.registry import claim_keys, claims_text_table
 
     n = DEFAULT_MAX_EXAMPLES if args.max_examples is None else args.max_examples
-    results = check_claims(args.claim, max_examples=n)
+    keys = claim_keys(args.claim)
+    compile_ahead_for("claims")  # keys checked: a cold cache compiles on every core first
+    results = check_claims(keys, max_examples=n)
     markdown = args.format == "md" or (args.format == "auto" and not sys.stdout.isatty())
     if not markdown:
         width = shutil.get_terminal_size().columns
@@ -245,6 +248,10 @@ def _executor(args: argparse.Namespace, default: Any) -> Iterator[Any]:
 
 def _report(args: argparse.Namespace) -> int:
     config = _grid(args)
+    # Input checked: a cold cache compiles on every core first, unless the report has
+    # workers of its own.
+    own = [getattr(args, name, None) for name in ("workers", "scheduler", "dask_local")]
+    compile_ahead_for("report", next((w for w in own if w is not None), None))
     try:
         with _executor(args, "serial") as executor:
             result = run_report(config, executor=executor, resume=args.resume, retries=args.retries)
@@ -548,9 +555,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     prog = f"gradstat {args.command}"
     try:
-        # A cold numba cache is filled by one process per core first (own workers aside).
-        own = [getattr(args, name, None) for name in ("workers", "scheduler", "dask_local")]
-        compile_ahead_for(args.command, next((w for w in own if w is not None), None))
         return args.run(args)
     except KeyboardInterrupt:
         print(f"{prog}: interrupted", file=sys.stderr)

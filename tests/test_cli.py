@@ -254,3 +254,17 @@ def test_every_subcommand_parses_its_defaults():
     args = parser.parse_args(["claims"])
     assert args.format == "auto"
     assert parser.parse_args(["report"]).retries == parser.parse_args(["sweep"]).retries == 2
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [["report", "--sizes", "2,0,1"], ["claims", "--claim", "no_such_claim"]],
+)
+def test_bad_input_is_refused_before_compiling_ahead(argv, monkeypatch, capsys, tmp_path):
+    calls = []
+    monkeypatch.setattr(cli, "compile_ahead_for", lambda *a, **k: calls.append(a))
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as stop:
+        main(argv)
+    assert stop.value.code == 2 and calls == []
+    assert capsys.readouterr().err.count("\n") == 1

@@ -279,6 +279,16 @@ def claim(
     return register
 
 
+def claim_keys(keys: str | Iterable[str] | None = None) -> list[str]:
+    """The claims :func:`check_claims` runs for ``keys`` (``None``: every registered one),
+    or a ``ValueError`` naming the unknown keys and the registered ones."""
+    chosen = list(CLAIMS) if keys is None else [keys] if isinstance(keys, str) else list(keys)
+    unknown = [k for k in chosen if k not in CLAIMS]
+    if unknown:
+        raise ValueError(f"unknown claim(s) {unknown}; registered claims: {', '.join(CLAIMS)}")
+    return chosen
+
+
 def check_claims(
     keys: str | Iterable[str] | None = None, *, max_examples: int = DEFAULT_MAX_EXAMPLES
 ) -> list[ClaimResult]:
@@ -299,10 +309,7 @@ def check_claims(
         Unknown key, or ``max_examples < 1``.
     """
     max_examples = check_int(max_examples, "max_examples", minimum=1)
-    chosen = list(CLAIMS) if keys is None else [keys] if isinstance(keys, str) else list(keys)
-    unknown = [k for k in chosen if k not in CLAIMS]
-    if unknown:
-        raise ValueError(f"unknown claim(s) {unknown}; registered claims: {', '.join(CLAIMS)}")
+    chosen = claim_keys(keys)
     results = []
     for key in chosen:
         result = CLAIMS[key].check(max_examples=max_examples)
