@@ -309,9 +309,9 @@ def _exact(
     mom = moments_pass(problem, spec, options, full_cov=False, max_states=max_states,
                        engine=engine)  # fmt: skip
     if (
-        spec.name == "arm"
-        and mom.engine == "cells"
-        and (problem.net.n_stochastic <= ARM_DESCENT_MAX_UNITS)
+        mom.engine == "cells"
+        and spec.affine_in_cells
+        and problem.net.n_stochastic <= ARM_DESCENT_MAX_UNITS
     ):
         # The cells kernel sums estimates at cell midpoints; ARM is affine within a cell,
         # so its descent probability needs each cell's uniform-sum tail (engines.arm_descent).

@@ -371,7 +371,7 @@ def _cells_parts(
     n1 = problem.net.hidden_sizes[0]
     S = 3**n1
     batch, geo = problem_batch(problem, spec.unit_mode(problem.mode))
-    arm = spec.name == "arm"
+    arm = spec.affine_in_cells
 
     def parts(b: int) -> ExampleParts:
         w, diff = np.empty(S), np.empty(S)

@@ -183,7 +183,7 @@ def _run_moments(
     with threads_for(work):
         if engine == "cells":
             chunks = CHUNKS // 4 if want_cov else CHUNKS
-            return cells_kernel(spec.name == "disarm", batch, geo, *common, chunks)
+            return cells_kernel(not spec.affine_in_cells, batch, geo, *common, chunks)
         if spec.batched:
             return batched_moments(problem, spec, *common[:3], want_cov, rows)
         if spec.jitted is None:

@@ -144,6 +144,7 @@ ENTRIES = (
         code=ARM,
         summary="ARM: (C(b1) - C(b2)) (u - 1/2), b1 = 1[u > 1-p], b2 = 1[u < p]",
         reference="Yin & Zhou (2019), ICLR, arXiv:1807.11143",
+        affine_in_cells=True,
         **_PAIR,
     ),
     Estimator(

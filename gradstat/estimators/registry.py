@@ -88,6 +88,8 @@ class EstimatorBase:
     no enumeration, no given noise."""
     normal_noise: bool = False
     smooth: bool = False
+    affine_in_cells: bool = False
+    """See :class:`Estimator`: only built-in estimators have cells."""
     quadrature: bool = False
     """Exact mean and variance by quadrature per unit (built-in Gumbel estimators only)."""
     values: tuple[str, ...] = ("01", "pm1")
@@ -264,6 +266,11 @@ class Estimator(EstimatorBase):
     cells : bool
         Exact moments for one stochastic layer by enumerating ``3^N`` cells of ``u``
         (ARM, DisARM), although the noise is continuous.
+    affine_in_cells : bool
+        With ``cells``: the estimate is affine in ``u`` within a cell (ARM), not constant
+        (DisARM). The cells engine evaluates it at the cell midpoints; its descent
+        probability needs each cell's uniform-sum tail
+        (:mod:`gradstat.engines.arm_descent`) and its noise split a within-cell residual.
     normal_noise : bool
         Draws standard normals instead of uniforms.
     quadrature : bool
@@ -304,6 +311,7 @@ class Estimator(EstimatorBase):
     )
     values: tuple[str, ...] = ("01", "pm1")
     cells: bool = False
+    affine_in_cells: bool = False
     normal_noise: bool = False
     quadrature: bool = False
     layerwise: bool = False
