@@ -9,95 +9,148 @@ Quick tour::
     r = gs.analyze(net, x, t, "st_sigmoid")
     draws = gs.sample_gradients(net, x, t, "sts", n_samples=10_000, seed=1)
     gs.run_report(gs.ReportConfig(), "report")   # all estimators on the built-in suite
+
+``import gradstat`` imports neither numpy nor numba: every public name is imported from
+its module on first use (``_EXPORTS``), so that a program pays for numba (about half a
+second of CPU), SciPy, the report or a framework only when it uses them.
 """
 
+from __future__ import annotations
+
+import importlib as _importlib
+import importlib.util as _importlib_util
 import sys as _sys
 import types as _types
+from typing import TYPE_CHECKING
 from typing import Any as _Any
 
-from gradstat.analysis import AnalysisResult, analyze
-from gradstat.compilation import apply_thread_defaults as _thread_defaults
-from gradstat.compilation import clear_stale_cache as _clear_stale_cache
-from gradstat.compilation import install_compile_notice as _compile_notice
-from gradstat.engines.states import enumerate_states
-from gradstat.estimators import Estimator, available_estimators, get_estimator, register
-from gradstat.estimators.user import (
-    PerStateEstimator,
-    PythonEstimator,
-    per_state_estimator,
-    python_estimator,
-)
-from gradstat.exact import EstimatorMoments, estimator_moments, exact_gradient, expected_loss
-from gradstat.metrics import METRICS, ScopeMetrics
-from gradstat.network import BinaryNetwork
-from gradstat.noise import NoiseDecomposition, noise_decomposition
-from gradstat.problem import DEFAULT_MAX_STATES
-from gradstat.sampling import (
-    ForwardPass,
-    estimate_from_noise,
-    forward_pass,
-    sample_gradients,
-    sample_noise,
-)
-from gradstat.storage import load_network, save_network
+from gradstat import compilation as _compilation
 
-# Before the first parallel kernel starts numba's threads (importing compiles and runs
-# nothing): see gradstat.compilation.
-_thread_defaults()
-_clear_stale_cache()
-_compile_notice()
+# Before numba starts its threads; numba's cache check and the compile notice wait for
+# numba's first import, which they would otherwise cause (see gradstat.compilation).
+_compilation.apply_thread_defaults()
+_compilation.when_imported("numba", _compilation.prepare_numba)
 
-_FRAMEWORKS = (
-    "FrameworkEstimator",
-    "jax_estimator",
-    "jax_layers",
-    "layer_views",
-    "network_from_jax",
-    "network_from_torch",
-    "torch_estimator",
-    "torch_layers",
-)
-"""The adapters for estimators written in PyTorch or JAX, loaded on first use, so that
-importing gradstat never imports PyTorch or JAX (they import their framework only when
-called)."""
-
-_LAZY = {
+_EXPORTS = {
+    "AnalysisResult": "gradstat.analysis",
+    "analyze": "gradstat.analysis",
+    "BinaryNetwork": "gradstat.network",
+    "DEFAULT_MAX_STATES": "gradstat.problem",
+    "enumerate_states": "gradstat.engines.states",
+    "Estimator": "gradstat.estimators",
+    "available_estimators": "gradstat.estimators",
+    "get_estimator": "gradstat.estimators",
+    "register": "gradstat.estimators",
+    "PerStateEstimator": "gradstat.estimators.user",
+    "PythonEstimator": "gradstat.estimators.user",
+    "per_state_estimator": "gradstat.estimators.user",
+    "python_estimator": "gradstat.estimators.user",
+    "EstimatorMoments": "gradstat.exact",
+    "estimator_moments": "gradstat.exact",
+    "exact_gradient": "gradstat.exact",
+    "expected_loss": "gradstat.exact",
+    "METRICS": "gradstat.metrics",
+    "ScopeMetrics": "gradstat.metrics",
+    "NoiseDecomposition": "gradstat.noise",
+    "noise_decomposition": "gradstat.noise",
+    "ForwardPass": "gradstat.sampling",
+    "estimate_from_noise": "gradstat.sampling",
+    "forward_pass": "gradstat.sampling",
+    "sample_gradients": "gradstat.sampling",
+    "sample_noise": "gradstat.sampling",
+    "load_network": "gradstat.storage",
+    "save_network": "gradstat.storage",
     "ReportConfig": "gradstat.report",
     "ReportResult": "gradstat.report",
     "run_report": "gradstat.report",
-    "read_results": "gradstat.sweep",
+    "read_results": "gradstat.sweep:load_results",
+    # The adapters for estimators written in PyTorch or JAX (which import their framework
+    # only when called).
+    "FrameworkEstimator": "gradstat.frameworks",
+    "jax_estimator": "gradstat.frameworks",
+    "jax_layers": "gradstat.frameworks",
+    "layer_views": "gradstat.frameworks",
+    "network_from_jax": "gradstat.frameworks",
+    "network_from_torch": "gradstat.frameworks",
+    "torch_estimator": "gradstat.frameworks",
+    "torch_layers": "gradstat.frameworks",
 }
-"""Attributes imported on first use: the report and sweep packages (and the version's
-package metadata) take a third of ``import gradstat`` and most programs never use them."""
+"""Every public name and the module it is imported from on first use (``module:attribute``
+where the attribute has another name there); ``if TYPE_CHECKING:`` below repeats these
+imports for type checkers and IDEs (a test keeps the two equal)."""
+
+if TYPE_CHECKING:
+    from gradstat.analysis import AnalysisResult as AnalysisResult
+    from gradstat.analysis import analyze as analyze
+    from gradstat.engines.states import enumerate_states as enumerate_states
+    from gradstat.estimators import Estimator as Estimator
+    from gradstat.estimators import available_estimators as available_estimators
+    from gradstat.estimators import get_estimator as get_estimator
+    from gradstat.estimators import register as register
+    from gradstat.estimators.user import PerStateEstimator as PerStateEstimator
+    from gradstat.estimators.user import PythonEstimator as PythonEstimator
+    from gradstat.estimators.user import per_state_estimator as per_state_estimator
+    from gradstat.estimators.user import python_estimator as python_estimator
+    from gradstat.exact import EstimatorMoments as EstimatorMoments
+    from gradstat.exact import estimator_moments as estimator_moments
+    from gradstat.exact import exact_gradient as exact_gradient
+    from gradstat.exact import expected_loss as expected_loss
+    from gradstat.frameworks import FrameworkEstimator as FrameworkEstimator
+    from gradstat.frameworks import jax_estimator as jax_estimator
+    from gradstat.frameworks import jax_layers as jax_layers
+    from gradstat.frameworks import layer_views as layer_views
+    from gradstat.frameworks import network_from_jax as network_from_jax
+    from gradstat.frameworks import network_from_torch as network_from_torch
+    from gradstat.frameworks import torch_estimator as torch_estimator
+    from gradstat.frameworks import torch_layers as torch_layers
+    from gradstat.metrics import METRICS as METRICS
+    from gradstat.metrics import ScopeMetrics as ScopeMetrics
+    from gradstat.network import BinaryNetwork as BinaryNetwork
+    from gradstat.noise import NoiseDecomposition as NoiseDecomposition
+    from gradstat.noise import noise_decomposition as noise_decomposition
+    from gradstat.problem import DEFAULT_MAX_STATES as DEFAULT_MAX_STATES
+    from gradstat.report import ReportConfig as ReportConfig
+    from gradstat.report import ReportResult as ReportResult
+    from gradstat.report import run_report as run_report
+    from gradstat.sampling import ForwardPass as ForwardPass
+    from gradstat.sampling import estimate_from_noise as estimate_from_noise
+    from gradstat.sampling import forward_pass as forward_pass
+    from gradstat.sampling import sample_gradients as sample_gradients
+    from gradstat.sampling import sample_noise as sample_noise
+    from gradstat.storage import load_network as load_network
+    from gradstat.storage import save_network as save_network
+    from gradstat.sweep import load_results
+    from gradstat.sweep.run import sweep as sweep
+
+    read_results = load_results
+
+    __version__: str
 
 
 def __getattr__(name: str) -> _Any:
-    if name == "__version__":
+    """A public name, imported from its module on first use and kept (PEP 562); a
+    subpackage or module of gradstat, imported (``gradstat.stats`` after ``import
+    gradstat``); or ``__version__``, from the installed package's metadata."""
+    if name in _EXPORTS:
+        module, _, attribute = _EXPORTS[name].partition(":")
+        value = getattr(_importlib.import_module(module), attribute or name)
+    elif name == "__version__":
         from importlib import metadata
 
         try:
-            version = metadata.version("gradstat")
+            value = metadata.version("gradstat")
         except metadata.PackageNotFoundError:  # a source tree that was never installed
-            version = "0+unknown"
-        globals()["__version__"] = version
-        return version
-    if name in _FRAMEWORKS:
-        from gradstat import frameworks
-
-        return getattr(frameworks, name)
-    if name in _LAZY:
-        import importlib
-
-        # read_results is gradstat.sweep.load_results under a top-level name.
-        attribute = "load_results" if name == "read_results" else name
-        value = getattr(importlib.import_module(_LAZY[name]), attribute)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'gradstat' has no attribute {name!r}")
+            value = "0+unknown"
+    elif not name.startswith("_") and _importlib_util.find_spec(f"{__name__}.{name}"):
+        return _importlib.import_module(f"{__name__}.{name}")
+    else:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    globals()[name] = value
+    return value
 
 
 def __dir__() -> list[str]:
-    return sorted({*globals(), *_LAZY, *_FRAMEWORKS, "__version__", "sweep"})
+    return sorted({*globals(), *_EXPORTS, "__version__", "sweep"})
 
 
 class _Package(_types.ModuleType):
@@ -118,39 +171,4 @@ class _Package(_types.ModuleType):
 
 _sys.modules[__name__].__class__ = _Package
 
-__all__ = [
-    "DEFAULT_MAX_STATES",
-    "METRICS",
-    "AnalysisResult",
-    "BinaryNetwork",
-    "Estimator",
-    "EstimatorMoments",
-    "ForwardPass",
-    "NoiseDecomposition",
-    "PerStateEstimator",
-    "PythonEstimator",
-    "ReportConfig",
-    "ReportResult",
-    "ScopeMetrics",
-    "analyze",
-    "available_estimators",
-    "estimate_from_noise",
-    "estimator_moments",
-    "exact_gradient",
-    "enumerate_states",
-    "expected_loss",
-    "forward_pass",
-    "get_estimator",
-    *_FRAMEWORKS,
-    "load_network",
-    "noise_decomposition",
-    "per_state_estimator",
-    "python_estimator",
-    "read_results",
-    "register",
-    "run_report",
-    "sample_gradients",
-    "sample_noise",
-    "save_network",
-    "sweep",
-]
+__all__ = [*_EXPORTS, "sweep"]

@@ -14,7 +14,11 @@
   the on-disk cache missed, so a warm run pays nothing.
 * :func:`warmup` (``gradstat warmup``) compiles every kernel ahead of time in several
   processes at once, which fill the same on-disk cache.
-* :func:`clear_stale_cache` (run when :mod:`gradstat` is imported) removes gradstat's
+* :func:`prepare_numba` runs :func:`clear_stale_cache` and :func:`install_compile_notice`,
+  both of which need numba, right after numba's first import in a process that imported
+  :mod:`gradstat` (:func:`when_imported`), before any kernel is defined, loaded or
+  compiled: ``import gradstat`` itself imports neither numba nor numpy.
+* :func:`clear_stale_cache` removes gradstat's
   compiled kernels from numba's cache when any of its source files changed since they
   were cached: numba checks only the file that defines a cached function, so a kernel
   would otherwise keep running the old code of a function it calls from another file.
@@ -24,6 +28,8 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import importlib.abc
+import importlib.util
 import os
 import sys
 import threading
@@ -52,6 +58,65 @@ def apply_thread_defaults(environ: MutableMapping[str, str] | None = None) -> di
     for name, value in THREAD_DEFAULTS.items():
         env[name] = value
     return dict(THREAD_DEFAULTS)
+
+
+class _RunAfter(importlib.abc.Loader):
+    """A module's own loader, followed by ``action`` once the module has run."""
+
+    def __init__(self, loader: importlib.abc.Loader, action: Callable[[], None]) -> None:
+        self.loader = loader
+        self.action = action
+
+    def create_module(self, spec: Any) -> Any:
+        return self.loader.create_module(spec)
+
+    def exec_module(self, module: Any) -> None:
+        module.__loader__ = module.__spec__.loader = self.loader  # the module sees its own
+        self.loader.exec_module(module)
+        self.action()
+
+
+class _AfterImport(importlib.abc.MetaPathFinder):
+    """A finder that lets the other finders find the module ``name`` and runs ``action``
+    after its first import; it takes itself off ``sys.meta_path`` on that import."""
+
+    def __init__(self, name: str, action: Callable[[], None]) -> None:
+        self.name = name
+        self.action = action
+
+    def find_spec(self, fullname: str, path: Any, target: Any = None) -> Any:
+        if fullname != self.name:
+            return None
+        with contextlib.suppress(ValueError):
+            sys.meta_path.remove(self)
+        spec = importlib.util.find_spec(fullname)
+        if spec is not None and spec.loader is not None:
+            spec.loader = _RunAfter(spec.loader, self.action)
+        return spec
+
+
+def when_imported(name: str, action: Callable[[], None]) -> None:
+    """Run ``action`` once the top-level module ``name`` is imported: now if it is
+    already, else right after its first import in this process (whoever imports it);
+    registering the same action again before that import does nothing.
+
+    ``import gradstat`` uses it to prepare numba (:func:`prepare_numba`) without importing
+    it: numba takes half a second of CPU to import, and many programs (the command line's
+    ``--version``, a script that only reads results) never need it.
+    """
+    if name in sys.modules:
+        action()
+    elif not any(
+        isinstance(f, _AfterImport) and (f.name, f.action) == (name, action) for f in sys.meta_path
+    ):  # once, however often gradstat is imported or reloaded
+        sys.meta_path.insert(0, _AfterImport(name, action))
+
+
+def prepare_numba() -> None:
+    """What must happen before numba loads or compiles one of gradstat's kernels:
+    :func:`clear_stale_cache`, then :func:`install_compile_notice`."""
+    clear_stale_cache()
+    install_compile_notice()
 
 
 STAMP_FILE = "gradstat-sources.stamp"
