@@ -141,7 +141,11 @@ def __getattr__(name: str) -> _Any:
             value = metadata.version("gradstat")
         except metadata.PackageNotFoundError:  # a source tree that was never installed
             value = "0+unknown"
-    elif not name.startswith("_") and _importlib_util.find_spec(f"{__name__}.{name}"):
+    elif (
+        name.isidentifier()
+        and not name.startswith("_")
+        and _importlib_util.find_spec(f"{__name__}.{name}")
+    ):
         return _importlib.import_module(f"{__name__}.{name}")
     else:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -75,6 +75,7 @@ def test_unknown_names_raise_attribute_error() -> None:
     with pytest.raises(AttributeError, match="no attribute 'no_such_name'"):
         _ = gradstat.no_such_name
     assert not hasattr(gradstat, "_private_name")
+    assert not hasattr(gradstat, "no_such.module")
     assert gradstat.stats is importlib.import_module("gradstat.stats")  # a subpackage
 
 
