@@ -35,6 +35,7 @@ from gradstat.exact import check_reference
 from gradstat.metrics import (
     METRICS,
     SNR_ROUNDING_FACTOR,
+    Jackknife,
     ScopeMetrics,
     degenerate_variance,
     jackknife_metrics,
@@ -394,22 +395,37 @@ def _monte_carlo(
         scopes = _scopes(problem, ex_grad, ex_mean, ex_var, sign, descent, tol, int(n))
         return scopes, ex_mean, np.stack([ex_var.sum(axis=0) / B**2, sign.mean(axis=0)])
 
+    def left_out(used: np.ndarray) -> list[dict[str, ScopeMetrics]]:
+        """The scopes of the groups ``used`` with each of them left out in turn."""
+        replicates = []
+        for k in np.flatnonzero(used):
+            keep = used.copy()
+            keep[k] = False
+            replicates.append(scopes_of(keep)[0])
+        return replicates
+
     everything = np.ones(n_groups, dtype=bool)
     scopes, ex_mean, (var, sign) = scopes_of(everything)
-    replicates = []
-    for k in range(n_groups):
-        keep = everything.copy()
-        keep[k] = False
-        replicates.append(scopes_of(keep)[0])
+    replicates = left_out(everything)
+    # bias_norm's and cosine's flags are decided on the first half of the groups, their
+    # values reported from the second: independent draws (metrics.jackknife_metrics).
+    # Halves of fewer than 2 groups (n_samples < 4) have no jackknife: both are flagged.
+    first = np.arange(n_groups) < n_groups // 2
+    halves = [(scopes_of(used)[0], left_out(used)) if n_groups >= 4 else (scopes, [])
+              for used in (first, ~first)]  # fmt: skip
     # The bias of the batch estimate in each group, for the second-order part of Q.
     group_bias = np.stack([expand_mean(problem, s1[k] / counts[k], full).mean(axis=0)
                            for k in range(n_groups)])  # fmt: skip
     parts = {"all": slice(None), **problem.net.parameter_groups()}
     errors, uncalibrated = {}, {}
     for scope in scopes:
-        degenerate = degenerate_variance(group_bias[:, parts[scope]])
+        bias = group_bias[:, parts[scope]]
+        split = tuple(
+            Jackknife(h[0][scope], [r[scope] for r in h[1]], degenerate_variance(bias[used]))
+            for h, used in zip(halves, (first, ~first))
+        )
         scopes[scope], errors[scope], flagged = jackknife_metrics(
-            scopes[scope], [r[scope] for r in replicates], degenerate
+            scopes[scope], [r[scope] for r in replicates], degenerate_variance(bias), split
         )
         uncalibrated[scope] = flagged
         if reference == "own-mean":
