@@ -169,6 +169,20 @@ def _nanmean(v: np.ndarray) -> float:
         return float(np.nanmean(v)) if v.size else float("nan")
 
 
+def _sign_agreement(gradient: np.ndarray, sign_probability: np.ndarray, tol: float) -> float:
+    """The mean over examples of the mean of ``P(sign g_hat_j = sign g_x,j)`` over the
+    coordinates with ``|g_x,j| > tol`` (nan when none qualifies)."""
+    with np.errstate(invalid="ignore"):
+        qualifying = np.abs(gradient) > tol
+        counts = qualifying.sum(axis=1)
+        per_example = np.where(
+            counts > 0,
+            np.where(qualifying, sign_probability, 0.0).sum(axis=1) / np.maximum(counts, 1),
+            np.nan,
+        )
+    return _nanmean(per_example)
+
+
 def scope_metrics(
     example_gradient: np.ndarray,
     example_mean: np.ndarray,
@@ -178,6 +192,7 @@ def scope_metrics(
     *,
     tol: float = 1e-12,
     n_samples: int | None = None,
+    skip: frozenset[str] = frozenset(),
 ) -> ScopeMetrics:
     """Metrics of one parameter group from per-example arrays ``(B, d)`` (descent ``(B,)``).
 
@@ -187,6 +202,9 @@ def scope_metrics(
     (the mean of ``<d_i, d_k>`` over pairs of distinct draws, ``d = g_hat - g``);
     ``bias_norm = sqrt(max(Q, 0))`` and ``mse = Q + tr(Var)``, unbiased, so that
     ``mse - total_variance`` gives ``Q`` back even where ``bias_norm`` is clipped at 0.
+
+    ``skip`` names metrics among ``sign_agreement``, ``descent_probability`` and
+    ``median_snr`` left NaN, uncomputed: the jackknife replicates that need none of them.
     """
     B = example_gradient.shape[0]
     g = example_gradient.mean(axis=0)
@@ -204,23 +222,23 @@ def scope_metrics(
     with np.errstate(divide="ignore", invalid="ignore"):
         relative_bias = float(np.float64(bias_norm) / g_norm)
     cos = cosine(mean, g)
-    with np.errstate(invalid="ignore"):
-        qualifying = np.abs(example_gradient) > tol
-        counts = qualifying.sum(axis=1)
-        per_example = np.where(
-            counts > 0,
-            np.where(qualifying, sign_probability, 0.0).sum(axis=1) / np.maximum(counts, 1),
-            np.nan,
-        )
+    nan = float("nan")
+    agreement = (
+        nan
+        if "sign_agreement" in skip
+        else _sign_agreement(example_gradient, sign_probability, tol)
+    )
     return ScopeMetrics(
         bias_norm=bias_norm,
         relative_bias=relative_bias,
         total_variance=total_variance,
         mse=bias_sq + total_variance,
         cosine=cos,
-        sign_agreement=_nanmean(per_example),
-        descent_probability=float(np.mean(descent_probability)),
-        median_snr=median_snr(mean, var),
+        sign_agreement=agreement,
+        descent_probability=nan
+        if "descent_probability" in skip
+        else float(np.mean(descent_probability)),
+        median_snr=nan if "median_snr" in skip else median_snr(mean, var),
     )
 
 

@@ -44,13 +44,14 @@ from __future__ import annotations
 
 import math
 import os
+from dataclasses import replace
 
 import numpy as np
 import pytest
 from scipy import stats
 
 import gradstat as gs
-from gradstat.metrics import METRICS, half_widening
+from gradstat.metrics import METRICS, Jackknife, ScopeMetrics, half_widening, jackknife_metrics
 from gradstat.sweep.config import default_target
 
 N_SEEDS = int(os.environ.get("GRADSTAT_CALIBRATION_SEEDS", "100"))
@@ -237,3 +238,75 @@ def test_unbiased_estimator_bias_is_flagged_not_mismeasured(z_values):
         for metric in ("bias_norm", "relative_bias", "cosine"):
             z, flagged, _ = z_values[(1, scope, metric)]
             assert flagged >= N_SEEDS - N_SEEDS // 10, (scope, metric, z)
+
+
+def _metrics(**values: float) -> ScopeMetrics:
+    base = dict.fromkeys(ScopeMetrics.__dataclass_fields__, 1.0)
+    return ScopeMetrics(**{**base, **values})
+
+
+def _half(q: float, noise: float, rng, cos: float = 0.5, cos_noise: float = 1e-3) -> Jackknife:
+    """10 groups whose ``Q = mse - total_variance`` is ``q`` with jackknife noise ``noise``,
+    and whose cosine ``cos`` has jackknife bias 0."""
+    bn = math.sqrt(max(q, 0.0))
+    full = _metrics(bias_norm=bn, relative_bias=bn / 2, mse=1.0 + q, cosine=cos)
+    e, f = rng.normal(scale=(noise, cos_noise), size=(10, 2)).T
+    f -= f.mean()  # the cosine's jackknife bias 0: a straight cosine
+    reps = [_metrics(bias_norm=bn, relative_bias=bn / 2, mse=1.0 + q + a, cosine=cos + b)
+            for a, b in zip(e, f)]  # fmt: skip
+    return Jackknife(full, reps, 0.0)
+
+
+def test_halves_decide_on_the_first_and_report_from_the_second():
+    """The flag reads the first half only, whatever the second holds; a reported value
+    and its standard error are the second half's (widened by c), a flagged one the plug-in
+    value of all draws."""
+    rng = np.random.default_rng(1)
+    full = _metrics(bias_norm=0.7, relative_bias=0.35, mse=1.49, cosine=0.4)
+    reps = [full] * 20
+    clear, unclear = _half(1.0, 1e-3, rng), _half(1e-4, 1e-3, rng)
+    c = half_widening(10, 20)
+    for second in (_half(0.81, 2e-3, rng, cos=0.6), _half(1e-6, 1e-3, rng)):
+        est, se, flagged = jackknife_metrics(full, reps, 0.0, (unclear, second))
+        assert {"bias_norm", "relative_bias"} <= set(flagged)
+        assert est.bias_norm == 0.7 and math.isnan(se.bias_norm)
+    est, se, flagged = jackknife_metrics(full, reps, 0.0, (clear, second := _half(0.81, 2e-3, rng)))
+    q = np.array([r.mse - r.total_variance for r in second.replicates])
+    sd_q = math.sqrt(9 / 10 * np.sum((q - q.mean()) ** 2))
+    assert "bias_norm" not in flagged and est.bias_norm == second.full.bias_norm == math.sqrt(0.81)
+    assert est.relative_bias == second.full.relative_bias
+    assert se.bias_norm == pytest.approx(c * sd_q / (2 * math.sqrt(0.81)), rel=1e-12)
+    assert se.relative_bias == pytest.approx(se.bias_norm / 2, rel=1e-12)
+    # cosine: the second half's bias-corrected value, its standard error times c.
+    cos = np.array([r.cosine for r in second.replicates])
+    assert "cosine" not in flagged
+    assert est.cosine == pytest.approx(0.5 - 9 * (cos.mean() - 0.5), rel=1e-12, abs=1e-15)
+    assert se.cosine == pytest.approx(c * math.sqrt(0.9 * np.sum((cos - cos.mean()) ** 2)))
+    # A curved first half (bias far above its error) flags the cosine.
+    curved = Jackknife(clear.full, [replace(r, cosine=0.5 + 0.01 + 1e-6 * k)
+                                    for k, r in enumerate(clear.replicates)], 0.0)  # fmt: skip
+    est, se, flagged = jackknife_metrics(full, reps, 0.0, (curved, second))
+    assert "cosine" in flagged and est.cosine == 0.4 and "bias_norm" not in flagged
+    # Halves of one group have no jackknife: both flagged.
+    one = Jackknife(second.full, second.replicates[:1], 0.0)
+    assert {"bias_norm", "cosine"} <= set(jackknife_metrics(full, reps, 0.0, (clear, one))[2])
+
+
+def test_half_widening_matches_the_full_jackknife_tail():
+    """P(|t_9| > 2c) = P(|t_19| > 2), and sd(t_9 / c) about that of t_19."""
+    c = half_widening(10, 20)
+    assert c == pytest.approx(1.0752, abs=1e-4)
+    assert stats.t.sf(2 * c, 9) == pytest.approx(stats.t.sf(2.0, 19), rel=1e-9)
+    assert stats.t.std(9) / c == pytest.approx(stats.t.std(19), abs=3e-3)
+
+
+@pytest.mark.parametrize("n_samples", [2, 3, 7])
+def test_few_draws_flag_bias_and_cosine(n_samples):
+    """Under 8 draws a half has fewer than 4 groups (no second-order estimate) or fewer
+    than 2 (no jackknife): bias_norm and cosine are flagged, never reported on one group."""
+    net, x, t = _problem((3, 3, 2), "mse")
+    r = gs.analyze(net, x, t, "st", method="mc", n_samples=n_samples, seed=3)
+    for scope in SCOPES:
+        assert {"bias_norm", "relative_bias"} <= set(r.uncalibrated[scope])
+        if n_samples < 4:
+            assert "cosine" in r.uncalibrated[scope]
