@@ -360,7 +360,7 @@ def jackknife_metrics(
     se["median_snr"] = float("nan")
     k = names.index("cosine")
     if halves is None:
-        bias_se = _bias_error(full, theta, se_all, degenerate)
+        bias_se = _bias_rule(theta, se_all, degenerate)
         if not np.isnan(bias_se):
             bias_se = _delta_error(full, theta, se_all, degenerate)
         _set_bias(estimate, se, full, bias_se)
@@ -407,10 +407,8 @@ def _q_variance(se_all: np.ndarray, degenerate: float) -> tuple[float, float]:
         return jack_q, jack_q - degenerate
 
 
-def _bias_error(
-    full: ScopeMetrics, theta: np.ndarray, se_all: np.ndarray, degenerate: float
-) -> float:
-    """0 where ``v = 0``, NaN where the rule flags ``bias_norm``, else 1."""
+def _bias_rule(theta: np.ndarray, se_all: np.ndarray, degenerate: float) -> float:
+    """The rule for ``bias_norm``: NaN where it flags, 0 where ``v = 0``, else 1."""
     jack_q, var_q = _q_variance(se_all, degenerate)
     q = float(theta[-1])
     if not DEGENERATE_SHARE * jack_q >= degenerate:
@@ -468,7 +466,7 @@ def _from_halves(
     theta_a, se_a, bias_a = _jackknife(decide.full, decide.replicates)
     theta_b, se_b, bias_b = _jackknife(report.full, report.replicates)
     widen = half_widening(len(report.replicates), n_groups)
-    bias_se = _bias_error(decide.full, theta_a, se_a, decide.degenerate)
+    bias_se = _bias_rule(theta_a, se_a, decide.degenerate)
     if not np.isnan(bias_se):
         bias_se = widen * _delta_error(report.full, theta_b, se_b, report.degenerate)
     _set_bias(estimate, se, report.full, bias_se)
