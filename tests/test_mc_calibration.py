@@ -35,7 +35,7 @@ with 3 checks each at ``5e-8`` (the mean's bound from the normal approximation, 
 100 seeds), add ``1.6e-5``: ``9.2e-5`` in all (recomputed by
 ``test_stated_false_alarm_rate``), under ``FALSE_ALARM = 1e-4``. The seeds are fixed, so
 the verdict never changes from run to run; the rate says how likely a correct change of
-the draws (another seed scheme) would trip it. About 45 s of CPU
+the draws (another seed scheme) would trip it. About 50 s of CPU
 (``GRADSTAT_CALIBRATION_SEEDS`` changes the number of seeds, and the stated rate with
 it).
 """
