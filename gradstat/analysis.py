@@ -8,7 +8,9 @@ each scalar with a standard error from a grouped (delete-a-group) jackknife over
 contiguous groups of draws, the non-linear metrics corrected for the noise of the
 estimated mean, and ``result.uncalibrated`` naming the metrics for which no standard error
 would cover (NaN there; :func:`gradstat.metrics.jackknife_metrics` gives the estimators
-and the rules); the exact gradient is the reference. ``method="auto"`` is
+and the rules: ``bias_norm``, ``relative_bias`` and ``cosine`` are flagged on the first
+ten groups and, where not flagged, reported from the other ten, so that whether a value
+is reported is independent of its error); the exact gradient is the reference. ``method="auto"`` is
 exact when some exact engine fits ``max_states``, Monte Carlo otherwise;
 ``result.engine`` says which engine ran.
 """
@@ -35,6 +37,7 @@ from gradstat.exact import check_reference
 from gradstat.metrics import (
     METRICS,
     SNR_ROUNDING_FACTOR,
+    Jackknife,
     ScopeMetrics,
     degenerate_variance,
     jackknife_metrics,
@@ -132,8 +135,8 @@ class AnalysisResult:
         value is reported but whose standard error is NaN, because at this ``n_samples``
         no standard error would cover (``bias_norm`` and ``relative_bias`` of an
         estimator whose bias is not clearly above its noise, a ``cosine`` of almost
-        exactly +-1; see :func:`gradstat.metrics.jackknife_metrics`). More draws usually
-        calibrate them.
+        exactly +-1, decided on the first half of the draws; see
+        :func:`gradstat.metrics.jackknife_metrics`). More draws usually calibrate them.
     """
 
     estimator: str
@@ -284,6 +287,7 @@ def _scopes(
     descent: np.ndarray,
     tol: float,
     n_samples: int | None,
+    skip: frozenset[str] = frozenset(),
 ) -> dict[str, ScopeMetrics]:
     labels = descent_labels(problem.net)
     groups = {"all": slice(None), **problem.net.parameter_groups()}
@@ -298,6 +302,7 @@ def _scopes(
             descent[:, labels.index(name)],
             tol=tol,
             n_samples=n_samples,
+            skip=skip,
         )
     return out
 
@@ -379,7 +384,9 @@ def _monte_carlo(
         problem, spec, options, n_samples, seed, max_states, G, dw, seg, n_groups
     )
 
-    def scopes_of(keep: np.ndarray) -> tuple[dict[str, ScopeMetrics], np.ndarray, np.ndarray]:
+    def scopes_of(
+        keep: np.ndarray, skip: frozenset[str] = frozenset()
+    ) -> tuple[dict[str, ScopeMetrics], np.ndarray, np.ndarray]:
         n = counts[keep].sum()
         m1 = s1[keep].sum(axis=0) / n
         second = s2[keep].sum(axis=0)
@@ -391,25 +398,44 @@ def _monte_carlo(
         ex_var = expand_square(problem, var_c, full)
         sign = expand_sign(problem, agree[keep].sum(axis=0) / n, full)
         descent = desc[keep].sum(axis=0) / n
-        scopes = _scopes(problem, ex_grad, ex_mean, ex_var, sign, descent, tol, int(n))
+        scopes = _scopes(problem, ex_grad, ex_mean, ex_var, sign, descent, tol, int(n), skip)
         return scopes, ex_mean, np.stack([ex_var.sum(axis=0) / B**2, sign.mean(axis=0)])
+
+    def left_out(used: np.ndarray, skip: frozenset[str]) -> list[dict[str, ScopeMetrics]]:
+        """The scopes of the groups ``used`` with each of them left out in turn."""
+        replicates = []
+        for k in np.flatnonzero(used):
+            keep = used.copy()
+            keep[k] = False
+            replicates.append(scopes_of(keep, skip)[0])
+        return replicates
 
     everything = np.ones(n_groups, dtype=bool)
     scopes, ex_mean, (var, sign) = scopes_of(everything)
-    replicates = []
-    for k in range(n_groups):
-        keep = everything.copy()
-        keep[k] = False
-        replicates.append(scopes_of(keep)[0])
+    # No replicate's median_snr is read (its standard error is NaN), and the halves give
+    # bias_norm and cosine only.
+    replicates = left_out(everything, frozenset({"median_snr"}))
+    half_only = frozenset({"median_snr", "sign_agreement", "descent_probability"})
+    # bias_norm's and cosine's flags are decided on the first half of the groups, their
+    # values reported from the second: independent draws (metrics.jackknife_metrics).
+    # Halves of fewer than 2 groups (n_samples < 4) have no jackknife: both are flagged.
+    first = np.arange(n_groups) < n_groups // 2
+    halves = [(scopes_of(used, half_only)[0], left_out(used, half_only)) if n_groups >= 4
+              else (scopes, [])
+              for used in (first, ~first)]  # fmt: skip
     # The bias of the batch estimate in each group, for the second-order part of Q.
     group_bias = np.stack([expand_mean(problem, s1[k] / counts[k], full).mean(axis=0)
                            for k in range(n_groups)])  # fmt: skip
     parts = {"all": slice(None), **problem.net.parameter_groups()}
     errors, uncalibrated = {}, {}
     for scope in scopes:
-        degenerate = degenerate_variance(group_bias[:, parts[scope]])
+        bias = group_bias[:, parts[scope]]
+        split = tuple(
+            Jackknife(h[0][scope], [r[scope] for r in h[1]], degenerate_variance(bias[used]))
+            for h, used in zip(halves, (first, ~first))
+        )
         scopes[scope], errors[scope], flagged = jackknife_metrics(
-            scopes[scope], [r[scope] for r in replicates], degenerate
+            scopes[scope], [r[scope] for r in replicates], degenerate_variance(bias), split
         )
         uncalibrated[scope] = flagged
         if reference == "own-mean":

@@ -8,10 +8,12 @@ report identical definitions.
 
 from __future__ import annotations
 
+import functools
 import math
 import warnings
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, fields
+from typing import NamedTuple
 
 import numpy as np
 
@@ -167,6 +169,20 @@ def _nanmean(v: np.ndarray) -> float:
         return float(np.nanmean(v)) if v.size else float("nan")
 
 
+def _sign_agreement(gradient: np.ndarray, sign_probability: np.ndarray, tol: float) -> float:
+    """The mean over examples of the mean of ``P(sign g_hat_j = sign g_x,j)`` over the
+    coordinates with ``|g_x,j| > tol`` (nan when none qualifies)."""
+    with np.errstate(invalid="ignore"):
+        qualifying = np.abs(gradient) > tol
+        counts = qualifying.sum(axis=1)
+        per_example = np.where(
+            counts > 0,
+            np.where(qualifying, sign_probability, 0.0).sum(axis=1) / np.maximum(counts, 1),
+            np.nan,
+        )
+    return _nanmean(per_example)
+
+
 def scope_metrics(
     example_gradient: np.ndarray,
     example_mean: np.ndarray,
@@ -176,6 +192,7 @@ def scope_metrics(
     *,
     tol: float = 1e-12,
     n_samples: int | None = None,
+    skip: frozenset[str] = frozenset(),
 ) -> ScopeMetrics:
     """Metrics of one parameter group from per-example arrays ``(B, d)`` (descent ``(B,)``).
 
@@ -185,6 +202,9 @@ def scope_metrics(
     (the mean of ``<d_i, d_k>`` over pairs of distinct draws, ``d = g_hat - g``);
     ``bias_norm = sqrt(max(Q, 0))`` and ``mse = Q + tr(Var)``, unbiased, so that
     ``mse - total_variance`` gives ``Q`` back even where ``bias_norm`` is clipped at 0.
+
+    ``skip`` names metrics among ``sign_agreement``, ``descent_probability`` and
+    ``median_snr`` left NaN, uncomputed: the jackknife replicates that need none of them.
     """
     B = example_gradient.shape[0]
     g = example_gradient.mean(axis=0)
@@ -202,23 +222,23 @@ def scope_metrics(
     with np.errstate(divide="ignore", invalid="ignore"):
         relative_bias = float(np.float64(bias_norm) / g_norm)
     cos = cosine(mean, g)
-    with np.errstate(invalid="ignore"):
-        qualifying = np.abs(example_gradient) > tol
-        counts = qualifying.sum(axis=1)
-        per_example = np.where(
-            counts > 0,
-            np.where(qualifying, sign_probability, 0.0).sum(axis=1) / np.maximum(counts, 1),
-            np.nan,
-        )
+    nan = float("nan")
+    agreement = (
+        nan
+        if "sign_agreement" in skip
+        else _sign_agreement(example_gradient, sign_probability, tol)
+    )
     return ScopeMetrics(
         bias_norm=bias_norm,
         relative_bias=relative_bias,
         total_variance=total_variance,
         mse=bias_sq + total_variance,
         cosine=cos,
-        sign_agreement=_nanmean(per_example),
-        descent_probability=float(np.mean(descent_probability)),
-        median_snr=median_snr(mean, var),
+        sign_agreement=agreement,
+        descent_probability=nan
+        if "descent_probability" in skip
+        else float(np.mean(descent_probability)),
+        median_snr=nan if "median_snr" in skip else median_snr(mean, var),
     )
 
 
@@ -233,13 +253,23 @@ DEGENERATE_SHARE = 0.1
 """Monte Carlo ``bias_norm`` carries a standard error only when the second-order part of
 the variance of ``Q`` is at most ``0.1`` of its jackknife variance."""
 
-_NONLINEAR = ("cosine",)
+
+class Jackknife(NamedTuple):
+    """One set of draws for :func:`jackknife_metrics`."""
+
+    full: ScopeMetrics
+    """The metrics of all its draws (:func:`scope_metrics` with ``n_samples``)."""
+    replicates: Sequence[ScopeMetrics]
+    """The metrics with each of its groups of draws left out in turn."""
+    degenerate: float
+    """The second-order part of the variance of its ``Q`` (:func:`degenerate_variance`)."""
 
 
 def jackknife_metrics(
     full: ScopeMetrics,
     replicates: Sequence[ScopeMetrics],
     degenerate: float,
+    halves: tuple[Jackknife, Jackknife] | None = None,
 ) -> tuple[ScopeMetrics, ScopeMetrics, tuple[str, ...]]:
     """Monte Carlo metrics, their standard errors, and those that cannot be calibrated.
 
@@ -249,11 +279,14 @@ def jackknife_metrics(
     Tibshirani 1993, *An Introduction to the Bootstrap*, ch. 11). With ``t`` a metric,
     ``t_(k)`` its replicates and ``t_(.)`` their mean, the standard error is
     ``se = sqrt((G - 1)/G sum_k (t_(k) - t_(.))^2)`` and the bias estimate
-    ``b = (G - 1)(t_(.) - t)``. Per metric:
+    ``b = (G - 1)(t_(.) - t)``. ``halves``, two independent halves of the draws (``analyze``
+    passes the first and the second ``G/2`` groups), each with its own jackknife, decides
+    and reports ``bias_norm``, ``relative_bias`` and ``cosine`` (below); without it they
+    are decided and reported on the same draws. Per metric:
 
     - ``total_variance``, ``mse``, ``sign_agreement``, ``descent_probability``: unbiased
       (``mse`` through the unbiased ``Q`` of :func:`scope_metrics`) or linear in the
-      draws; ``t`` with its jackknife ``se``.
+      draws; ``t`` with its jackknife ``se`` over all draws (``halves`` changes nothing).
     - ``bias_norm = sqrt(max(Q, 0))`` and ``relative_bias = bias_norm / ||g||`` (``g``
       exact): ``se`` by the delta method, ``sqrt(v) / (2 bias_norm)``, from the variance
       of ``Q``. ``Q = 2 b.e + (||e||^2 - tr(Sigma)/n)`` (``b`` the bias, ``e`` the noise
@@ -285,15 +318,31 @@ def jackknife_metrics(
 
     Every standard error is at least the rounding level ``1e3 eps |t|`` of its value.
 
-    The flags of ``bias_norm`` and ``cosine`` are decided from the same draws as the
-    value, so where the truth sits near the rule's threshold (``Q`` about 3 standard
-    errors, a cosine whose curvature bias is about a quarter of its error) a seed is
-    reported only when its noise pushed it across: such escapes lean away from the
-    truth (measured, 15 of 100 seeds of ``st_sigmoid``'s ``bias_norm`` on the
-    ``(4, 3, 3, 2)`` calibration network, mean ``z = +1.2``; a few seeds of a cosine of
-    almost 1, ``z`` near -2). Any rule that reads the draws it reports on selects in this
-    way; they are rare, and pooled with every other reported value the standard errors
-    keep their coverage (``tests/test_mc_calibration.py`` counts them in).
+    **Deciding on one half, reporting from the other.** A flag decided from the same
+    draws as the value selects: where the truth sits near the rule's threshold (``Q``
+    about 3 standard errors, a cosine whose curvature bias is about a quarter of its
+    error) a seed is reported only when its noise pushed it across, and the values
+    reported lean away from the truth (measured on the ``(4, 3, 3, 2)`` calibration
+    network, ``st_sigmoid``'s ``bias_norm`` over all parameters: reported in 15 of 100
+    seeds, mean ``z = +1.2``). With ``halves = (A, B)`` the two rules above (the
+    degenerate share and ``Q > 3 sqrt(v)``; ``|b| <= 0.25 se``) read the first half
+    ``A`` only, and a metric they pass is reported from the second half ``B``: for
+    ``bias_norm`` and ``relative_bias`` ``B``'s values, ``se = c sqrt(v_B) / (2
+    bias_norm_B)``; for ``cosine`` ``B``'s bias-corrected ``t_B - b_B``, ``se = c
+    se_B``. ``B``'s draws are independent of ``A``'s, so whether a value is reported
+    says nothing about its error: the reported values are calibrated metric by metric
+    and network by network, not only pooled. The price: half the draws, a standard
+    error about ``sqrt(2)`` wider, and a reported ``bias_norm`` that is not
+    ``sqrt(mse - total_variance)`` of all draws (``mse`` and ``total_variance`` stay
+    those of all draws). ``c`` (:func:`half_widening`, 1.075 for 10 groups of 20)
+    makes ``value +- 2 se`` cover as often as the jackknife over all ``G`` groups does:
+    the jackknife over ``G_B`` groups has ``G_B - 1`` degrees of freedom and heavier
+    tails. Where ``B`` gives no standard error (``Q_B <= 0`` or ``v_B < 0``, which
+    happens only when ``B``'s noise is about 3 of its standard errors from a truth that
+    passed in ``A``) the metric is flagged too: rare, the only selection left. A flagged
+    metric reports the plug-in value of all draws. Halves of fewer than 2 groups flag
+    both. No rule that reads the draws it reports on avoids the selection, and a rule
+    that reads none cannot tell a bias from noise.
 
     Returns
     -------
@@ -302,6 +351,34 @@ def jackknife_metrics(
         The metrics whose value is finite but whose standard error is NaN because no
         calibrated one exists at this ``n_samples``.
     """
+    names = [f.name for f in fields(ScopeMetrics)]
+    theta, se_all, bias_all = _jackknife(full, replicates)
+    estimate = dict(zip(names, theta[:-1].tolist()))
+    se = dict(zip(names, se_all[:-1].tolist()))
+    # A median over coordinates jumps between coordinates as their SNRs cross: not a
+    # smooth function of the draws, so no jackknife standard error covers it.
+    se["median_snr"] = float("nan")
+    k = names.index("cosine")
+    if halves is None:
+        bias_se = _bias_rule(theta, se_all, degenerate)
+        if not np.isnan(bias_se):
+            bias_se = _delta_error(full, theta, se_all, degenerate)
+        _set_bias(estimate, se, full, bias_se)
+        if _cosine_kept(bias_all[k], se_all[k], se["cosine"]):
+            estimate["cosine"] = float(theta[k] - bias_all[k])
+        else:
+            se["cosine"] = float("nan")
+    else:
+        _from_halves(estimate, se, halves, len(replicates))
+    flagged = tuple(m for m in names if np.isnan(se[m]) and np.isfinite(estimate[m]))
+    return _one_nan(estimate), _one_nan(se), flagged
+
+
+def _jackknife(
+    full: ScopeMetrics, replicates: Sequence[ScopeMetrics]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The metrics ``t`` then ``Q``, their jackknife standard errors (at least the rounding
+    level of ``t``) and bias estimates."""
     G = len(replicates)
     names = [f.name for f in fields(ScopeMetrics)]
     theta = np.array([getattr(full, m) for m in names])
@@ -314,40 +391,106 @@ def jackknife_metrics(
         centred = values - values.mean(axis=0)
         se_all = np.sqrt((G - 1) / G * (centred**2).sum(axis=0))
         bias_all = (G - 1) * (values.mean(axis=0) - theta)
-    estimate = dict(zip(names, theta[:-1].tolist()))
     # Rounding: no standard error below the rounding level of the value it describes.
     floor = SNR_ROUNDING_FACTOR * np.finfo(np.float64).eps * np.abs(theta)
     with np.errstate(invalid="ignore"):
         se_all = np.where(np.isfinite(se_all), np.maximum(se_all, floor), se_all)
-    se = dict(zip(names, se_all[:-1].tolist()))
-    q = float(theta[-1])
-    # The jackknife counts the second-order part of Q twice (see the docstring).
+    return theta, se_all, bias_all
+
+
+def _q_variance(se_all: np.ndarray, degenerate: float) -> tuple[float, float]:
+    """``(se_J(Q)^2, v)``: the jackknife variance of ``Q`` and its first-order part."""
+    # The jackknife counts the second-order part of Q twice (see jackknife_metrics).
     with np.errstate(over="ignore", invalid="ignore"):
         # np.float64: estimates too large to square give inf here, refused by analyze.
         jack_q = float(np.float64(se_all[-1]) ** 2)
-        var_q = jack_q - degenerate
+        return jack_q, jack_q - degenerate
+
+
+def _bias_rule(theta: np.ndarray, se_all: np.ndarray, degenerate: float) -> float:
+    """The rule for ``bias_norm``: NaN where it flags, 0 where ``v = 0``, else 1."""
+    jack_q, var_q = _q_variance(se_all, degenerate)
+    q = float(theta[-1])
     if not DEGENERATE_SHARE * jack_q >= degenerate:
-        se["bias_norm"] = float("nan")
-    elif var_q == 0.0:
-        se["bias_norm"] = 0.0
-    elif q > BIAS_CALIBRATION_RATIO * math.sqrt(var_q):
-        se["bias_norm"] = math.sqrt(var_q) / (2 * full.bias_norm)
+        return float("nan")
+    if var_q == 0.0:
+        return 0.0
+    return 1.0 if q > BIAS_CALIBRATION_RATIO * math.sqrt(var_q) else float("nan")
+
+
+def _delta_error(
+    full: ScopeMetrics, theta: np.ndarray, se_all: np.ndarray, degenerate: float
+) -> float:
+    """The delta-method ``sqrt(v) / (2 bias_norm)`` (0 where ``v = 0``; NaN where it does
+    not exist: ``v < 0``, or ``bias_norm = 0`` with ``v > 0``)."""
+    var_q = _q_variance(se_all, degenerate)[1]
+    if var_q == 0.0:
+        return 0.0
+    if not (var_q > 0 and full.bias_norm > 0):
+        return float("nan")
+    return math.sqrt(var_q) / (2 * full.bias_norm)
+
+
+def _set_bias(
+    estimate: dict[str, float], se: dict[str, float], source: ScopeMetrics, bias_se: float
+) -> None:
+    """``bias_norm``'s standard error, and ``relative_bias``'s, ``bias_norm / ||g||`` with
+    ``g`` exact: the same relative error (both values from ``source`` where reported)."""
+    if not np.isnan(bias_se):
+        estimate["bias_norm"] = source.bias_norm
+        estimate["relative_bias"] = source.relative_bias
+    se["bias_norm"] = bias_se
+    ratio = source.relative_bias / source.bias_norm if source.bias_norm > 0 else 0.0
+    se["relative_bias"] = bias_se * ratio if np.isfinite(source.relative_bias) else np.nan
+
+
+def _cosine_kept(bias: float, error: float, floored: float) -> bool:
+    """Whether the cosine's jackknife bias is at most ``0.25`` of its standard error."""
+    return bool(abs(bias) <= NONLINEARITY_RATIO * error and not np.isnan(floored))
+
+
+def _from_halves(
+    estimate: dict[str, float],
+    se: dict[str, float],
+    halves: tuple[Jackknife, Jackknife],
+    n_groups: int,
+) -> None:
+    """``bias_norm``, ``relative_bias`` and ``cosine`` decided on ``halves[0]`` and reported
+    from ``halves[1]`` (see :func:`jackknife_metrics`)."""
+    decide, report = halves
+    k = [f.name for f in fields(ScopeMetrics)].index("cosine")
+    if min(len(decide.replicates), len(report.replicates)) < 2:
+        _set_bias(estimate, se, report.full, float("nan"))
+        se["cosine"] = float("nan")
+        return
+    theta_a, se_a, bias_a = _jackknife(decide.full, decide.replicates)
+    theta_b, se_b, bias_b = _jackknife(report.full, report.replicates)
+    widen = half_widening(len(report.replicates), n_groups)
+    bias_se = _bias_rule(theta_a, se_a, decide.degenerate)
+    if not np.isnan(bias_se):
+        bias_se = widen * _delta_error(report.full, theta_b, se_b, report.degenerate)
+    _set_bias(estimate, se, report.full, bias_se)
+    if _cosine_kept(bias_a[k], se_a[k], se_a[k]) and not np.isnan(se_b[k]):
+        estimate["cosine"] = float(theta_b[k] - bias_b[k])
+        se["cosine"] = widen * float(se_b[k])
     else:
-        se["bias_norm"] = float("nan")
-    # relative_bias = bias_norm / ||g|| with g exact: the same relative error.
-    ratio = full.relative_bias / full.bias_norm if full.bias_norm > 0 else 0.0
-    se["relative_bias"] = se["bias_norm"] * ratio if np.isfinite(full.relative_bias) else np.nan
-    # A median over coordinates jumps between coordinates as their SNRs cross: not a
-    # smooth function of the draws, so no jackknife standard error covers it.
-    se["median_snr"] = float("nan")
-    for m in _NONLINEAR:
-        k = names.index(m)
-        if abs(bias_all[k]) <= NONLINEARITY_RATIO * se_all[k] and not np.isnan(se[m]):
-            estimate[m] = float(theta[k] - bias_all[k])
-        else:
-            se[m] = float("nan")
-    flagged = tuple(m for m in names if np.isnan(se[m]) and np.isfinite(estimate[m]))
-    return _one_nan(estimate), _one_nan(se), flagged
+        se["cosine"] = float("nan")
+
+
+@functools.lru_cache(maxsize=32)
+def half_widening(groups: int, all_groups: int) -> float:
+    """``c = t_{groups-1}^{-1}(1 - q/2) / 2`` with ``q = P(|t_{all_groups-1}| > 2)``.
+
+    A jackknife over ``groups`` groups gives ``z = error / se`` about Student's t with
+    ``groups - 1`` degrees of freedom. Multiplied by ``c`` its standard error makes
+    ``P(|z| > 2)`` that of the jackknife over ``all_groups`` groups (1.075 for 10 of 20:
+    then ``sd(z) = 1.134 / 1.075 = 1.055``, as ``t_19``'s 1.057).
+    """
+    # scipy.special only here: the metrics are imported with gradstat, this runs later.
+    from scipy.special import stdtr, stdtrit
+
+    q = 2 * stdtr(all_groups - 1, -2.0)
+    return float(stdtrit(groups - 1, 1 - q / 2) / 2)
 
 
 def _one_nan(values: dict[str, float]) -> ScopeMetrics:
