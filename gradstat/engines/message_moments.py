@@ -333,7 +333,10 @@ def layerwise_moments(
     sum_{s'} T sigma_i^2 (beta2 - 2 c beta1 + c^2)``; the optimal baseline
     ``c_j = E[s_j^2 C] / E[s_j^2]`` comes from the same sums, and ``Var = E[g_hat^2] -
     E[g_hat]^2`` (accurate to about ``1e-15 E[g_hat^2]``; the score term keeps REINFORCE's
-    variance far above that). Losses are centred on ``E[C]`` first, so the ``"mean"``
+    variance far above that). Each sum over ``s'`` is kept apart by unit ``i``'s bit
+    (:func:`gradstat.engines.messages.expect_bits`) and weighed by ``sigmoid(-a_i)`` and
+    ``p_i``, never by a rounded ``1 - p_i``, so near-certain units keep full relative
+    precision. Losses are centred on ``E[C]`` first, so the ``"mean"``
     baseline involves no cancellation.
 
     Cost per example: about ``sum_l 2^{n_{l-1} + n_l}`` times ``n_l (n_l + 3) / 2`` for
