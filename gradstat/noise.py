@@ -397,10 +397,7 @@ def _layerwise_parts(problem: Problem, opts: dict[str, Any]) -> Callable[[int], 
     """Per example, REINFORCE's split by messages (:mod:`gradstat.engines.message_noise`),
     in the full layout, all examples in one pass."""
     with threads_for(problem.n_examples * score_noise_cost(problem.net.sizes)):
-        means, parts = score_noise_parts(
-            problem.theta, problem.sizes, problem.A1, problem.X, problem.T,
-            problem.loss_code, problem.low, opts.get("baseline", "none"),
-        )  # fmt: skip
+        means, parts = score_noise_parts(problem, opts.get("baseline", "none"))
     return lambda b: (means[b], parts[:, b], None)
 
 

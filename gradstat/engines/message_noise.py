@@ -55,6 +55,7 @@ from gradstat.engines.message_moments import (
 )
 from gradstat.engines.messages import expect, expect_bits, spread, top_layer
 from gradstat.kernels.forward import offsets
+from gradstat.problem import Problem
 
 
 def score_noise_cost(sizes: tuple[int, ...]) -> int:
@@ -79,23 +80,14 @@ def largest_functions(sizes: tuple[int, ...]) -> int:
     return max(2**below * n * (below + 1) for below, n in zip(hidden, tops))
 
 
-def score_noise_parts(
-    theta: np.ndarray,
-    sizes: np.ndarray,
-    A1: np.ndarray,
-    X: np.ndarray,
-    T: np.ndarray,
-    loss: int,
-    low: float,
-    baseline: str | float,
-) -> tuple[np.ndarray, np.ndarray]:
+def score_noise_parts(problem: Problem, baseline: str | float) -> tuple[np.ndarray, np.ndarray]:
     """Per example, REINFORCE's mean ``(B, n_params)`` and its variance's parts by source
-    ``(L, B, n_params)`` (full layout; the module docstring's formulas).
-
-    ``A1`` holds layer 1's pre-activations ``(B, n_1)``, ``low`` the value of a unit that
-    does not fire, ``baseline`` ``"none"``, ``"mean"``, ``"optimal"`` or a float (as
+    ``(L, B, n_params)`` (full layout; the module docstring's formulas), with ``baseline``
+    ``"none"``, ``"mean"``, ``"optimal"`` or a float (as
     :func:`gradstat.engines.message_moments.layerwise_moments`).
     """
+    theta, sizes, A1, X, T = problem.theta, problem.sizes, problem.A1, problem.X, problem.T
+    loss, low = problem.loss_code, problem.low
     sizes_t = tuple(int(v) for v in sizes)
     L = len(sizes_t) - 2
     woff, boff, _ = offsets(sizes)
@@ -137,7 +129,8 @@ def score_noise_parts(
             # One layer down: beta_{k-1} = E[beta_k | h_{k-1}], the new source k's
             # delta_k, and the sources above pushed down (totals of their columns).
             totals = np.ascontiguousarray(Yb[:, : 2 + len(gammas)])
-            delta = spread(TL, TH, np.ascontiguousarray(beta[:, None]), totals[:, :1])
+            centres = np.ascontiguousarray(totals[:, :1])
+            delta = spread(TL, TH, np.ascontiguousarray(beta[:, None]), centres)
             gammas = [delta[:, 0].copy(), *(totals[:, 2 + q].copy() for q in range(len(gammas)))]
             beta = totals[:, 0].copy()
     return means, parts

@@ -315,7 +315,7 @@ def columns(beta1: np.ndarray, beta2: np.ndarray, score: bool) -> np.ndarray:
     return np.ascontiguousarray(np.stack([beta1, beta2], axis=1) if score else beta1[:, None])
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def score_moments(
     Yb: np.ndarray, Q: int, q0: int, i: int, n: int, p: float, r: float
 ) -> tuple[float, float]:
