@@ -16,16 +16,15 @@ an exact finite sum over the noise states (or ARM's cells of ``u``). For a batch
 example has independent noise, so the parts add over examples with weight ``1/B^2`` as
 the variance does (docs/model.md, section 3).
 
-**Messages.** REINFORCE (every baseline) on networks too wide for joint enumeration is
-split by messages over adjacent layers (:mod:`gradstat.engines.message_noise`: given the
-input the layers are a Markov chain, so each conditional mean above a coordinate's own
-layer is a function of one layer's state, and the parts are sums over adjacent layer
-pairs): the same per-coordinate parts, traces and shares, not the matrices
-(``full_cov``). The straight-through-type estimators, whose moments the message engine
-also gives (:mod:`gradstat.engines.message_moments`), are not split that way: for a
-source above layer ``k`` their conditional means carry the product of the Jacobians of
-layers ``k..l-1``, a matrix per state, where REINFORCE's carry the scalar score. Such
-networks are refused for them with their state count.
+**Messages.** REINFORCE (every baseline) and the straight-through-type estimators
+(``st``, ``st_sigmoid``, ``st_tempered``, ``reinmax``) on networks too wide for joint
+enumeration are split by messages over adjacent layers
+(:mod:`gradstat.engines.message_noise`: given the input the layers are a Markov chain,
+so each conditional mean above a coordinate's own layer is a function of one layer's
+state, and the parts are sums over adjacent layer pairs): the same per-coordinate parts,
+traces and shares, not the matrices (``full_cov``). Other estimators, and networks whose
+adjacent layers' pairs of states exceed ``max_states`` too, are refused with their state
+count.
 """
 
 from __future__ import annotations
@@ -41,13 +40,12 @@ from gradstat.engines.baselines import kernel_options, workspace_for
 from gradstat.engines.cell_states import cell_estimates_kernel, cell_parts
 from gradstat.engines.choice import layerwise_bits
 from gradstat.engines.gradient import problem_batch
-from gradstat.engines.message_noise import largest_functions, score_noise_cost, score_noise_parts
+from gradstat.engines.message_noise import largest_functions, message_noise_parts, score_noise_cost
 from gradstat.engines.state_estimates import (
     batched_state_estimates,
     state_estimates_kernel,
     user_state_estimates,
 )
-from gradstat.estimators.codes import SCORE
 from gradstat.estimators.registry import EstimatorBase
 from gradstat.estimators.user import guard_engines
 from gradstat.exact import check_reference, exact_inputs
@@ -75,12 +73,6 @@ _ADVICE = (
     "Monte Carlo draws cannot split a covariance by source exactly (the conditional means "
     "E[g_hat | h_1..h_l] would need nested sampling); use a network with fewer stochastic "
     "units, or raise max_states if you can afford the enumeration"
-)
-
-_MESSAGES = (
-    " The message engine gives this estimator's total variance on this network "
-    "(gradstat.estimator_moments(..., engine='layerwise')) but splits by source only "
-    "REINFORCE's (see the gradstat.noise module docstring)."
 )
 
 ENGINES = ("auto", "joint", "cells", "layerwise")
@@ -114,8 +106,9 @@ class NoiseDecomposition:
         ``"joint"``: every noise state kept (layer ``l``'s source is its bits, in every
         draw for ``reinforce_loo``); ``"cells"``: ARM/DisARM on one stochastic layer by
         their ``3^N`` cells of ``u``, whose state ``h = 1[u < p]`` is layer 1's source and
-        the rest of ``u`` the residual; ``"layerwise"``: REINFORCE by messages over
-        adjacent layers (:mod:`gradstat.engines.message_noise`; ``cov`` is then None).
+        the rest of ``u`` the residual; ``"layerwise"``: REINFORCE or a
+        straight-through-type estimator by messages over adjacent layers
+        (:mod:`gradstat.engines.message_noise`; ``cov`` is then None).
     """
 
     estimator: str
@@ -260,9 +253,10 @@ def noise_decomposition(
     given ``h = 1[u < p]``; zero, and not listed, for an estimate that is a function of
     the states). Every part is an exact sum over the ``2^N`` noise states (ARM and
     DisARM on one stochastic layer: over their ``3^N`` cells of ``u``), or, for
-    REINFORCE on a network whose states are too many, over adjacent layers' pairs of
-    states by messages (:mod:`gradstat.engines.message_noise`; per-coordinate parts only,
-    no ``full_cov``). For a batch the parts are ``(1/B^2) sum_x`` of the examples' parts.
+    REINFORCE and the straight-through-type estimators on a network whose states are too
+    many, over adjacent layers' pairs of states by messages
+    (:mod:`gradstat.engines.message_noise`; per-coordinate parts only, no ``full_cov``).
+    For a batch the parts are ``(1/B^2) sum_x`` of the examples' parts.
 
     Parameters
     ----------
@@ -279,7 +273,7 @@ def noise_decomposition(
         messages, more than this many pairs of adjacent layers' states.
     engine : {"auto", "joint", "cells", "layerwise"}
         ``"auto"`` enumerates when the states fit ``max_states`` and passes messages
-        otherwise (REINFORCE only); ``"layerwise"`` passes messages whatever the count.
+        otherwise (where they apply); ``"layerwise"`` passes messages whatever the count.
     **options
         Estimator options, e.g. ``baseline="optimal"`` for ``reinforce``.
 
@@ -292,9 +286,8 @@ def noise_decomposition(
     ValueError
         Estimators with continuous noise (other than ARM/DisARM on one layer), plain
         Python estimators, more noise states than ``max_states`` where messages do not
-        apply (with the count; for an estimator whose total variance messages give but
-        not its split, saying so), more kept estimates than fit in memory, and
-        non-finite results.
+        apply (with the count, and why messages do not), more kept estimates than fit in
+        memory, and non-finite results.
     TypeError
         Unknown option names or arguments of the wrong type.
 
@@ -320,7 +313,7 @@ def noise_decomposition(
         if messages is None:
             with guard_engines(spec):
                 return _result(problem, spec, opts, "layerwise", net.n_layers,
-                               _layerwise_parts(problem, opts), False, True)  # fmt: skip
+                               _layerwise_parts(problem, spec, opts), False, True)  # fmt: skip
         if engine == "layerwise":
             raise ValueError(
                 f"the noise decomposition of {spec.name!r} by messages is not available: "
@@ -360,11 +353,6 @@ def _messages_refusal(
     family = spec.layerwise_family()
     if family is None:
         return spec.layerwise_refusal()
-    if family != SCORE:
-        return (
-            "only REINFORCE's split is computed by messages (a straight-through-type "
-            "estimator's would carry a product of Jacobians per state)"
-        )
     if full_cov:
         return "full_cov needs joint enumeration (messages give the parts' diagonals)"
     bits = layerwise_bits(net)
@@ -385,19 +373,22 @@ def _messages_advice(
     family = spec.layerwise_family()
     if net.n_layers == 1 or family is None:
         return ""
-    if family != SCORE:
-        return _MESSAGES
     why = _messages_refusal(spec, net, full_cov, max_states)
     if why is None:
         return " Pass engine='auto' or engine='layerwise' to split it by messages."
     return f" The split by messages does not apply either: {why}."
 
 
-def _layerwise_parts(problem: Problem, opts: dict[str, Any]) -> Callable[[int], ExampleParts]:
-    """Per example, REINFORCE's split by messages (:mod:`gradstat.engines.message_noise`),
-    in the full layout, all examples in one pass."""
+def _layerwise_parts(
+    problem: Problem, spec: EstimatorBase, opts: dict[str, Any]
+) -> Callable[[int], ExampleParts]:
+    """Per example, the split by messages (:mod:`gradstat.engines.message_noise`), in the
+    full layout, all examples in one pass."""
     with threads_for(problem.n_examples * score_noise_cost(problem.net.sizes)):
-        means, parts = score_noise_parts(problem, opts.get("baseline", "none"))
+        means, parts = message_noise_parts(
+            problem, spec.layerwise_family(), spec.code,
+            np.ascontiguousarray(spec.encode(opts), dtype=np.float64), opts.get("baseline", "none"),
+        )  # fmt: skip
     return lambda b: (means[b], parts[:, b], None)
 
 

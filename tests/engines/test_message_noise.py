@@ -1,4 +1,5 @@
-"""REINFORCE's split by source by messages (:mod:`gradstat.engines.message_noise`).
+"""The split by source by messages (:mod:`gradstat.engines.message_noise`): REINFORCE and
+the straight-through-type estimators.
 
 Checked against the enumerated split of :mod:`gradstat.noise` (itself checked against the
 naive enumerator in ``tests/test_noise.py``) where both apply, against the message
@@ -23,9 +24,12 @@ BASELINES = st.one_of(
 )
 
 
-def _split_both_ways(net, X, T, **options):
-    joint = gs.noise_decomposition(net, X, T, "reinforce", engine="joint", **options)
-    messages = gs.noise_decomposition(net, X, T, "reinforce", engine="layerwise", **options)
+SURROGATES = ["st", "st_sigmoid", "st_tempered", "reinmax"]
+
+
+def _split_both_ways(net, X, T, estimator="reinforce", **options):
+    joint = gs.noise_decomposition(net, X, T, estimator, engine="joint", **options)
+    messages = gs.noise_decomposition(net, X, T, estimator, engine="layerwise", **options)
     return joint, messages
 
 
@@ -58,6 +62,29 @@ def test_message_split_equals_the_enumerated_split(problem, baseline):
     joint, messages = _split_both_ways(net, X, T, baseline=baseline)
     assert (joint.engine, messages.engine) == ("joint", "layerwise")
     assert messages.cov is None
+    _assert_same_split(messages, joint)
+
+
+@given(
+    problems(min_depth=1, max_depth=3, max_width=3, max_stochastic=7, max_batch=2,
+             values=("01", "pm1")),
+    st.sampled_from(SURROGATES),
+)  # fmt: skip
+def test_surrogate_message_split_equals_the_enumerated_split(problem, estimator):
+    net, X, T = problem
+    joint, messages = _split_both_ways(net, X, T, estimator)
+    assert messages.engine == "layerwise"
+    _assert_same_split(messages, joint)
+
+
+@pytest.mark.parametrize("estimator", SURROGATES)
+@pytest.mark.parametrize("sizes", [(3, 4, 3, 2), (2, 3, 4, 2, 3), (2, 5, 1, 4, 2)])
+def test_surrogate_message_split_on_wider_networks(sizes, estimator):
+    net = gs.BinaryNetwork.random(sizes, loss="mse", scale=1.5, seed=len(sizes))
+    X = np.random.default_rng(1).normal(size=(2, sizes[0]))
+    T = np.full((2, sizes[-1]), 0.25)
+    options = {"tau": 0.5} if estimator == "st_tempered" else {}
+    joint, messages = _split_both_ways(net, X, T, estimator, **options)
     _assert_same_split(messages, joint)
 
 
@@ -105,6 +132,17 @@ def test_wide_network_parts_sum_to_the_message_engines_variance(baseline):
     assert (d.traces("output") > 0.0).all()
 
 
+@pytest.mark.parametrize("estimator", ["st", "reinmax"])
+def test_wide_network_surrogate_parts_sum_to_the_message_engines_variance(estimator):
+    net = gs.BinaryNetwork.random((2, 6, 12, 12, 1), loss="bce", scale=0.8, seed=5)
+    x, t = np.array([0.5, -1.0]), np.array([1.0])
+    d = gs.noise_decomposition(net, x, t, estimator)
+    m = gs.estimator_moments(net, x, t, estimator, engine="layerwise")
+    assert d.engine == "layerwise"
+    np.testing.assert_allclose(d.var, m.var, rtol=1e-10, atol=1e-13 * m.var.max())
+    np.testing.assert_allclose(d.mean, m.mean, rtol=1e-10, atol=1e-13 * np.abs(m.mean).max())
+
+
 def test_split_at_near_certain_units_matches_the_400_digit_enumeration():
     # Units at pre-activations 40, -40 and 700: the score's 1 - p is sigmoid(-a) there.
     sizes = (1, 2, 2, 1)
@@ -130,10 +168,10 @@ def test_message_refusals_name_the_problem():
     x, t = [1.0, 0.0], [0.5]
     with pytest.raises(ValueError, match="full_cov needs joint enumeration"):
         gs.noise_decomposition(net, x, t, "reinforce", full_cov=True, max_states=2**16)
-    with pytest.raises(ValueError, match=r"131,072 noise states .* only REINFORCE's"):
+    with pytest.raises(ValueError, match=r"131,072 noise states .* 2\^17 = 131,072 pairs"):
         gs.noise_decomposition(net, x, t, "st", max_states=2**16)
-    with pytest.raises(ValueError, match="by messages is not available: only REINFORCE's"):
-        gs.noise_decomposition(net, x, t, "st_sigmoid", engine="layerwise")
+    with pytest.raises(ValueError, match="full_cov needs joint enumeration"):
+        gs.noise_decomposition(net, x, t, "st_sigmoid", engine="layerwise", full_cov=True)
     with pytest.raises(ValueError, match="by messages is not available: STS"):
         gs.noise_decomposition(net, x, t, "sts", engine="layerwise")
     with pytest.raises(ValueError, match=r"uses engine 'joint', not 'cells'"):
