@@ -16,20 +16,15 @@ an exact finite sum over the noise states (or ARM's cells of ``u``). For a batch
 example has independent noise, so the parts add over examples with weight ``1/B^2`` as
 the variance does (docs/model.md, section 3).
 
-**Messages.** REINFORCE and the straight-through-type estimators have exact moments by
-messages over adjacent layers (:mod:`gradstat.engines.message_moments`) on networks too
-wide for joint enumeration; their split is not computed that way, and such networks are
-refused with their state count. The recursion carries, per state of one layer, the
-conditional mean and covariance of what comes from above given that state: enough for
-the total covariance, not for the parts. For REINFORCE a coordinate ``j`` of layer ``k``
-is ``(C - c_j) s_j(h_{k-1}, h_k)``, so for every source ``l > k``,
-``D_l = s_j (E[C | h_l] - E[C | h_{l-1}])`` and its part is
-``sum_{h_{l-1}, h_l} P(h_{l-1}, h_l) E[s_j^2 | h_{l-1}] (E[C | h_l] - E[C | h_{l-1}])^2``:
-it needs a forward message ``E[s_j^2 | h_{l-1}]`` for every parameter ``j`` below
-layer ``l`` (``n_params`` numbers per state), and for ``l < k`` the means
-``E[(C - c_j) s_j | h_l]`` of a layer above given one below; the surrogates need the same
-with the product of the Jacobians of layers ``k..l-1`` in place of ``s_j``. The message
-engine computes neither.
+**Messages.** REINFORCE (every baseline) and the straight-through-type estimators
+(``st``, ``st_sigmoid``, ``st_tempered``, ``reinmax``) on networks too wide for joint
+enumeration are split by messages over adjacent layers
+(:mod:`gradstat.engines.message_noise`: given the input the layers are a Markov chain,
+so each conditional mean above a coordinate's own layer is a function of one layer's
+state, and the parts are sums over adjacent layer pairs): the same per-coordinate parts,
+traces and shares, not the matrices (``full_cov``). Other estimators, and networks whose
+adjacent layers' pairs of states exceed ``max_states`` too, are refused with their state
+count.
 """
 
 from __future__ import annotations
@@ -40,10 +35,12 @@ from typing import Any
 
 import numpy as np
 
-from gradstat._validation import check_size
+from gradstat._validation import check_choice, check_size, describe_power
 from gradstat.engines.baselines import kernel_options, workspace_for
 from gradstat.engines.cell_states import cell_estimates_kernel, cell_parts
+from gradstat.engines.choice import layerwise_bits
 from gradstat.engines.gradient import problem_batch
+from gradstat.engines.message_noise import largest_functions, message_noise_parts, score_noise_cost
 from gradstat.engines.state_estimates import (
     batched_state_estimates,
     state_estimates_kernel,
@@ -78,11 +75,9 @@ _ADVICE = (
     "units, or raise max_states if you can afford the enumeration"
 )
 
-_MESSAGES = (
-    " The message engine gives this estimator's total variance on this network "
-    "(gradstat.estimator_moments(..., engine='layerwise')) but not its split by source "
-    "(see the gradstat.noise module docstring)."
-)
+ENGINES = ("auto", "joint", "cells", "layerwise")
+"""``noise_decomposition``'s engines: ``"auto"`` enumerates (joint states, or ARM's and
+DisARM's cells) when the count fits ``max_states``, else passes messages where they apply."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -107,11 +102,13 @@ class NoiseDecomposition:
         The parameter groups of :meth:`BinaryNetwork.parameter_groups`, plus ``all``.
     estimator, options, n_examples
         The estimator's name and resolved options, and the batch size.
-    engine : {"joint", "cells"}
+    engine : {"joint", "cells", "layerwise"}
         ``"joint"``: every noise state kept (layer ``l``'s source is its bits, in every
         draw for ``reinforce_loo``); ``"cells"``: ARM/DisARM on one stochastic layer by
         their ``3^N`` cells of ``u``, whose state ``h = 1[u < p]`` is layer 1's source and
-        the rest of ``u`` the residual.
+        the rest of ``u`` the residual; ``"layerwise"``: REINFORCE or a
+        straight-through-type estimator by messages over adjacent layers
+        (:mod:`gradstat.engines.message_noise`; ``cov`` is then None).
     """
 
     estimator: str
@@ -241,7 +238,8 @@ def _check_source_split(spec: EstimatorBase, net: BinaryNetwork) -> str:
 
 def noise_decomposition(
     net: BinaryNetwork, x: Any, t: Any, estimator: str | EstimatorBase, *,
-    full_cov: bool = False, max_states: int = DEFAULT_MAX_STATES, **options: Any,
+    full_cov: bool = False, max_states: int = DEFAULT_MAX_STATES, engine: str = "auto",
+    **options: Any,
 ) -> NoiseDecomposition:  # fmt: skip
     """Split an estimator's exact covariance by the stochastic layer whose sampling causes it.
 
@@ -254,8 +252,11 @@ def noise_decomposition(
     ``k`` draws), and the residual noise beyond the states (ARM's and DisARM's uniforms
     given ``h = 1[u < p]``; zero, and not listed, for an estimate that is a function of
     the states). Every part is an exact sum over the ``2^N`` noise states (ARM and
-    DisARM on one stochastic layer: over their ``3^N`` cells of ``u``). For a batch the
-    parts are ``(1/B^2) sum_x`` of the examples' parts.
+    DisARM on one stochastic layer: over their ``3^N`` cells of ``u``), or, for
+    REINFORCE and the straight-through-type estimators on a network whose states are too
+    many, over adjacent layers' pairs of states by messages
+    (:mod:`gradstat.engines.message_noise`; per-coordinate parts only, no ``full_cov``).
+    For a batch the parts are ``(1/B^2) sum_x`` of the examples' parts.
 
     Parameters
     ----------
@@ -266,9 +267,13 @@ def noise_decomposition(
         function (:func:`gradstat.per_state_estimator`, ``noise="discrete"``) or an
         estimator written in PyTorch or JAX.
     full_cov : bool
-        Also return each part as a matrix ``(n_params, n_params)``.
+        Also return each part as a matrix ``(n_params, n_params)`` (enumeration only).
     max_states : int
-        Refuse to enumerate more than this many noise states (or cells) per example.
+        Refuse to enumerate more than this many noise states (or cells) per example; by
+        messages, more than this many pairs of adjacent layers' states.
+    engine : {"auto", "joint", "cells", "layerwise"}
+        ``"auto"`` enumerates when the states fit ``max_states`` and passes messages
+        otherwise (where they apply); ``"layerwise"`` passes messages whatever the count.
     **options
         Estimator options, e.g. ``baseline="optimal"`` for ``reinforce``.
 
@@ -280,9 +285,9 @@ def noise_decomposition(
     ------
     ValueError
         Estimators with continuous noise (other than ARM/DisARM on one layer), plain
-        Python estimators, more noise states than ``max_states`` (with the count; for a
-        network the message engine could take, saying that it gives the total variance
-        only), more kept estimates than fit in memory, and non-finite results.
+        Python estimators, more noise states than ``max_states`` where messages do not
+        apply (with the count, and why messages do not), more kept estimates than fit in
+        memory, and non-finite results.
     TypeError
         Unknown option names or arguments of the wrong type.
 
@@ -296,33 +301,95 @@ def noise_decomposition(
     >>> bool(np.allclose(d.parts.sum(axis=0), d.var))
     True
     """
+    engine = check_choice(engine, "engine", ENGINES)
     spec, opts, problem, full_cov, max_states = exact_inputs(
         net, x, t, estimator, options, full_cov, max_states
     )
     spec.check_values(net)
-    engine = _check_source_split(spec, net)
+    found = _check_source_split(spec, net)
     count = spec.exact_count(net.hidden_sizes, opts)
-    what = "cells of u" if engine == "cells" else "noise states"
+    if engine == "layerwise" or (engine == "auto" and count > max_states):
+        messages = _messages_refusal(spec, net, full_cov, max_states)
+        if messages is None:
+            with guard_engines(spec):
+                return _result(problem, spec, opts, "layerwise", net.n_layers,
+                               _layerwise_parts(problem, spec, opts), False, True)  # fmt: skip
+        if engine == "layerwise":
+            raise ValueError(
+                f"the noise decomposition of {spec.name!r} by messages is not available: "
+                f"{messages}; use engine='auto'"
+            )
+    elif engine != "auto" and engine != found:
+        raise ValueError(
+            f"the noise decomposition of {spec.name!r} on this network uses engine "
+            f"{found!r}, not {engine!r}; pass engine='auto' or engine={found!r}"
+        )
+    what = "cells of u" if found == "cells" else "noise states"
     if count > max_states:
-        messages = net.n_layers > 1 and spec.layerwise_family() is not None
         raise states_error(
             f"the noise decomposition of {spec.name!r} enumerates {count:,} {what} per "
             f"example, more than max_states = {max_states:,}",
-            _ADVICE + "." + (_MESSAGES if messages else ""),
+            _ADVICE + "." + _messages_advice(spec, net, full_cov, max_states),
         )
     width = problem.n_compressed if not spec.full_layout else net.n_params
     check_size(int(count) * width, "noise_decomposition",
                f"the {count:,} estimates of one example kept at once", MAX_KEPT_VALUES)  # fmt: skip
-    n_sources = net.n_layers + (engine == "cells")
+    n_sources = net.n_layers + (found == "cells")
     if full_cov:
         what = f"{n_sources} covariance matrices of {net.n_params:,} parameters"
         check_size(n_sources * net.n_params**2, "full_cov", what)
-    if engine == "cells":
+    if found == "cells":
         example_parts = _cells_parts(problem, spec, full_cov)
     else:
         example_parts = _joint_parts(problem, spec, opts, full_cov, max_states)
     with guard_engines(spec):
-        return _result(problem, spec, opts, engine, n_sources, example_parts, full_cov)
+        return _result(problem, spec, opts, found, n_sources, example_parts, full_cov)
+
+
+def _messages_refusal(
+    spec: EstimatorBase, net: BinaryNetwork, full_cov: bool, max_states: int
+) -> str | None:
+    """Why the split by messages does not apply, or None when it does."""
+    family = spec.layerwise_family()
+    if family is None:
+        return spec.layerwise_refusal()
+    if full_cov:
+        return "full_cov needs joint enumeration (messages give the parts' diagonals)"
+    bits = layerwise_bits(net)
+    if bits > 62 or 2**bits > max_states:
+        return (
+            f"they enumerate {describe_power(2, bits)} pairs of adjacent layer states, more "
+            f"than max_states = {max_states:,}"
+        )
+    check_size(largest_functions(net.sizes), "noise_decomposition",
+               "the per-coordinate conditional means of one layer", MAX_KEPT_VALUES)  # fmt: skip
+    return None
+
+
+def _messages_advice(
+    spec: EstimatorBase, net: BinaryNetwork, full_cov: bool, max_states: int
+) -> str:
+    """What messages offer where enumeration is refused."""
+    family = spec.layerwise_family()
+    if net.n_layers == 1 or family is None:
+        return ""
+    why = _messages_refusal(spec, net, full_cov, max_states)
+    if why is None:
+        return " Pass engine='auto' or engine='layerwise' to split it by messages."
+    return f" The split by messages does not apply either: {why}."
+
+
+def _layerwise_parts(
+    problem: Problem, spec: EstimatorBase, opts: dict[str, Any]
+) -> Callable[[int], ExampleParts]:
+    """Per example, the split by messages (:mod:`gradstat.engines.message_noise`), in the
+    full layout, all examples in one pass."""
+    with threads_for(problem.n_examples * score_noise_cost(problem.net.sizes)):
+        means, parts = message_noise_parts(
+            problem, spec.layerwise_family(), spec.code,
+            np.ascontiguousarray(spec.encode(opts), dtype=np.float64), opts.get("baseline", "none"),
+        )  # fmt: skip
+    return lambda b: (means[b], parts[:, b], None)
 
 
 ExampleParts = tuple[np.ndarray, np.ndarray, list[np.ndarray] | None]
@@ -386,11 +453,12 @@ def _cells_parts(
 
 def _result(
     problem: Problem, spec: EstimatorBase, opts: dict[str, Any], engine: str, n_sources: int,
-    example_parts: Callable[[int], ExampleParts], full_cov: bool,
+    example_parts: Callable[[int], ExampleParts], full_cov: bool, full: bool | None = None,
 ) -> NoiseDecomposition:  # fmt: skip
-    """The batch's decomposition from its examples' parts (``1/B^2`` each)."""
+    """The batch's decomposition from its examples' parts (``1/B^2`` each), in the full
+    layout (``full``; by default the estimator's own) or the compressed one."""
     net = problem.net
-    full = spec.full_layout
+    full = spec.full_layout if full is None else full
     B = problem.n_examples
     width = net.n_params if full else problem.n_compressed
     means = np.zeros((B, width))

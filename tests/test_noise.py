@@ -329,10 +329,12 @@ def test_user_refusals_say_what_to_use():
         gs.noise_decomposition(net, x, t, lambda net, x, t, rng: np.zeros(net.n_params))
 
 
-def test_networks_only_messages_can_take_are_refused_with_the_count():
+def test_networks_too_large_to_enumerate_are_split_by_messages_or_refused_with_the_count():
     net = gs.BinaryNetwork.random((2, 6, 6, 6, 1), loss="mse", seed=3)
+    d = gs.noise_decomposition(net, [1.0, 0.0], [0.5], "st", max_states=2**16)
+    assert d.engine == "layerwise"
     with pytest.raises(ValueError, match=r"262,144 noise states .* engine='layerwise'"):
-        gs.noise_decomposition(net, [1.0, 0.0], [0.5], "st", max_states=2**16)
+        gs.noise_decomposition(net, [1.0, 0.0], [0.5], "st", max_states=2**16, engine="joint")
     with pytest.raises(ValueError, match=r"262,144 noise states") as err:
         gs.noise_decomposition(net, [1.0, 0.0], [0.5], "muprop", max_states=2**16)
     assert "layerwise" not in str(err.value)

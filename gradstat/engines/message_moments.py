@@ -16,6 +16,7 @@ from gradstat.engines.messages import (
     columns,
     combine,
     expect,
+    expect_bits,
     forward_message,
     half_tables,
     job_span,
@@ -332,7 +333,10 @@ def layerwise_moments(
     sum_{s'} T sigma_i^2 (beta2 - 2 c beta1 + c^2)``; the optimal baseline
     ``c_j = E[s_j^2 C] / E[s_j^2]`` comes from the same sums, and ``Var = E[g_hat^2] -
     E[g_hat]^2`` (accurate to about ``1e-15 E[g_hat^2]``; the score term keeps REINFORCE's
-    variance far above that). Losses are centred on ``E[C]`` first, so the ``"mean"``
+    variance far above that). Each sum over ``s'`` is kept apart by unit ``i``'s bit
+    (:func:`gradstat.engines.messages.expect_bits`) and weighed by ``sigmoid(-a_i)`` and
+    ``p_i``, never by a rounded ``1 - p_i``, so near-certain units keep full relative
+    precision. Losses are centred on ``E[C]`` first, so the ``"mean"``
     baseline involves no cancellation.
 
     Cost per example: about ``sum_l 2^{n_{l-1} + n_l}`` times ``n_l (n_l + 3) / 2`` for
@@ -352,12 +356,9 @@ def layerwise_moments(
     grads = np.zeros((B, n_params))
     means = np.zeros((B, n_params))
     variances = np.zeros((B, n_params))
-    As: list = [None] * (L + 1)
-    tables: list = [None] * (L + 1)
+    As, tables = layer_tables(theta, sizes_t, low)
     jac: list = [None] * (L + 1)
     for l in range(2, L + 1):
-        As[l] = preactivations(theta, woff[l - 1], boff[l - 1], sizes_t[l - 1], sizes_t[l], low)
-        tables[l] = half_tables(As[l])
         if surrogate:
             jac[l] = _jacobians(As[l], code, opts, kappa)
     Ws = [
@@ -366,13 +367,9 @@ def layerwise_moments(
     ]
     Ws[0] = np.zeros((sizes_t[1], 0))  # layer 1's weights are expanded from x below
     for b in range(B):
-        As[1] = np.ascontiguousarray(A1[b][None, :])
-        tables[1] = half_tables(As[1])
+        alphas = example_messages(As, tables, A1[b])
         if surrogate:
             jac[1] = _jacobians(As[1], code, opts, kappa)
-        alphas = [np.ones(1)]
-        for l in range(1, L + 1):
-            alphas.append(forward_message(tables[l][0], tables[l][1], alphas[l - 1]))
         C, dY, expected, out = top_layer(theta, sizes, T[b], loss, low, alphas[L])
         losses[b] = expected
         nL, n_out = sizes_t[L], sizes_t[L + 1]
@@ -391,9 +388,8 @@ def layerwise_moments(
         for l in range(L, 0, -1):
             n, n_prev = sizes_t[l], (sizes_t[l - 1] if l > 1 else 0)
             TL, TH = tables[l]
-            F = columns(beta1, beta2, n, score)
-            Y = expect(TL, TH, F)
-            acc, beta1, beta2 = combine(Y, As[l], alphas[l - 1], n_prev, low, score, l > 1)
+            Yb = expect_bits(TL, TH, columns(beta1, beta2, score), n)
+            acc, beta1, beta2 = combine(Yb, As[l], alphas[l - 1], n_prev, low, score, l > 1)
             moments = None
             if surrogate:
                 pi, pk, pidx, diag = _pairs(n, diagonal=l == 1)
@@ -436,13 +432,7 @@ def _store_layer(
         M, second = moments[0], moments[1] + moments[0] ** 2
     elif acc.shape[2] > 1:
         P0, P1, P2 = acc[:, :, 1], acc[:, :, 2], acc[:, :, 3]
-        if baseline == "optimal":
-            with np.errstate(invalid="ignore", divide="ignore"):
-                c = np.where(P0 > 0.0, P1 / np.where(P0 > 0.0, P0, 1.0), -expected)
-        elif baseline == "mean":
-            c = np.zeros_like(P0)
-        else:
-            c = np.full_like(P0, (0.0 if baseline == "none" else float(baseline)) - expected)
+        c = centred_baseline(P0, P1, expected, baseline)
         M, second = G, P2 - 2.0 * c * P1 + c * c * P0
         if used is not None:
             cb = c + expected
@@ -465,11 +455,58 @@ def _store_layer(
         Vr = moments[1]
     if moments is None:
         Vr = np.maximum(second - M * M, 0.0)
-    w, bo = woff[l - 1], boff[l - 1]
-    k = G.shape[1] - 1
     for dst, src in ((grad, G), (mean, M), (var, Vr)):
-        dst[w:bo] = src[:, :k].ravel()
-        dst[bo : bo + n] = src[:, k]
+        place_layer(dst, src, l, woff, boff)
+
+
+def place_layer(dst: np.ndarray, V: np.ndarray, l: int, woff: np.ndarray, boff: np.ndarray) -> None:
+    """Write layer ``l``'s ``(n, k + 1)`` coordinate values into the full layout ``dst``:
+    columns ``0..k - 1`` are ``W_l`` (row-major), the last is ``b_l`` (``l = L + 1``: the
+    output layer)."""
+    w, bo = woff[l - 1], boff[l - 1]
+    k = V.shape[1] - 1
+    dst[w:bo] = V[:, :k].ravel()
+    dst[bo : bo + V.shape[0]] = V[:, k]
+
+
+def centred_baseline(
+    P0: np.ndarray, P1: np.ndarray, expected: float, baseline: str | float
+) -> np.ndarray:
+    """REINFORCE's baseline per coordinate, less ``E[C]`` (losses are centred on it):
+    ``"optimal"`` ``c = E[s^2 C] / E[s^2]`` from ``P0 = sum alpha h^2 p (1 - p)`` and
+    ``P1 = sum alpha h^2 E[sigma^2 beta1]`` (``-E[C]``, no baseline, where ``P0 = 0``),
+    ``"mean"`` 0, a float ``c - E[C]``, ``"none"`` ``-E[C]``."""
+    if baseline == "optimal":
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.where(P0 > 0.0, P1 / np.where(P0 > 0.0, P0, 1.0), -expected)
+    if baseline == "mean":
+        return np.zeros_like(P0)
+    return np.full_like(P0, (0.0 if baseline == "none" else float(baseline)) - expected)
+
+
+def layer_tables(theta: np.ndarray, sizes: tuple[int, ...], low: float) -> tuple[list, list]:
+    """Pre-activations ``A_l`` (every state of layer ``l - 1`` by ``n_l``) and their
+    :func:`half_tables` for layers ``2..L`` (index ``l``; layer 1's are per example,
+    :func:`example_messages`)."""
+    woff, boff, _ = offsets(np.asarray(sizes, dtype=np.int64))
+    L = len(sizes) - 2
+    As: list = [None] * (L + 1)
+    tables: list = [None] * (L + 1)
+    for l in range(2, L + 1):
+        As[l] = preactivations(theta, woff[l - 1], boff[l - 1], sizes[l - 1], sizes[l], low)
+        tables[l] = half_tables(As[l])
+    return As, tables
+
+
+def example_messages(As: list, tables: list, a1: np.ndarray) -> list:
+    """Set layer 1's pre-activations ``a1`` and tables for one example (in place) and
+    return the forward messages ``alpha_0 = [1], alpha_1, ..., alpha_L``."""
+    As[1] = np.ascontiguousarray(a1[None, :])
+    tables[1] = half_tables(As[1])
+    alphas = [np.ones(1)]
+    for l in range(1, len(As)):
+        alphas.append(forward_message(tables[l][0], tables[l][1], alphas[l - 1]))
+    return alphas
 
 
 def layerwise_moments_cost(sizes: tuple[int, ...], family: str) -> int:

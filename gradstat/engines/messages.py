@@ -136,7 +136,7 @@ def reduce_jobs(part: np.ndarray, nb: int) -> np.ndarray:
     return out
 
 
-@njit(parallel=True, cache=True)
+@njit(cache=True)
 def expect(TL: np.ndarray, TH: np.ndarray, F: np.ndarray) -> np.ndarray:
     """``Y[s, q] = sum_{s'} T(s, s') F[s', q]``: conditional expectations given the layer below.
 
@@ -144,24 +144,39 @@ def expect(TL: np.ndarray, TH: np.ndarray, F: np.ndarray) -> np.ndarray:
     row's high bits), each summed in a fixed order and reduced in a fixed order, so the
     result does not depend on the number of threads.
     """
+    return _pair_sums(TL, TH, F, np.empty((0, F.shape[1])))
+
+
+@njit(cache=True)
+def spread(TL: np.ndarray, TH: np.ndarray, F: np.ndarray, M: np.ndarray) -> np.ndarray:
+    """``V[s, q] = sum_{s'} T(s, s') (F[s', q] - M[s, q])^2``: with ``M`` the conditional
+    means (:func:`expect`), the conditional variances given the layer below, as sums of
+    squares about the mean (the jobs of :func:`expect`)."""
+    return _pair_sums(TL, TH, F, M)
+
+
+@njit(parallel=True, cache=True)
+def _pair_sums(TL: np.ndarray, TH: np.ndarray, F: np.ndarray, M: np.ndarray) -> np.ndarray:
+    """:func:`expect` (``M`` empty) or :func:`spread` (``M`` the centres)."""
     nb, jobs, nc = pair_jobs(TL.shape[0], TH.shape[1])
     part = np.zeros((jobs, F.shape[1]))
     for c in prange(nc):
         tmp = np.empty(F.shape[1])
         for job in range(c * jobs // nc, (c + 1) * jobs // nc):
-            _expect_job(TL, TH, F, job, nb, part[job], tmp)
+            _expect_job(TL, TH, F, M, job, nb, part[job], tmp)
     return reduce_jobs(part, nb)
 
 
 @njit(cache=True)
 def _expect_job(
-    TL: np.ndarray, TH: np.ndarray, F: np.ndarray, job: int, nb: int, row: np.ndarray,
-    tmp: np.ndarray,
+    TL: np.ndarray, TH: np.ndarray, F: np.ndarray, M: np.ndarray, job: int, nb: int,
+    row: np.ndarray, tmp: np.ndarray,
 ) -> None:  # fmt: skip
-    """Add job ``job``'s pairs (:func:`job_span`) of :func:`expect` to ``row``, summing
-    each high state's ``sum_{kl} T F`` in ``tmp`` first."""
+    """Add job ``job``'s pairs (:func:`job_span`) of :func:`expect` (or, with centres ``M``,
+    :func:`spread`) to ``row``, summing each high state's ``sum_{kl} T F`` in ``tmp`` first."""
     nl = TL.shape[1]
     Q = F.shape[1]
+    centred = M.shape[0] > 0
     s, kh0, kh1 = job_span(job, nb, TH.shape[1])
     for kh in range(kh0, kh1):
         for q in range(Q):
@@ -169,11 +184,72 @@ def _expect_job(
         for kl in range(nl):
             w = TL[s, kl]
             base = kh * nl + kl
-            for q in range(Q):
-                tmp[q] += w * F[base, q]
+            if centred:
+                for q in range(Q):
+                    d = F[base, q] - M[s, q]
+                    tmp[q] += w * d * d
+            else:
+                for q in range(Q):
+                    tmp[q] += w * F[base, q]
         th = TH[s, kh]
         for q in range(Q):
             row[q] += th * tmp[q]
+
+
+@njit(parallel=True, cache=True)
+def expect_bits(TL: np.ndarray, TH: np.ndarray, F: np.ndarray, n: int) -> np.ndarray:
+    """Conditional sums given the layer below, split by each unit's bit of the upper state.
+
+    Row ``s`` holds ``Y[q] = sum_{s'} T(s, s') F[s', q]`` in ``[0, Q)``, then for unit
+    ``i`` the part over ``b'_i = 1``, ``Z1[i, q]``, at ``Q (1 + i) + q`` and the part
+    over ``b'_i = 0``, ``Z0[i, q]``, at ``Q (1 + n + i) + q``. Each part is a sum of its
+    own pairs (never ``Y - Z1``), so a score ``b' - p`` weighs them as
+    ``sigmoid(-a) Z1 - p Z0`` to full relative precision at near-certain units. The jobs
+    of :func:`expect`; per pair it costs ``Q (1 + n // 2)`` additions, fewer than the
+    ``Q (1 + n)`` of masked columns.
+    """
+    S, nh = TL.shape[0], TH.shape[1]
+    Q = F.shape[1]
+    nb, jobs, nc = pair_jobs(S, nh)
+    part = np.zeros((jobs, Q * (1 + 2 * n)))
+    for c in prange(nc):
+        tmp = np.empty((1 + 2 * (n // 2), Q))
+        for job in range(c * jobs // nc, (c + 1) * jobs // nc):
+            _bits_job(TL, TH, F, n, job, nb, part[job], tmp)
+    return reduce_jobs(part, nb)
+
+
+@njit(cache=True)
+def _bits_job(
+    TL: np.ndarray, TH: np.ndarray, F: np.ndarray, n: int, job: int, nb: int,
+    row: np.ndarray, tmp: np.ndarray,
+) -> None:  # fmt: skip
+    """Add job ``job``'s pairs of :func:`expect_bits` to ``row``: per high state, the
+    low units' halves (``tmp`` rows ``1 + i`` and ``1 + lo + i``) and the total (row 0)
+    first; a high unit's half is the whole high state's total."""
+    nl = TL.shape[1]
+    Q = F.shape[1]
+    lo = n // 2
+    s, kh0, kh1 = job_span(job, nb, TH.shape[1])
+    for kh in range(kh0, kh1):
+        tmp[:] = 0.0
+        for kl in range(nl):
+            w = TL[s, kl]
+            base = kh * nl + kl
+            for q in range(Q):
+                v = w * F[base, q]
+                tmp[0, q] += v
+                for i in range(lo):
+                    tmp[1 + i + lo * (1 - ((kl >> i) & 1)), q] += v
+        th = TH[s, kh]
+        for q in range(Q):
+            row[q] += th * tmp[0, q]
+            for i in range(lo):
+                row[Q * (1 + i) + q] += th * tmp[1 + i, q]
+                row[Q * (1 + n + i) + q] += th * tmp[1 + lo + i, q]
+            for i in range(lo, n):
+                side = 0 if (kh >> (i - lo)) & 1 else n
+                row[Q * (1 + side + i) + q] += th * tmp[0, q]
 
 
 @njit(parallel=True, cache=True)
@@ -233,28 +309,28 @@ def top_layer(
     return C, dY, expected, out
 
 
-@njit(cache=True)
-def columns(beta1: np.ndarray, beta2: np.ndarray, n: int, score: bool) -> np.ndarray:
-    """The functions of the upper layer's state ``s'`` whose expectations a layer needs:
-    ``beta1``, ``b'_i beta1`` and, with ``score``, ``beta2``, ``b'_i beta2`` (``b'`` the
-    bits of ``s'``)."""
-    S = beta1.shape[0]
-    q = 2 * (1 + n) if score else 1 + n
-    F = np.empty((S, q))
-    for s in range(S):
-        F[s, 0] = beta1[s]
-        for i in range(n):
-            F[s, 1 + i] = beta1[s] if (s >> i) & 1 else 0.0
-        if score:
-            F[s, 1 + n] = beta2[s]
-            for i in range(n):
-                F[s, 2 + n + i] = beta2[s] if (s >> i) & 1 else 0.0
-    return F
+def columns(beta1: np.ndarray, beta2: np.ndarray, score: bool) -> np.ndarray:
+    """The functions of the upper layer's state whose expectations, split by each unit's
+    bit (:func:`expect_bits`), a layer needs: ``beta1`` and, with ``score``, ``beta2``."""
+    return np.ascontiguousarray(np.stack([beta1, beta2], axis=1) if score else beta1[:, None])
+
+
+@njit(cache=True, inline="always")
+def score_moments(
+    Yb: np.ndarray, Q: int, q0: int, i: int, n: int, p: float, r: float
+) -> tuple[float, float]:
+    """``E[sigma_i F_q0 | s]`` and ``E[sigma_i^2 F_q0 | s]`` from a row of
+    :func:`expect_bits`, with ``sigma_i = b'_i - p`` and ``r = sigmoid(-a) = 1 - p``
+    (both from log-sigmoids): ``r Z1 - p Z0`` and ``r^2 Z1 + p^2 Z0``, each to full
+    relative precision however close ``p`` is to 0 or 1."""
+    z1 = Yb[Q * (1 + i) + q0]
+    z0 = Yb[Q * (1 + n + i) + q0]
+    return r * z1 - p * z0, r * r * z1 + p * p * z0
 
 
 @njit(parallel=True, cache=True)
 def combine(
-    Y: np.ndarray,
+    Yb: np.ndarray,
     A: np.ndarray,
     alpha: np.ndarray,
     n_prev: int,
@@ -264,15 +340,18 @@ def combine(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """One layer's gradient (and REINFORCE) coordinate sums and the backward messages.
 
-    For each state ``s`` of the layer below (values ``h``, weight ``alpha(s)``) and unit
-    ``i`` with ``sigma_i = b'_i - p_i``: ``A1_i = sum_{s'} T sigma_i beta1`` (the exact
-    gradient's term) and, for REINFORCE, ``A0_i = p_i (1 - p_i) = sum T sigma_i^2``,
-    ``A1sq_i = sum T sigma_i^2 beta1`` and ``A2_i = sum T sigma_i^2 beta2`` (with
-    ``sigma^2 = b' (1 - 2p) + p^2``). Accumulates, per coordinate ``(i, j)`` (``j = n_prev``
-    is the bias, ``h = 1``), ``[0] sum alpha h_j A1_i`` and ``[1..3] sum alpha h_j^2
-    (A0, A1sq, A2)_i``; with ``propagate``, returns ``beta1, beta2`` of the layer below.
+    ``Yb`` is :func:`expect_bits` of :func:`columns`. For each state ``s`` of the layer
+    below (values ``h``, weight ``alpha(s)``) and unit ``i`` with ``sigma_i = b'_i - p_i``:
+    ``A1_i = sum_{s'} T sigma_i beta1`` (the exact gradient's term) and, for REINFORCE,
+    ``A0_i = p_i (1 - p_i) = sum T sigma_i^2``, ``A1sq_i = sum T sigma_i^2 beta1`` and
+    ``A2_i = sum T sigma_i^2 beta2`` (:func:`score_moments`: the score's residual
+    ``1 - p`` is ``sigmoid(-a)``, never a rounded ``1 - p``). Accumulates, per coordinate
+    ``(i, j)`` (``j = n_prev`` is the bias, ``h = 1``), ``[0] sum alpha h_j A1_i`` and
+    ``[1..3] sum alpha h_j^2 (A0, A1sq, A2)_i``; with ``propagate``, returns ``beta1,
+    beta2`` of the layer below.
     """
     S, n = A.shape
+    Q = 2 if score else 1
     K = 4 if score else 1
     nc = S if S < CHUNKS else CHUNKS
     acc = np.zeros((nc, n, n_prev + 1, K))
@@ -285,15 +364,15 @@ def combine(
             unit_values(s, n_prev, low, h)
             h[n_prev] = 1.0
             w = alpha[s]
-            y = Y[s]
+            y = Yb[s]
             for i in range(n):
                 lp = log_sigmoid(A[s, i])
-                p = exp(lp)
-                st[0, i] = y[1 + i] - p * y[0]
+                lr = log_sigmoid(-A[s, i])
+                p, r = exp(lp), exp(lr)
+                st[0, i], st[2, i] = score_moments(y, Q, 0, i, n, p, r)
                 if score:
-                    st[1, i] = exp(lp + log_sigmoid(-A[s, i]))
-                    st[2, i] = (1.0 - 2.0 * p) * y[1 + i] + p * p * y[0]
-                    st[3, i] = (1.0 - 2.0 * p) * y[2 + n + i] + p * p * y[1 + n]
+                    st[1, i] = exp(lp + lr)
+                    st[3, i] = score_moments(y, Q, 1, i, n, p, r)[1]
             a = acc[c]
             for i in range(n):
                 for j in range(n_prev + 1):
@@ -307,7 +386,7 @@ def combine(
             if propagate:
                 beta1[s] = y[0]
                 if score:
-                    beta2[s] = y[1 + n]
+                    beta2[s] = y[1]
     out = np.zeros((n, n_prev + 1, K))
     for c2 in range(nc):
         out += acc[c2]

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from reference import precise_enumerator as pe
 from shared import cases
 
 import gradstat as gs
@@ -215,3 +216,23 @@ def test_layerwise_refusals_name_the_reason():
         gs.estimator_moments(net, x, t, "st", engine="cells")
     # full_cov under "auto" keeps joint enumeration.
     assert gs.estimator_moments(net, x, t, "st", full_cov=True).engine == "joint"
+
+
+@pytest.mark.parametrize("a", [40.0, -40.0, 700.0, -700.0, 3.0])
+@pytest.mark.parametrize("baseline", [0.0, 1.3, "optimal"])
+def test_reinforce_messages_at_near_certain_units(a, baseline):
+    # A unit of each layer at pre-activation a: the score's 1 - p is sigmoid(-a) (the
+    # expanded 1 - p loses all relative precision by a = 37). The 400-digit enumeration
+    # takes a constant baseline; the optimal one is checked through its sums' identity
+    # E[g_hat] = g (unbiased whatever the baseline).
+    sizes = (1, 2, 2, 1)
+    theta = np.array([0.4, -0.3, a, 0.1, 0.3, -0.2, 0.5, 0.1, a, 0.2, 0.9, -1.1, 0.3])
+    net = gs.BinaryNetwork(sizes, theta, loss="mse")
+    x, t = np.array([0.7]), np.array([0.4])
+    m = gs.estimator_moments(net, x, t, "reinforce", baseline=baseline, engine="layerwise")
+    c = 0.0 if baseline == "optimal" else baseline
+    ref = pe.example_moments(sizes, theta, "mse", x, t, "reinforce", c)
+    np.testing.assert_allclose(m.mean, pe.to_float(ref["mean"]), rtol=1e-12)
+    np.testing.assert_allclose(m.gradient, pe.to_float(ref["gradient"]), rtol=1e-12)
+    if baseline != "optimal":
+        np.testing.assert_allclose(m.var, pe.to_float(ref["var"]), rtol=1e-12)
