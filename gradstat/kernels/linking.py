@@ -79,9 +79,7 @@ def outlined(path: str) -> Any:
             fnty = context.call_conv.get_function_type(restype, argtypes)
             fn = cgutils.get_or_insert_function(builder.module, fnty, name)
             context.active_code_library._reload_init.add(partial(publish, path, argtypes))
-            status, result = context.call_conv.call_function(
-                builder, fn, restype, argtypes, values
-            )
+            status, result = context.call_conv.call_function(builder, fn, restype, argtypes, values)
             with cgutils.if_unlikely(builder, status.is_error):
                 context.call_conv.return_status_propagate(builder, status)
             return result
