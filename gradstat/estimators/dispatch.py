@@ -192,10 +192,11 @@ def draw_estimate(
     (compressed layout).
 
     Returns the log-probability of the draw's discrete state (used by enumeration; 0 for
-    estimators whose noise is continuous). Inlined into its caller, it calls the one
-    compiled copy of every estimator's code (:func:`_draw_any`, through
-    :func:`gradstat.kernels.linking.outlined`): linked into each kernel, that code was
-    optimised and compiled again in each, most of a cold start's compile time.
+    estimators whose noise is continuous). It calls the one compiled copy of every
+    estimator's code (:func:`_draw_any`, through :func:`gradstat.kernels.linking.outlined`):
+    linked into each kernel, that code was optimised and compiled again in each, most of a
+    cold start's compile time. Inlined, so that each kernel makes the call itself (and its
+    cached code records it); ``state`` is made an int64, one signature for every caller.
     """
     return _call_draw_any(code, opts, ex, np.int64(state), noise, baseline, ws, e)
 
