@@ -202,7 +202,9 @@ class Draws(NamedTuple):
     noise: np.ndarray
 
 
-@njit(cache=True)
+# Not cached on its own: the kernel that calls it then always compiles it, and so records
+# the compiled estimator code it calls (gradstat.kernels.linking).
+@njit
 def _sample_chunk(
     start: int, stop: int, batch: Batch, geo: Geometry, draws: Draws, jac1: np.ndarray,
     per_example: bool, scratch: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],

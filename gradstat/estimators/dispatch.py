@@ -57,6 +57,7 @@ from gradstat.kernels.forward import (
     score_vector,
 )
 from gradstat.kernels.geometry import Example
+from gradstat.kernels.linking import outlined
 from gradstat.kernels.workspace import DRAWS, PARAMS, WORK, state_rows
 
 
@@ -191,11 +192,13 @@ def draw_estimate(
     (compressed layout).
 
     Returns the log-probability of the draw's discrete state (used by enumeration; 0 for
-    estimators whose noise is continuous). Inlined into its caller, it only makes
-    ``state`` an int64: a constant state (``0`` where the noise is given) would otherwise
-    be typed as a literal and compile a second copy of every estimator's code.
+    estimators whose noise is continuous). It calls the one compiled copy of every
+    estimator's code (:func:`_draw_any`, through :func:`gradstat.kernels.linking.outlined`):
+    linked into each kernel, that code was optimised and compiled again in each, most of a
+    cold start's compile time. Inlined, so that each kernel makes the call itself (and its
+    cached code records it); ``state`` is made an int64, one signature for every caller.
     """
-    return _draw_any(code, opts, ex, np.int64(state), noise, baseline, ws, e)
+    return _call_draw_any(code, opts, ex, np.int64(state), noise, baseline, ws, e)
 
 
 @njit(cache=True)
@@ -216,3 +219,6 @@ def _draw_any(
     if code == PSA:
         return psa_draw(ex, state, noise, ws, e)
     return _noise_draw(code, opts, ex, noise, ws, e)
+
+
+_call_draw_any = outlined(f"{__name__}:_draw_any")
