@@ -186,20 +186,20 @@ def clear_stale_cache(package: Path | None = None) -> int:
 NOTICE = "compiling gradstat's kernels, first run only, about {seconds} s"
 
 KERNEL_SECONDS = {
-    "gradstat.engines.joint:moments_kernel": 33,
-    "gradstat.engines.sampling:_sample_kernel": 23,
+    "gradstat.engines.joint:moments_kernel": 12,
+    "gradstat.engines.sampling:_sample_kernel": 12,
     "gradstat.engines.factored:factored_moments_kernel": 22,
-    "gradstat.engines.state_estimates:state_estimates_kernel": 20,
-    "gradstat.engines.streaming:_sums_kernel": 20,
+    "gradstat.engines.state_estimates:state_estimates_kernel": 7,
+    "gradstat.engines.streaming:_sums_kernel": 11,
     "gradstat.engines.cells:cells_kernel": 12,
     "gradstat.engines.one_layer:one_layer_kernel": 12,
     "gradstat.engines.gradient:gradient_kernel": 9,
     "gradstat.engines.message_moments:_surrogate_stats": 4,
 }
 """The largest cached kernels and the seconds of one idle core that compiling each takes
-with what it calls (``benchmarks/bench_startup.py --profile``; each kernel that calls
-:func:`gradstat.estimators.dispatch.draw_estimate` optimises the estimators' code again):
-the notice's estimate sums those not cached."""
+with what it calls (``benchmarks/bench_startup.py --profile``; the first kernel that calls
+:func:`gradstat.estimators.dispatch.draw_estimate` also compiles the estimators' one
+shared copy): the notice's estimate sums those not cached."""
 
 
 def _dispatcher(path: str) -> Any:
@@ -375,6 +375,8 @@ def _warm_noise_sources() -> None:
 
     _, two, _, x, t = _problems()
     noise_decomposition(two, x, t, "st")
+    for name in ("st", "reinforce"):  # the split by messages, for networks too wide to enumerate
+        noise_decomposition(two, x, t, name, engine="layerwise")
 
 
 def _warm_sampling() -> None:
