@@ -16,16 +16,7 @@ import statistics
 import sys
 from collections.abc import Sequence
 
-from _timing import (
-    benchmark_parser,
-    fmt_seconds,
-    load_average,
-    machine_line,
-    parse_benchmark_args,
-    publish,
-    run_python,
-    versions_line,
-)
+import _timing as timing
 from bench_startup import child_threading_layer
 
 HEAVY = ("numba", "scipy", "matplotlib", "pandas", "dask", "torch", "jax", "hypothesis")
@@ -57,7 +48,7 @@ CASES = {
 
 
 def best_and_median(values: Sequence[float]) -> str:
-    return f"{fmt_seconds(min(values))} / {fmt_seconds(statistics.median(values))}"
+    return f"{timing.fmt_seconds(min(values))} / {timing.fmt_seconds(statistics.median(values))}"
 
 
 def time_case(code: str, repeat: int) -> tuple[list[float], list[float], str]:
@@ -65,7 +56,7 @@ def time_case(code: str, repeat: int) -> tuple[list[float], list[float], str]:
     packages loaded (from the last run)."""
     cpu, wall, heavy = [], [], "-"
     for _ in range(repeat):
-        out = run_python(["-c", code])[2].split("TIMES ")[-1].split()
+        out = timing.run_python(["-c", code])[2].split("TIMES ")[-1].split()
         cpu.append(float(out[0]))
         wall.append(float(out[1]))
         heavy = out[2]
@@ -73,13 +64,13 @@ def time_case(code: str, repeat: int) -> tuple[list[float], list[float], str]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = benchmark_parser(__doc__, quick="three processes per measurement")
+    parser = timing.benchmark_parser(__doc__, quick="three processes per measurement")
     parser.set_defaults(repeat=10)
-    args = parse_benchmark_args(parser, argv)
+    args = timing.parse_benchmark_args(parser, argv)
     if args.quick:
         args.repeat = 3
-    load_start = load_average()
-    run_python(["-c", ANALYZE])  # fills numba's cache if it is cold (untimed)
+    load_start = timing.load_average()
+    timing.run_python(["-c", ANALYZE])  # fills numba's cache if it is cold (untimed)
     lines = [
         f"# Import time: best / median of {args.repeat} fresh processes",
         "",
@@ -89,17 +80,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     for label, code in CASES.items():
         cpu, wall, heavy = time_case(code, args.repeat)
         lines.append(f"| {label} | {best_and_median(cpu)} | {best_and_median(wall)} | {heavy} |")
-        print(lines[-1], f"(load average {load_average()})", file=sys.stderr, flush=True)
-    runs = [run_python(["-m", "gradstat", "--version"]) for _ in range(args.repeat)]
+        print(lines[-1], f"(load average {timing.load_average()})", file=sys.stderr, flush=True)
+    runs = [timing.run_python(["-m", "gradstat", "--version"]) for _ in range(args.repeat)]
     cpu, wall = [r[1] for r in runs], [r[0] for r in runs]
     lines.append(
         f"| `python -m gradstat --version` (whole process) | {best_and_median(cpu)} "
         f"| {best_and_median(wall)} | |"
     )
     layer = child_threading_layer()
-    machine = machine_line(load_start).replace("(threading layer not chosen yet)", f"({layer})")
-    lines += ["", machine, versions_line()]
-    publish(lines, args.out)
+    machine = timing.machine_line(load_start)
+    machine = machine.replace("(threading layer not chosen yet)", f"({layer})")
+    lines += ["", machine, timing.versions_line()]
+    timing.publish(lines, args.out)
     return 0
 
 
