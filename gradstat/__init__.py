@@ -32,7 +32,7 @@ _compilation.apply_thread_defaults()
 _compilation.when_imported("numba", _compilation.prepare_numba)
 
 _EXPORTS = {
-    "AnalysisResult": "gradstat.analysis",
+    "AnalysisResult": "gradstat.analysis_result",
     "analyze": "gradstat.analysis",
     "BinaryNetwork": "gradstat.network",
     "DEFAULT_MAX_STATES": "gradstat.problem",
@@ -80,8 +80,8 @@ where the attribute has another name there); ``if TYPE_CHECKING:`` below repeats
 imports for type checkers and IDEs (a test keeps the two equal)."""
 
 if TYPE_CHECKING:
-    from gradstat.analysis import AnalysisResult as AnalysisResult
     from gradstat.analysis import analyze as analyze
+    from gradstat.analysis_result import AnalysisResult as AnalysisResult
     from gradstat.engines.states import enumerate_states as enumerate_states
     from gradstat.estimators import Estimator as Estimator
     from gradstat.estimators import available_estimators as available_estimators

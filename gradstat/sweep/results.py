@@ -22,7 +22,7 @@ from typing import Any, ClassVar
 
 from gradstat._frames import FRAME_DTYPES, import_pandas
 from gradstat._frames import PANDAS_HINT as PANDAS_HINT  # re-exported by gradstat.sweep
-from gradstat.analysis import ROW_COLUMNS, AnalysisResult
+from gradstat.analysis_result import ROW_COLUMNS, AnalysisResult
 from gradstat.estimators.user import resolve_estimator
 from gradstat.metrics import METRICS
 from gradstat.sweep.config import EstimatorSpec, NetworkCase, ReportConfig

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import gradstat as gs
-from gradstat.analysis import ROW_COLUMNS
+from gradstat.analysis_result import ROW_COLUMNS
 from gradstat.metrics import METRICS
 from gradstat.sweep import FRAME_DTYPES, PANDAS_HINT, load_results
 
