@@ -223,7 +223,7 @@ def _monte_carlo(
             for h, used in zip(halves, (first, ~first))
         )
         scopes[scope], errors[scope], flagged = jackknife_metrics(
-            scopes[scope], [r[scope] for r in replicates], degenerate_variance(bias), split
+            scopes[scope], [r[scope] for r in replicates], split
         )
         uncalibrated[scope] = flagged
         if reference == "own-mean":

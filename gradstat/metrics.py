@@ -268,8 +268,7 @@ class Jackknife(NamedTuple):
 def jackknife_metrics(
     full: ScopeMetrics,
     replicates: Sequence[ScopeMetrics],
-    degenerate: float,
-    halves: tuple[Jackknife, Jackknife] | None = None,
+    halves: tuple[Jackknife, Jackknife],
 ) -> tuple[ScopeMetrics, ScopeMetrics, tuple[str, ...]]:
     """Monte Carlo metrics, their standard errors, and those that cannot be calibrated.
 
@@ -281,8 +280,7 @@ def jackknife_metrics(
     ``se = sqrt((G - 1)/G sum_k (t_(k) - t_(.))^2)`` and the bias estimate
     ``b = (G - 1)(t_(.) - t)``. ``halves``, two independent halves of the draws (``analyze``
     passes the first and the second ``G/2`` groups), each with its own jackknife, decides
-    and reports ``bias_norm``, ``relative_bias`` and ``cosine`` (below); without it they
-    are decided and reported on the same draws. Per metric:
+    and reports ``bias_norm``, ``relative_bias`` and ``cosine`` (below). Per metric:
 
     - ``total_variance``, ``mse``, ``sign_agreement``, ``descent_probability``: unbiased
       (``mse`` through the unbiased ``Q`` of :func:`scope_metrics`) or linear in the
@@ -292,7 +290,8 @@ def jackknife_metrics(
       of ``Q``. ``Q = 2 b.e + (||e||^2 - tr(Sigma)/n)`` (``b`` the bias, ``e`` the noise
       of the mean, ``Sigma`` the covariance of one draw) has variance
       ``4 b' Sigma b / n + 2 tr(Sigma^2) / n^2``; the jackknife estimates the first part
-      but counts the second, ``degenerate`` (:func:`degenerate_variance`), twice, so
+      but counts the second, ``degenerate`` (:func:`degenerate_variance`, one per half in
+      :class:`Jackknife`), twice, so
       ``v = se_J(Q)^2 - degenerate``. The metric is flagged, with ``se`` NaN, unless the
       first part dominates and the square root is linear on the scale of the noise:
       ``degenerate <= 0.1 se_J(Q)^2`` and ``Q > 3 sqrt(v)`` (or ``v = 0``). An unbiased
@@ -352,24 +351,13 @@ def jackknife_metrics(
         calibrated one exists at this ``n_samples``.
     """
     names = [f.name for f in fields(ScopeMetrics)]
-    theta, se_all, bias_all = _jackknife(full, replicates)
+    theta, se_all, _ = _jackknife(full, replicates)
     estimate = dict(zip(names, theta[:-1].tolist()))
     se = dict(zip(names, se_all[:-1].tolist()))
     # A median over coordinates jumps between coordinates as their SNRs cross: not a
     # smooth function of the draws, so no jackknife standard error covers it.
     se["median_snr"] = float("nan")
-    k = names.index("cosine")
-    if halves is None:
-        bias_se = _bias_rule(theta, se_all, degenerate)
-        if not np.isnan(bias_se):
-            bias_se = _delta_error(full, theta, se_all, degenerate)
-        _set_bias(estimate, se, full, bias_se)
-        if _cosine_kept(bias_all[k], se_all[k], se["cosine"]):
-            estimate["cosine"] = float(theta[k] - bias_all[k])
-        else:
-            se["cosine"] = float("nan")
-    else:
-        _from_halves(estimate, se, halves, len(replicates))
+    _from_halves(estimate, se, halves, len(replicates))
     flagged = tuple(m for m in names if np.isnan(se[m]) and np.isfinite(estimate[m]))
     return _one_nan(estimate), _one_nan(se), flagged
 
@@ -407,15 +395,14 @@ def _q_variance(se_all: np.ndarray, degenerate: float) -> tuple[float, float]:
         return jack_q, jack_q - degenerate
 
 
-def _bias_rule(theta: np.ndarray, se_all: np.ndarray, degenerate: float) -> float:
-    """The rule for ``bias_norm``: NaN where it flags, 0 where ``v = 0``, else 1."""
+def _bias_calibrated(theta: np.ndarray, se_all: np.ndarray, degenerate: float) -> bool:
+    """Whether ``bias_norm``'s rule passes: the degenerate share at most
+    :data:`DEGENERATE_SHARE` of ``se_J(Q)^2``, and ``v = 0`` or ``Q > 3 sqrt(v)``."""
     jack_q, var_q = _q_variance(se_all, degenerate)
-    q = float(theta[-1])
+    # Written so that a NaN anywhere fails the rule (and var_q >= 0 after the first test).
     if not DEGENERATE_SHARE * jack_q >= degenerate:
-        return float("nan")
-    if var_q == 0.0:
-        return 0.0
-    return 1.0 if q > BIAS_CALIBRATION_RATIO * math.sqrt(var_q) else float("nan")
+        return False
+    return var_q == 0.0 or float(theta[-1]) > BIAS_CALIBRATION_RATIO * math.sqrt(var_q)
 
 
 def _delta_error(
@@ -444,9 +431,10 @@ def _set_bias(
     se["relative_bias"] = bias_se * ratio if np.isfinite(source.relative_bias) else np.nan
 
 
-def _cosine_kept(bias: float, error: float, floored: float) -> bool:
-    """Whether the cosine's jackknife bias is at most ``0.25`` of its standard error."""
-    return bool(abs(bias) <= NONLINEARITY_RATIO * error and not np.isnan(floored))
+def _cosine_kept(bias: float, error: float) -> bool:
+    """Whether the cosine's jackknife bias is at most ``0.25`` of its standard error (a NaN
+    standard error fails)."""
+    return bool(abs(bias) <= NONLINEARITY_RATIO * error and not np.isnan(error))
 
 
 def _from_halves(
@@ -466,11 +454,11 @@ def _from_halves(
     theta_a, se_a, bias_a = _jackknife(decide.full, decide.replicates)
     theta_b, se_b, bias_b = _jackknife(report.full, report.replicates)
     widen = half_widening(len(report.replicates), n_groups)
-    bias_se = _bias_rule(theta_a, se_a, decide.degenerate)
-    if not np.isnan(bias_se):
+    bias_se = float("nan")
+    if _bias_calibrated(theta_a, se_a, decide.degenerate):
         bias_se = widen * _delta_error(report.full, theta_b, se_b, report.degenerate)
     _set_bias(estimate, se, report.full, bias_se)
-    if _cosine_kept(bias_a[k], se_a[k], se_a[k]) and not np.isnan(se_b[k]):
+    if _cosine_kept(bias_a[k], se_a[k]) and not np.isnan(se_b[k]):
         estimate["cosine"] = float(theta_b[k] - bias_b[k])
         se["cosine"] = widen * float(se_b[k])
     else:

@@ -267,10 +267,10 @@ def test_halves_decide_on_the_first_and_report_from_the_second():
     clear, unclear = _half(1.0, 1e-3, rng), _half(1e-4, 1e-3, rng)
     c = half_widening(10, 20)
     for second in (_half(0.81, 2e-3, rng, cos=0.6), _half(1e-6, 1e-3, rng)):
-        est, se, flagged = jackknife_metrics(full, reps, 0.0, (unclear, second))
+        est, se, flagged = jackknife_metrics(full, reps, (unclear, second))
         assert {"bias_norm", "relative_bias"} <= set(flagged)
         assert est.bias_norm == 0.7 and math.isnan(se.bias_norm)
-    est, se, flagged = jackknife_metrics(full, reps, 0.0, (clear, second := _half(0.81, 2e-3, rng)))
+    est, se, flagged = jackknife_metrics(full, reps, (clear, second := _half(0.81, 2e-3, rng)))
     q = np.array([r.mse - r.total_variance for r in second.replicates])
     sd_q = math.sqrt(9 / 10 * np.sum((q - q.mean()) ** 2))
     assert "bias_norm" not in flagged and est.bias_norm == second.full.bias_norm == math.sqrt(0.81)
@@ -285,11 +285,11 @@ def test_halves_decide_on_the_first_and_report_from_the_second():
     # A curved first half (bias far above its error) flags the cosine.
     curved = Jackknife(clear.full, [replace(r, cosine=0.5 + 0.01 + 1e-6 * k)
                                     for k, r in enumerate(clear.replicates)], 0.0)  # fmt: skip
-    est, se, flagged = jackknife_metrics(full, reps, 0.0, (curved, second))
+    est, se, flagged = jackknife_metrics(full, reps, (curved, second))
     assert "cosine" in flagged and est.cosine == 0.4 and "bias_norm" not in flagged
     # Halves of one group have no jackknife: both flagged.
     one = Jackknife(second.full, second.replicates[:1], 0.0)
-    assert {"bias_norm", "cosine"} <= set(jackknife_metrics(full, reps, 0.0, (clear, one))[2])
+    assert {"bias_norm", "cosine"} <= set(jackknife_metrics(full, reps, (clear, one))[2])
 
 
 def test_half_widening_matches_the_full_jackknife_tail():

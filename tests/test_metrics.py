@@ -9,9 +9,11 @@ import pytest
 
 import gradstat as gs
 from gradstat.metrics import (
+    Jackknife,
     ScopeMetrics,
     cosine,
     degenerate_variance,
+    half_widening,
     jackknife_metrics,
     median_snr,
     rounding_level,
@@ -68,6 +70,13 @@ def _metrics(**values: float) -> ScopeMetrics:
     return ScopeMetrics(**{**base, **values})
 
 
+def _same_halves(full: ScopeMetrics, reps: list[ScopeMetrics]) -> tuple[Jackknife, Jackknife]:
+    """Both halves the given draws, so the halves widen nothing (``half_widening(20, 20)``
+    is 1): the rules read as on one set of draws."""
+    assert half_widening(len(reps), len(reps)) == pytest.approx(1.0, rel=1e-14)
+    return (Jackknife(full, reps, 0.0),) * 2
+
+
 def test_jackknife_flags_a_bias_indistinguishable_from_zero():
     """Q = mse - total_variance near 0 (an unbiased estimator): bias_norm and
     relative_bias get NaN standard errors and are named; median_snr always is."""
@@ -75,19 +84,19 @@ def test_jackknife_flags_a_bias_indistinguishable_from_zero():
     full = _metrics(bias_norm=0.0, relative_bias=0.0, mse=1.0, total_variance=1.0)
     reps = [_metrics(bias_norm=0.0, relative_bias=0.0, mse=1.0 + e, total_variance=1.0)
             for e in rng.normal(scale=1e-3, size=20)]  # fmt: skip
-    _, se, flagged = jackknife_metrics(full, reps, 0.0)
+    _, se, flagged = jackknife_metrics(full, reps, _same_halves(full, reps))
     assert {"bias_norm", "relative_bias", "median_snr"} <= set(flagged)
     assert math.isnan(se.bias_norm) and math.isnan(se.median_snr)
     # A bias far above its noise: delta-method standard error sd(Q) / (2 bias_norm).
     full = _metrics(bias_norm=1.0, relative_bias=0.5, mse=2.0, total_variance=1.0)
     reps = [_metrics(bias_norm=1.0, relative_bias=0.5, mse=2.0 + e, total_variance=1.0)
             for e in rng.normal(scale=1e-3, size=20)]  # fmt: skip
-    _, se, flagged = jackknife_metrics(full, reps, 0.0)
+    _, se, flagged = jackknife_metrics(full, reps, _same_halves(full, reps))
     q = np.array([r.mse - r.total_variance for r in reps])
     sd_q = math.sqrt(19 / 20 * np.sum((q - q.mean()) ** 2))
     assert "bias_norm" not in flagged
-    assert se.bias_norm == sd_q / 2
-    assert se.relative_bias == sd_q / 4
+    assert se.bias_norm == pytest.approx(sd_q / 2, rel=1e-14)
+    assert se.relative_bias == pytest.approx(sd_q / 4, rel=1e-14)
 
 
 def test_cosine_and_norm_at_every_scale():
