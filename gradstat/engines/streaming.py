@@ -36,9 +36,9 @@ from gradstat.engines.sampling import (
     block_draws,
     make_sampler,
     sampler_blocks,
-    surrogate_estimate,
     surrogate_table,
 )
+from gradstat.engines.lanes import LANE_ROWS, LANES, lane_noise, surrogate_lanes
 from gradstat.estimators.dispatch import draw_estimate
 from gradstat.estimators.registry import EstimatorBase
 from gradstat.kernels.geometry import Batch, Geometry, example
@@ -220,7 +220,10 @@ def _sums_kernel(
         theta, L1, _, T, loss, _ = batch
         sizes, woff, boff, uoff = geo
         ws = np.empty((WS_ROWS, cols))
-        y, dy = ws[Y, : sizes[-1]], ws[DY, : sizes[-1]]
+        y1, dy1 = ws[Y, : sizes[-1]], ws[DY, : sizes[-1]]
+        S = np.empty((LANE_ROWS, cols, LANES))
+        U = np.empty((n_noise, LANES))
+        E = np.empty((n, LANES))
         u = np.empty(n_noise)
         e = np.empty(n)
         prod = np.empty(n)
@@ -233,17 +236,24 @@ def _sums_kernel(
                 ex, base = example(batch, geo, b), baselines[b]
                 G, sg, w, seg, t = tg.G[b], tg.sign[b], tg.dw[b], tg.seg, T[b]
                 sums, desc = part.sums[s, b], part.desc[s, b]
+                if fast:  # LANES draws at a time, added to the sums in draw order
+                    for i in range(spans[s, 0], spans[s, 1], LANES):
+                        m = min(LANES, spans[s, 1] - i)
+                        lane_noise(key, i, m, b, normal, u, U)
+                        surrogate_lanes(code, opts, theta, sizes, woff, boff, uoff, L1, jac1,
+                                        b, t, loss, U, S, y1, dy1, E)  # fmt: skip
+                        for q in range(m):
+                            for k in range(n):
+                                e[k] = E[k, q]
+                            _add_draw(e, G, sg, w, seg, prod, dots, sums, desc)
+                    continue
                 for i in range(spans[s, 0], spans[s, 1]):
                     if given:
                         for q in range(n):
                             e[q] = rows[i - first, b, q]
                     else:
                         fill_noise(key, i, b, normal, u)
-                        if fast:
-                            surrogate_estimate(code, opts, theta, sizes, woff, boff, uoff, L1,
-                                               jac1, b, t, loss, u, ws, y, dy, e)  # fmt: skip
-                        else:
-                            draw_estimate(code, opts, ex, 0, u, base, ws, e)
+                        draw_estimate(code, opts, ex, 0, u, base, ws, e)
                     _add_draw(e, G, sg, w, seg, prod, dots, sums, desc)
 
 
