@@ -54,7 +54,7 @@ def surrogate_lanes(
     E: np.ndarray,
 ) -> None:  # fmt: skip
     """``LANES`` draws of ``surrogate_estimate`` for example ``b``: lane ``l`` reads the
-    noise ``U[:, l]`` and writes its compressed estimate to ``E[:, l]``, bit for bit that
+    noise ``U[:, l]`` and writes its compressed estimate to ``E[l]``, bit for bit that
     of ``surrogate_estimate`` with ``u = U[:, l]``.
 
     ``S`` is scratch ``(LANE_ROWS, cols, LANES)``; ``y`` and ``dy`` one lane's outputs, for
@@ -112,12 +112,12 @@ def surrogate_lanes(
             S[LWORK, j, q] = 0.0
     for o in range(n_out):
         for q in range(LANES):
-            E[bL - s0 + o, q] = S[LDY, o, q]
+            E[q, bL - s0 + o] = S[LDY, o, q]
         for j in range(n_last):
             w = theta[wL + o * n_last + j]
             for q in range(LANES):
                 d = S[LDY, o, q]
-                E[wL - s0 + o * n_last + j, q] = d * S[LH, last + j, q]
+                E[q, wL - s0 + o * n_last + j] = d * S[LH, last + j, q]
                 S[LWORK, j, q] += w * d
     cur = LWORK
     for l in range(L - 1, -1, -1):
@@ -126,7 +126,7 @@ def surrogate_lanes(
             for q in range(LANES):
                 delta = S[cur, i, q] * S[LJ, base + i, q]
                 S[cur, i, q] = delta
-                E[boff[l] - s0 + i, q] = delta
+                E[q, boff[l] - s0 + i] = delta
         if l > 0:
             nxt, prev, w0 = 2 * LWORK + 1 - cur, uoff[l - 1], woff[l]
             for j in range(n_prev):
@@ -137,7 +137,7 @@ def surrogate_lanes(
                     w = theta[w0 + i * n_prev + j]
                     for q in range(LANES):
                         delta = S[cur, i, q]
-                        E[w0 - s0 + i * n_prev + j, q] = delta * S[LH, prev + j, q]
+                        E[q, w0 - s0 + i * n_prev + j] = delta * S[LH, prev + j, q]
                         S[nxt, j, q] += w * delta
             cur = nxt
 

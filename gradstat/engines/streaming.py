@@ -90,7 +90,7 @@ class Partials(NamedTuple):
     desc: np.ndarray
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _pairwise_block(a: np.ndarray, lo: int, n: int) -> float:
     """``a[lo:lo + n]`` summed as NumPy sums at most :data:`PAIRWISE_BLOCK` values: under 8
     in order, else with 8 running sums combined as ``((r0 + r1) + (r2 + r3)) + ((r4 + r5)
@@ -194,6 +194,41 @@ def _add_draw(
         desc[n_seg + 1] += 1.0
 
 
+@njit(cache=True, inline="always")
+def _pairwise_small(a: np.ndarray, lo: int, n: int) -> float:
+    """:func:`_pairwise`, with runs of up to :data:`PAIRWISE_BLOCK` values summed inline
+    (a call costs more than such a sum)."""
+    if n <= PAIRWISE_BLOCK:
+        return _pairwise_block(a, lo, n)
+    return _pairwise(a, lo, n)
+
+
+@njit(cache=True)
+def _add_lanes(
+    E: np.ndarray, m: int, G: np.ndarray, sg: np.ndarray, w: np.ndarray, seg: np.ndarray,
+    prod: np.ndarray, dots: np.ndarray, sums: np.ndarray, desc: np.ndarray,
+) -> None:  # fmt: skip
+    """:func:`_add_draw` of the estimates ``E[0] .. E[m - 1]``, in that order
+    (:mod:`gradstat.engines.lanes`): the same operations, one call for ``m`` draws."""
+    n = E.shape[1]
+    n_seg = seg.shape[0] - 1
+    for q in range(m):
+        for k in range(n):
+            v = E[q, k]
+            d = v - G[k]
+            sums[0, k] += d
+            sums[1, k] += d * d
+            sv = (1.0 if v > 0.0 else 0.0) - (1.0 if v < 0.0 else 0.0)
+            sums[2, k] += 1.0 if sv == sg[k] and v == v else 0.0
+            prod[k] = v * w[k]
+        for j in range(n_seg):
+            lo = seg[j]
+            dots[j] = prod[lo] + _pairwise_small(prod, lo + 1, seg[j + 1] - lo - 1)
+            desc[j] += 1.0 if dots[j] > 0.0 else 0.0
+        desc[n_seg] += 1.0 if _pairwise_small(dots, 0, n_seg) > 0.0 else 0.0
+        desc[n_seg + 1] += 1.0 if _pairwise_small(dots, 0, n_seg - 1) > 0.0 else 0.0
+
+
 @njit(parallel=True, cache=True)
 def _sums_kernel(
     batch: Batch, geo: Geometry, draws: Draws, jac1: np.ndarray, n_noise: int, cols: int,
@@ -223,7 +258,7 @@ def _sums_kernel(
         y1, dy1 = ws[Y, : sizes[-1]], ws[DY, : sizes[-1]]
         S = np.empty((LANE_ROWS, cols, LANES))
         U = np.empty((n_noise, LANES))
-        E = np.empty((n, LANES))
+        E = np.empty((LANES, n))
         u = np.empty(n_noise)
         e = np.empty(n)
         prod = np.empty(n)
@@ -242,10 +277,7 @@ def _sums_kernel(
                         lane_noise(key, i, m, b, normal, u, U)
                         surrogate_lanes(code, opts, theta, sizes, woff, boff, uoff, L1, jac1,
                                         b, t, loss, U, S, y1, dy1, E)  # fmt: skip
-                        for q in range(m):
-                            for k in range(n):
-                                e[k] = E[k, q]
-                            _add_draw(e, G, sg, w, seg, prod, dots, sums, desc)
+                        _add_lanes(E, m, G, sg, w, seg, prod, dots, sums, desc)
                     continue
                 for i in range(spans[s, 0], spans[s, 1]):
                     if given:
