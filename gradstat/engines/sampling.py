@@ -13,6 +13,7 @@ from numba import njit, prange
 
 from gradstat.engines.baselines import kernel_options, workspace_for
 from gradstat.engines.gradient import problem_batch
+from gradstat.engines.lanes import LANE_ROWS, LANES, lane_noise, surrogate_lanes
 from gradstat.engines.states import batched_draws
 from gradstat.estimators.codes import REINMAX, ST, ST_SIGMOID, ST_TEMPERED
 from gradstat.estimators.dispatch import draw_estimate, surrogate_jacobian
@@ -155,35 +156,36 @@ def surrogate_estimate(
 
 @njit(cache=True)
 def _store_estimate(
-    e: np.ndarray, x: np.ndarray, b: int, per_example: bool, row: np.ndarray
-) -> None:
-    """Put example ``b``'s compressed estimate ``e`` into ``row``.
+    E: np.ndarray, q: int, x: np.ndarray, b: int, per_example: bool, stage: np.ndarray, r: int
+) -> None:  # fmt: skip
+    """Put example ``b``'s compressed estimate ``E[q]`` into row ``r`` of ``stage``.
 
-    With ``per_example``, ``row`` holds the examples' compressed estimates one after the
+    With ``per_example``, the row holds the examples' compressed estimates one after the
     other. Otherwise it is the full-layout sum over the examples so far: example 0 sets it,
-    later ones add to it. ``W_1``'s block is ``outer(e[:n_1], x)``
-    (:mod:`gradstat.kernels.forward`).
+    later ones add to it. ``W_1``'s block is ``outer(E[q, :n_1], x)``
+    (:mod:`gradstat.kernels.forward`). Rows and the estimate come as indices: a view per
+    draw would cost a reference count update.
     """
-    n = e.shape[0]
+    n = E.shape[1]
     if per_example:
         for k in range(n):
-            row[b * n + k] = e[k]
+            stage[r, b * n + k] = E[q, k]
         return
     n_in = x.shape[0]
-    s0 = row.shape[0] - n
+    s0 = stage.shape[1] - n
     n1 = s0 // n_in if n_in > 0 else 0
     if b == 0:
         for i in range(n1):
             for j in range(n_in):
-                row[i * n_in + j] = e[i] * x[j]
+                stage[r, i * n_in + j] = E[q, i] * x[j]
         for k in range(n):
-            row[s0 + k] = e[k]
+            stage[r, s0 + k] = E[q, k]
         return
     for i in range(n1):
         for j in range(n_in):
-            row[i * n_in + j] += e[i] * x[j]
+            stage[r, i * n_in + j] += E[q, i] * x[j]
     for k in range(n):
-        row[s0 + k] += e[k]
+        stage[r, s0 + k] += E[q, k]
 
 
 class Draws(NamedTuple):
@@ -224,6 +226,10 @@ def _sample_chunk(
     B = X.shape[0]
     given = noise.shape[0] > 0
     fast = jac1.shape[0] > 0
+    one = e.reshape((1, e.shape[0]))
+    S = np.empty((LANE_ROWS, ws.shape[1], LANES) if fast else (0, 0, 0))
+    U = np.empty((u.shape[0], LANES) if fast else (0, 0))
+    E = np.empty((LANES, e.shape[0]) if fast else (0, 0))
     for lo in range(start, stop, stage.shape[0]):
         hi = min(stop, lo + stage.shape[0])
         # Examples outermost, so that each example's rows of L1, T, ... are taken once per
@@ -232,18 +238,28 @@ def _sample_chunk(
         # arrays in this loop compile to markedly slower code.
         for b in range(B):
             ex, base, x, t = example(batch, geo, b), baselines[b], X[b], T[b]
+            if fast:  # LANES draws at a time (gradstat.engines.lanes)
+                for i in range(lo, hi, LANES):
+                    m = min(LANES, hi - i)
+                    if given:
+                        for q in range(LANES):
+                            for k in range(u.shape[0]):
+                                U[k, q] = noise[i + min(q, m - 1), b, k]
+                    else:
+                        lane_noise(key, first + i, m, b, normal, u, U)
+                    surrogate_lanes(code, opts, theta, sizes, woff, boff, uoff, L1, jac1, b, t,
+                                    loss, U, S, y, dy, E)  # fmt: skip
+                    for q in range(m):
+                        _store_estimate(E, q, x, b, per_example, stage, i - lo + q)
+                continue
             for i in range(lo, hi):
                 if given:
                     for k in range(u.shape[0]):
                         u[k] = noise[i, b, k]
                 else:
                     fill_noise(key, first + i, b, normal, u)
-                if fast:
-                    surrogate_estimate(code, opts, theta, sizes, woff, boff, uoff, L1, jac1, b, t,
-                                       loss, u, ws, y, dy, e)  # fmt: skip
-                else:
-                    draw_estimate(code, opts, ex, 0, u, base, ws, e)
-                _store_estimate(e, x, b, per_example, stage[i - lo])
+                draw_estimate(code, opts, ex, 0, u, base, ws, e)
+                _store_estimate(one, 0, x, b, per_example, stage, i - lo)
         # Copied element by element: a slice assignment compiles numba's shape checks and
         # broadcasting code into every kernel that calls this function.
         mean = not per_example and B > 1
@@ -317,6 +333,7 @@ def user_sample_kernel(fn: Any) -> Any:
             a, p, bit, h, y, dy = state_buffers(n_units, n_out)
             u = np.empty(n_units)
             e = np.empty(theta.shape[0])
+            one = e.reshape((1, e.shape[0]))
             stage = np.empty((stage_rows, out.shape[1]))
             end = min(m, (c + 1) * chunk)
             for lo in range(c * chunk, end, stage_rows):
@@ -334,7 +351,7 @@ def user_sample_kernel(fn: Any) -> Any:
                         C = loss_and_grad(loss, y, T[b], dy)
                         e[:] = 0.0
                         fn(theta, sizes, X[b], T[b], u, a, p, h, y, dy, C, e)
-                        _store_estimate(e, no_x, b, per_example, stage[i - lo])
+                        _store_estimate(one, 0, no_x, b, per_example, stage, i - lo)
                     if not per_example and B > 1:
                         for q in range(out.shape[1]):
                             stage[i - lo, q] /= B
@@ -449,7 +466,9 @@ class Sampler:
             spec.code, self.opts, self.baselines, stream_key(self.seed),
             spec.normal_noise, first, NO_NOISE if noise is None else noise,
         )  # fmt: skip
-        rows = max(1, min(CHUNK_DRAWS, STAGE_VALUES // max(1, out.shape[1])))
+        # A whole number of lanes per stage: a stage's last lanes are otherwise computed for
+        # nothing.
+        rows = max(LANES, min(CHUNK_DRAWS, STAGE_VALUES // max(1, out.shape[1])) // LANES * LANES)
         with threads_for(out.shape[0] * problem.n_examples * self.width):
             if spec.jitted is None:
                 _sample_kernel(
