@@ -30,6 +30,7 @@ from numba import njit, prange
 
 from gradstat.engines.baselines import workspace_for
 from gradstat.engines.gradient import problem_batch
+from gradstat.engines.lanes import LANE_ROWS, LANES, lane_noise, surrogate_lanes
 from gradstat.engines.sampling import (
     NO_NOISE,
     Draws,
@@ -38,7 +39,6 @@ from gradstat.engines.sampling import (
     sampler_blocks,
     surrogate_table,
 )
-from gradstat.engines.lanes import LANE_ROWS, LANES, lane_noise, surrogate_lanes
 from gradstat.estimators.dispatch import draw_estimate
 from gradstat.estimators.registry import EstimatorBase
 from gradstat.kernels.geometry import Batch, Geometry, example

@@ -17,8 +17,8 @@ from hypothesis import strategies as st
 
 import gradstat as gs
 from gradstat.engines import sampling, streaming
-from gradstat.engines.lanes import LANES, LANE_ROWS, lane_noise, surrogate_lanes
 from gradstat.engines.gradient import problem_batch
+from gradstat.engines.lanes import LANE_ROWS, LANES, lane_noise, surrogate_lanes
 from gradstat.estimators.user import resolve_estimator
 from gradstat.kernels.philox import fill_noise, stream_key
 from gradstat.kernels.workspace import DY, WS_ROWS, Y
@@ -43,17 +43,29 @@ def _everything(net, X, T, name, options, n, u):
     seg = problem.segment_starts()
     return (
         gs.sample_gradients(net, X, T, name, n, seed=2, **options),
-        np.concatenate(list(sampling.draw_blocks(problem, spec, opts, n,
-                                                 np.random.SeedSequence(3)))),  # fmt: skip
+        np.concatenate(
+            list(sampling.draw_blocks(problem, spec, opts, n, np.random.SeedSequence(3)))
+        ),  # fmt: skip
         gs.estimate_from_noise(net, X[0], T[0], name, u, **options),
-        *streaming.mc_group_sums(problem, spec, opts, n, np.random.SeedSequence(4), 10**6, G,
-                                 problem.descent_weights(G), seg, min(3, n)),  # fmt: skip
+        *streaming.mc_group_sums(
+            problem,
+            spec,
+            opts,
+            n,
+            np.random.SeedSequence(4),
+            10**6,
+            G,
+            problem.descent_weights(G),
+            seg,
+            min(3, n),
+        ),  # fmt: skip
     )
 
 
 @given(
-    problem=problems(max_batch=3, max_depth=4, max_width=4, max_stochastic=12,
-                     values=("01", "pm1")),  # fmt: skip
+    problem=problems(
+        max_batch=3, max_depth=4, max_width=4, max_stochastic=12, values=("01", "pm1")
+    ),  # fmt: skip
     which=st.sampled_from(FAST),
     n=st.integers(1, 23),
 )
