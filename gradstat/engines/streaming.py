@@ -212,14 +212,16 @@ def _add_lanes(
     (:mod:`gradstat.engines.lanes`): the same operations, one call for ``m`` draws."""
     n = E.shape[1]
     n_seg = seg.shape[0] - 1
+    # One row each: indexing the (3, n) array itself compiles to markedly slower code.
+    s1, s2, ag = sums[0], sums[1], sums[2]
     for q in range(m):
         for k in range(n):
             v = E[q, k]
             d = v - G[k]
-            sums[0, k] += d
-            sums[1, k] += d * d
+            s1[k] += d
+            s2[k] += d * d
             sv = (1.0 if v > 0.0 else 0.0) - (1.0 if v < 0.0 else 0.0)
-            sums[2, k] += 1.0 if sv == sg[k] and v == v else 0.0
+            ag[k] += 1.0 if sv == sg[k] and v == v else 0.0
             prod[k] = v * w[k]
         for j in range(n_seg):
             lo = seg[j]
