@@ -21,6 +21,7 @@ from numba import njit
 from gradstat.estimators.codes import ST_SIGMOID
 from gradstat.estimators.dispatch import surrogate_jacobian
 from gradstat.kernels.forward import MSE, loss_and_grad
+from gradstat.kernels.linking import outlined
 from gradstat.kernels.philox import fill_noise
 
 LANES = 4
@@ -60,6 +61,10 @@ def surrogate_lanes(
     ``S`` is scratch ``(LANE_ROWS, cols, LANES)``; ``y`` and ``dy`` one lane's outputs, for
     losses other than mse (computed lane by lane by ``loss_and_grad``).
     """
+    # The rows as 2-D views, taken once per call: indexing the 3-D array compiles to
+    # slower code.
+    H, J, Y, DY = S[LH], S[LJ], S[LY], S[LDY]
+    g, g_next = S[LWORK], S[LWORK + 1]
     L = sizes.shape[0] - 2
     s0 = sizes[0] * sizes[1]
     low = L1[b, 6, 0]
@@ -68,78 +73,77 @@ def surrogate_lanes(
         p1, h1, j1, j0 = L1[b, 5, i], L1[b, 4, i], jac1[b, 1, i], jac1[b, 0, i]
         for q in range(LANES):
             fire = U[i, q] < p1
-            S[LH, i, q] = h1 if fire else low
-            S[LJ, i, q] = j1 if fire else j0
+            H[i, q] = h1 if fire else low
+            J[i, q] = j1 if fire else j0
     for l in range(1, L):
         n_prev, base, prev, w0, b0 = sizes[l], uoff[l], uoff[l - 1], woff[l], boff[l]
         for i in range(sizes[l + 1]):
             a0 = a1 = a2 = a3 = theta[b0 + i]
             for j in range(n_prev):
                 w = theta[w0 + i * n_prev + j]
-                a0 += w * S[LH, prev + j, 0]
-                a1 += w * S[LH, prev + j, 1]
-                a2 += w * S[LH, prev + j, 2]
-                a3 += w * S[LH, prev + j, 3]
+                a0 += w * H[prev + j, 0]
+                a1 += w * H[prev + j, 1]
+                a2 += w * H[prev + j, 2]
+                a3 += w * H[prev + j, 3]
             k = base + i
-            S[LH, k, 0], S[LJ, k, 0] = _unit(a0, U[k, 0], low, kappa, code, opts)
-            S[LH, k, 1], S[LJ, k, 1] = _unit(a1, U[k, 1], low, kappa, code, opts)
-            S[LH, k, 2], S[LJ, k, 2] = _unit(a2, U[k, 2], low, kappa, code, opts)
-            S[LH, k, 3], S[LJ, k, 3] = _unit(a3, U[k, 3], low, kappa, code, opts)
+            H[k, 0], J[k, 0] = _unit(a0, U[k, 0], low, kappa, code, opts)
+            H[k, 1], J[k, 1] = _unit(a1, U[k, 1], low, kappa, code, opts)
+            H[k, 2], J[k, 2] = _unit(a2, U[k, 2], low, kappa, code, opts)
+            H[k, 3], J[k, 3] = _unit(a3, U[k, 3], low, kappa, code, opts)
     n_last, last, wL, bL, n_out = sizes[L], uoff[L - 1], woff[L], boff[L], sizes[L + 1]
     for o in range(n_out):
         v0 = v1 = v2 = v3 = theta[bL + o]
         for j in range(n_last):
             w = theta[wL + o * n_last + j]
-            v0 += w * S[LH, last + j, 0]
-            v1 += w * S[LH, last + j, 1]
-            v2 += w * S[LH, last + j, 2]
-            v3 += w * S[LH, last + j, 3]
+            v0 += w * H[last + j, 0]
+            v1 += w * H[last + j, 1]
+            v2 += w * H[last + j, 2]
+            v3 += w * H[last + j, 3]
         if loss == MSE:  # loss_and_grad's dC/dy = y - t
-            S[LDY, o, 0], S[LDY, o, 1] = v0 - t[o], v1 - t[o]
-            S[LDY, o, 2], S[LDY, o, 3] = v2 - t[o], v3 - t[o]
+            DY[o, 0], DY[o, 1] = v0 - t[o], v1 - t[o]
+            DY[o, 2], DY[o, 3] = v2 - t[o], v3 - t[o]
         else:
-            S[LY, o, 0], S[LY, o, 1], S[LY, o, 2], S[LY, o, 3] = v0, v1, v2, v3
+            Y[o, 0], Y[o, 1], Y[o, 2], Y[o, 3] = v0, v1, v2, v3
     if loss != MSE:
         for q in range(LANES):
             for o in range(n_out):
-                y[o] = S[LY, o, q]
+                y[o] = Y[o, q]
             loss_and_grad(loss, y, t, dy)
             for o in range(n_out):
-                S[LDY, o, q] = dy[o]
+                DY[o, q] = dy[o]
     # backprop_surrogate, its sums in the same order (each from 0.0, as there).
     for j in range(n_last):
         for q in range(LANES):
-            S[LWORK, j, q] = 0.0
+            g[j, q] = 0.0
     for o in range(n_out):
         for q in range(LANES):
-            E[q, bL - s0 + o] = S[LDY, o, q]
+            E[q, bL - s0 + o] = DY[o, q]
         for j in range(n_last):
             w = theta[wL + o * n_last + j]
             for q in range(LANES):
-                d = S[LDY, o, q]
-                E[q, wL - s0 + o * n_last + j] = d * S[LH, last + j, q]
-                S[LWORK, j, q] += w * d
-    cur = LWORK
+                d = DY[o, q]
+                E[q, wL - s0 + o * n_last + j] = d * H[last + j, q]
+                g[j, q] += w * d
     for l in range(L - 1, -1, -1):
         n, n_prev, base = sizes[l + 1], sizes[l], uoff[l]
         for i in range(n):
             for q in range(LANES):
-                delta = S[cur, i, q] * S[LJ, base + i, q]
-                S[cur, i, q] = delta
+                delta = g[i, q] * J[base + i, q]
+                g[i, q] = delta
                 E[q, boff[l] - s0 + i] = delta
         if l > 0:
-            nxt, prev, w0 = 2 * LWORK + 1 - cur, uoff[l - 1], woff[l]
+            prev, w0 = uoff[l - 1], woff[l]
             for j in range(n_prev):
                 for q in range(LANES):
-                    S[nxt, j, q] = 0.0
+                    g_next[j, q] = 0.0
             for i in range(n):
                 for j in range(n_prev):
                     w = theta[w0 + i * n_prev + j]
                     for q in range(LANES):
-                        delta = S[cur, i, q]
-                        E[q, w0 - s0 + i * n_prev + j] = delta * S[LH, prev + j, q]
-                        S[nxt, j, q] += w * delta
-            cur = nxt
+                        delta = g[i, q]
+                        E[q, w0 - s0 + i * n_prev + j] = delta * H[prev + j, q]
+                        g_next[j, q] += w * delta
+            g, g_next = g_next, g
 
 
 @njit(cache=True)
@@ -153,3 +157,9 @@ def lane_noise(
         fill_noise(key, first + min(q, m - 1), b, normal, u)
         for k in range(u.shape[0]):
             U[k, q] = u[k]
+
+
+call_surrogate_lanes = outlined(f"{__name__}:surrogate_lanes")
+""":func:`surrogate_lanes` through its one compiled copy (:mod:`gradstat.kernels.linking`):
+linked into each sampling kernel, it was optimised and compiled again in each. Kernels
+call this, directly, so that their cached code records the call."""

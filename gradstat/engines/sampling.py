@@ -13,7 +13,7 @@ from numba import njit, prange
 
 from gradstat.engines.baselines import kernel_options, workspace_for
 from gradstat.engines.gradient import problem_batch
-from gradstat.engines.lanes import LANE_ROWS, LANES, lane_noise, surrogate_lanes
+from gradstat.engines.lanes import LANE_ROWS, LANES, call_surrogate_lanes, lane_noise
 from gradstat.engines.states import batched_draws
 from gradstat.estimators.codes import REINMAX, ST, ST_SIGMOID, ST_TEMPERED
 from gradstat.estimators.dispatch import draw_estimate, surrogate_jacobian
@@ -247,7 +247,7 @@ def _sample_chunk(
                                 U[k, q] = noise[i + min(q, m - 1), b, k]
                     else:
                         lane_noise(key, first + i, m, b, normal, u, U)
-                    surrogate_lanes(code, opts, theta, sizes, woff, boff, uoff, L1, jac1, b, t,
+                    call_surrogate_lanes(code, opts, theta, sizes, woff, boff, uoff, L1, jac1, b, t,
                                     loss, U, S, y, dy, E)  # fmt: skip
                     for q in range(m):
                         _store_estimate(E, q, x, b, per_example, stage, i - lo + q)

@@ -30,7 +30,7 @@ from numba import njit, prange
 
 from gradstat.engines.baselines import workspace_for
 from gradstat.engines.gradient import problem_batch
-from gradstat.engines.lanes import LANE_ROWS, LANES, lane_noise, surrogate_lanes
+from gradstat.engines.lanes import LANE_ROWS, LANES, call_surrogate_lanes, lane_noise
 from gradstat.engines.sampling import (
     NO_NOISE,
     Draws,
@@ -90,7 +90,7 @@ class Partials(NamedTuple):
     desc: np.ndarray
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def _pairwise_block(a: np.ndarray, lo: int, n: int) -> float:
     """``a[lo:lo + n]`` summed as NumPy sums at most :data:`PAIRWISE_BLOCK` values: under 8
     in order, else with 8 running sums combined as ``((r0 + r1) + (r2 + r3)) + ((r4 + r5)
@@ -194,13 +194,20 @@ def _add_draw(
         desc[n_seg + 1] += 1.0
 
 
+_inline_block = njit(cache=True, inline="always")(_pairwise_block.py_func)
+"""The same code inlined where it is called (inlined into :func:`_pairwise` as well, it
+made that function compile for seconds)."""
+
+
 @njit(cache=True, inline="always")
 def _pairwise_small(a: np.ndarray, lo: int, n: int) -> float:
     """:func:`_pairwise`, with runs of up to :data:`PAIRWISE_BLOCK` values summed inline
     (a call costs more than such a sum)."""
     if n <= PAIRWISE_BLOCK:
-        return _pairwise_block(a, lo, n)
-    return _pairwise(a, lo, n)
+        return _inline_block(a, lo, n)
+    # An int64 whatever the caller passed: an inlined literal 0 would compile another
+    # specialisation of _pairwise.
+    return _pairwise(a, np.int64(lo), np.int64(n))
 
 
 @njit(cache=True)
@@ -277,7 +284,7 @@ def _sums_kernel(
                     for i in range(spans[s, 0], spans[s, 1], LANES):
                         m = min(LANES, spans[s, 1] - i)
                         lane_noise(key, i, m, b, normal, u, U)
-                        surrogate_lanes(code, opts, theta, sizes, woff, boff, uoff, L1, jac1,
+                        call_surrogate_lanes(code, opts, theta, sizes, woff, boff, uoff, L1, jac1,
                                         b, t, loss, U, S, y1, dy1, E)  # fmt: skip
                         _add_lanes(E, m, G, sg, w, seg, prod, dots, sums, desc)
                     continue
