@@ -111,7 +111,7 @@ def _lanes(key, m, u, U, batch, geo, jac1, S, ws, opts, E):  # noqa: ANN001, ANN
     s = 0.0
     for i in range(0, m, LANES):
         lane_noise(key, i, LANES, 0, False, u, U)
-        surrogate_lanes(ST_SIGMOID, opts, theta, sizes, woff, boff, uoff, L1, jac1, 0, t, loss, U,
+        surrogate_lanes(ST_SIGMOID, opts, theta, geo, L1, jac1, 0, t, loss, U,
                         S, y, dy, E)  # fmt: skip
         s += E[0, 0]
     return s

@@ -21,6 +21,7 @@ from numba import njit
 from gradstat.estimators.codes import ST_SIGMOID
 from gradstat.estimators.dispatch import surrogate_jacobian
 from gradstat.kernels.forward import MSE, loss_and_grad
+from gradstat.kernels.geometry import Geometry
 from gradstat.kernels.linking import outlined
 from gradstat.kernels.philox import fill_noise
 
@@ -47,12 +48,43 @@ def _unit(ak: float, uk: float, low: float, kappa: float, code: int, opts: np.nd
     return (1.0 if fire else low), jac
 
 
+@njit(cache=True, inline="always")
+def _lane_dots(
+    theta: np.ndarray, bias: int, row: int, n_prev: int, H: np.ndarray, prev: int
+) -> tuple[float, float, float, float]:
+    """Each lane's ``theta[bias] + sum_j theta[row + j] H[prev + j]``, summed in the order
+    ``j = 0, 1, ...`` from the bias, as one draw sums it; four chains side by side."""
+    a0 = a1 = a2 = a3 = theta[bias]
+    for j in range(n_prev):
+        w = theta[row + j]
+        a0 += w * H[prev + j, 0]
+        a1 += w * H[prev + j, 1]
+        a2 += w * H[prev + j, 2]
+        a3 += w * H[prev + j, 3]
+    return a0, a1, a2, a3
+
+
+@njit(cache=True, inline="always")
+def _lane_back(
+    theta: np.ndarray, row: int, s0: int, n_prev: int, D: np.ndarray, i: int, H: np.ndarray,
+    prev: int, g: np.ndarray, E: np.ndarray,
+) -> None:  # fmt: skip
+    """One row ``i`` of a layer's backpropagation in every lane: the weight gradients
+    ``E[:, row - s0 + j] = D[i] H[prev + j]`` and ``g[j] += theta[row + j] D[i]``, as
+    ``backprop_surrogate`` computes them."""
+    for j in range(n_prev):
+        w = theta[row + j]
+        for q in range(LANES):
+            d = D[i, q]
+            E[q, row - s0 + j] = d * H[prev + j, q]
+            g[j, q] += w * d
+
+
 @njit(cache=True)
 def surrogate_lanes(
-    code: int, opts: np.ndarray, theta: np.ndarray, sizes: np.ndarray, woff: np.ndarray,
-    boff: np.ndarray, uoff: np.ndarray, L1: np.ndarray, jac1: np.ndarray, b: int,
-    t: np.ndarray, loss: int, U: np.ndarray, S: np.ndarray, y: np.ndarray, dy: np.ndarray,
-    E: np.ndarray,
+    code: int, opts: np.ndarray, theta: np.ndarray, geo: Geometry, L1: np.ndarray,
+    jac1: np.ndarray, b: int, t: np.ndarray, loss: int, U: np.ndarray, S: np.ndarray,
+    y: np.ndarray, dy: np.ndarray, E: np.ndarray,
 ) -> None:  # fmt: skip
     """``LANES`` draws of ``surrogate_estimate`` for example ``b``: lane ``l`` reads the
     noise ``U[:, l]`` and writes its compressed estimate to ``E[l]``, bit for bit that
@@ -61,8 +93,9 @@ def surrogate_lanes(
     ``S`` is scratch ``(LANE_ROWS, cols, LANES)``; ``y`` and ``dy`` one lane's outputs, for
     losses other than mse (computed lane by lane by ``loss_and_grad``).
     """
-    # The rows as 2-D views, taken once per call: indexing the 3-D array compiles to
-    # slower code.
+    # The rows as 2-D views and the offsets out of their tuple, taken once per call (for
+    # LANES draws): indexing the 3-D array compiles to slower code.
+    sizes, woff, boff, uoff = geo
     H, J, Y, DY = S[LH], S[LJ], S[LY], S[LDY]
     g, g_next = S[LWORK], S[LWORK + 1]
     L = sizes.shape[0] - 2
@@ -78,13 +111,7 @@ def surrogate_lanes(
     for l in range(1, L):
         n_prev, base, prev, w0, b0 = sizes[l], uoff[l], uoff[l - 1], woff[l], boff[l]
         for i in range(sizes[l + 1]):
-            a0 = a1 = a2 = a3 = theta[b0 + i]
-            for j in range(n_prev):
-                w = theta[w0 + i * n_prev + j]
-                a0 += w * H[prev + j, 0]
-                a1 += w * H[prev + j, 1]
-                a2 += w * H[prev + j, 2]
-                a3 += w * H[prev + j, 3]
+            a0, a1, a2, a3 = _lane_dots(theta, b0 + i, w0 + i * n_prev, n_prev, H, prev)
             k = base + i
             H[k, 0], J[k, 0] = _unit(a0, U[k, 0], low, kappa, code, opts)
             H[k, 1], J[k, 1] = _unit(a1, U[k, 1], low, kappa, code, opts)
@@ -92,13 +119,7 @@ def surrogate_lanes(
             H[k, 3], J[k, 3] = _unit(a3, U[k, 3], low, kappa, code, opts)
     n_last, last, wL, bL, n_out = sizes[L], uoff[L - 1], woff[L], boff[L], sizes[L + 1]
     for o in range(n_out):
-        v0 = v1 = v2 = v3 = theta[bL + o]
-        for j in range(n_last):
-            w = theta[wL + o * n_last + j]
-            v0 += w * H[last + j, 0]
-            v1 += w * H[last + j, 1]
-            v2 += w * H[last + j, 2]
-            v3 += w * H[last + j, 3]
+        v0, v1, v2, v3 = _lane_dots(theta, bL + o, wL + o * n_last, n_last, H, last)
         if loss == MSE:  # loss_and_grad's dC/dy = y - t
             DY[o, 0], DY[o, 1] = v0 - t[o], v1 - t[o]
             DY[o, 2], DY[o, 3] = v2 - t[o], v3 - t[o]
@@ -118,12 +139,7 @@ def surrogate_lanes(
     for o in range(n_out):
         for q in range(LANES):
             E[q, bL - s0 + o] = DY[o, q]
-        for j in range(n_last):
-            w = theta[wL + o * n_last + j]
-            for q in range(LANES):
-                d = DY[o, q]
-                E[q, wL - s0 + o * n_last + j] = d * H[last + j, q]
-                g[j, q] += w * d
+        _lane_back(theta, wL + o * n_last, s0, n_last, DY, o, H, last, g, E)
     for l in range(L - 1, -1, -1):
         n, n_prev, base = sizes[l + 1], sizes[l], uoff[l]
         for i in range(n):
@@ -137,12 +153,7 @@ def surrogate_lanes(
                 for q in range(LANES):
                     g_next[j, q] = 0.0
             for i in range(n):
-                for j in range(n_prev):
-                    w = theta[w0 + i * n_prev + j]
-                    for q in range(LANES):
-                        delta = g[i, q]
-                        E[q, w0 - s0 + i * n_prev + j] = delta * H[prev + j, q]
-                        g_next[j, q] += w * delta
+                _lane_back(theta, w0 + i * n_prev, s0, n_prev, g, i, H, prev, g_next, E)
             g, g_next = g_next, g
 
 

@@ -42,8 +42,9 @@ NO_NOISE = np.empty((0, 0, 0))
 """The ``noise`` argument of the kernels when they draw their own."""
 
 FAST_SURROGATES = (ST, ST_SIGMOID, ST_TEMPERED, REINMAX)
-"""Straight-through-type estimators whose draws the sampling kernels compute with
-:func:`surrogate_estimate` (same numbers as ``draw_estimate``, in a third of the time)."""
+"""Straight-through-type estimators whose draws the sampling kernels compute
+:data:`gradstat.engines.lanes.LANES` at a time, each lane :func:`surrogate_estimate`'s
+draw (the same numbers as ``draw_estimate``; about a third of its time per draw)."""
 
 NO_TABLE = np.empty((0, 2, 0))
 """The ``jac1`` argument of the kernels for every other estimator (``draw_estimate``)."""
@@ -92,7 +93,8 @@ def surrogate_estimate(
     forward pass; the log-probability of the state, which sampling never reads, is not
     computed; and arrays come one by one (``y``, ``dy``: rows of ``ws``) and are indexed
     in place: a slice, or an array read from a tuple, costs a reference count update,
-    more than a unit's arithmetic.
+    more than a unit's arithmetic. The kernels compute the same draws several at a time
+    (:mod:`gradstat.engines.lanes`); this is the one-draw definition they are tested against.
     """
     L = sizes.shape[0] - 2
     s0 = sizes[0] * sizes[1]
@@ -247,7 +249,7 @@ def _sample_chunk(
                                 U[k, q] = noise[i + min(q, m - 1), b, k]
                     else:
                         lane_noise(key, first + i, m, b, normal, u, U)
-                    call_surrogate_lanes(code, opts, theta, sizes, woff, boff, uoff, L1, jac1, b, t,
+                    call_surrogate_lanes(code, opts, theta, geo, L1, jac1, b, t,
                                     loss, U, S, y, dy, E)  # fmt: skip
                     for q in range(m):
                         _store_estimate(E, q, x, b, per_example, stage, i - lo + q)
@@ -280,7 +282,8 @@ def _sample_kernel(
     of a draw is ``n_noise`` numbers per example. Chunks of ``chunk`` draws run in
     parallel, each with its own scratch (``stage_rows`` rows of ``out`` and ``cols``
     columns of workspace). Estimators with a layer-1 table ``jac1``
-    (:func:`surrogate_table`) are drawn by :func:`surrogate_estimate`.
+    (:func:`surrogate_table`) are drawn ``LANES`` at a time
+    (:func:`gradstat.engines.lanes.surrogate_lanes`).
     """
     m = out.shape[0]
     nc = (m + chunk - 1) // chunk

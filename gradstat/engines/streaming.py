@@ -246,8 +246,8 @@ def _sums_kernel(
     """Fill ``part[s]`` with the sums of span ``s``: draws ``spans[s, 0] .. spans[s, 1] - 1``.
 
     The estimates are drawn (:class:`gradstat.engines.sampling.Draws`, ``n_noise`` numbers
-    per example, ``cols`` columns of workspace; by
-    :func:`gradstat.engines.sampling.surrogate_estimate` when ``jac1`` is not empty), or,
+    per example, ``cols`` columns of workspace; ``LANES`` at a time by
+    :func:`gradstat.engines.lanes.surrogate_lanes` when ``jac1`` is not empty), or,
     when ``rows`` is not empty, read from it: estimate ``(i, b)`` is
     ``rows[i - spans[0, 0], b]``. Worker ``c`` computes the spans
     ``jobs[c, 1:1 + jobs[c, 0]]``. ``part`` comes zeroed, and every span's sums run over
@@ -284,7 +284,7 @@ def _sums_kernel(
                     for i in range(spans[s, 0], spans[s, 1], LANES):
                         m = min(LANES, spans[s, 1] - i)
                         lane_noise(key, i, m, b, normal, u, U)
-                        call_surrogate_lanes(code, opts, theta, sizes, woff, boff, uoff, L1, jac1,
+                        call_surrogate_lanes(code, opts, theta, geo, L1, jac1,
                                         b, t, loss, U, S, y1, dy1, E)  # fmt: skip
                         _add_lanes(E, m, G, sg, w, seg, prod, dots, sums, desc)
                     continue
