@@ -114,3 +114,23 @@ def test_each_lane_is_one_draw_of_surrogate_estimate(m):
                                         batch.L1, jac1, b, batch.T[b], batch.loss, u, ws,
                                         ws[Y, :2], ws[DY, :2], e)  # fmt: skip
             assert _same(E[q], e)
+
+
+@pytest.mark.parametrize("per_example", [False, True])
+def test_lanes_from_given_noise_are_the_general_draws(per_example):
+    """Noise passed in (seven draws of a batch: one lane group and a partial one)."""
+    net = gs.BinaryNetwork.random((3, 4, 3, 2), loss="xent", seed=2)
+    rng = np.random.default_rng(3)
+    problem = make_problem(net, rng.normal(size=(2, 3)), np.array([0, 1]))
+    spec, opts = resolve_estimator("st_sigmoid", {})
+    sampler = sampling.make_sampler(problem, spec, opts, np.random.SeedSequence(1))
+    noise = rng.uniform(size=(7, 2, net.n_stochastic))
+    width = 2 * problem.n_compressed if per_example else net.n_params
+    runs = []
+    for codes in (sampling.FAST_SURROGATES, ()):
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setattr(sampling, "FAST_SURROGATES", codes)
+            out = np.empty((7, width))
+            sampler.fill(out, per_example=per_example, noise=noise)
+            runs.append(out)
+    assert _same(*runs)
