@@ -40,7 +40,8 @@ import _timing  # noqa: E402
 import gradstat as gs  # noqa: E402
 from gradstat.engines import sampling  # noqa: E402
 from gradstat.engines.gradient import problem_batch  # noqa: E402
-from gradstat.engines.streaming import Partials, Targets, _add_draw  # noqa: E402
+from gradstat.engines.lanes import LANE_ROWS, LANES, lane_noise, surrogate_lanes  # noqa: E402
+from gradstat.engines.streaming import Partials, Targets, _add_draw, _add_lanes  # noqa: E402
 from gradstat.estimators.codes import ST_SIGMOID  # noqa: E402
 from gradstat.estimators.dispatch import _surrogate_draw  # noqa: E402
 from gradstat.kernels.forward import forward_loss  # noqa: E402
@@ -103,6 +104,35 @@ def _fast(key, m, u, batch, geo, jac1, ws, opts, e):  # noqa: ANN001, ANN202
 
 
 @njit(cache=True)
+def _lanes(key, m, u, U, batch, geo, jac1, S, ws, opts, E):  # noqa: ANN001, ANN202
+    theta, L1, _, T, loss, _ = batch
+    sizes, woff, boff, uoff = geo
+    y, dy, t = ws[5, : sizes[-1]], ws[6, : sizes[-1]], T[0]
+    s = 0.0
+    for i in range(0, m, LANES):
+        lane_noise(key, i, LANES, 0, False, u, U)
+        surrogate_lanes(ST_SIGMOID, opts, theta, geo, L1, jac1, 0, t, loss, U,
+                        S, y, dy, E)  # fmt: skip
+        s += E[0, 0]
+    return s
+
+
+@njit(cache=True)
+def _accumulate_lanes(m, E, tg, prod, dots, part):  # noqa: ANN001, ANN202
+    G, sign, dw, seg, sums, desc = (
+        tg.G[0],
+        tg.sign[0],
+        tg.dw[0],
+        tg.seg,
+        part.sums[0, 0],
+        part.desc[0, 0],
+    )
+    for i in range(0, m, LANES):
+        E[0, 0] = i * 1e-9
+        _add_lanes(E, LANES, G, sign, dw, seg, prod, dots, sums, desc)
+
+
+@njit(cache=True)
 def _accumulate(m, e, tg, prod, dots, part):  # noqa: ANN001, ANN202
     G, sign, dw, seg, sums, desc = (
         tg.G[0],
@@ -139,6 +169,7 @@ def breakdown(repeat: int, draws: int) -> list[tuple[str, float]]:
     tg = Targets(G, np.sign(G), problem.descent_weights(G), seg)
     part = Partials(np.zeros((1, 1, 3, n)), np.zeros((1, 1, seg.shape[0] + 1)))
     prod, dots = np.empty(n), np.empty(seg.shape[0] - 1)
+    S, U, E = np.zeros((LANE_ROWS, n, LANES)), np.zeros((u.shape[0], LANES)), np.zeros((LANES, n))
     return [
         ("Philox uniforms (16 per draw)", cpu_ns(lambda: _noise(key, draws, u), draws, repeat)),
         ("uniforms + general forward pass and loss",
@@ -147,8 +178,13 @@ def breakdown(repeat: int, draws: int) -> list[tuple[str, float]]:
          cpu_ns(lambda: _general(key, draws, u, batch, geo, ws, opts, e), draws, repeat)),
         ("uniforms + fast estimate (forward, backward)",
          cpu_ns(lambda: _fast(key, draws, u, batch, geo, jac1, ws, opts, e), draws, repeat)),
+        (f"uniforms + fast estimate, {LANES} draws at a time (lanes)",
+         cpu_ns(lambda: _lanes(key, draws, u, U, batch, geo, jac1, S, ws, opts, E), draws,
+                repeat)),
         ("accumulation of one estimate (streaming sums)",
          cpu_ns(lambda: _accumulate(draws, e, tg, prod, dots, part), draws, repeat)),
+        (f"accumulation, {LANES} estimates per call (lanes)",
+         cpu_ns(lambda: _accumulate_lanes(draws, E, tg, prod, dots, part), draws, repeat)),
     ]  # fmt: skip
 
 

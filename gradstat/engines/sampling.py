@@ -13,6 +13,7 @@ from numba import njit, prange
 
 from gradstat.engines.baselines import kernel_options, workspace_for
 from gradstat.engines.gradient import problem_batch
+from gradstat.engines.lanes import LANE_ROWS, LANES, call_surrogate_lanes, lane_noise
 from gradstat.engines.states import batched_draws
 from gradstat.estimators.codes import REINMAX, ST, ST_SIGMOID, ST_TEMPERED
 from gradstat.estimators.dispatch import draw_estimate, surrogate_jacobian
@@ -41,8 +42,9 @@ NO_NOISE = np.empty((0, 0, 0))
 """The ``noise`` argument of the kernels when they draw their own."""
 
 FAST_SURROGATES = (ST, ST_SIGMOID, ST_TEMPERED, REINMAX)
-"""Straight-through-type estimators whose draws the sampling kernels compute with
-:func:`surrogate_estimate` (same numbers as ``draw_estimate``, in a third of the time)."""
+"""Straight-through-type estimators whose draws the sampling kernels compute
+:data:`gradstat.engines.lanes.LANES` at a time, each lane :func:`surrogate_estimate`'s
+draw (the same numbers as ``draw_estimate``; about a third of its time per draw)."""
 
 NO_TABLE = np.empty((0, 2, 0))
 """The ``jac1`` argument of the kernels for every other estimator (``draw_estimate``)."""
@@ -91,7 +93,8 @@ def surrogate_estimate(
     forward pass; the log-probability of the state, which sampling never reads, is not
     computed; and arrays come one by one (``y``, ``dy``: rows of ``ws``) and are indexed
     in place: a slice, or an array read from a tuple, costs a reference count update,
-    more than a unit's arithmetic.
+    more than a unit's arithmetic. The kernels compute the same draws several at a time
+    (:mod:`gradstat.engines.lanes`); this is the one-draw definition they are tested against.
     """
     L = sizes.shape[0] - 2
     s0 = sizes[0] * sizes[1]
@@ -155,35 +158,36 @@ def surrogate_estimate(
 
 @njit(cache=True)
 def _store_estimate(
-    e: np.ndarray, x: np.ndarray, b: int, per_example: bool, row: np.ndarray
-) -> None:
-    """Put example ``b``'s compressed estimate ``e`` into ``row``.
+    E: np.ndarray, q: int, x: np.ndarray, b: int, per_example: bool, stage: np.ndarray, r: int
+) -> None:  # fmt: skip
+    """Put example ``b``'s compressed estimate ``E[q]`` into row ``r`` of ``stage``.
 
-    With ``per_example``, ``row`` holds the examples' compressed estimates one after the
+    With ``per_example``, the row holds the examples' compressed estimates one after the
     other. Otherwise it is the full-layout sum over the examples so far: example 0 sets it,
-    later ones add to it. ``W_1``'s block is ``outer(e[:n_1], x)``
-    (:mod:`gradstat.kernels.forward`).
+    later ones add to it. ``W_1``'s block is ``outer(E[q, :n_1], x)``
+    (:mod:`gradstat.kernels.forward`). Rows and the estimate come as indices: a view per
+    draw would cost a reference count update.
     """
-    n = e.shape[0]
+    n = E.shape[1]
     if per_example:
         for k in range(n):
-            row[b * n + k] = e[k]
+            stage[r, b * n + k] = E[q, k]
         return
     n_in = x.shape[0]
-    s0 = row.shape[0] - n
+    s0 = stage.shape[1] - n
     n1 = s0 // n_in if n_in > 0 else 0
     if b == 0:
         for i in range(n1):
             for j in range(n_in):
-                row[i * n_in + j] = e[i] * x[j]
+                stage[r, i * n_in + j] = E[q, i] * x[j]
         for k in range(n):
-            row[s0 + k] = e[k]
+            stage[r, s0 + k] = E[q, k]
         return
     for i in range(n1):
         for j in range(n_in):
-            row[i * n_in + j] += e[i] * x[j]
+            stage[r, i * n_in + j] += E[q, i] * x[j]
     for k in range(n):
-        row[s0 + k] += e[k]
+        stage[r, s0 + k] += E[q, k]
 
 
 class Draws(NamedTuple):
@@ -224,6 +228,10 @@ def _sample_chunk(
     B = X.shape[0]
     given = noise.shape[0] > 0
     fast = jac1.shape[0] > 0
+    one = e.reshape((1, e.shape[0]))
+    S = np.empty((LANE_ROWS, ws.shape[1], LANES) if fast else (0, 0, 0))
+    U = np.empty((u.shape[0], LANES) if fast else (0, 0))
+    E = np.empty((LANES, e.shape[0]) if fast else (0, 0))
     for lo in range(start, stop, stage.shape[0]):
         hi = min(stop, lo + stage.shape[0])
         # Examples outermost, so that each example's rows of L1, T, ... are taken once per
@@ -232,18 +240,28 @@ def _sample_chunk(
         # arrays in this loop compile to markedly slower code.
         for b in range(B):
             ex, base, x, t = example(batch, geo, b), baselines[b], X[b], T[b]
+            if fast:  # LANES draws at a time (gradstat.engines.lanes)
+                for i in range(lo, hi, LANES):
+                    m = min(LANES, hi - i)
+                    if given:
+                        for q in range(LANES):
+                            for k in range(u.shape[0]):
+                                U[k, q] = noise[i + min(q, m - 1), b, k]
+                    else:
+                        lane_noise(key, first + i, m, b, normal, u, U)
+                    call_surrogate_lanes(code, opts, theta, geo, L1, jac1, b, t,
+                                    loss, U, S, y, dy, E)  # fmt: skip
+                    for q in range(m):
+                        _store_estimate(E, q, x, b, per_example, stage, i - lo + q)
+                continue
             for i in range(lo, hi):
                 if given:
                     for k in range(u.shape[0]):
                         u[k] = noise[i, b, k]
                 else:
                     fill_noise(key, first + i, b, normal, u)
-                if fast:
-                    surrogate_estimate(code, opts, theta, sizes, woff, boff, uoff, L1, jac1, b, t,
-                                       loss, u, ws, y, dy, e)  # fmt: skip
-                else:
-                    draw_estimate(code, opts, ex, 0, u, base, ws, e)
-                _store_estimate(e, x, b, per_example, stage[i - lo])
+                draw_estimate(code, opts, ex, 0, u, base, ws, e)
+                _store_estimate(one, 0, x, b, per_example, stage, i - lo)
         # Copied element by element: a slice assignment compiles numba's shape checks and
         # broadcasting code into every kernel that calls this function.
         mean = not per_example and B > 1
@@ -264,7 +282,8 @@ def _sample_kernel(
     of a draw is ``n_noise`` numbers per example. Chunks of ``chunk`` draws run in
     parallel, each with its own scratch (``stage_rows`` rows of ``out`` and ``cols``
     columns of workspace). Estimators with a layer-1 table ``jac1``
-    (:func:`surrogate_table`) are drawn by :func:`surrogate_estimate`.
+    (:func:`surrogate_table`) are drawn ``LANES`` at a time
+    (:func:`gradstat.engines.lanes.surrogate_lanes`).
     """
     m = out.shape[0]
     nc = (m + chunk - 1) // chunk
@@ -317,6 +336,7 @@ def user_sample_kernel(fn: Any) -> Any:
             a, p, bit, h, y, dy = state_buffers(n_units, n_out)
             u = np.empty(n_units)
             e = np.empty(theta.shape[0])
+            one = e.reshape((1, e.shape[0]))
             stage = np.empty((stage_rows, out.shape[1]))
             end = min(m, (c + 1) * chunk)
             for lo in range(c * chunk, end, stage_rows):
@@ -334,7 +354,7 @@ def user_sample_kernel(fn: Any) -> Any:
                         C = loss_and_grad(loss, y, T[b], dy)
                         e[:] = 0.0
                         fn(theta, sizes, X[b], T[b], u, a, p, h, y, dy, C, e)
-                        _store_estimate(e, no_x, b, per_example, stage[i - lo])
+                        _store_estimate(one, 0, no_x, b, per_example, stage, i - lo)
                     if not per_example and B > 1:
                         for q in range(out.shape[1]):
                             stage[i - lo, q] /= B
@@ -449,7 +469,9 @@ class Sampler:
             spec.code, self.opts, self.baselines, stream_key(self.seed),
             spec.normal_noise, first, NO_NOISE if noise is None else noise,
         )  # fmt: skip
-        rows = max(1, min(CHUNK_DRAWS, STAGE_VALUES // max(1, out.shape[1])))
+        # A whole number of lanes per stage: a stage's last lanes are otherwise computed for
+        # nothing.
+        rows = max(LANES, min(CHUNK_DRAWS, STAGE_VALUES // max(1, out.shape[1])) // LANES * LANES)
         with threads_for(out.shape[0] * problem.n_examples * self.width):
             if spec.jitted is None:
                 _sample_kernel(

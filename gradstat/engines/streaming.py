@@ -30,13 +30,13 @@ from numba import njit, prange
 
 from gradstat.engines.baselines import workspace_for
 from gradstat.engines.gradient import problem_batch
+from gradstat.engines.lanes import LANE_ROWS, LANES, call_surrogate_lanes, lane_noise
 from gradstat.engines.sampling import (
     NO_NOISE,
     Draws,
     block_draws,
     make_sampler,
     sampler_blocks,
-    surrogate_estimate,
     surrogate_table,
 )
 from gradstat.estimators.dispatch import draw_estimate
@@ -194,6 +194,50 @@ def _add_draw(
         desc[n_seg + 1] += 1.0
 
 
+_inline_block = njit(cache=True, inline="always")(_pairwise_block.py_func)
+"""The same code inlined where it is called (inlined into :func:`_pairwise` as well, it
+made that function compile for seconds)."""
+
+
+@njit(cache=True, inline="always")
+def _pairwise_small(a: np.ndarray, lo: int, n: int) -> float:
+    """:func:`_pairwise`, with runs of up to :data:`PAIRWISE_BLOCK` values summed inline
+    (a call costs more than such a sum)."""
+    if n <= PAIRWISE_BLOCK:
+        return _inline_block(a, lo, n)
+    # An int64 whatever the caller passed: an inlined literal 0 would compile another
+    # specialisation of _pairwise.
+    return _pairwise(a, np.int64(lo), np.int64(n))
+
+
+@njit(cache=True)
+def _add_lanes(
+    E: np.ndarray, m: int, G: np.ndarray, sg: np.ndarray, w: np.ndarray, seg: np.ndarray,
+    prod: np.ndarray, dots: np.ndarray, sums: np.ndarray, desc: np.ndarray,
+) -> None:  # fmt: skip
+    """:func:`_add_draw` of the estimates ``E[0] .. E[m - 1]``, in that order
+    (:mod:`gradstat.engines.lanes`): the same operations, one call for ``m`` draws."""
+    n = E.shape[1]
+    n_seg = seg.shape[0] - 1
+    # One row each: indexing the (3, n) array itself compiles to markedly slower code.
+    s1, s2, ag = sums[0], sums[1], sums[2]
+    for q in range(m):
+        for k in range(n):
+            v = E[q, k]
+            d = v - G[k]
+            s1[k] += d
+            s2[k] += d * d
+            sv = (1.0 if v > 0.0 else 0.0) - (1.0 if v < 0.0 else 0.0)
+            ag[k] += 1.0 if sv == sg[k] and v == v else 0.0
+            prod[k] = v * w[k]
+        for j in range(n_seg):
+            lo = seg[j]
+            dots[j] = prod[lo] + _pairwise_small(prod, lo + 1, seg[j + 1] - lo - 1)
+            desc[j] += 1.0 if dots[j] > 0.0 else 0.0
+        desc[n_seg] += 1.0 if _pairwise_small(dots, 0, n_seg) > 0.0 else 0.0
+        desc[n_seg + 1] += 1.0 if _pairwise_small(dots, 0, n_seg - 1) > 0.0 else 0.0
+
+
 @njit(parallel=True, cache=True)
 def _sums_kernel(
     batch: Batch, geo: Geometry, draws: Draws, jac1: np.ndarray, n_noise: int, cols: int,
@@ -202,8 +246,8 @@ def _sums_kernel(
     """Fill ``part[s]`` with the sums of span ``s``: draws ``spans[s, 0] .. spans[s, 1] - 1``.
 
     The estimates are drawn (:class:`gradstat.engines.sampling.Draws`, ``n_noise`` numbers
-    per example, ``cols`` columns of workspace; by
-    :func:`gradstat.engines.sampling.surrogate_estimate` when ``jac1`` is not empty), or,
+    per example, ``cols`` columns of workspace; ``LANES`` at a time by
+    :func:`gradstat.engines.lanes.surrogate_lanes` when ``jac1`` is not empty), or,
     when ``rows`` is not empty, read from it: estimate ``(i, b)`` is
     ``rows[i - spans[0, 0], b]``. Worker ``c`` computes the spans
     ``jobs[c, 1:1 + jobs[c, 0]]``. ``part`` comes zeroed, and every span's sums run over
@@ -220,7 +264,10 @@ def _sums_kernel(
         theta, L1, _, T, loss, _ = batch
         sizes, woff, boff, uoff = geo
         ws = np.empty((WS_ROWS, cols))
-        y, dy = ws[Y, : sizes[-1]], ws[DY, : sizes[-1]]
+        y1, dy1 = ws[Y, : sizes[-1]], ws[DY, : sizes[-1]]
+        S = np.empty((LANE_ROWS, cols, LANES))
+        U = np.empty((n_noise, LANES))
+        E = np.empty((LANES, n))
         u = np.empty(n_noise)
         e = np.empty(n)
         prod = np.empty(n)
@@ -233,17 +280,21 @@ def _sums_kernel(
                 ex, base = example(batch, geo, b), baselines[b]
                 G, sg, w, seg, t = tg.G[b], tg.sign[b], tg.dw[b], tg.seg, T[b]
                 sums, desc = part.sums[s, b], part.desc[s, b]
+                if fast:  # LANES draws at a time, added to the sums in draw order
+                    for i in range(spans[s, 0], spans[s, 1], LANES):
+                        m = min(LANES, spans[s, 1] - i)
+                        lane_noise(key, i, m, b, normal, u, U)
+                        call_surrogate_lanes(code, opts, theta, geo, L1, jac1,
+                                        b, t, loss, U, S, y1, dy1, E)  # fmt: skip
+                        _add_lanes(E, m, G, sg, w, seg, prod, dots, sums, desc)
+                    continue
                 for i in range(spans[s, 0], spans[s, 1]):
                     if given:
                         for q in range(n):
                             e[q] = rows[i - first, b, q]
                     else:
                         fill_noise(key, i, b, normal, u)
-                        if fast:
-                            surrogate_estimate(code, opts, theta, sizes, woff, boff, uoff, L1,
-                                               jac1, b, t, loss, u, ws, y, dy, e)  # fmt: skip
-                        else:
-                            draw_estimate(code, opts, ex, 0, u, base, ws, e)
+                        draw_estimate(code, opts, ex, 0, u, base, ws, e)
                     _add_draw(e, G, sg, w, seg, prod, dots, sums, desc)
 
 
