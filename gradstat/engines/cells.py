@@ -14,6 +14,7 @@ from gradstat.estimators.arm import layer_estimate
 from gradstat.kernels.accumulate import accumulate, new_accumulators, reduce_chunks, sign_of
 from gradstat.kernels.forward import log_sigmoid, loss_and_grad, output_gradient
 from gradstat.kernels.geometry import Batch, Geometry
+from gradstat.kernels.linking import PRANGE_ONLY, outlined
 
 
 @njit(cache=True)
@@ -81,7 +82,70 @@ def _cell_estimate(
     return w, diff
 
 
-@njit(parallel=True, cache=True)
+@njit(cache=True)
+def _cells_chunk(
+    disarm: bool, batch: Batch, geo: Geometry, b: int, lo: int, stop: int, LO: np.ndarray,
+    HI: np.ndarray, B1: np.ndarray, B2: np.ndarray, G: np.ndarray, shift: np.ndarray,
+    DW: np.ndarray, seg: np.ndarray, want_cov: bool, m: np.ndarray, s1: np.ndarray,
+    m2: np.ndarray, sign: np.ndarray, desc: np.ndarray, cov: np.ndarray,
+) -> None:  # fmt: skip
+    """Cells ``lo`` to ``stop`` of example ``b`` for :func:`cells_kernel`, added to the
+    chunk's accumulators ``m, s1, m2, sign, desc, cov``. A serial function called through
+    its one compiled copy (:func:`gradstat.kernels.linking.outlined`), so that numba's
+    parallel passes see only the kernel's short loop over chunks.
+    """
+    theta, T, loss = batch.theta, batch.T, batch.loss
+    tab = batch.L1[b]
+    sizes = geo.sizes
+    n1 = sizes[1]
+    n_out = sizes[2]
+    n = G.shape[1]
+    n_seg = seg.shape[0] - 1
+    work = np.empty((6, max(n1, n_out)))
+    e = np.empty(n)
+    s = np.empty(n)
+    d = np.empty(n)
+    dots = np.empty(n_seg)
+    digits = np.empty(n1, dtype=np.int64)
+    for cell in range(lo, stop):
+        rest = cell
+        for i in range(n1):
+            digits[i] = rest % 3
+            rest //= 3
+        w, diff = _cell_estimate(
+            disarm, theta, geo, tab, T[b], loss, digits, LO, HI, B1, B2, work, e, s
+        )
+        if w <= 0.0:
+            continue
+        accumulate(
+            w, e, G[b], shift, DW[b], seg, m, s1, m2,
+            sign, desc, d, dots, cov,
+        )  # fmt: skip
+        if not disarm:
+            for i in range(n1):
+                q = digits[i]
+                width = HI[i, q] - LO[i, q]
+                extra = w * diff * diff * width * width / 12.0
+                m2[i] += extra
+                if want_cov:
+                    cov[i, i] += extra
+                # Replace the sign count of the cell mean by P(sign agrees | cell).
+                gi = G[b, i]
+                if sign_of(e[i]) == sign_of(gi):
+                    sign[i] -= w
+                if diff != 0.0 and gi != 0.0:
+                    up = (HI[i, q] - max(LO[i, q], 0.5)) / width
+                    up = min(max(up, 0.0), 1.0)
+                    agree = up if (diff > 0.0) == (gi > 0.0) else 1.0 - up
+                    sign[i] += w * agree
+                elif diff == 0.0 and gi == 0.0:
+                    sign[i] += w
+
+
+_call_chunk = outlined(f"{__name__}:_cells_chunk")
+
+
+@njit(parallel=PRANGE_ONLY, cache=True)
 def cells_kernel(
     disarm: bool, batch: Batch, geo: Geometry, G: np.ndarray, DW: np.ndarray,
     seg: np.ndarray, want_cov: bool, chunks: int,
@@ -93,7 +157,7 @@ def cells_kernel(
     probabilities, descent probabilities (NaN for ARM) and (``want_cov``) ``sum_x Cov_x``.
     """
     theta, L1, T, loss = batch.theta, batch.L1, batch.T, batch.loss
-    sizes, woff, boff, uoff = geo
+    sizes = geo.sizes
     n1 = sizes[1]
     n_out = sizes[2]
     B, n = G.shape
@@ -128,45 +192,11 @@ def cells_kernel(
             np.empty((6, max(n1, n_out))), shift, np.empty(n),
         )  # fmt: skip
         for c in prange(nc):
-            work = np.empty((6, max(n1, n_out)))
-            e = np.empty(n)
-            s = np.empty(n)
-            d = np.empty(n)
-            dots = np.empty(n_seg)
-            digits = np.empty(n1, dtype=np.int64)
-            for cell in range(c * S // nc, (c + 1) * S // nc):
-                rest = cell
-                for i in range(n1):
-                    digits[i] = rest % 3
-                    rest //= 3
-                w, diff = _cell_estimate(
-                    disarm, theta, geo, tab, T[b], loss, digits, LO, HI, B1, B2, work, e, s
-                )
-                if w <= 0.0:
-                    continue
-                accumulate(
-                    w, e, G[b], shift, DW[b], seg, acc_m[b, c], acc_s1[b, c], acc_m2[b, c],
-                    acc_sign[b, c], acc_desc[b, c], d, dots, acc_cov[c],
-                )  # fmt: skip
-                if not disarm:
-                    for i in range(n1):
-                        q = digits[i]
-                        width = HI[i, q] - LO[i, q]
-                        extra = w * diff * diff * width * width / 12.0
-                        acc_m2[b, c, i] += extra
-                        if want_cov:
-                            acc_cov[c, i, i] += extra
-                        # Replace the sign count of the cell mean by P(sign agrees | cell).
-                        gi = G[b, i]
-                        if sign_of(e[i]) == sign_of(gi):
-                            acc_sign[b, c, i] -= w
-                        if diff != 0.0 and gi != 0.0:
-                            up = (HI[i, q] - max(LO[i, q], 0.5)) / width
-                            up = min(max(up, 0.0), 1.0)
-                            agree = up if (diff > 0.0) == (gi > 0.0) else 1.0 - up
-                            acc_sign[b, c, i] += w * agree
-                        elif diff == 0.0 and gi == 0.0:
-                            acc_sign[b, c, i] += w
+            _call_chunk(
+                disarm, batch, geo, b, c * S // nc, (c + 1) * S // nc, LO, HI, B1, B2, G, shift,
+                DW, seg, want_cov, acc_m[b, c], acc_s1[b, c], acc_m2[b, c], acc_sign[b, c],
+                acc_desc[b, c], acc_cov[c],
+            )  # fmt: skip
     m, var, sign, desc, cov = reduce_chunks(acc)
     # Cell widths are differences of rounded probabilities: clip sums of them to [0, 1].
     sign = np.minimum(np.maximum(sign, 0.0), 1.0)

@@ -21,6 +21,7 @@ from gradstat.kernels.accumulate import accumulate, new_accumulators, reduce_chu
 from gradstat.kernels.blocks import CHUNKS, n_chunks
 from gradstat.kernels.forward import forward_state, loss_and_grad, state_buffers
 from gradstat.kernels.geometry import Batch, Geometry, example
+from gradstat.kernels.linking import PRANGE_ONLY
 from gradstat.kernels.workspace import WS_ROWS
 
 
@@ -50,7 +51,7 @@ def greedy_shift(
     return shift
 
 
-@njit(parallel=True, cache=True)
+@njit(parallel=PRANGE_ONLY, cache=True)
 def moments_kernel(
     batch: Batch, geo: Geometry, code: int, n_bits: int, opts: np.ndarray,
     baselines: np.ndarray, G: np.ndarray, DW: np.ndarray, seg: np.ndarray, want_cov: bool,
@@ -98,7 +99,7 @@ def user_moments_kernel(fn: Any) -> Any:
     with the built-in kernel, so only the estimate differs.
     """
 
-    @njit(parallel=True)
+    @njit(parallel=PRANGE_ONLY)
     def kernel(batch, geo, G, DW, seg, want_cov):  # noqa: ANN001, ANN202
         # Arrays are taken out of the tuples outside the loops over states: reading a tuple's
         # array costs a reference count update.

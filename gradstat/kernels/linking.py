@@ -25,10 +25,29 @@ from typing import Any
 from llvmlite import binding as llvm
 from numba import types
 from numba.core import cgutils
+from numba.core.cpu_options import ParallelOptions
 from numba.extending import intrinsic
 
 SYMBOL_PREFIX = "gradstat_outlined_"
 """The prefix of the symbols :func:`outlined` publishes."""
+
+PRANGE_ONLY = ParallelOptions(
+    {
+        "prange": True,
+        "comprehension": False,
+        "reduction": False,
+        "inplace_binop": False,
+        "setitem": False,
+        "numpy": False,
+        "stencil": False,
+        "fusion": False,
+    }
+)
+"""``parallel=`` for kernels whose only parallel code is a ``prange`` loop over independent
+jobs: numba's ``parallel=True`` also turns every NumPy allocation and array expression
+of the kernel into a parallel loop of its own, each compiled as a separate function
+(most of a small kernel's compile time) to gain nothing on arrays of a few hundred
+entries. Element by element, the same values."""
 
 _published: dict[str, int] = {}
 """Symbol name -> address of each compiled callee published in this process."""
