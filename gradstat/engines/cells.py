@@ -11,7 +11,13 @@ import numpy as np
 from numba import njit, prange
 
 from gradstat.estimators.arm import layer_estimate
-from gradstat.kernels.accumulate import accumulate, new_accumulators, reduce_chunks, sign_of
+from gradstat.kernels.accumulate import (
+    accumulate,
+    call_reduce_chunks,
+    clip_probabilities,
+    new_accumulators,
+    sign_of,
+)
 from gradstat.kernels.forward import log_sigmoid, loss_and_grad, output_gradient
 from gradstat.kernels.geometry import Batch, Geometry
 from gradstat.kernels.linking import PRANGE_ONLY, outlined
@@ -145,6 +151,39 @@ def _cells_chunk(
 _call_chunk = outlined(f"{__name__}:_cells_chunk")
 
 
+@njit(cache=True)
+def _cell_tables(
+    disarm: bool, batch: Batch, geo: Geometry, b: int, LO: np.ndarray, HI: np.ndarray,
+    B1: np.ndarray, B2: np.ndarray, shift: np.ndarray,
+) -> None:  # fmt: skip
+    """Example ``b``'s cells for :func:`cells_kernel`: each unit's cell bounds ``LO``,
+    ``HI`` and pair bits ``B1``, ``B2`` (:func:`_cells`), and in ``shift`` the estimate in
+    the likeliest cell (the shift of the variance sums)."""
+    sizes = geo.sizes
+    n1 = sizes[1]
+    n_out = sizes[2]
+    n = shift.shape[0]
+    tab = batch.L1[b]
+    for i in range(n1):
+        pm = exp(log_sigmoid(-tab[0, i]))
+        lo, hi, c1, c2 = _cells(tab[1, i], pm)
+        LO[i] = lo
+        HI[i] = hi
+        B1[i] = c1
+        B2[i] = c2
+    greedy = np.empty(n1, dtype=np.int64)
+    for i in range(n1):
+        widths = HI[i] - LO[i]
+        greedy[i] = np.argmax(widths)
+    _cell_estimate(
+        disarm, batch.theta, geo, tab, batch.T[b], batch.loss, greedy, LO, HI, B1, B2,
+        np.empty((6, max(n1, n_out))), shift, np.empty(n),
+    )  # fmt: skip
+
+
+_call_cell_tables = outlined(f"{__name__}:_cell_tables")
+
+
 @njit(parallel=PRANGE_ONLY, cache=True)
 def cells_kernel(
     disarm: bool, batch: Batch, geo: Geometry, G: np.ndarray, DW: np.ndarray,
@@ -156,10 +195,7 @@ def cells_kernel(
     ``E[g_hat - g]``, ``Var[g_hat]`` (summed about the estimate in the likeliest cell), sign
     probabilities, descent probabilities (NaN for ARM) and (``want_cov``) ``sum_x Cov_x``.
     """
-    theta, L1, T, loss = batch.theta, batch.L1, batch.T, batch.loss
-    sizes = geo.sizes
-    n1 = sizes[1]
-    n_out = sizes[2]
+    n1 = geo.sizes[1]
     B, n = G.shape
     n_seg = seg.shape[0] - 1
     S = np.int64(1)
@@ -170,37 +206,21 @@ def cells_kernel(
     acc_m, acc_s1, acc_m2, acc_sign, acc_desc, acc_cov = acc
     shift = np.empty(n)
     for b in range(B):
-        tab = L1[b]
         LO = np.empty((n1, 3))
         HI = np.empty((n1, 3))
         B1 = np.empty((n1, 3))
         B2 = np.empty((n1, 3))
-        for i in range(n1):
-            pm = exp(log_sigmoid(-tab[0, i]))
-            lo, hi, c1, c2 = _cells(tab[1, i], pm)
-            LO[i] = lo
-            HI[i] = hi
-            B1[i] = c1
-            B2[i] = c2
-        # The shift of the variance sums: the estimate in the likeliest cell.
-        greedy = np.empty(n1, dtype=np.int64)
-        for i in range(n1):
-            widths = HI[i] - LO[i]
-            greedy[i] = np.argmax(widths)
-        _cell_estimate(
-            disarm, theta, geo, tab, T[b], loss, greedy, LO, HI, B1, B2,
-            np.empty((6, max(n1, n_out))), shift, np.empty(n),
-        )  # fmt: skip
+        _call_cell_tables(disarm, batch, geo, b, LO, HI, B1, B2, shift)
         for c in prange(nc):
             _call_chunk(
                 disarm, batch, geo, b, c * S // nc, (c + 1) * S // nc, LO, HI, B1, B2, G, shift,
                 DW, seg, want_cov, acc_m[b, c], acc_s1[b, c], acc_m2[b, c], acc_sign[b, c],
                 acc_desc[b, c], acc_cov[c],
             )  # fmt: skip
-    m, var, sign, desc, cov = reduce_chunks(acc)
+    m, var, sign, desc, cov = call_reduce_chunks(acc)
     # Cell widths are differences of rounded probabilities: clip sums of them to [0, 1].
-    sign = np.minimum(np.maximum(sign, 0.0), 1.0)
-    desc = np.minimum(np.maximum(desc, 0.0), 1.0)
+    sign = clip_probabilities(sign)
+    desc = clip_probabilities(desc)
     if not disarm:
         desc[:, :] = np.nan
     return m, var, sign, desc, cov

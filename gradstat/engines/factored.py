@@ -16,7 +16,7 @@ from numba import njit, prange
 from gradstat.estimators.codes import REINFORCE
 from gradstat.estimators.dispatch import surrogate_jacobian
 from gradstat.kernels import blocks
-from gradstat.kernels.accumulate import new_accumulators, reduce_chunks, sign_of
+from gradstat.kernels.accumulate import call_reduce_chunks, new_accumulators, sign_of
 from gradstat.kernels.forward import score_residual
 from gradstat.kernels.geometry import Batch, Geometry, example
 from gradstat.kernels.linking import PRANGE_ONLY, outlined
@@ -467,4 +467,4 @@ def factored_moments_kernel(
                 ranks, shift, G, centre, DW, acc_m[b, c], acc_s1[b, c], acc_m2[b, c],
                 acc_sign[b, c], acc_desc[b, c],
             )  # fmt: skip
-    return reduce_chunks(acc)
+    return call_reduce_chunks(acc)

@@ -35,7 +35,7 @@ import numpy as np
 from numba import njit, prange
 
 from gradstat.estimators.gumbel_rao import conditional_surrogate
-from gradstat.kernels.accumulate import sign_of
+from gradstat.kernels.accumulate import clip_probabilities, sign_of
 from gradstat.kernels.forward import backprop_surrogate, forward_loss, transposed_product
 from gradstat.kernels.geometry import Batch, Geometry, example
 from gradstat.kernels.linking import PRANGE_ONLY, outlined
@@ -269,8 +269,8 @@ def quadrature_kernel(
             desc[b], sign_bad[b], desc_bad[b],
         )  # fmt: skip
     # State probabilities are rounded: clip sums of them to [0, 1].
-    sign = np.minimum(np.maximum(sign, 0.0), 1.0)
-    desc = np.minimum(np.maximum(desc, 0.0), 1.0)
+    sign = clip_probabilities(sign)
+    desc = clip_probabilities(desc)
     for b in range(B):
         for q in range(n):
             if sign_bad[b, q]:
