@@ -19,7 +19,7 @@ from gradstat.kernels import blocks
 from gradstat.kernels.accumulate import call_reduce_chunks, new_accumulators, sign_of
 from gradstat.kernels.forward import score_residual
 from gradstat.kernels.geometry import Batch, Geometry, example
-from gradstat.kernels.linking import PRANGE_ONLY, outlined
+from gradstat.kernels.linking import PRANGE_ONLY
 
 
 @njit(cache=True)
@@ -255,157 +255,6 @@ def _add_block(
                         )
 
 
-@njit(cache=True)
-def _factored_chunk(
-    batch: Batch, geo: Geometry, code: int, opts: np.ndarray, b: int, lo: int, stop: int,
-    kappa: float, c_b: np.ndarray, levels: np.ndarray, ranks: np.ndarray, shift: float,
-    G: np.ndarray, centre: np.ndarray, DW: np.ndarray, m: np.ndarray, s1: np.ndarray,
-    m2: np.ndarray, sign: np.ndarray, desc: np.ndarray,
-) -> None:  # fmt: skip
-    """One chunk of :func:`factored_moments_kernel`: example ``b``'s states ``lo`` to
-    ``stop`` in block order, added to the chunk's accumulators ``m, s1, m2, sign, desc``.
-
-    A serial function of its own, called through its one compiled copy
-    (:func:`gradstat.kernels.linking.outlined`): inside the kernel's parallel loop this
-    body took numba's parallel passes, about half the kernel's compile time.
-    """
-    theta = batch.theta
-    w_out, b_out = blocks.output_layer(theta, geo)
-    sizes, woff, boff, uoff = geo
-    L = sizes.shape[0] - 2
-    n_units = uoff[L]
-    top = uoff[L - 1]
-    n_top = sizes[L]
-    n_out = sizes[L + 1]
-    s0 = sizes[0] * sizes[1]
-    mask = (np.int64(1) << n_top) - 1
-    score = code == REINFORCE
-    n_groups = 1 + 2 * n_top if score else 0
-    K = levels.shape[0]
-    ex = example(batch, geo, b)
-    walk = blocks.new_walk(geo)
-    a, p, bit, h, y, dy = walk.a, walk.p, walk.bit, walk.h, walk.y, walk.dy
-    y_low, y_sum, top_units = walk.y_low, walk.y_sum, walk.top_units
-    y_mag, h_top = walk.y_mag, walk.h[top : top + n_top]
-    loss, t = ex.loss, ex.t
-    z = np.empty(n_units)
-    zc = np.empty(n_units)
-    coef = np.empty(n_units)
-    dots = np.empty(L)
-    jac = np.empty((2, n_units))
-    delta = np.empty(n_units)
-    stats = np.empty((5, n_units))
-    mean, sq, pos, neg, zero = stats[0], stats[1], stats[2], stats[3], stats[4]
-    below = np.empty((2, L))
-    groups = np.empty((n_groups, 3))
-    counts = np.empty((n_groups, 2 * K + 2))
-    cen = centre[b]
-    while lo < stop:
-        hi = blocks.block_end(lo, stop, n_top)
-        logp, period = blocks.enter_block(ex, lo, walk)
-        _descent_weights(geo, h, DW[b], c_b, shift, z, zc)
-        if not score:
-            _surrogate_jacobians(code, opts, kappa, uoff, a, bit, jac)
-        for k in range(n_units):
-            coef[k] = score_residual(bit[k], p[k], a[k]) if score else jac[int(bit[k]), k]
-        for l in range(L - 1 if score else 0):
-            v = 0.0
-            vc = 0.0
-            for k in range(uoff[l], uoff[l + 1]):
-                v += coef[k] * z[k]
-                vc += coef[k] * zc[k]
-            below[0, l] = v
-            below[1, l] = vc
-        stats[:] = 0.0
-        groups[:] = 0.0
-        counts[:] = 0.0
-        total = 0.0
-        logp_low = 0.0
-        for gpos in range(lo, hi):
-            if blocks.resync_due(gpos, lo, period):
-                logp, logp_low = blocks.resync(ex, walk, gpos), 0.0
-            w = exp(logp + logp_low)
-            if w > 0.0:
-                C = blocks.compensated_loss(
-                    loss, t, y, y_low, y_sum, dy, y_mag, w_out, b_out, h_top
-                )
-                if score:
-                    x = C - shift
-                    base = 0
-                    span = K
-                    while span > 1:
-                        half = span >> 1
-                        base = base + half if levels[base + half] < C else base
-                        span -= half
-                    rank = base + 1 if levels[base] < C else base
-                    cell = 2 * rank + (2 if rank < K and levels[rank] == C else 1)
-                    _west(groups[0], x, w)
-                    counts[0, cell] += w
-                    for i in range(n_top):
-                        gi = 2 + 2 * i if bit[top + i] == 1.0 else 1 + 2 * i
-                        _west(groups[gi], x, w)
-                        counts[gi, cell] += w
-                    for l in range(L - 1):
-                        dots[l] = x * below[0, l] - below[1, l]
-                    v = 0.0
-                    for k in range(top, n_units):
-                        v += coef[k] * (x * z[k] - zc[k])
-                    dots[L - 1] = v
-                else:
-                    for i in range(n_top):
-                        v = 0.0
-                        for o in range(n_out):
-                            v += theta[woff[L] + o * n_top + i] * dy[o]
-                        delta[top + i] = v * coef[top + i]
-                    for l in range(L - 1, 0, -1):
-                        _backprop_layer(
-                            theta, woff[l], sizes[l], sizes[l + 1], uoff[l], uoff[l - 1],
-                            coef, delta,
-                        )  # fmt: skip
-                    ratio = w / (total + w)
-                    for k in range(n_units):
-                        d = delta[k]
-                        dev = d - mean[k]
-                        step = dev * ratio
-                        mean[k] += step
-                        sq[k] += total * dev * step
-                        pos[k] += w if d > 0.0 else 0.0
-                        neg[k] += w if d < 0.0 else 0.0
-                        zero[k] += w if d == 0.0 else 0.0
-                    for l in range(L):
-                        v = 0.0
-                        for k in range(uoff[l], uoff[l + 1]):
-                            v += delta[k] * z[k]
-                        dots[l] = v
-                total += w
-                out = 0.0
-                for o in range(n_out):
-                    q = boff[L] - s0 + o
-                    _add_coordinate(w, dy[o], q, G[b], cen, m, s1, m2, sign)
-                    out += dy[o] * DW[b, q]
-                    row = woff[L] - s0 + o * n_top
-                    for j in range(n_top):
-                        e = dy[o] * h[top + j]
-                        _add_coordinate(w, e, row + j, G[b], cen, m, s1, m2, sign)
-                        out += e * DW[b, row + j]
-                _add_descent(w, dots, out, desc)
-            if gpos + 1 < hi:
-                logp, logp_low, u = blocks.gray_step(
-                    gpos, mask, top, n_top, top_units, w_out, bit, h, y, y_low, logp,
-                    logp_low,
-                )  # fmt: skip
-                bu = bit[u]
-                coef[u] = score_residual(bu, p[u], a[u]) if score else jac[int(bu), u]
-        _add_block(
-            score, geo, p, a, h, coef, stats, total, groups, counts, c_b, shift, ranks,
-            G[b], cen, m, s1, m2, sign,
-        )  # fmt: skip
-        lo = hi
-
-
-_call_chunk = outlined(f"{__name__}:_factored_chunk")
-
-
 @njit(parallel=PRANGE_ONLY, cache=True)
 def factored_moments_kernel(
     batch: Batch, geo: Geometry, code: int, opts: np.ndarray, baselines: np.ndarray,
@@ -445,13 +294,22 @@ def factored_moments_kernel(
     :func:`gradstat.kernels.accumulate.reduce_chunks`): within a block about the block's
     mean, across blocks about ``centre``, never as ``E[e^2] - E[e]^2``.
     """
-    sizes, woff, _, uoff = geo
+    theta = batch.theta
+    w_out, b_out = blocks.output_layer(theta, geo)
+    sizes, woff, boff, uoff = geo
     L = sizes.shape[0] - 2
-    n_hidden = woff[L] - sizes[0] * sizes[1]
+    n_units = uoff[L]
+    top = uoff[L - 1]
+    n_top = sizes[L]
+    n_out = sizes[L + 1]
+    s0 = sizes[0] * sizes[1]
+    n_hidden = woff[L] - s0
     B, n = G.shape
-    S = np.int64(1) << uoff[L]
+    S = np.int64(1) << n_units
     nc = blocks.block_chunks(S)
+    mask = (np.int64(1) << n_top) - 1
     score = code == REINFORCE
+    n_groups = 1 + 2 * n_top if score else 0
     acc = new_accumulators(B, nc, n, seg.shape[0] - 1, False)
     acc_m, acc_s1, acc_m2, acc_sign, acc_desc, _ = acc
     no_u = np.empty(0)
@@ -460,11 +318,129 @@ def factored_moments_kernel(
         c_b = baselines[b] if score else no_u
         levels = np.unique(c_b[:n_hidden])
         ranks = np.searchsorted(levels, c_b[:n_hidden])
+        K = levels.shape[0]
         shift = levels[0] if score else 0.0
         for c in prange(nc):
-            _call_chunk(
-                batch, geo, code, opts, b, c * S // nc, (c + 1) * S // nc, kappa, c_b, levels,
-                ranks, shift, G, centre, DW, acc_m[b, c], acc_s1[b, c], acc_m2[b, c],
-                acc_sign[b, c], acc_desc[b, c],
-            )  # fmt: skip
+            ex = example(batch, geo, b)
+            walk = blocks.new_walk(geo)
+            a, p, bit, h, y, dy = walk.a, walk.p, walk.bit, walk.h, walk.y, walk.dy
+            y_low, y_sum, top_units = walk.y_low, walk.y_sum, walk.top_units
+            y_mag, h_top = walk.y_mag, walk.h[top : top + n_top]
+            loss, t = ex.loss, ex.t
+            z = np.empty(n_units)
+            zc = np.empty(n_units)
+            coef = np.empty(n_units)
+            dots = np.empty(L)
+            jac = np.empty((2, n_units))
+            delta = np.empty(n_units)
+            stats = np.empty((5, n_units))
+            mean, sq, pos, neg, zero = stats[0], stats[1], stats[2], stats[3], stats[4]
+            below = np.empty((2, L))
+            groups = np.empty((n_groups, 3))
+            counts = np.empty((n_groups, 2 * K + 2))
+            m, s1, m2 = acc_m[b, c], acc_s1[b, c], acc_m2[b, c]
+            sign, desc, cen = acc_sign[b, c], acc_desc[b, c], centre[b]
+            lo = c * S // nc
+            stop = (c + 1) * S // nc
+            while lo < stop:
+                hi = blocks.block_end(lo, stop, n_top)
+                logp, period = blocks.enter_block(ex, lo, walk)
+                _descent_weights(geo, h, DW[b], c_b, shift, z, zc)
+                if not score:
+                    _surrogate_jacobians(code, opts, kappa, uoff, a, bit, jac)
+                for k in range(n_units):
+                    coef[k] = score_residual(bit[k], p[k], a[k]) if score else jac[int(bit[k]), k]
+                for l in range(L - 1 if score else 0):
+                    v = 0.0
+                    vc = 0.0
+                    for k in range(uoff[l], uoff[l + 1]):
+                        v += coef[k] * z[k]
+                        vc += coef[k] * zc[k]
+                    below[0, l] = v
+                    below[1, l] = vc
+                stats[:] = 0.0
+                groups[:] = 0.0
+                counts[:] = 0.0
+                total = 0.0
+                logp_low = 0.0
+                for gpos in range(lo, hi):
+                    if blocks.resync_due(gpos, lo, period):
+                        logp, logp_low = blocks.resync(ex, walk, gpos), 0.0
+                    w = exp(logp + logp_low)
+                    if w > 0.0:
+                        C = blocks.compensated_loss(
+                            loss, t, y, y_low, y_sum, dy, y_mag, w_out, b_out, h_top
+                        )
+                        if score:
+                            x = C - shift
+                            base = 0
+                            span = K
+                            while span > 1:
+                                half = span >> 1
+                                base = base + half if levels[base + half] < C else base
+                                span -= half
+                            rank = base + 1 if levels[base] < C else base
+                            cell = 2 * rank + (2 if rank < K and levels[rank] == C else 1)
+                            _west(groups[0], x, w)
+                            counts[0, cell] += w
+                            for i in range(n_top):
+                                gi = 2 + 2 * i if bit[top + i] == 1.0 else 1 + 2 * i
+                                _west(groups[gi], x, w)
+                                counts[gi, cell] += w
+                            for l in range(L - 1):
+                                dots[l] = x * below[0, l] - below[1, l]
+                            v = 0.0
+                            for k in range(top, n_units):
+                                v += coef[k] * (x * z[k] - zc[k])
+                            dots[L - 1] = v
+                        else:
+                            for i in range(n_top):
+                                v = 0.0
+                                for o in range(n_out):
+                                    v += theta[woff[L] + o * n_top + i] * dy[o]
+                                delta[top + i] = v * coef[top + i]
+                            for l in range(L - 1, 0, -1):
+                                _backprop_layer(
+                                    theta, woff[l], sizes[l], sizes[l + 1], uoff[l], uoff[l - 1],
+                                    coef, delta,
+                                )  # fmt: skip
+                            ratio = w / (total + w)
+                            for k in range(n_units):
+                                d = delta[k]
+                                dev = d - mean[k]
+                                step = dev * ratio
+                                mean[k] += step
+                                sq[k] += total * dev * step
+                                pos[k] += w if d > 0.0 else 0.0
+                                neg[k] += w if d < 0.0 else 0.0
+                                zero[k] += w if d == 0.0 else 0.0
+                            for l in range(L):
+                                v = 0.0
+                                for k in range(uoff[l], uoff[l + 1]):
+                                    v += delta[k] * z[k]
+                                dots[l] = v
+                        total += w
+                        out = 0.0
+                        for o in range(n_out):
+                            q = boff[L] - s0 + o
+                            _add_coordinate(w, dy[o], q, G[b], cen, m, s1, m2, sign)
+                            out += dy[o] * DW[b, q]
+                            row = woff[L] - s0 + o * n_top
+                            for j in range(n_top):
+                                e = dy[o] * h[top + j]
+                                _add_coordinate(w, e, row + j, G[b], cen, m, s1, m2, sign)
+                                out += e * DW[b, row + j]
+                        _add_descent(w, dots, out, desc)
+                    if gpos + 1 < hi:
+                        logp, logp_low, u = blocks.gray_step(
+                            gpos, mask, top, n_top, top_units, w_out, bit, h, y, y_low, logp,
+                            logp_low,
+                        )  # fmt: skip
+                        bu = bit[u]
+                        coef[u] = score_residual(bu, p[u], a[u]) if score else jac[int(bu), u]
+                _add_block(
+                    score, geo, p, a, h, coef, stats, total, groups, counts, c_b, shift, ranks,
+                    G[b], cen, m, s1, m2, sign,
+                )  # fmt: skip
+                lo = hi
     return call_reduce_chunks(acc)

@@ -10,6 +10,11 @@ callers declare that symbol without linking its code. A caller's cached code rec
 which symbols it needs, and they are published again before it is loaded from the cache
 (numba's ``reload_init`` hook, run before a cached function is linked).
 
+The exact engines' parallel kernels use it for the body of their ``prange`` loop: each
+chunk (or example) runs in a serial worker called through its one compiled copy, so
+numba's parallel passes, slow on a large loop body, see only the short loop over chunks
+(:data:`PRANGE_ONLY`), and the worker, compiled without them, runs the same code.
+
 A caller must lower the outlined call itself (directly, or through a function with
 ``inline="always"``): a jitted helper that makes the call for another kernel is not cached
 on its own, so that the kernel that calls it always records the symbol.

@@ -1,8 +1,8 @@
 """The exact kernels' serial chunk workers, called through their one compiled copy.
 
-The factored, gradient, one-layer, joint, quadrature and cells kernels run each chunk
-(or example) in a serial function called through
-:func:`gradstat.kernels.linking.outlined`, and call ``reduce_chunks`` the same way. The
+The gradient, one-layer, joint, quadrature and cells kernels run each chunk (or example)
+in a serial function called through :func:`gradstat.kernels.linking.outlined`, and the
+kernels that sum chunk accumulators call ``reduce_chunks`` the same way. The
 kernel's cached code only declares those functions: it must record their symbols for
 numba's cache, and a fresh process must load every kernel from the cache, compile
 nothing, and give the same numbers bit for bit.
@@ -27,7 +27,7 @@ from gradstat.kernels.linking import SYMBOL_PREFIX, publish, symbol_name
 ROOT = Path(__file__).resolve().parents[2]
 
 WORKERS = {
-    factored.factored_moments_kernel: [factored._factored_chunk, accumulate.reduce_chunks],
+    factored.factored_moments_kernel: [accumulate.reduce_chunks],
     gradient.gradient_kernel: [gradient._gradient_chunk],
     one_layer.one_layer_kernel: [one_layer._one_layer_chunk],
     joint.moments_kernel: [joint._moments_chunk, accumulate.reduce_chunks],
