@@ -186,14 +186,14 @@ def clear_stale_cache(package: Path | None = None) -> int:
 NOTICE = "compiling gradstat's kernels, first run only, about {seconds} s"
 
 KERNEL_SECONDS = {
-    "gradstat.engines.joint:moments_kernel": 12,
+    "gradstat.engines.joint:moments_kernel": 10,
     "gradstat.engines.sampling:_sample_kernel": 12,
-    "gradstat.engines.factored:factored_moments_kernel": 22,
+    "gradstat.engines.factored:factored_moments_kernel": 21,
     "gradstat.engines.state_estimates:state_estimates_kernel": 7,
     "gradstat.engines.streaming:_sums_kernel": 11,
-    "gradstat.engines.cells:cells_kernel": 12,
-    "gradstat.engines.one_layer:one_layer_kernel": 12,
-    "gradstat.engines.gradient:gradient_kernel": 9,
+    "gradstat.engines.cells:cells_kernel": 9,
+    "gradstat.engines.one_layer:one_layer_kernel": 6,
+    "gradstat.engines.gradient:gradient_kernel": 6,
     "gradstat.engines.message_moments:_surrogate_stats": 4,
 }
 """The largest cached kernels and the seconds of one idle core that compiling each takes

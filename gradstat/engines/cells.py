@@ -11,9 +11,16 @@ import numpy as np
 from numba import njit, prange
 
 from gradstat.estimators.arm import layer_estimate
-from gradstat.kernels.accumulate import accumulate, new_accumulators, reduce_chunks, sign_of
+from gradstat.kernels.accumulate import (
+    accumulate,
+    call_reduce_chunks,
+    clip_probabilities,
+    new_accumulators,
+    sign_of,
+)
 from gradstat.kernels.forward import log_sigmoid, loss_and_grad, output_gradient
 from gradstat.kernels.geometry import Batch, Geometry
+from gradstat.kernels.linking import PRANGE_ONLY, outlined
 
 
 @njit(cache=True)
@@ -81,7 +88,103 @@ def _cell_estimate(
     return w, diff
 
 
-@njit(parallel=True, cache=True)
+@njit(cache=True)
+def _cells_chunk(
+    disarm: bool, batch: Batch, geo: Geometry, b: int, lo: int, stop: int, LO: np.ndarray,
+    HI: np.ndarray, B1: np.ndarray, B2: np.ndarray, G: np.ndarray, shift: np.ndarray,
+    DW: np.ndarray, seg: np.ndarray, want_cov: bool, m: np.ndarray, s1: np.ndarray,
+    m2: np.ndarray, sign: np.ndarray, desc: np.ndarray, cov: np.ndarray,
+) -> None:  # fmt: skip
+    """Cells ``lo`` to ``stop`` of example ``b`` for :func:`cells_kernel`, added to the
+    chunk's accumulators ``m, s1, m2, sign, desc, cov``. A serial function called through
+    its one compiled copy (:func:`gradstat.kernels.linking.outlined`), so that numba's
+    parallel passes see only the kernel's short loop over chunks.
+    """
+    theta, T, loss = batch.theta, batch.T, batch.loss
+    tab = batch.L1[b]
+    sizes = geo.sizes
+    n1 = sizes[1]
+    n_out = sizes[2]
+    n = G.shape[1]
+    n_seg = seg.shape[0] - 1
+    work = np.empty((6, max(n1, n_out)))
+    e = np.empty(n)
+    s = np.empty(n)
+    d = np.empty(n)
+    dots = np.empty(n_seg)
+    digits = np.empty(n1, dtype=np.int64)
+    for cell in range(lo, stop):
+        rest = cell
+        for i in range(n1):
+            digits[i] = rest % 3
+            rest //= 3
+        w, diff = _cell_estimate(
+            disarm, theta, geo, tab, T[b], loss, digits, LO, HI, B1, B2, work, e, s
+        )
+        if w <= 0.0:
+            continue
+        accumulate(
+            w, e, G[b], shift, DW[b], seg, m, s1, m2,
+            sign, desc, d, dots, cov,
+        )  # fmt: skip
+        if not disarm:
+            for i in range(n1):
+                q = digits[i]
+                width = HI[i, q] - LO[i, q]
+                extra = w * diff * diff * width * width / 12.0
+                m2[i] += extra
+                if want_cov:
+                    cov[i, i] += extra
+                # Replace the sign count of the cell mean by P(sign agrees | cell).
+                gi = G[b, i]
+                if sign_of(e[i]) == sign_of(gi):
+                    sign[i] -= w
+                if diff != 0.0 and gi != 0.0:
+                    up = (HI[i, q] - max(LO[i, q], 0.5)) / width
+                    up = min(max(up, 0.0), 1.0)
+                    agree = up if (diff > 0.0) == (gi > 0.0) else 1.0 - up
+                    sign[i] += w * agree
+                elif diff == 0.0 and gi == 0.0:
+                    sign[i] += w
+
+
+_call_chunk = outlined(f"{__name__}:_cells_chunk")
+
+
+@njit(cache=True)
+def _cell_tables(
+    disarm: bool, batch: Batch, geo: Geometry, b: int, LO: np.ndarray, HI: np.ndarray,
+    B1: np.ndarray, B2: np.ndarray, shift: np.ndarray,
+) -> None:  # fmt: skip
+    """Example ``b``'s cells for :func:`cells_kernel`: each unit's cell bounds ``LO``,
+    ``HI`` and pair bits ``B1``, ``B2`` (:func:`_cells`), and in ``shift`` the estimate in
+    the likeliest cell (the shift of the variance sums)."""
+    sizes = geo.sizes
+    n1 = sizes[1]
+    n_out = sizes[2]
+    n = shift.shape[0]
+    tab = batch.L1[b]
+    for i in range(n1):
+        pm = exp(log_sigmoid(-tab[0, i]))
+        lo, hi, c1, c2 = _cells(tab[1, i], pm)
+        LO[i] = lo
+        HI[i] = hi
+        B1[i] = c1
+        B2[i] = c2
+    greedy = np.empty(n1, dtype=np.int64)
+    for i in range(n1):
+        widths = HI[i] - LO[i]
+        greedy[i] = np.argmax(widths)
+    _cell_estimate(
+        disarm, batch.theta, geo, tab, batch.T[b], batch.loss, greedy, LO, HI, B1, B2,
+        np.empty((6, max(n1, n_out))), shift, np.empty(n),
+    )  # fmt: skip
+
+
+_call_cell_tables = outlined(f"{__name__}:_cell_tables")
+
+
+@njit(parallel=PRANGE_ONLY, cache=True)
 def cells_kernel(
     disarm: bool, batch: Batch, geo: Geometry, G: np.ndarray, DW: np.ndarray,
     seg: np.ndarray, want_cov: bool, chunks: int,
@@ -92,10 +195,7 @@ def cells_kernel(
     ``E[g_hat - g]``, ``Var[g_hat]`` (summed about the estimate in the likeliest cell), sign
     probabilities, descent probabilities (NaN for ARM) and (``want_cov``) ``sum_x Cov_x``.
     """
-    theta, L1, T, loss = batch.theta, batch.L1, batch.T, batch.loss
-    sizes, woff, boff, uoff = geo
-    n1 = sizes[1]
-    n_out = sizes[2]
+    n1 = geo.sizes[1]
     B, n = G.shape
     n_seg = seg.shape[0] - 1
     S = np.int64(1)
@@ -106,71 +206,21 @@ def cells_kernel(
     acc_m, acc_s1, acc_m2, acc_sign, acc_desc, acc_cov = acc
     shift = np.empty(n)
     for b in range(B):
-        tab = L1[b]
         LO = np.empty((n1, 3))
         HI = np.empty((n1, 3))
         B1 = np.empty((n1, 3))
         B2 = np.empty((n1, 3))
-        for i in range(n1):
-            pm = exp(log_sigmoid(-tab[0, i]))
-            lo, hi, c1, c2 = _cells(tab[1, i], pm)
-            LO[i] = lo
-            HI[i] = hi
-            B1[i] = c1
-            B2[i] = c2
-        # The shift of the variance sums: the estimate in the likeliest cell.
-        greedy = np.empty(n1, dtype=np.int64)
-        for i in range(n1):
-            widths = HI[i] - LO[i]
-            greedy[i] = np.argmax(widths)
-        _cell_estimate(
-            disarm, theta, geo, tab, T[b], loss, greedy, LO, HI, B1, B2,
-            np.empty((6, max(n1, n_out))), shift, np.empty(n),
-        )  # fmt: skip
+        _call_cell_tables(disarm, batch, geo, b, LO, HI, B1, B2, shift)
         for c in prange(nc):
-            work = np.empty((6, max(n1, n_out)))
-            e = np.empty(n)
-            s = np.empty(n)
-            d = np.empty(n)
-            dots = np.empty(n_seg)
-            digits = np.empty(n1, dtype=np.int64)
-            for cell in range(c * S // nc, (c + 1) * S // nc):
-                rest = cell
-                for i in range(n1):
-                    digits[i] = rest % 3
-                    rest //= 3
-                w, diff = _cell_estimate(
-                    disarm, theta, geo, tab, T[b], loss, digits, LO, HI, B1, B2, work, e, s
-                )
-                if w <= 0.0:
-                    continue
-                accumulate(
-                    w, e, G[b], shift, DW[b], seg, acc_m[b, c], acc_s1[b, c], acc_m2[b, c],
-                    acc_sign[b, c], acc_desc[b, c], d, dots, acc_cov[c],
-                )  # fmt: skip
-                if not disarm:
-                    for i in range(n1):
-                        q = digits[i]
-                        width = HI[i, q] - LO[i, q]
-                        extra = w * diff * diff * width * width / 12.0
-                        acc_m2[b, c, i] += extra
-                        if want_cov:
-                            acc_cov[c, i, i] += extra
-                        # Replace the sign count of the cell mean by P(sign agrees | cell).
-                        gi = G[b, i]
-                        if sign_of(e[i]) == sign_of(gi):
-                            acc_sign[b, c, i] -= w
-                        if diff != 0.0 and gi != 0.0:
-                            up = (HI[i, q] - max(LO[i, q], 0.5)) / width
-                            up = min(max(up, 0.0), 1.0)
-                            agree = up if (diff > 0.0) == (gi > 0.0) else 1.0 - up
-                            acc_sign[b, c, i] += w * agree
-                        elif diff == 0.0 and gi == 0.0:
-                            acc_sign[b, c, i] += w
-    m, var, sign, desc, cov = reduce_chunks(acc)
+            _call_chunk(
+                disarm, batch, geo, b, c * S // nc, (c + 1) * S // nc, LO, HI, B1, B2, G, shift,
+                DW, seg, want_cov, acc_m[b, c], acc_s1[b, c], acc_m2[b, c], acc_sign[b, c],
+                acc_desc[b, c], acc_cov[c],
+            )  # fmt: skip
+    m, var, sign, desc, cov = call_reduce_chunks(acc)
     # Cell widths are differences of rounded probabilities: clip sums of them to [0, 1].
-    sign = np.minimum(np.maximum(sign, 0.0), 1.0)
-    desc = np.minimum(np.maximum(desc, 0.0), 1.0)
+    sign = clip_probabilities(sign)
+    desc = clip_probabilities(desc)
     if not disarm:
         desc[:, :] = np.nan
     return m, var, sign, desc, cov

@@ -16,9 +16,10 @@ from numba import njit, prange
 from gradstat.estimators.codes import REINFORCE
 from gradstat.estimators.dispatch import surrogate_jacobian
 from gradstat.kernels import blocks
-from gradstat.kernels.accumulate import new_accumulators, reduce_chunks, sign_of
+from gradstat.kernels.accumulate import call_reduce_chunks, new_accumulators, sign_of
 from gradstat.kernels.forward import score_residual
 from gradstat.kernels.geometry import Batch, Geometry, example
+from gradstat.kernels.linking import PRANGE_ONLY
 
 
 @njit(cache=True)
@@ -254,7 +255,7 @@ def _add_block(
                         )
 
 
-@njit(parallel=True, cache=True)
+@njit(parallel=PRANGE_ONLY, cache=True)
 def factored_moments_kernel(
     batch: Batch, geo: Geometry, code: int, opts: np.ndarray, baselines: np.ndarray,
     G: np.ndarray, centre: np.ndarray, DW: np.ndarray, seg: np.ndarray,
@@ -442,4 +443,4 @@ def factored_moments_kernel(
                     G[b], cen, m, s1, m2, sign,
                 )  # fmt: skip
                 lo = hi
-    return reduce_chunks(acc)
+    return call_reduce_chunks(acc)

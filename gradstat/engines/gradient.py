@@ -39,11 +39,103 @@ from gradstat.kernels.forward import (
     state_buffers,
 )
 from gradstat.kernels.geometry import Batch, Geometry, example, geometry, make_batch
+from gradstat.kernels.linking import PRANGE_ONLY, outlined
 from gradstat.network import BinaryNetwork
 from gradstat.problem import Problem, check_states, expand_mean, threads_for
 
 
-@njit(parallel=True, cache=True)
+@njit(cache=True)
+def _gradient_chunk(
+    batch: Batch, geo: Geometry, want_stats: bool, b: int, lo: int, stop: int, ref: float,
+    acc_loss: np.ndarray, ag: np.ndarray, s2c: np.ndarray, s2: np.ndarray,
+) -> None:  # fmt: skip
+    """One chunk of :func:`gradient_kernel`: example ``b``'s states ``lo`` to ``stop`` in
+    block order, added to the chunk's ``acc_loss[0]``, gradient ``ag`` and statistics
+    ``s2c``, ``s2``. A serial function called through its one compiled copy
+    (:func:`gradstat.kernels.linking.outlined`), so that numba's parallel passes see only
+    the kernel's short loop over chunks.
+    """
+    theta = batch.theta
+    sizes, woff, boff, uoff = geo
+    L = sizes.shape[0] - 2
+    top = uoff[L - 1]
+    n_top = sizes[L]
+    n_out = sizes[L + 1]
+    w_out, b_out = output_layer(theta, geo)
+    s0 = sizes[0] * sizes[1]
+    mask = (np.int64(1) << n_top) - 1
+    ex = example(batch, geo, b)
+    walk = new_walk(geo)
+    a, p, bit, h, y, dy = walk.a, walk.p, walk.bit, walk.h, walk.y, walk.dy
+    y_low, y_sum, top_units = walk.y_low, walk.y_sum, walk.top_units
+    y_mag, h_top = walk.y_mag, walk.h[top : top + n_top]
+    loss, t = ex.loss, ex.t
+    unit = np.empty((3, n_top))
+    while lo < stop:
+        hi = block_end(lo, stop, n_top)
+        logp, period = enter_block(ex, lo, walk)
+        unit[:] = 0.0
+        sum_r = 0.0
+        sum_c = 0.0
+        sum_w = 0.0
+        logp_low = 0.0
+        for g in range(lo, hi):
+            if resync_due(g, lo, period):
+                logp, logp_low = resync(ex, walk, g), 0.0
+            w = exp(logp + logp_low)
+            C = compensated_loss(loss, t, y, y_low, y_sum, dy, y_mag, w_out, b_out, h_top)
+            r = w * (C - ref)
+            sum_r += r
+            sum_c += w * C
+            sum_w += w
+            for i in range(n_top):
+                si = score_residual(bit[top + i], p[top + i], a[top + i])
+                unit[0, i] += r * si
+                if want_stats:
+                    ws = w * si * si
+                    unit[1, i] += ws * C
+                    unit[2, i] += ws
+            for o in range(n_out):
+                wd = w * dy[o]
+                ag[boff[L] - s0 + o] += wd
+                row = woff[L] - s0 + o * n_top
+                for j in range(n_top):
+                    ag[row + j] += wd * h[top + j]
+            if g + 1 < hi:
+                logp, logp_low, u = gray_step(
+                    g, mask, top, n_top, top_units, w_out, bit, h, y, y_low, logp, logp_low
+                )
+        acc_loss[0] += sum_c
+        for l in range(L):
+            n_prev = sizes[l]
+            for i in range(sizes[l + 1]):
+                k = uoff[l] + i
+                if k < top:
+                    si = score_residual(bit[k], p[k], a[k])
+                    gu, cu, wu = sum_r * si, sum_c * si * si, sum_w * si * si
+                else:
+                    gu, cu, wu = unit[0, k - top], unit[1, k - top], unit[2, k - top]
+                q = boff[l] - s0 + i
+                ag[q] += gu
+                if want_stats:
+                    s2c[q] += cu
+                    s2[q] += wu
+                if l > 0:
+                    row = woff[l] - s0 + i * n_prev
+                    prev = uoff[l - 1]
+                    for j in range(n_prev):
+                        f = h[prev + j]
+                        ag[row + j] += f * gu
+                        if want_stats:
+                            s2c[row + j] += f * f * cu
+                            s2[row + j] += f * f * wu
+        lo = hi
+
+
+_call_chunk = outlined(f"{__name__}:_gradient_chunk")
+
+
+@njit(parallel=PRANGE_ONLY, cache=True)
 def gradient_kernel(
     batch: Batch, geo: Geometry, want_stats: bool
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -63,19 +155,15 @@ def gradient_kernel(
     is ``O(n_L n_out)`` instead of ``O(n_params)``.
     """
     theta = batch.theta
-    sizes, woff, boff, uoff = geo
+    sizes, _, _, uoff = geo
     L = sizes.shape[0] - 2
     n_units = uoff[L]
-    top = uoff[L - 1]
-    n_top = sizes[L]
     B = batch.L1.shape[0]
     n_out = sizes[L + 1]
-    w_out, b_out = output_layer(theta, geo)
     s0 = sizes[0] * sizes[1]
     Pc = theta.shape[0] - s0
     S = np.int64(1) << n_units
     nc = block_chunks(S)
-    mask = (np.int64(1) << n_top) - 1
     n_stat = Pc if want_stats else 0
     acc_loss = np.zeros((B, nc, 1))
     acc_g = np.zeros((B, nc, Pc))
@@ -86,77 +174,10 @@ def gradient_kernel(
         ga, gp, gbit, gh, gy, gdy = state_buffers(n_units, n_out)
         ref = forward_loss(example(batch, geo, b), 0, half, ga, gp, gbit, gh, gy, gdy)[1]
         for c in prange(nc):
-            ex = example(batch, geo, b)
-            walk = new_walk(geo)
-            a, p, bit, h, y, dy = walk.a, walk.p, walk.bit, walk.h, walk.y, walk.dy
-            y_low, y_sum, top_units = walk.y_low, walk.y_sum, walk.top_units
-            y_mag, h_top = walk.y_mag, walk.h[top : top + n_top]
-            loss, t = ex.loss, ex.t
-            unit = np.empty((3, n_top))
-            ag = acc_g[b, c]
-            s2c = acc_s2c[b, c]
-            s2 = acc_s2[b, c]
-            lo = c * S // nc
-            stop = (c + 1) * S // nc
-            while lo < stop:
-                hi = block_end(lo, stop, n_top)
-                logp, period = enter_block(ex, lo, walk)
-                unit[:] = 0.0
-                sum_r = 0.0
-                sum_c = 0.0
-                sum_w = 0.0
-                logp_low = 0.0
-                for g in range(lo, hi):
-                    if resync_due(g, lo, period):
-                        logp, logp_low = resync(ex, walk, g), 0.0
-                    w = exp(logp + logp_low)
-                    C = compensated_loss(loss, t, y, y_low, y_sum, dy, y_mag, w_out, b_out, h_top)
-                    r = w * (C - ref)
-                    sum_r += r
-                    sum_c += w * C
-                    sum_w += w
-                    for i in range(n_top):
-                        si = score_residual(bit[top + i], p[top + i], a[top + i])
-                        unit[0, i] += r * si
-                        if want_stats:
-                            ws = w * si * si
-                            unit[1, i] += ws * C
-                            unit[2, i] += ws
-                    for o in range(n_out):
-                        wd = w * dy[o]
-                        ag[boff[L] - s0 + o] += wd
-                        row = woff[L] - s0 + o * n_top
-                        for j in range(n_top):
-                            ag[row + j] += wd * h[top + j]
-                    if g + 1 < hi:
-                        logp, logp_low, u = gray_step(
-                            g, mask, top, n_top, top_units, w_out, bit, h, y, y_low, logp, logp_low
-                        )
-                acc_loss[b, c, 0] += sum_c
-                for l in range(L):
-                    n_prev = sizes[l]
-                    for i in range(sizes[l + 1]):
-                        k = uoff[l] + i
-                        if k < top:
-                            si = score_residual(bit[k], p[k], a[k])
-                            gu, cu, wu = sum_r * si, sum_c * si * si, sum_w * si * si
-                        else:
-                            gu, cu, wu = unit[0, k - top], unit[1, k - top], unit[2, k - top]
-                        q = boff[l] - s0 + i
-                        ag[q] += gu
-                        if want_stats:
-                            s2c[q] += cu
-                            s2[q] += wu
-                        if l > 0:
-                            row = woff[l] - s0 + i * n_prev
-                            prev = uoff[l - 1]
-                            for j in range(n_prev):
-                                f = h[prev + j]
-                                ag[row + j] += f * gu
-                                if want_stats:
-                                    s2c[row + j] += f * f * cu
-                                    s2[row + j] += f * f * wu
-                lo = hi
+            _call_chunk(
+                batch, geo, want_stats, b, c * S // nc, (c + 1) * S // nc, ref, acc_loss[b, c],
+                acc_g[b, c], acc_s2c[b, c], acc_s2[b, c],
+            )  # fmt: skip
     return sum_chunks(acc_loss)[:, 0], sum_chunks(acc_g), sum_chunks(acc_s2c), sum_chunks(acc_s2)
 
 

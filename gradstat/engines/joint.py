@@ -17,10 +17,16 @@ import numpy as np
 from numba import njit, prange
 
 from gradstat.estimators.dispatch import draw_estimate
-from gradstat.kernels.accumulate import accumulate, new_accumulators, reduce_chunks
+from gradstat.kernels.accumulate import (
+    accumulate,
+    call_reduce_chunks,
+    new_accumulators,
+    reduce_chunks,
+)
 from gradstat.kernels.blocks import CHUNKS, n_chunks
 from gradstat.kernels.forward import forward_state, loss_and_grad, state_buffers
 from gradstat.kernels.geometry import Batch, Geometry, example
+from gradstat.kernels.linking import PRANGE_ONLY, outlined
 from gradstat.kernels.workspace import WS_ROWS
 
 
@@ -50,7 +56,35 @@ def greedy_shift(
     return shift
 
 
-@njit(parallel=True, cache=True)
+@njit(cache=True)
+def _moments_chunk(
+    batch: Batch, geo: Geometry, code: int, opts: np.ndarray, baselines: np.ndarray,
+    G: np.ndarray, DW: np.ndarray, seg: np.ndarray, cols: int, b: int, lo: int, stop: int,
+    shift: np.ndarray, m: np.ndarray, s1: np.ndarray, m2: np.ndarray, sign: np.ndarray,
+    desc: np.ndarray, cov: np.ndarray,
+) -> None:  # fmt: skip
+    """States ``lo`` to ``stop`` of example ``b`` for :func:`moments_kernel`, added to the
+    chunk's accumulators ``m, s1, m2, sign, desc, cov``. A serial function called through
+    its one compiled copy (:func:`gradstat.kernels.linking.outlined`), so that numba's
+    parallel passes see only the kernel's short loop over chunks.
+    """
+    n = G.shape[1]
+    n_seg = seg.shape[0] - 1
+    no_u = np.empty(0)
+    ex = example(batch, geo, b)
+    ws = np.empty((WS_ROWS, cols))
+    e = np.empty(n)
+    d = np.empty(n)
+    dots = np.empty(n_seg)
+    for state in range(lo, stop):
+        logp = draw_estimate(code, opts, ex, state, no_u, baselines[b], ws, e)
+        accumulate(exp(logp), e, G[b], shift, DW[b], seg, m, s1, m2, sign, desc, d, dots, cov)
+
+
+_call_chunk = outlined(f"{__name__}:_moments_chunk")
+
+
+@njit(parallel=PRANGE_ONLY, cache=True)
 def moments_kernel(
     batch: Batch, geo: Geometry, code: int, n_bits: int, opts: np.ndarray,
     baselines: np.ndarray, G: np.ndarray, DW: np.ndarray, seg: np.ndarray, want_cov: bool,
@@ -72,21 +106,14 @@ def moments_kernel(
     shift = greedy_shift(batch, geo, code, n_bits, opts, baselines, n, cols)
     S, nc = _state_chunks(n_bits, want_cov)
     acc_m, acc_s1, acc_m2, acc_sign, acc_desc, acc_cov = new_accumulators(B, nc, n, n_seg, want_cov)
-    no_u = np.empty(0)
     for b in range(B):
         for c in prange(nc):
-            ex = example(batch, geo, b)
-            ws = np.empty((WS_ROWS, cols))
-            e = np.empty(n)
-            d = np.empty(n)
-            dots = np.empty(n_seg)
-            for state in range(c * S // nc, (c + 1) * S // nc):
-                logp = draw_estimate(code, opts, ex, state, no_u, baselines[b], ws, e)
-                accumulate(
-                    exp(logp), e, G[b], shift[b], DW[b], seg, acc_m[b, c], acc_s1[b, c],
-                    acc_m2[b, c], acc_sign[b, c], acc_desc[b, c], d, dots, acc_cov[c],
-                )  # fmt: skip
-    return reduce_chunks((acc_m, acc_s1, acc_m2, acc_sign, acc_desc, acc_cov))
+            _call_chunk(
+                batch, geo, code, opts, baselines, G, DW, seg, cols, b, c * S // nc,
+                (c + 1) * S // nc, shift[b], acc_m[b, c], acc_s1[b, c], acc_m2[b, c],
+                acc_sign[b, c], acc_desc[b, c], acc_cov[c],
+            )  # fmt: skip
+    return call_reduce_chunks((acc_m, acc_s1, acc_m2, acc_sign, acc_desc, acc_cov))
 
 
 @cache
@@ -98,7 +125,7 @@ def user_moments_kernel(fn: Any) -> Any:
     with the built-in kernel, so only the estimate differs.
     """
 
-    @njit(parallel=True)
+    @njit(parallel=PRANGE_ONLY)
     def kernel(batch, geo, G, DW, seg, want_cov):  # noqa: ANN001, ANN202
         # Arrays are taken out of the tuples outside the loops over states: reading a tuple's
         # array costs a reference count update.

@@ -30,6 +30,7 @@ from gradstat.estimators.codes import REINMAX, SCORE, SURROGATE
 from gradstat.estimators.dispatch import surrogate_jacobian
 from gradstat.kernels.blocks import CHUNKS
 from gradstat.kernels.forward import offsets
+from gradstat.kernels.linking import PRANGE_ONLY
 
 
 def layerwise_gradient(
@@ -90,7 +91,7 @@ def _surrogate_moments(
     return m, _pair_sums(TL, TH, D0, D1, rbar, V, m, pi, pk, pidx)
 
 
-@njit(parallel=True, cache=True)
+@njit(parallel=PRANGE_ONLY, cache=True)
 def _pair_sums(
     TL: np.ndarray, TH: np.ndarray, D0: np.ndarray, D1: np.ndarray, rbar: np.ndarray,
     V: np.ndarray, m: np.ndarray, pi: np.ndarray, pk: np.ndarray, pidx: np.ndarray,
@@ -171,7 +172,7 @@ def _centred_moments(
     return D * (c + mu), cov
 
 
-@njit(parallel=True, cache=True)
+@njit(parallel=PRANGE_ONLY, cache=True)
 def _surrogate_stats(
     m: np.ndarray,
     cov: np.ndarray,

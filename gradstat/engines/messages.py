@@ -39,6 +39,7 @@ from numba import njit, prange
 
 from gradstat.kernels.blocks import CHUNKS
 from gradstat.kernels.forward import log_sigmoid, loss_and_grad, offsets
+from gradstat.kernels.linking import PRANGE_ONLY
 
 
 @njit(cache=True)
@@ -48,7 +49,7 @@ def unit_values(s: int, n: int, low: float, out: np.ndarray) -> None:
         out[i] = 1.0 if (s >> i) & 1 else low
 
 
-@njit(parallel=True, cache=True)
+@njit(parallel=PRANGE_ONLY, cache=True)
 def preactivations(
     theta: np.ndarray, woff: int, boff: int, n_prev: int, n: int, low: float
 ) -> np.ndarray:
@@ -64,7 +65,7 @@ def preactivations(
     return A
 
 
-@njit(parallel=True, cache=True)
+@njit(parallel=PRANGE_ONLY, cache=True)
 def half_tables(A: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """``T(s, s') = TL[s, s' mod 2^lo] * TH[s, s' >> lo]`` with ``lo = n // 2``.
 
@@ -92,7 +93,7 @@ def half_tables(A: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return TL, TH
 
 
-@njit(parallel=True, cache=True)
+@njit(parallel=PRANGE_ONLY, cache=True)
 def forward_message(TL: np.ndarray, TH: np.ndarray, alpha: np.ndarray) -> np.ndarray:
     """``alpha_l(s') = sum_s alpha_{l-1}(s) T(s, s')`` (each entry summed in a fixed order)."""
     S, nl = TL.shape
@@ -155,7 +156,7 @@ def spread(TL: np.ndarray, TH: np.ndarray, F: np.ndarray, M: np.ndarray) -> np.n
     return _pair_sums(TL, TH, F, M)
 
 
-@njit(parallel=True, cache=True)
+@njit(parallel=PRANGE_ONLY, cache=True)
 def _pair_sums(TL: np.ndarray, TH: np.ndarray, F: np.ndarray, M: np.ndarray) -> np.ndarray:
     """:func:`expect` (``M`` empty) or :func:`spread` (``M`` the centres)."""
     nb, jobs, nc = pair_jobs(TL.shape[0], TH.shape[1])
@@ -196,7 +197,7 @@ def _expect_job(
             row[q] += th * tmp[q]
 
 
-@njit(parallel=True, cache=True)
+@njit(parallel=PRANGE_ONLY, cache=True)
 def expect_bits(TL: np.ndarray, TH: np.ndarray, F: np.ndarray, n: int) -> np.ndarray:
     """Conditional sums given the layer below, split by each unit's bit of the upper state.
 
@@ -252,7 +253,7 @@ def _bits_job(
                 row[Q * (1 + side + i) + q] += th * tmp[0, q]
 
 
-@njit(parallel=True, cache=True)
+@njit(parallel=PRANGE_ONLY, cache=True)
 def top_layer(
     theta: np.ndarray, sizes: np.ndarray, t: np.ndarray, loss: int, low: float, alpha: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, float, np.ndarray]:
@@ -328,7 +329,7 @@ def score_moments(
     return r * z1 - p * z0, r * r * z1 + p * p * z0
 
 
-@njit(parallel=True, cache=True)
+@njit(parallel=PRANGE_ONLY, cache=True)
 def combine(
     Yb: np.ndarray,
     A: np.ndarray,

@@ -10,6 +10,7 @@ from numba import njit, prange
 from gradstat.kernels.blocks import CHUNKS
 from gradstat.kernels.forward import BCE, MSE, XENT, bce_term, loss_and_grad, xent_terms
 from gradstat.kernels.geometry import Batch, Geometry
+from gradstat.kernels.linking import PRANGE_ONLY, outlined
 
 LO_BITS = 10
 """Units in the low half of a one-layer state: a block is the ``2^LO_BITS`` consecutive
@@ -286,7 +287,69 @@ def one_layer_layout(n1: int) -> tuple[int, int]:
     return n_lo, nc
 
 
-@njit(parallel=True, cache=True)
+@njit(cache=True)
+def _one_layer_chunk(
+    batch: Batch, geo: Geometry, b: int, c: int, ref: float, on: np.ndarray, off: np.ndarray
+) -> None:  # fmt: skip
+    """Chunk ``c`` of example ``b`` for :func:`one_layer_kernel`, added to its marginals
+    over ``b_i = 1`` (``on``) and ``b_i = 0`` (``off``). A serial function called through
+    its one compiled copy (:func:`gradstat.kernels.linking.outlined`), so that numba's
+    parallel passes see only the kernel's short loop over tasks.
+    """
+    theta, sizes, L1, T, loss = batch.theta, geo.sizes, batch.L1, batch.T, batch.loss
+    n1, n_out = sizes[1], sizes[2]
+    n_lo, nc = one_layer_layout(n1)
+    n_hi = n1 - n_lo
+    K = np.int64(1) << n_lo
+    blocks = np.int64(1) << n_hi
+    Pc = n1 + n_out * n1 + n_out
+    woff = sizes[0] * n1 + n1
+    boff = woff + n_out * n1
+    dcol = n1 + n_out * n1
+    tab = L1[b]
+    p_lo = np.empty(K)
+    y_lo = np.empty((n_out, K))
+    work = np.empty((2 + n_out, K))
+    totals = np.empty(2 + n_out)
+    sum_r = np.zeros(K)
+    sum_d = np.zeros((n_out, K))
+    yh = np.empty(n_out)
+    p_off = np.empty(n_hi)
+    for k in range(n_hi):
+        p_off[k] = exp(tab[3, n_lo + k])
+    mass_lo = _one_layer_tables(theta, tab, n_lo, n_out, woff, n1, p_lo, y_lo)
+    for blk in range(c * blocks // nc, (c + 1) * blocks // nc):
+        ph = 1.0
+        for o in range(n_out):
+            yh[o] = theta[boff + o]
+        for k in range(n_hi):
+            i = n_lo + k
+            fire = (blk >> k) & 1
+            ph *= tab[5, i] if fire else p_off[k]
+            value = tab[4, i] if fire else tab[6, i]
+            for o in range(n_out):
+                yh[o] += theta[woff + o * n1 + i] * value
+        _block_sums(loss, ph, p_lo, y_lo, yh, T[b], ref, work, sum_r, sum_d, totals)
+        on[Pc + 1] += ph * mass_lo
+        on[Pc + 2] += ph * totals[1 + n_out]
+        for q in range(n_out + 1):
+            total = ph * totals[q]
+            on[Pc if q == 0 else dcol + q - 1] += total
+            first_hi = n1 * q + n_lo
+            for k in range(n_hi):
+                if (blk >> k) & 1:
+                    on[first_hi + k] += total
+                else:
+                    off[first_hi + k] += total
+    _fold_marginals(sum_r, n_lo, on, off, 0, work[0])
+    for o in range(n_out):
+        _fold_marginals(sum_d[o], n_lo, on, off, n1 + o * n1, work[0])
+
+
+_call_chunk = outlined(f"{__name__}:_one_layer_chunk")
+
+
+@njit(parallel=PRANGE_ONLY, cache=True)
 def one_layer_kernel(
     batch: Batch, geo: Geometry, want_stats: bool
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -332,9 +395,6 @@ def one_layer_kernel(
     n1, n_out = sizes[1], sizes[2]
     B = L1.shape[0]
     n_lo, nc = one_layer_layout(n1)
-    n_hi = n1 - n_lo
-    K = np.int64(1) << n_lo
-    blocks = np.int64(1) << n_hi
     Pc = n1 + n_out * n1 + n_out
     woff = sizes[0] * n1 + n1
     boff = woff + n_out * n1
@@ -347,49 +407,7 @@ def one_layer_kernel(
     # row 1 those over b_i = 0.
     acc = np.zeros((B * nc, 2, Pc + 3))
     for task in prange(B * nc):
-        b = task // nc
-        c = task % nc
-        tab = L1[b]
-        ref = refs[b]
-        on = acc[task, 0]
-        off = acc[task, 1]
-        p_lo = np.empty(K)
-        y_lo = np.empty((n_out, K))
-        work = np.empty((2 + n_out, K))
-        totals = np.empty(2 + n_out)
-        sum_r = np.zeros(K)
-        sum_d = np.zeros((n_out, K))
-        yh = np.empty(n_out)
-        p_off = np.empty(n_hi)
-        for k in range(n_hi):
-            p_off[k] = exp(tab[3, n_lo + k])
-        mass_lo = _one_layer_tables(theta, tab, n_lo, n_out, woff, n1, p_lo, y_lo)
-        for blk in range(c * blocks // nc, (c + 1) * blocks // nc):
-            ph = 1.0
-            for o in range(n_out):
-                yh[o] = theta[boff + o]
-            for k in range(n_hi):
-                i = n_lo + k
-                fire = (blk >> k) & 1
-                ph *= tab[5, i] if fire else p_off[k]
-                value = tab[4, i] if fire else tab[6, i]
-                for o in range(n_out):
-                    yh[o] += theta[woff + o * n1 + i] * value
-            _block_sums(loss, ph, p_lo, y_lo, yh, T[b], ref, work, sum_r, sum_d, totals)
-            on[Pc + 1] += ph * mass_lo
-            on[Pc + 2] += ph * totals[1 + n_out]
-            for q in range(n_out + 1):
-                total = ph * totals[q]
-                on[Pc if q == 0 else dcol + q - 1] += total
-                first_hi = n1 * q + n_lo
-                for k in range(n_hi):
-                    if (blk >> k) & 1:
-                        on[first_hi + k] += total
-                    else:
-                        off[first_hi + k] += total
-        _fold_marginals(sum_r, n_lo, on, off, 0, work[0])
-        for o in range(n_out):
-            _fold_marginals(sum_d[o], n_lo, on, off, n1 + o * n1, work[0])
+        _call_chunk(batch, geo, task // nc, task % nc, refs[task // nc], acc[task, 0], acc[task, 1])
     losses = np.zeros(B)
     grads = np.zeros((B, Pc))
     s2c = np.zeros((B, n_stat))

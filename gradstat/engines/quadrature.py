@@ -35,9 +35,10 @@ import numpy as np
 from numba import njit, prange
 
 from gradstat.estimators.gumbel_rao import conditional_surrogate
-from gradstat.kernels.accumulate import sign_of
+from gradstat.kernels.accumulate import clip_probabilities, sign_of
 from gradstat.kernels.forward import backprop_surrogate, forward_loss, transposed_product
 from gradstat.kernels.geometry import Batch, Geometry, example
+from gradstat.kernels.linking import PRANGE_ONLY, outlined
 from gradstat.kernels.workspace import UNIT2, WORK, WS_ROWS, state_rows
 
 
@@ -192,7 +193,55 @@ def _sign_state(
             desc[col] += w
 
 
-@njit(parallel=True, cache=True)
+@njit(cache=True)
+def _quadrature_example(
+    batch: Batch, geo: Geometry, code: int, opts: np.ndarray, G: np.ndarray, DW: np.ndarray,
+    seg: np.ndarray, cols: int, b: int, width: int, mean: np.ndarray, second: np.ndarray,
+    sign: np.ndarray, desc: np.ndarray, sign_bad: np.ndarray, desc_bad: np.ndarray,
+) -> None:  # fmt: skip
+    """Example ``b`` of :func:`quadrature_kernel`, added to its rows ``mean``, ``second``,
+    ``sign``, ``desc``, ``sign_bad``, ``desc_bad``. A serial function called through its
+    one compiled copy (:func:`gradstat.kernels.linking.outlined`), so that numba's
+    parallel passes see only the kernel's short loop over examples.
+    """
+    n = G.shape[1]
+    sizes, uoff = geo.sizes, geo.uoff
+    N = uoff[sizes.shape[0] - 2]
+    no_u = np.empty(0)
+    ex = example(batch, geo, b)
+    ws = np.empty((WS_ROWS, cols))
+    a, p, bit, h, jac, y, dy, _, _ = state_rows(ws, geo)
+    var = ws[UNIT2, :N]
+    e = np.empty(n)
+    cv = np.empty(n)
+    S = np.empty((width, width))
+    T = np.empty((width, width))
+    up = np.empty((5, width))
+    top = sizes.shape[0] - 2
+    kappa = 1.0 - ex.tab1[6, 0]
+    for state in range(np.int64(1) << N):
+        logp, _ = forward_loss(ex, state, no_u, a, p, bit, h, y, dy)
+        w = exp(logp)
+        for k in range(N):
+            jac[k], var[k] = conditional_surrogate(code, opts, a[k], bit[k], kappa)
+        backprop_surrogate(ex.theta, geo.sizes, geo.woff, geo.boff, uoff, h, dy, jac,
+                           ws[WORK : WORK + 2], e)  # fmt: skip
+        _second_moments(ex.theta, geo, h, dy, jac, var, e, S, T, cv)
+        if w > 0.0:
+            transposed_product(ex.theta, geo.woff[top], sizes[top + 1], sizes[top], dy,
+                               up[4])  # fmt: skip
+            _sign_state(ex.theta, geo, h, e, G[b], DW[b], seg, w, up, sign, desc,
+                        sign_bad, desc_bad, up[4])  # fmt: skip
+        for q in range(n):
+            d = e[q] - G[b, q]
+            mean[q] += w * d
+            second[q] += w * (d * d + cv[q])
+
+
+_call_example = outlined(f"{__name__}:_quadrature_example")
+
+
+@njit(parallel=PRANGE_ONLY, cache=True)
 def quadrature_kernel(
     batch: Batch, geo: Geometry, code: int, opts: np.ndarray, G: np.ndarray, DW: np.ndarray,
     seg: np.ndarray, cols: int,
@@ -203,8 +252,7 @@ def quadrature_kernel(
     ``DW``, segments ``seg``; NaN where the bits do not fix the sign). Examples run in
     parallel, each summed in state order."""
     B, n = G.shape
-    sizes, uoff = geo.sizes, geo.uoff
-    N = uoff[sizes.shape[0] - 2]
+    sizes = geo.sizes
     width = 1
     for l in range(1, sizes.shape[0] - 1):
         width = max(width, sizes[l])
@@ -215,39 +263,14 @@ def quadrature_kernel(
     desc = np.zeros((B, n_seg + 2))
     sign_bad = np.zeros((B, n), dtype=np.bool_)
     desc_bad = np.zeros((B, n_seg + 2), dtype=np.bool_)
-    no_u = np.empty(0)
     for b in prange(B):
-        ex = example(batch, geo, b)
-        ws = np.empty((WS_ROWS, cols))
-        a, p, bit, h, jac, y, dy, _, _ = state_rows(ws, geo)
-        var = ws[UNIT2, :N]
-        e = np.empty(n)
-        cv = np.empty(n)
-        S = np.empty((width, width))
-        T = np.empty((width, width))
-        up = np.empty((5, width))
-        top = sizes.shape[0] - 2
-        kappa = 1.0 - ex.tab1[6, 0]
-        for state in range(np.int64(1) << N):
-            logp, _ = forward_loss(ex, state, no_u, a, p, bit, h, y, dy)
-            w = exp(logp)
-            for k in range(N):
-                jac[k], var[k] = conditional_surrogate(code, opts, a[k], bit[k], kappa)
-            backprop_surrogate(ex.theta, geo.sizes, geo.woff, geo.boff, uoff, h, dy, jac,
-                               ws[WORK : WORK + 2], e)  # fmt: skip
-            _second_moments(ex.theta, geo, h, dy, jac, var, e, S, T, cv)
-            if w > 0.0:
-                transposed_product(ex.theta, geo.woff[top], sizes[top + 1], sizes[top], dy,
-                                   up[4])  # fmt: skip
-                _sign_state(ex.theta, geo, h, e, G[b], DW[b], seg, w, up, sign[b], desc[b],
-                            sign_bad[b], desc_bad[b], up[4])  # fmt: skip
-            for q in range(n):
-                d = e[q] - G[b, q]
-                mean[b, q] += w * d
-                second[b, q] += w * (d * d + cv[q])
+        _call_example(
+            batch, geo, code, opts, G, DW, seg, cols, b, width, mean[b], second[b], sign[b],
+            desc[b], sign_bad[b], desc_bad[b],
+        )  # fmt: skip
     # State probabilities are rounded: clip sums of them to [0, 1].
-    sign = np.minimum(np.maximum(sign, 0.0), 1.0)
-    desc = np.minimum(np.maximum(desc, 0.0), 1.0)
+    sign = clip_probabilities(sign)
+    desc = clip_probabilities(desc)
     for b in range(B):
         for q in range(n):
             if sign_bad[b, q]:

@@ -24,11 +24,12 @@ from gradstat.estimators.registry import EstimatorBase
 from gradstat.kernels.blocks import CHUNKS, n_chunks
 from gradstat.kernels.forward import forward_state, loss_and_grad, state_buffers
 from gradstat.kernels.geometry import Batch, Geometry, example
+from gradstat.kernels.linking import PRANGE_ONLY
 from gradstat.kernels.workspace import WS_ROWS
 from gradstat.problem import Problem
 
 
-@njit(parallel=True, cache=True)
+@njit(parallel=PRANGE_ONLY, cache=True)
 def state_estimates_kernel(
     batch: Batch, geo: Geometry, code: int, n_bits: int, opts: np.ndarray,
     baselines: np.ndarray, cols: int, logp: np.ndarray, out: np.ndarray,
@@ -62,7 +63,7 @@ def user_state_estimates(fn: Any) -> Any:
     cached on disk), as :func:`gradstat.engines.joint.user_moments_kernel` is.
     """
 
-    @njit(parallel=True)
+    @njit(parallel=PRANGE_ONLY)
     def kernel(batch, geo, b, logp, out):  # noqa: ANN001, ANN202
         theta, L1, X, T, loss, mode = batch
         sizes, woff, boff, uoff = geo

@@ -13,6 +13,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from gradstat.kernels.linking import outlined
+
 
 @njit(cache=True)
 def sign_of(v: float) -> int:
@@ -136,3 +138,19 @@ def reduce_chunks(
         for b in range(s1.shape[0]):
             cov -= np.outer(s1[b], s1[b])
     return sum_chunks(acc_m), var, sum_chunks(acc_sign), sum_chunks(acc_desc), cov
+
+
+call_reduce_chunks = outlined(f"{__name__}:reduce_chunks")
+""":func:`reduce_chunks` through its one compiled copy
+(:func:`gradstat.kernels.linking.outlined`): called once per kernel call, it need not be
+compiled again into each kernel."""
+
+
+@njit(cache=True)
+def clip_probabilities(a: np.ndarray) -> np.ndarray:
+    """``a`` clipped to ``[0, 1]`` (NaN stays NaN): sums of rounded probabilities.
+
+    A function of its own so that the parallel kernels that call it compile the two
+    array expressions once, here, outside their parallel passes.
+    """
+    return np.minimum(np.maximum(a, 0.0), 1.0)

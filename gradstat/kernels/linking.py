@@ -10,6 +10,11 @@ callers declare that symbol without linking its code. A caller's cached code rec
 which symbols it needs, and they are published again before it is loaded from the cache
 (numba's ``reload_init`` hook, run before a cached function is linked).
 
+The exact engines' parallel kernels use it for the body of their ``prange`` loop: each
+chunk (or example) runs in a serial worker called through its one compiled copy, so
+numba's parallel passes, slow on a large loop body, see only the short loop over chunks
+(:data:`PRANGE_ONLY`), and the worker, compiled without them, runs the same code.
+
 A caller must lower the outlined call itself (directly, or through a function with
 ``inline="always"``): a jitted helper that makes the call for another kernel is not cached
 on its own, so that the kernel that calls it always records the symbol.
@@ -25,10 +30,29 @@ from typing import Any
 from llvmlite import binding as llvm
 from numba import types
 from numba.core import cgutils
+from numba.core.cpu_options import ParallelOptions
 from numba.extending import intrinsic
 
 SYMBOL_PREFIX = "gradstat_outlined_"
 """The prefix of the symbols :func:`outlined` publishes."""
+
+PRANGE_ONLY = ParallelOptions(
+    {
+        "prange": True,
+        "comprehension": False,
+        "reduction": False,
+        "inplace_binop": False,
+        "setitem": False,
+        "numpy": False,
+        "stencil": False,
+        "fusion": False,
+    }
+)
+"""``parallel=`` for kernels whose only parallel code is a ``prange`` loop over independent
+jobs: numba's ``parallel=True`` also turns every NumPy allocation and array expression
+of the kernel into a parallel loop of its own, each compiled as a separate function
+(most of a small kernel's compile time) to gain nothing on arrays of a few hundred
+entries. Element by element, the same values."""
 
 _published: dict[str, int] = {}
 """Symbol name -> address of each compiled callee published in this process."""
