@@ -194,7 +194,7 @@ KERNEL_SECONDS = {
     "gradstat.engines.cells:cells_kernel": 9,
     "gradstat.engines.one_layer:one_layer_kernel": 6,
     "gradstat.engines.gradient:gradient_kernel": 6,
-    "gradstat.engines.message_moments:_surrogate_stats": 4,
+    "gradstat.engines.message_moments:surrogate_stats": 4,
 }
 """The largest cached kernels and the seconds of one idle core that compiling each takes
 with what it calls (``benchmarks/bench_startup.py --profile``; the first kernel that calls

@@ -70,7 +70,7 @@ def layerwise_cost(sizes: tuple[int, ...]) -> int:
 # ---------------------------------------------------------------------------------------
 
 
-def _surrogate_moments(
+def surrogate_moments(
     TL: np.ndarray, TH: np.ndarray, D0: np.ndarray, D1: np.ndarray, rbar: np.ndarray,
     V: np.ndarray, pi: np.ndarray, pk: np.ndarray, pidx: np.ndarray,
 ) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
@@ -96,7 +96,7 @@ def _pair_sums(
     TL: np.ndarray, TH: np.ndarray, D0: np.ndarray, D1: np.ndarray, rbar: np.ndarray,
     V: np.ndarray, m: np.ndarray, pi: np.ndarray, pk: np.ndarray, pidx: np.ndarray,
 ) -> np.ndarray:  # fmt: skip
-    """One pass of :func:`_surrogate_moments` over the pairs ``(s, s')``, per state ``s``.
+    """One pass of :func:`surrogate_moments` over the pairs ``(s, s')``, per state ``s``.
 
     With ``m`` empty, ``sum_{s'} T D_i rbar_i`` per unit ``i`` (the mean); else, per pair
     ``q`` of units, ``sum_{s'} T [(x_i - m_i)(x_k - m_k) + D_i D_k V_ik]`` with ``x = D *
@@ -138,7 +138,7 @@ def _pair_sums(
     return reduce_jobs(part, nb)
 
 
-def _centred_moments(
+def centred_moments(
     TL: np.ndarray,
     TH: np.ndarray,
     D: np.ndarray,
@@ -149,7 +149,7 @@ def _centred_moments(
     pk: np.ndarray,
     pidx: np.ndarray,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """:func:`_surrogate_moments` for a surrogate ``D(s)`` that ignores the unit's own bit.
+    """:func:`surrogate_moments` for a surrogate ``D(s)`` that ignores the unit's own bit.
 
     Then ``m(s) = D * mu(s)`` and ``Cov(s) = (D D^T) * Cov[r | s]`` with ``mu(s) =
     sum_{s'} T rbar``. The conditional moments of ``r`` are summed about the layer's mean
@@ -173,7 +173,7 @@ def _centred_moments(
 
 
 @njit(parallel=PRANGE_ONLY, cache=True)
-def _surrogate_stats(
+def surrogate_stats(
     m: np.ndarray,
     cov: np.ndarray,
     diag: np.ndarray,
@@ -253,7 +253,7 @@ def _surrogate_stats(
 
 
 @njit(cache=True)
-def _jacobians(
+def surrogate_jacobians_table(
     A: np.ndarray, code: int, opts: np.ndarray, kappa: float
 ) -> tuple[np.ndarray, np.ndarray]:
     """The surrogate ``dh/da`` at every pre-activation, for a unit that drew 0 and 1."""
@@ -267,7 +267,7 @@ def _jacobians(
     return D0, D1
 
 
-def _pairs(n: int, diagonal: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def unit_pairs(n: int, diagonal: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Pairs ``i <= k`` of ``n`` units (or only ``i = k``), their indices in the packed
     upper triangle, and where each ``(i, i)`` sits among the chosen pairs."""
     full = [(i, k) for i in range(n) for k in range(i, n)]
@@ -325,7 +325,7 @@ def layerwise_moments(
     alpha_{l-1} h_j^2 Cov_l,ii + sum_s alpha_{l-1} (h_j m_l,i - E)^2``. Variances are sums
     of squares about a mean (ReinMax, whose surrogate depends on the unit's own bit, with
     ``D`` evaluated per pair ``(s, s')``), or about the layer's mean signal
-    (:func:`_centred_moments`), never differences of raw second moments, so nearly
+    (:func:`centred_moments`), never differences of raw second moments, so nearly
     deterministic estimates keep their tiny variances.
 
     **REINFORCE.** ``g_hat_ij = (C - c) sigma_i h_j`` with ``sigma = b_l - p_l``; given
@@ -361,7 +361,7 @@ def layerwise_moments(
     jac: list = [None] * (L + 1)
     for l in range(2, L + 1):
         if surrogate:
-            jac[l] = _jacobians(As[l], code, opts, kappa)
+            jac[l] = surrogate_jacobians_table(As[l], code, opts, kappa)
     Ws = [
         np.ascontiguousarray(theta[woff[l - 1] : boff[l - 1]].reshape(sizes_t[l], -1))
         for l in range(1, L + 1)
@@ -370,7 +370,7 @@ def layerwise_moments(
     for b in range(B):
         alphas = example_messages(As, tables, A1[b])
         if surrogate:
-            jac[1] = _jacobians(As[1], code, opts, kappa)
+            jac[1] = surrogate_jacobians_table(As[1], code, opts, kappa)
         C, dY, expected, out = top_layer(theta, sizes, T[b], loss, low, alphas[L])
         losses[b] = expected
         nL, n_out = sizes_t[L], sizes_t[L + 1]
@@ -393,12 +393,12 @@ def layerwise_moments(
             acc, beta1, beta2 = combine(Yb, As[l], alphas[l - 1], n_prev, low, score, l > 1)
             moments = None
             if surrogate:
-                pi, pk, pidx, diag = _pairs(n, diagonal=l == 1)
+                pi, pk, pidx, diag = unit_pairs(n, diagonal=l == 1)
                 if bitdep:
-                    m, cov = _surrogate_moments(TL, TH, *jac[l], rbar, V, pi, pk, pidx)
+                    m, cov = surrogate_moments(TL, TH, *jac[l], rbar, V, pi, pk, pidx)
                 else:
-                    m, cov = _centred_moments(TL, TH, jac[l][0], rbar, V, alphas[l], pi, pk, pidx)
-                moments = _surrogate_stats(m, cov, diag, alphas[l - 1], Ws[l - 1], low, l > 1)
+                    m, cov = centred_moments(TL, TH, jac[l][0], rbar, V, alphas[l], pi, pk, pidx)
+                moments = surrogate_stats(m, cov, diag, alphas[l - 1], Ws[l - 1], low, l > 1)
                 rbar, V = moments[2], moments[3]
             used = None if baselines_out is None else baselines_out[b]
             _store_layer(acc, moments, l, sizes_t, woff, boff, X[b], expected, baseline,

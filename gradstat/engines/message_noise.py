@@ -60,15 +60,15 @@ import numpy as np
 from scipy.special import expit
 
 from gradstat.engines.message_moments import (
-    _centred_moments,
-    _jacobians,
-    _pairs,
-    _surrogate_moments,
-    _surrogate_stats,
     centred_baseline,
+    centred_moments,
     example_messages,
     layer_tables,
     place_layer,
+    surrogate_jacobians_table,
+    surrogate_moments,
+    surrogate_stats,
+    unit_pairs,
 )
 from gradstat.engines.messages import expect, expect_bits, spread, top_layer
 from gradstat.estimators.codes import REINMAX, SCORE
@@ -205,21 +205,21 @@ class _SurrogateLayers:
         n = self.sizes[k]
         W = self.theta[woff[k - 1] : boff[k - 1]].reshape(n, -1) if k > 1 else np.zeros((n, 0))
         W = np.ascontiguousarray(W)
-        D0, D1 = _jacobians(A, self.code, self.opts, 1.0 - low)
-        pi, pk, pidx, diag = _pairs(n, diagonal=k == 1)
+        D0, D1 = surrogate_jacobians_table(A, self.code, self.opts, 1.0 - low)
+        pi, pk, pidx, diag = unit_pairs(n, diagonal=k == 1)
         bitdep = self.code == REINMAX
 
         def moments(rbar: np.ndarray, V: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
             if bitdep:
-                return _surrogate_moments(TL, TH, D0, D1, rbar, V, pi, pk, pidx)
-            return _centred_moments(TL, TH, D0, rbar, V, alphas[k], pi, pk, pidx)
+                return surrogate_moments(TL, TH, D0, D1, rbar, V, pi, pk, pidx)
+            return centred_moments(TL, TH, D0, rbar, V, alphas[k], pi, pk, pidx)
 
         def stats(m: np.ndarray, cov: np.ndarray) -> tuple[np.ndarray, ...]:
-            return _surrogate_stats(m, cov, diag, alphas[k - 1], W, low, k > 1)
+            return surrogate_stats(m, cov, diag, alphas[k - 1], W, low, k > 1)
 
         # The source k itself: Var(D * rbar | h_{k-1}); each source above: its V pushed
         # through this layer's Jacobians, E[(D D^T) * V_l | h_{k-1}]. With a zero mean
-        # signal _surrogate_stats sums the covariances alone.
+        # signal surrogate_stats sums the covariances alone.
         m, cov = moments(self.rbar, np.zeros((0, 0)))
         zero = np.zeros_like(m)
         mean, _, rbar, _ = stats(m, np.zeros_like(cov))
