@@ -298,6 +298,10 @@ def install_compile_notice(stream: TextIO | None = None) -> None:
         return
     from numba.core import event
 
+    # numba's first import runs prepare_numba (when_imported), which installs the notice:
+    # a second one here would print again whatever silence_compile_notice did to the first.
+    if _notice is not None:
+        return
     notice = _CompileNotice(sys.stderr if stream is None else stream)
 
     class _Listener(event.Listener):

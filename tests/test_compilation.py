@@ -165,6 +165,24 @@ def test_compile_notice_once_for_cached_gradstat_functions() -> None:
     assert notice.compiled == 5 and notice.depth == 0
 
 
+def test_silenced_process_prints_no_notice(tmp_path: Path) -> None:
+    """``silence_compile_notice`` before numba's first import (as ``gradstat warmup``'s
+    workers do): numba's import installs the notice on the way, and no second, unsilenced
+    one may print when a kernel then compiles from an empty cache."""
+    code = (
+        "import numpy as np\n"
+        "from gradstat.compilation import silence_compile_notice\n"
+        "silence_compile_notice()\n"
+        "from gradstat.engines.streaming import _pairwise_block\n"
+        "print(_pairwise_block(np.ones(9), 0, 9))\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "NUMBA_CACHE_DIR": str(tmp_path)}
+    run = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert run.stdout.strip() == "9.0", run.stderr
+    assert NOTICE.split("{")[0] not in run.stderr
+    assert any(tmp_path.rglob("*.nbi"))  # it did compile, into the empty cache
+
+
 def test_warm_kernels_are_cached() -> None:
     from gradstat.engines.gradient import gradient_kernel
 
