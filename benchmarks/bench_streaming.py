@@ -117,16 +117,15 @@ def _lanes(key, m, u, U, batch, geo, jac1, S, ws, opts, E):  # noqa: ANN001, ANN
     return s
 
 
+@njit(cache=True, inline="always")
+def _rows(tg, part):  # noqa: ANN001, ANN202
+    """Example 0's targets and span 0's sums, as the streaming kernel takes them."""
+    return tg.G[0], tg.sign[0], tg.dw[0], tg.seg, part.sums[0, 0], part.desc[0, 0]
+
+
 @njit(cache=True)
 def _accumulate_lanes(m, E, tg, prod, dots, part):  # noqa: ANN001, ANN202
-    G, sign, dw, seg, sums, desc = (
-        tg.G[0],
-        tg.sign[0],
-        tg.dw[0],
-        tg.seg,
-        part.sums[0, 0],
-        part.desc[0, 0],
-    )
+    G, sign, dw, seg, sums, desc = _rows(tg, part)
     for i in range(0, m, LANES):
         E[0, 0] = i * 1e-9
         _add_lanes(E, LANES, G, sign, dw, seg, prod, dots, sums, desc)
@@ -134,14 +133,7 @@ def _accumulate_lanes(m, E, tg, prod, dots, part):  # noqa: ANN001, ANN202
 
 @njit(cache=True)
 def _accumulate(m, e, tg, prod, dots, part):  # noqa: ANN001, ANN202
-    G, sign, dw, seg, sums, desc = (
-        tg.G[0],
-        tg.sign[0],
-        tg.dw[0],
-        tg.seg,
-        part.sums[0, 0],
-        part.desc[0, 0],
-    )
+    G, sign, dw, seg, sums, desc = _rows(tg, part)
     for i in range(m):
         e[0] = i * 1e-9
         _add_draw(e, G, sign, dw, seg, prod, dots, sums, desc)
