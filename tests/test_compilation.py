@@ -231,7 +231,7 @@ def test_compile_ahead_runs_tasks_in_two_processes(monkeypatch: pytest.MonkeyPat
     stream = io.StringIO()
     wall = compilation.compile_ahead(["exact gradient"] * 2, jobs=2, stream=stream)
     assert wall is not None and wall > 0
-    assert stream.getvalue() == compilation.AHEAD_NOTICE.format(jobs=2, seconds=4) + "\n"
+    assert stream.getvalue() == compilation.AHEAD_NOTICE.format(jobs=2, seconds=9) + "\n"
 
 
 def test_a_changed_source_file_clears_the_package_cache_only(tmp_path, monkeypatch):
