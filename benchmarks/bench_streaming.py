@@ -41,7 +41,7 @@ import gradstat as gs  # noqa: E402
 from gradstat.engines import sampling  # noqa: E402
 from gradstat.engines.gradient import problem_batch  # noqa: E402
 from gradstat.engines.lanes import LANE_ROWS, LANES, lane_noise, surrogate_lanes  # noqa: E402
-from gradstat.engines.streaming import Partials, Targets, _add_draw, _add_lanes  # noqa: E402
+from gradstat.engines.streaming import Partials, Targets, _add_draws  # noqa: E402
 from gradstat.estimators.codes import ST_SIGMOID  # noqa: E402
 from gradstat.estimators.dispatch import _surrogate_draw  # noqa: E402
 from gradstat.kernels.forward import forward_loss  # noqa: E402
@@ -110,7 +110,7 @@ def _lanes(key, m, u, U, batch, geo, jac1, S, ws, opts, E):  # noqa: ANN001, ANN
     y, dy, t = ws[5, : sizes[-1]], ws[6, : sizes[-1]], T[0]
     s = 0.0
     for i in range(0, m, LANES):
-        lane_noise(key, i, LANES, 0, False, u, U)
+        lane_noise(key, i, LANES, 0, False, sampling.NO_NOISE, u, U)
         surrogate_lanes(ST_SIGMOID, opts, theta, geo, L1, jac1, 0, t, loss, U,
                         S, y, dy, E)  # fmt: skip
         s += E[0, 0]
@@ -128,15 +128,16 @@ def _accumulate_lanes(m, E, tg, prod, dots, part):  # noqa: ANN001, ANN202
     G, sign, dw, seg, sums, desc = _rows(tg, part)
     for i in range(0, m, LANES):
         E[0, 0] = i * 1e-9
-        _add_lanes(E, LANES, G, sign, dw, seg, prod, dots, sums, desc)
+        _add_draws(E, LANES, G, sign, dw, seg, prod, dots, sums, desc)
 
 
 @njit(cache=True)
 def _accumulate(m, e, tg, prod, dots, part):  # noqa: ANN001, ANN202
     G, sign, dw, seg, sums, desc = _rows(tg, part)
+    one = e.reshape((1, e.shape[0]))
     for i in range(m):
         e[0] = i * 1e-9
-        _add_draw(e, G, sign, dw, seg, prod, dots, sums, desc)
+        _add_draws(one, 1, G, sign, dw, seg, prod, dots, sums, desc)
 
 
 def cpu_ns(fn: Callable[[], object], draws: int, repeat: int) -> float:

@@ -159,15 +159,23 @@ def surrogate_lanes(
 
 @njit(cache=True)
 def lane_noise(
-    key: np.ndarray, first: int, m: int, b: int, normal: bool, u: np.ndarray, U: np.ndarray
-) -> None:
+    key: np.ndarray, first: int, m: int, b: int, normal: bool, noise: np.ndarray,
+    u: np.ndarray, U: np.ndarray,
+) -> None:  # fmt: skip
     """The noise of draws ``first .. first + m - 1`` of example ``b`` into the lanes
-    ``U[:, :m]`` (:func:`gradstat.kernels.philox.fill_noise`); lanes past ``m`` repeat the
-    last draw (their estimates are computed and ignored)."""
+    ``U[:, :m]``: ``noise[first + q, b]`` where the noise is given (``noise`` not empty),
+    else from the draws' streams (:func:`gradstat.kernels.philox.fill_noise`, ``u`` its
+    scratch). Lanes past ``m`` repeat the last draw (their estimates are computed and
+    ignored)."""
     for q in range(LANES):
-        fill_noise(key, first + min(q, m - 1), b, normal, u)
-        for k in range(u.shape[0]):
-            U[k, q] = u[k]
+        i = first + min(q, m - 1)
+        if noise.shape[0] > 0:
+            for k in range(U.shape[0]):
+                U[k, q] = noise[i, b, k]
+        else:
+            fill_noise(key, i, b, normal, u)
+            for k in range(u.shape[0]):
+                U[k, q] = u[k]
 
 
 call_surrogate_lanes = outlined(f"{__name__}:surrogate_lanes")

@@ -243,12 +243,7 @@ def _sample_chunk(
             if fast:  # LANES draws at a time (gradstat.engines.lanes)
                 for i in range(lo, hi, LANES):
                     m = min(LANES, hi - i)
-                    if given:
-                        for q in range(LANES):
-                            for k in range(u.shape[0]):
-                                U[k, q] = noise[i + min(q, m - 1), b, k]
-                    else:
-                        lane_noise(key, first + i, m, b, normal, u, U)
+                    lane_noise(key, i if given else first + i, m, b, normal, noise, u, U)
                     call_surrogate_lanes(code, opts, theta, geo, L1, jac1, b, t,
                                     loss, U, S, y, dy, E)  # fmt: skip
                     for q in range(m):

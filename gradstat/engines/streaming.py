@@ -157,43 +157,6 @@ def _pairwise(a: np.ndarray, lo: int, n: int) -> float:
             v = left[top] + v
 
 
-@njit(cache=True)
-def _add_draw(
-    e: np.ndarray, G: np.ndarray, sg: np.ndarray, w: np.ndarray, seg: np.ndarray,
-    prod: np.ndarray, dots: np.ndarray, sums: np.ndarray, desc: np.ndarray,
-) -> None:  # fmt: skip
-    """Add one example's estimate ``e`` to the sums of its span.
-
-    ``G``, ``sg``, ``w`` are the example's rows of :class:`Targets`, ``sums`` the span's
-    ``(3, n)`` rows ``s1, s2, agree`` and ``desc`` its row of descent counts
-    (:class:`GroupSums`). ``prod`` and ``dots`` are scratch of ``n`` and ``n_seg`` values.
-    The layer products are ``e[lo] w[lo] + pairwise(rest)`` (``numpy.add.reduceat``),
-    their total and the stochastic layers' part pairwise sums (``numpy.sum``).
-    """
-    for q in range(e.shape[0]):
-        v = e[q]
-        d = v - G[q]
-        sums[0, q] += d
-        sums[1, q] += d * d
-        # numpy.sign(v) is -1, 0 or 1, or NaN (which agrees with nothing) for a NaN v;
-        # written without branches, which would be mispredicted at random.
-        sv = (1.0 if v > 0.0 else 0.0) - (1.0 if v < 0.0 else 0.0)
-        sums[2, q] += 1.0 if sv == sg[q] and v == v else 0.0
-        prod[q] = v * w[q]
-    n_seg = seg.shape[0] - 1
-    for j in range(n_seg):
-        lo = seg[j]
-        dots[j] = prod[lo] + _pairwise(prod, lo + 1, seg[j + 1] - lo - 1)
-        if dots[j] > 0.0:
-            desc[j] += 1.0
-    if _pairwise(dots, 0, n_seg) > 0.0:
-        desc[n_seg] += 1.0
-    # The stochastic layers' part summed directly (total - output would lose it to
-    # rounding when the output layer dominates).
-    if _pairwise(dots, 0, n_seg - 1) > 0.0:
-        desc[n_seg + 1] += 1.0
-
-
 _inline_block = njit(cache=True, inline="always")(_pairwise_block.py_func)
 """The same code inlined where it is called (inlined into :func:`_pairwise` as well, it
 made that function compile for seconds)."""
@@ -211,12 +174,20 @@ def _pairwise_small(a: np.ndarray, lo: int, n: int) -> float:
 
 
 @njit(cache=True)
-def _add_lanes(
+def _add_draws(
     E: np.ndarray, m: int, G: np.ndarray, sg: np.ndarray, w: np.ndarray, seg: np.ndarray,
     prod: np.ndarray, dots: np.ndarray, sums: np.ndarray, desc: np.ndarray,
 ) -> None:  # fmt: skip
-    """:func:`_add_draw` of the estimates ``E[0] .. E[m - 1]``, in that order
-    (:mod:`gradstat.engines.lanes`): the same operations, one call for ``m`` draws."""
+    """Add one example's estimates ``E[0] .. E[m - 1]``, in that order, to the sums of
+    their span (``m`` is 1 for a draw at a time, up to
+    :data:`gradstat.engines.lanes.LANES` for lanes).
+
+    ``G``, ``sg``, ``w`` are the example's rows of :class:`Targets`, ``sums`` the span's
+    ``(3, n)`` rows ``s1, s2, agree`` and ``desc`` its row of descent counts
+    (:class:`GroupSums`). ``prod`` and ``dots`` are scratch of ``n`` and ``n_seg`` values.
+    The layer products are ``e[lo] w[lo] + pairwise(rest)`` (``numpy.add.reduceat``),
+    their total and the stochastic layers' part pairwise sums (``numpy.sum``).
+    """
     n = E.shape[1]
     n_seg = seg.shape[0] - 1
     # One row each: indexing the (3, n) array itself compiles to markedly slower code.
@@ -227,6 +198,8 @@ def _add_lanes(
             d = v - G[k]
             s1[k] += d
             s2[k] += d * d
+            # numpy.sign(v) is -1, 0 or 1, or NaN (which agrees with nothing) for a NaN v;
+            # written without branches, which would be mispredicted at random.
             sv = (1.0 if v > 0.0 else 0.0) - (1.0 if v < 0.0 else 0.0)
             ag[k] += 1.0 if sv == sg[k] and v == v else 0.0
             prod[k] = v * w[k]
@@ -235,6 +208,8 @@ def _add_lanes(
             dots[j] = prod[lo] + _pairwise_small(prod, lo + 1, seg[j + 1] - lo - 1)
             desc[j] += 1.0 if dots[j] > 0.0 else 0.0
         desc[n_seg] += 1.0 if _pairwise_small(dots, 0, n_seg) > 0.0 else 0.0
+        # The stochastic layers' part summed directly (total - output would lose it to
+        # rounding when the output layer dominates).
         desc[n_seg + 1] += 1.0 if _pairwise_small(dots, 0, n_seg - 1) > 0.0 else 0.0
 
 
@@ -270,6 +245,7 @@ def _sums_kernel(
         E = np.empty((LANES, n))
         u = np.empty(n_noise)
         e = np.empty(n)
+        one = e.reshape((1, n))  # e as the one row of _add_draws
         prod = np.empty(n)
         dots = np.empty(n_seg)
         for job in range(jobs[c, 0]):
@@ -283,10 +259,10 @@ def _sums_kernel(
                 if fast:  # LANES draws at a time, added to the sums in draw order
                     for i in range(spans[s, 0], spans[s, 1], LANES):
                         m = min(LANES, spans[s, 1] - i)
-                        lane_noise(key, i, m, b, normal, u, U)
+                        lane_noise(key, i, m, b, normal, NO_NOISE, u, U)
                         call_surrogate_lanes(code, opts, theta, geo, L1, jac1,
                                         b, t, loss, U, S, y1, dy1, E)  # fmt: skip
-                        _add_lanes(E, m, G, sg, w, seg, prod, dots, sums, desc)
+                        _add_draws(E, m, G, sg, w, seg, prod, dots, sums, desc)
                     continue
                 for i in range(spans[s, 0], spans[s, 1]):
                     if given:
@@ -295,7 +271,7 @@ def _sums_kernel(
                     else:
                         fill_noise(key, i, b, normal, u)
                         draw_estimate(code, opts, ex, 0, u, base, ws, e)
-                    _add_draw(e, G, sg, w, seg, prod, dots, sums, desc)
+                    _add_draws(one, 1, G, sg, w, seg, prod, dots, sums, desc)
 
 
 @njit(cache=True)

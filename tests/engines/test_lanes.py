@@ -104,7 +104,7 @@ def test_each_lane_is_one_draw_of_surrogate_estimate(m):
     ws, u, e = np.full((WS_ROWS, cols), np.nan), np.empty(N), np.empty(n)
     sizes, woff, boff, uoff = geo
     for b in range(2):
-        lane_noise(key, 10, m, b, False, u, U)
+        lane_noise(key, 10, m, b, False, sampling.NO_NOISE, u, U)
         surrogate_lanes(spec.code, opts, batch.theta, geo, batch.L1, jac1, b,
                         batch.T[b], batch.loss, U, S, ws[Y, :2], ws[DY, :2], E)  # fmt: skip
         for q in range(LANES):
