@@ -59,7 +59,7 @@ def cell_estimates_kernel(
     width[:, :] = np.maximum(table[1] - table[0], 0.0)
     state[:, :] = table[3]
     S = w.shape[0]
-    nc = n_chunks(S, CHUNKS)
+    nc = n_chunks(S, np.int64(CHUNKS))
     powers = 3 ** np.arange(n1)
     for c in prange(nc):
         work = np.empty((6, max(n1, n_out)))

@@ -310,7 +310,7 @@ def factored_moments_kernel(
     mask = (np.int64(1) << n_top) - 1
     score = code == REINFORCE
     n_groups = 1 + 2 * n_top if score else 0
-    acc = new_accumulators(B, nc, n, seg.shape[0] - 1, False)
+    acc = new_accumulators(B, nc, n, seg.shape[0] - 1, np.bool_(False))
     acc_m, acc_s1, acc_m2, acc_sign, acc_desc, _ = acc
     no_u = np.empty(0)
     for b in range(B):

@@ -172,7 +172,7 @@ def gradient_kernel(
     half = np.full(n_units, 0.5)
     for b in range(B):
         ga, gp, gbit, gh, gy, gdy = state_buffers(n_units, n_out)
-        ref = forward_loss(example(batch, geo, b), 0, half, ga, gp, gbit, gh, gy, gdy)[1]
+        ref = forward_loss(example(batch, geo, b), np.int64(0), half, ga, gp, gbit, gh, gy, gdy)[1]
         for c in prange(nc):
             _call_chunk(
                 batch, geo, want_stats, b, c * S // nc, (c + 1) * S // nc, ref, acc_loss[b, c],

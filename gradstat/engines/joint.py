@@ -145,7 +145,7 @@ def user_moments_kernel(fn: Any) -> Any:
             # The estimate at the greedy state: the shift of the variance sums.
             ga, gp, gbit, gh, gy, gdy = state_buffers(n_units, n_out)
             forward_state(
-                theta, sizes, woff, boff, uoff, L1[b], 0, half, mode, ga, gp, gbit, gh, gy
+                theta, sizes, woff, boff, uoff, L1[b], np.int64(0), half, mode, ga, gp, gbit, gh, gy
             )
             gC = loss_and_grad(loss, gy, T[b], gdy)
             fn(theta, sizes, X[b], T[b], no_u, ga, gp, gh, gy, gdy, gC, shift[b])

@@ -155,6 +155,7 @@ def _block_sums(
             others = cost[j]
             cost[j], ex_cls[j] = xent_terms(top[j], row[j] + ycls, e_cls, others)
             top[j] = 1.0 / (e_cls + others)
+        first = np.bool_(False)  # cost[j] holds the whole loss already (a bool, not a literal)
         for o in range(n_out):
             last = o == 0
             ex = work[2 + o]
@@ -163,13 +164,13 @@ def _block_sums(
             if o == cls:
                 for j in range(K):
                     tot, tot_r, tot_c = _add_state(
-                        j, 0.0, ex[j], False, last, ph, ref, p_lo, cost, acc, sum_r, tot, tot_r,
+                        j, 0.0, ex[j], first, last, ph, ref, p_lo, cost, acc, sum_r, tot, tot_r,
                         tot_c,
                     )  # fmt: skip
             else:
                 for j in range(K):
                     tot, tot_r, tot_c = _add_state(
-                        j, 0.0, ex[j] * top[j], False, last, ph, ref, p_lo, cost, acc, sum_r,
+                        j, 0.0, ex[j] * top[j], first, last, ph, ref, p_lo, cost, acc, sum_r,
                         tot, tot_r, tot_c,
                     )  # fmt: skip
             totals[1 + o] = tot
@@ -341,7 +342,7 @@ def _one_layer_chunk(
                     on[first_hi + k] += total
                 else:
                     off[first_hi + k] += total
-    _fold_marginals(sum_r, n_lo, on, off, 0, work[0])
+    _fold_marginals(sum_r, n_lo, on, off, np.int64(0), work[0])
     for o in range(n_out):
         _fold_marginals(sum_d[o], n_lo, on, off, n1 + o * n1, work[0])
 

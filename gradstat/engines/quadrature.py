@@ -264,9 +264,11 @@ def quadrature_kernel(
     sign_bad = np.zeros((B, n), dtype=np.bool_)
     desc_bad = np.zeros((B, n_seg + 2), dtype=np.bool_)
     for b in prange(B):
+        # np.int64: prange's index is signed when the kernel is typed and unsigned in its
+        # parallel body; one type, one compiled worker.
         _call_example(
-            batch, geo, code, opts, G, DW, seg, cols, b, width, mean[b], second[b], sign[b],
-            desc[b], sign_bad[b], desc_bad[b],
+            batch, geo, code, opts, G, DW, seg, cols, np.int64(b), width, mean[b], second[b],
+            sign[b], desc[b], sign_bad[b], desc_bad[b],
         )  # fmt: skip
     # State probabilities are rounded: clip sums of them to [0, 1].
     sign = clip_probabilities(sign)

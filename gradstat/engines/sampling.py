@@ -256,7 +256,7 @@ def _sample_chunk(
                 else:
                     fill_noise(key, first + i, b, normal, u)
                 draw_estimate(code, opts, ex, 0, u, base, ws, e)
-                _store_estimate(one, 0, x, b, per_example, stage, i - lo)
+                _store_estimate(one, np.int64(0), x, b, per_example, stage, i - lo)
         # Copied element by element: a slice assignment compiles numba's shape checks and
         # broadcasting code into every kernel that calls this function.
         mean = not per_example and B > 1
@@ -343,13 +343,14 @@ def user_sample_kernel(fn: Any) -> Any:
                                 u[k] = noise[i, b, k]
                         else:
                             fill_noise(key, first + i, b, False, u)
+                        state = np.int64(0)  # the bits come from u
                         forward_state(
-                            theta, sizes, woff, boff, uoff, L1[b], 0, u, mode, a, p, bit, h, y
+                            theta, sizes, woff, boff, uoff, L1[b], state, u, mode, a, p, bit, h, y
                         )
                         C = loss_and_grad(loss, y, T[b], dy)
                         e[:] = 0.0
                         fn(theta, sizes, X[b], T[b], u, a, p, h, y, dy, C, e)
-                        _store_estimate(one, 0, no_x, b, per_example, stage, i - lo)
+                        _store_estimate(one, np.int64(0), no_x, b, per_example, stage, i - lo)
                     if not per_example and B > 1:
                         for q in range(out.shape[1]):
                             stage[i - lo, q] /= B

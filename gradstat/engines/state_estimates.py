@@ -42,7 +42,7 @@ def state_estimates_kernel(
     """
     B = out.shape[0]
     S = np.int64(1) << n_bits
-    nc = n_chunks(S, CHUNKS)
+    nc = n_chunks(S, np.int64(CHUNKS))
     no_u = np.empty(0)
     for b in range(B):
         for c in prange(nc):
@@ -69,7 +69,7 @@ def user_state_estimates(fn: Any) -> Any:
         sizes, woff, boff, uoff = geo
         n_units = uoff[sizes.shape[0] - 2]
         S = out.shape[0]
-        nc = n_chunks(S, CHUNKS)
+        nc = n_chunks(S, np.int64(CHUNKS))
         no_u = np.empty(0)
         for c in prange(nc):
             a, p, bit, h, y, dy = state_buffers(n_units, sizes[sizes.shape[0] - 1])

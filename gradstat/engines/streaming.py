@@ -228,7 +228,9 @@ def _sums_kernel(
     ``jobs[c, 1:1 + jobs[c, 0]]``. ``part`` comes zeroed, and every span's sums run over
     its draws in order, so they do not depend on which worker computes it.
     """
-    code, opts, baselines, key, normal, _, _ = draws
+    # no_noise: the draws' empty noise (the global NO_NOISE would be typed read-only, a
+    # second signature of lane_noise).
+    code, opts, baselines, key, normal, _, no_noise = draws
     B, n = part.sums.shape[1], part.sums.shape[3]
     n_seg = tg.seg.shape[0] - 1
     given = rows.shape[0] > 0
@@ -259,7 +261,7 @@ def _sums_kernel(
                 if fast:  # LANES draws at a time, added to the sums in draw order
                     for i in range(spans[s, 0], spans[s, 1], LANES):
                         m = min(LANES, spans[s, 1] - i)
-                        lane_noise(key, i, m, b, normal, NO_NOISE, u, U)
+                        lane_noise(key, i, m, b, normal, no_noise, u, U)
                         call_surrogate_lanes(code, opts, theta, geo, L1, jac1,
                                         b, t, loss, U, S, y1, dy1, E)  # fmt: skip
                         _add_draws(E, m, G, sg, w, seg, prod, dots, sums, desc)
@@ -271,7 +273,7 @@ def _sums_kernel(
                     else:
                         fill_noise(key, i, b, normal, u)
                         draw_estimate(code, opts, ex, 0, u, base, ws, e)
-                    _add_draws(one, 1, G, sg, w, seg, prod, dots, sums, desc)
+                    _add_draws(one, np.int64(1), G, sg, w, seg, prod, dots, sums, desc)
 
 
 @njit(cache=True)

@@ -103,7 +103,7 @@ def arm_draw(disarm: bool, ex: Example, noise: np.ndarray, ws: np.ndarray, e: np
     h2 = ws[UNIT2, :N]
     s = ws[PARAMS, : e.shape[0]]
     low = tab1[6, 0]
-    logp, C2 = forward_loss(ex, 0, noise[:N], a, p, bit, h, y, dy)
+    logp, C2 = forward_loss(ex, np.int64(0), noise[:N], a, p, bit, h, y, dy)
     off = N
     for l in range(L):
         base = uoff[l]

@@ -57,6 +57,12 @@ entries. Element by element, the same values."""
 _published: dict[str, int] = {}
 """Symbol name -> address of each compiled callee published in this process."""
 
+OUTLINED: list[str] = []
+"""The ``module:name`` of every function an :func:`outlined` call site calls. Each is
+meant to compile for one signature: its callers pass the same types (``np.int64(i)`` for
+a ``prange`` index, which is signed where the kernel is typed and unsigned in its
+parallel body; no literal constants)."""
+
 
 def symbol_name(path: str, argtypes: tuple[Any, ...]) -> str:
     """The symbol under which the compiled ``path`` (``module:name``) for ``argtypes`` is
@@ -84,6 +90,7 @@ def outlined(path: str) -> Any:
     """An intrinsic calling the jitted function ``path`` (``module:name``, a function with
     ``cache=True``) through its own compiled code, with numba's calling convention (its
     exceptions propagate as from an ordinary call)."""
+    OUTLINED.append(path)
 
     @intrinsic
     def call(typingctx, *args):  # noqa: ANN001, ANN202, ARG001

@@ -9,6 +9,7 @@ cache could not resolve the symbol.
 
 from __future__ import annotations
 
+import importlib
 import sys
 
 import numba
@@ -17,7 +18,7 @@ import pytest
 
 import gradstat as gs
 from gradstat.estimators import dispatch
-from gradstat.kernels.linking import SYMBOL_PREFIX, outlined, publish, symbol_name
+from gradstat.kernels.linking import OUTLINED, SYMBOL_PREFIX, outlined, publish, symbol_name
 
 
 @numba.njit
@@ -104,3 +105,28 @@ def test_every_kernel_records_the_symbols_its_code_declares() -> None:
         if cres.fndesc.qualname != "_draw_any":
             module = cres.library._get_module_for_linking()
             assert all(f.is_declaration for f in module.functions if f.name == draw_any)
+
+
+def test_each_outlined_function_compiles_once() -> None:
+    # A second signature compiles the whole worker again (seconds on a cold cache): a
+    # literal constant or an unsigned prange index among its arguments would add one.
+    net = gs.BinaryNetwork.random((3, 2, 2, 1), seed=1)
+    X, T = np.array([[0.5, -1.0, 2.0], [1.0, 0.0, -0.5]]), np.array([[0.25], [1.0]])
+    gs.exact_gradient(net, X, T)
+    one = gs.BinaryNetwork.random((3, 2, 1), seed=1)
+    gs.exact_gradient(one, X, T)
+    gs.estimator_moments(one, X, T, "arm")  # cells: one stochastic layer
+    for name in ("st", "reinforce", "psa", "gumbel_st", "gumbel_rao"):
+        gs.estimator_moments(net, X, T, name)
+    gs.estimator_moments(net, X, T, "muprop", engine="joint")
+    gs.analyze(net, X, T, "st_sigmoid", method="mc", n_samples=64, seed=0)
+    gs.analyze(net, X, T, "rebar", method="mc", n_samples=64, seed=0)
+    gs.sample_gradients(net, X, T, "reinforce", 8, seed=0)
+    compiled = 0
+    for path in OUTLINED:
+        module, name = path.split(":")
+        dispatcher = getattr(importlib.import_module(module), name)
+        if module.startswith("gradstat."):
+            assert len(dispatcher.signatures) <= 1, (path, dispatcher.signatures)
+            compiled += len(dispatcher.signatures)
+    assert compiled >= 8  # the calls above reach most workers
