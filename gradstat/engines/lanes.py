@@ -7,8 +7,10 @@ side by side, their values laid out ``[unit, lane]`` with the lane loop innermos
 lane performs exactly the floating-point operations of one draw of
 ``surrogate_estimate``, in the same order, so every lane's estimate is that draw's, bit
 for bit, while the lanes' chains overlap and share one vector instruction.
-:func:`add_lanes` then adds the lanes' estimates to a span's streaming sums in draw order
-(:mod:`gradstat.engines.streaming`), with the same operations as one draw at a time.
+``gradstat.engines.streaming._add_draws`` then adds the lanes' estimates to a span's
+streaming sums in draw order, with the same operations as one draw at a time. One
+unit's value and surrogate (:func:`surrogate_unit`) is the same code for a lane and for a
+draw.
 """
 
 from __future__ import annotations
@@ -35,9 +37,12 @@ LANE_ROWS = 6
 
 
 @njit(cache=True, inline="always")
-def _unit(ak: float, uk: float, low: float, kappa: float, code: int, opts: np.ndarray) -> tuple:
+def surrogate_unit(
+    ak: float, uk: float, low: float, kappa: float, code: int, opts: np.ndarray
+) -> tuple:
     """A hidden unit above layer 1 with pre-activation ``ak`` and uniform ``uk``: its value
-    and surrogate, as ``surrogate_estimate`` computes them."""
+    and surrogate ``dh/da`` (``sigmoid_derivative(ak)`` from the same ``z`` for
+    ``st_sigmoid``), for one draw (``surrogate_estimate``) and for each lane."""
     z = exp(-abs(ak))
     fire = uk < (1.0 / (1.0 + z) if ak >= 0.0 else z / (1.0 + z))
     if code == ST_SIGMOID:
@@ -113,10 +118,10 @@ def surrogate_lanes(
         for i in range(sizes[l + 1]):
             a0, a1, a2, a3 = _lane_dots(theta, b0 + i, w0 + i * n_prev, n_prev, H, prev)
             k = base + i
-            H[k, 0], J[k, 0] = _unit(a0, U[k, 0], low, kappa, code, opts)
-            H[k, 1], J[k, 1] = _unit(a1, U[k, 1], low, kappa, code, opts)
-            H[k, 2], J[k, 2] = _unit(a2, U[k, 2], low, kappa, code, opts)
-            H[k, 3], J[k, 3] = _unit(a3, U[k, 3], low, kappa, code, opts)
+            H[k, 0], J[k, 0] = surrogate_unit(a0, U[k, 0], low, kappa, code, opts)
+            H[k, 1], J[k, 1] = surrogate_unit(a1, U[k, 1], low, kappa, code, opts)
+            H[k, 2], J[k, 2] = surrogate_unit(a2, U[k, 2], low, kappa, code, opts)
+            H[k, 3], J[k, 3] = surrogate_unit(a3, U[k, 3], low, kappa, code, opts)
     n_last, last, wL, bL, n_out = sizes[L], uoff[L - 1], woff[L], boff[L], sizes[L + 1]
     for o in range(n_out):
         v0, v1, v2, v3 = _lane_dots(theta, bL + o, wL + o * n_last, n_last, H, last)

@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cache
-from math import exp
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -13,7 +12,13 @@ from numba import njit, prange
 
 from gradstat.engines.baselines import kernel_options, workspace_for
 from gradstat.engines.gradient import problem_batch
-from gradstat.engines.lanes import LANE_ROWS, LANES, call_surrogate_lanes, lane_noise
+from gradstat.engines.lanes import (
+    LANE_ROWS,
+    LANES,
+    call_surrogate_lanes,
+    lane_noise,
+    surrogate_unit,
+)
 from gradstat.engines.states import batched_draws
 from gradstat.estimators.codes import REINMAX, ST, ST_SIGMOID, ST_TEMPERED
 from gradstat.estimators.dispatch import draw_estimate, surrogate_jacobian
@@ -113,14 +118,9 @@ def surrogate_estimate(
             ak = theta[b0 + i]
             for j in range(n_prev):
                 ak += theta[w0 + i * n_prev + j] * ws[H, prev + j]
-            z = exp(-abs(ak))
-            fire = u[base + i] < (1.0 / (1.0 + z) if ak >= 0.0 else z / (1.0 + z))
-            ws[H, base + i] = 1.0 if fire else low
-            if code == ST_SIGMOID:  # sigmoid_derivative(ak), from the same z
-                d = 1.0 + z
-                ws[JAC, base + i] = kappa * (z / (d * d))
-            else:
-                ws[JAC, base + i] = surrogate_jacobian(code, ak, 1.0 if fire else 0.0, opts, kappa)
+            ws[H, base + i], ws[JAC, base + i] = surrogate_unit(
+                ak, u[base + i], low, kappa, code, opts
+            )
     n_last, last, wL, bL, n_out = sizes[L], uoff[L - 1], woff[L], boff[L], sizes[L + 1]
     for o in range(n_out):
         v = theta[bL + o]
