@@ -525,8 +525,8 @@ def compile_ahead(
     out = sys.stderr if stream is None else stream
     # Measured on 2 cores: each process compiles much of the shared code (the estimators,
     # the shared kernels), so compiling ahead in 2 processes took about as long as the
-    # listed kernels' seconds on one core (the report: 92 s; 92 s listed; the summary:
-    # 80 s); more cores are assumed to share that work evenly.
+    # listed kernels' seconds on one core (92 s listed; the report took 109-115 s, bare
+    # gradstat 85-100 s); more cores are assumed to share that work evenly.
     out.write(AHEAD_NOTICE.format(jobs=jobs, seconds=max(1, 2 * cold_seconds() // jobs)) + "\n")
     out.flush()
     silence_compile_notice()  # what is left to compile here is small: no second notice
