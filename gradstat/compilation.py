@@ -346,6 +346,18 @@ def _estimators(exact: bool) -> list[str]:
     return [n for n in names if (get_estimator(n).exact_engine(2) is not None) == exact]
 
 
+def _warm_estimators() -> None:
+    from gradstat.engines.gradient import problem_batch
+    from gradstat.estimators.dispatch import compile_draw_any
+    from gradstat.kernels.geometry import Example
+    from gradstat.problem import make_problem
+
+    _, two, _, x, t = _problems()
+    problem = make_problem(two, x, t)
+    batch, geo = problem_batch(problem, problem.mode)
+    compile_draw_any(Example(batch.theta, geo, batch.L1[0], batch.T[0], batch.loss, batch.mode))
+
+
 def _warm_gradient() -> None:
     from gradstat.exact import exact_gradient, expected_loss
 
@@ -391,15 +403,20 @@ def _warm_noise_sources() -> None:
         noise_decomposition(two, x, t, name, engine="layerwise")
 
 
+def _warm_monte_carlo_analysis() -> None:
+    from gradstat.analysis import analyze
+
+    _, two, _, x, t = _problems()
+    for name in _estimators(exact=False) + ["st_sigmoid", "reinforce"]:
+        analyze(two, x, t, name, method="mc", n_samples=64, seed=0)
+
+
 def _warm_sampling() -> None:
     import numpy as np
 
-    from gradstat.analysis import analyze
     from gradstat.sampling import estimate_from_noise, forward_pass, sample_gradients, sample_noise
 
     one, two, _, x, t = _problems()
-    for name in _estimators(exact=False) + ["st_sigmoid", "reinforce"]:
-        analyze(two, x, t, name, method="mc", n_samples=64, seed=0)
     sample_gradients(two, x, t, "st", 64, seed=0)
     u = sample_noise(two, "st", np.random.default_rng(0))
     estimate_from_noise(two, x, t, "st", u)
@@ -407,15 +424,27 @@ def _warm_sampling() -> None:
 
 
 WARMUP_TASKS: dict[str, Callable[[], None]] = {
-    "exact moments (joint)": _warm_joint,
-    "Monte Carlo": _warm_sampling,
-    "noise sources": _warm_noise_sources,
+    "estimators' code": _warm_estimators,
     "exact gradient": _warm_gradient,
-    "exact moments (messages, cells)": _warm_layerwise_and_cells,
     "exact moments (quadrature)": _warm_quadrature,
+    "exact moments (joint)": _warm_joint,
+    "exact moments (messages, cells)": _warm_layerwise_and_cells,
+    "Monte Carlo analysis": _warm_monte_carlo_analysis,
+    "Monte Carlo draws": _warm_sampling,
+    "noise sources": _warm_noise_sources,
 }
-"""What ``gradstat warmup`` runs, largest first: tiny problems through the public API that
-together call every cached kernel with the argument types of any other call."""
+"""What ``gradstat warmup`` runs: tiny problems through the public API that together call
+every cached kernel with the argument types of any other call. The first,
+:data:`SHARED_TASK`, compiles what most others call; then the largest first."""
+
+SHARED_TASK = "estimators' code"
+"""The task the others wait for when they compile in several processes: every kernel but
+the exact gradient's calls the estimators' one compiled copy
+(:func:`gradstat.estimators.dispatch.compile_draw_any`), and a process that finds it in
+the cache loads it instead of compiling it again."""
+
+INDEPENDENT_TASKS = ("exact gradient", "exact moments (quadrature)")
+"""Tasks that do not call the estimators' code: they run beside :data:`SHARED_TASK`."""
 
 
 def _run_task(name: str) -> tuple[str, float]:
@@ -443,7 +472,9 @@ def warmup(
     Runs :data:`WARMUP_TASKS` in ``jobs`` worker processes (default: one per core, at most
     one per task); each process compiles what its task calls and saves it in the shared
     cache, so that later runs (and the other processes, for shared functions) load it.
-    ``report`` receives one line per finished task.
+    :data:`SHARED_TASK` runs first, beside :data:`INDEPENDENT_TASKS`; the other tasks
+    start once it is done. ``report`` receives one line per finished task, in the order
+    they finish.
     """
     names = list(WARMUP_TASKS if tasks is None else tasks)
     jobs = min(len(names), jobs or os.cpu_count() or 1)
@@ -455,11 +486,22 @@ def warmup(
                 report(f"  {name}: {seconds:.1f} s")
         return time.perf_counter() - start
     import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor
+    from concurrent.futures import ProcessPoolExecutor, as_completed
 
+    # The shared task first, beside the tasks that do not need it; the rest once it is in
+    # the cache (measured on 2 cores, bare gradstat: every process compiling the
+    # estimators' code for itself made compiling ahead slower than one process).
+    first = [n for n in names if n == SHARED_TASK or n in INDEPENDENT_TASKS]
+    if SHARED_TASK not in first:
+        first = []
     context = multiprocessing.get_context("spawn")  # a fresh numba in every worker
     with ProcessPoolExecutor(max_workers=jobs, mp_context=context) as pool:
-        for name, seconds in pool.map(_run_task, names):
+        futures = [pool.submit(_run_task, name) for name in first]
+        if first:
+            futures[first.index(SHARED_TASK)].result()
+        futures += [pool.submit(_run_task, name) for name in names if name not in first]
+        for future in as_completed(futures):
+            name, seconds = future.result()
             if report is not None:
                 report(f"  {name}: {seconds:.1f} s")
     return time.perf_counter() - start
@@ -481,7 +523,14 @@ AHEAD_NOTICE = "compiling gradstat's kernels in {jobs} processes, first run only
 
 
 AHEAD_TASKS: dict[str, tuple[str, ...] | None] = {
-    "summary": ("exact moments (joint)", "exact gradient", "exact moments (messages, cells)"),
+    "summary": (
+        "estimators' code",
+        "exact gradient",
+        "exact moments (quadrature)",
+        "exact moments (joint)",
+        "exact moments (messages, cells)",
+        "Monte Carlo analysis",
+    ),
     "report": None,
     "claims": None,
 }
@@ -523,10 +572,10 @@ def compile_ahead(
     if not cold_kernels():
         return None
     out = sys.stderr if stream is None else stream
-    # Measured on 2 cores: each process compiles much of the shared code (the estimators,
-    # the shared kernels), so compiling ahead in 2 processes took about as long as the
-    # listed kernels' seconds on one core (92 s listed; the report took 109-115 s, bare
-    # gradstat 85-100 s); more cores are assumed to share that work evenly.
+    # Measured on 2 cores: each process still compiles some shared code (the shared
+    # kernels), so compiling ahead in 2 processes takes about as long as the listed
+    # kernels' seconds on one core (92 s listed; the report took 80-84 s, bare gradstat
+    # 69-81 s); more cores are assumed to share that work evenly.
     out.write(AHEAD_NOTICE.format(jobs=jobs, seconds=max(1, 2 * cold_seconds() // jobs)) + "\n")
     out.flush()
     silence_compile_notice()  # what is left to compile here is small: no second notice

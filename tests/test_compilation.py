@@ -195,6 +195,44 @@ def test_warmup_tasks_run(name: str) -> None:
     WARMUP_TASKS[name]()
 
 
+def test_shared_task_compiles_the_estimators_code_for_the_kernels_signature() -> None:
+    """The shared task compiles the same signature as the kernels' calls: one copy."""
+    from gradstat.compilation import SHARED_TASK
+    from gradstat.estimators.dispatch import _draw_any
+
+    WARMUP_TASKS[SHARED_TASK]()
+    gs.estimator_moments(NET, X1, T1, "reinforce", engine="joint")
+    gs.analyze(NET, X1, T1, "arm", method="mc", n_samples=8, seed=0)
+    assert len(_draw_any.signatures) == 1
+
+
+def test_independent_tasks_do_not_call_the_estimators_code() -> None:
+    """What runs beside the shared task in a fresh process loads no estimator code (a
+    cached kernel loads the code it calls, so a warm cache shows it too)."""
+    from gradstat.compilation import INDEPENDENT_TASKS
+
+    code = (
+        "from gradstat.compilation import WARMUP_TASKS\n"
+        "from gradstat.estimators.dispatch import _draw_any\n"
+        f"for name in {INDEPENDENT_TASKS!r}: WARMUP_TASKS[name]()\n"
+        "print(len(_draw_any.signatures))"
+    )
+    env = {**os.environ, "GRADSTAT_COMPILE_AHEAD": "0"}
+    run = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert run.stdout.strip() == "0", run.stderr
+
+
+def test_warmup_in_processes_runs_the_shared_task_first() -> None:
+    from gradstat.compilation import SHARED_TASK, warmup
+
+    lines: list[str] = []
+    names = ["noise sources", "exact gradient", SHARED_TASK]
+    assert warmup(2, names, report=lines.append) > 0
+    done = [line.split(":")[0].strip() for line in lines]
+    assert sorted(done) == sorted(names)
+    assert done.index(SHARED_TASK) < done.index("noise sources")  # submitted after it
+
+
 def test_warmup_command_then_nothing_is_cold(capsys: pytest.CaptureFixture[str]) -> None:
     from gradstat.cli import main
     from gradstat.compilation import cold_kernels
