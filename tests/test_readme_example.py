@@ -34,11 +34,21 @@ def test_contract():
     check_estimator_contract(reinforce_loo, unbiased=True, n_samples=50)
 
 
+TINY_OUTPUT_WEIGHT = (
+    gs.BinaryNetwork((0, 1, 1, 1, 1), params=np.eye(7)[5] * 1.91417429e-11, loss="mse"),
+    np.zeros((1, 0)),
+    np.array([[1.0]]),
+)
+
+
 @settings(max_examples=5)
 @given(problems(max_stochastic=4, max_batch=1))
 # Found by Hypothesis: a target of 4.6e-186 and zero parameters, so draws and bias of
 # about 1e-187 (the test must judge them at their own scale, not as zero variance).
 @example((gs.BinaryNetwork((0, 1, 1), loss="mse"), np.zeros((1, 0)), np.array([[4.6e-186]])))
+# Found by Hypothesis: an output weight of 1.9e-11, so that the output bias's estimate is
+# a function of the weight's up to terms of 1e-11 (rounding of the target must not count).
+@example(TINY_OUTPUT_WEIGHT)
 def test_unbiased(problem):
     # Monte Carlo (a Python estimator): false-alarm rate 1e-4 per example, seeded.
     assert_unbiased(reinforce_loo, problem, n_samples=600)
