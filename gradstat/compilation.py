@@ -349,13 +349,11 @@ def _estimators(exact: bool) -> list[str]:
 def _warm_estimators() -> None:
     from gradstat.engines.gradient import problem_batch
     from gradstat.estimators.dispatch import compile_draw_any
-    from gradstat.kernels.geometry import Example
     from gradstat.problem import make_problem
 
     _, two, _, x, t = _problems()
     problem = make_problem(two, x, t)
-    batch, geo = problem_batch(problem, problem.mode)
-    compile_draw_any(Example(batch.theta, geo, batch.L1[0], batch.T[0], batch.loss, batch.mode))
+    compile_draw_any(*problem_batch(problem, problem.mode))
 
 
 def _warm_gradient() -> None:
@@ -492,8 +490,7 @@ def warmup(
     # the cache (measured on 2 cores, bare gradstat: every process compiling the
     # estimators' code for itself made compiling ahead slower than one process).
     first = [n for n in names if n == SHARED_TASK or n in INDEPENDENT_TASKS]
-    if SHARED_TASK not in first:
-        first = []
+    first = first if SHARED_TASK in first else []  # nothing to wait for
     context = multiprocessing.get_context("spawn")  # a fresh numba in every worker
     with ProcessPoolExecutor(max_workers=jobs, mp_context=context) as pool:
         futures = [pool.submit(_run_task, name) for name in first]

@@ -56,7 +56,7 @@ from gradstat.kernels.forward import (
     output_gradient,
     score_vector,
 )
-from gradstat.kernels.geometry import Example
+from gradstat.kernels.geometry import Batch, Example, Geometry, example
 from gradstat.kernels.linking import outlined
 from gradstat.kernels.workspace import DRAWS, PARAMS, WORK, state_rows
 
@@ -224,16 +224,17 @@ def _draw_any(
 _call_draw_any = outlined(f"{__name__}:_draw_any")
 
 
-def compile_draw_any(ex: Example) -> None:
+def compile_draw_any(batch: Batch, geo: Geometry) -> None:
     """Compile (or load from numba's cache) the one shared copy of every estimator's code,
-    :func:`_draw_any`, for the argument types every kernel passes with examples like
-    ``ex``, without running it.
+    :func:`_draw_any`, for the argument types every kernel passes with the examples of
+    ``batch``, without running it.
 
     ``gradstat warmup`` does this first, alone, so that its other processes load that copy
     from the cache instead of each compiling it (about half a minute of one core).
     """
     from numba import typeof
 
+    ex = example.py_func(batch, geo, 0)  # the kernels' Example, built without compiling
     vec = np.empty(1)
     args = (0, vec, ex, 0, vec, vec, np.empty((1, 1)), vec)
     _draw_any.compile(tuple(typeof(a) for a in args))

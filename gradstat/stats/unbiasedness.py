@@ -143,12 +143,9 @@ def _within_rounding(
     z: np.ndarray, rounding: np.ndarray, vectors: np.ndarray, w: np.ndarray, n: int
 ) -> float:
     """``min n ||W^{-1/2} V^T (z + d)||^2`` over ``|d_j| <= rounding_j``: the quadratic
-    form of the target closest to the draws within rounding of the given one.
-
-    Where the draws vary along a direction by little more than rounding (a coordinate
-    that is a function of another up to terms 1e11 times smaller), rounding of the target
-    alone would otherwise be many standard errors there. A bounded least-squares problem
-    (``scipy.optimize.lsq_linear``, bounded-variable least squares), solved exactly.
+    form of the target closest to the draws within rounding of the given one (why: the
+    module docstring). A bounded least-squares problem (``scipy.optimize.lsq_linear``,
+    bounded-variable least squares), solved exactly.
     """
     from scipy.optimize import lsq_linear
 
